@@ -1,0 +1,3 @@
+"""Declarative experiments (YAML) and the sweep runner."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Catalogs of models and hardware (numbers with their sources)."""
+
+from simulator.catalog.models import DTYPE_BYTES, MODELS, ModelSpec, get_model, model_from_hf_config
+
+__all__ = ["DTYPE_BYTES", "MODELS", "ModelSpec", "get_model", "model_from_hf_config"]

@@ -1,0 +1,9 @@
+"""`sim scenario` commands."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(help="scenario commands", no_args_is_help=True, pretty_exceptions_enable=False)

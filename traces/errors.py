@@ -1,0 +1,45 @@
+"""The one error type for bad input anywhere in phasesim.
+
+Every reader (traces, cost tables, scenario files) raises :class:`InputError`; the CLIs turn it
+into one line on stderr and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["InputError"]
+
+
+class InputError(Exception):
+    """Bad input, located as precisely as we can: file, line or row, column or field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.row = row
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        prefix = ", ".join(where)
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        return " ".join(text.split())  # always one line

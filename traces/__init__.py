@@ -1,3 +1,63 @@
-"""Request traces: the canonical schema, importers, generators and transforms."""
+"""Request traces: the canonical schema, importers, generators and transforms.
 
-__all__: list[str] = []
+Documented in ``traces/README.md``.
+"""
+
+from traces.errors import InputError
+from traces.generators import (
+    ArrivalClock,
+    ConstantRate,
+    Empirical,
+    Fixed,
+    Gamma,
+    LogNormal,
+    OnOff,
+    Poisson,
+    Uniform,
+    draw_lengths,
+)
+from traces.importers import ImportReport, TraceFormat, TraceWarning, detect_format, import_to_parquet, import_trace
+from traces.specs import arrival_from_spec, empirical_lengths, generate, length_from_spec
+from traces.stats import trace_stats
+from traces.storage import read_meta, read_trace, validate_frame, write_trace
+from traces.transforms import ContextPolicy, clip_context, head, sample, scale_rate, window
+
+__all__ = [
+    "InputError",
+    # files
+    "read_trace",
+    "write_trace",
+    "read_meta",
+    "validate_frame",
+    # importers
+    "TraceFormat",
+    "TraceWarning",
+    "ImportReport",
+    "detect_format",
+    "import_trace",
+    "import_to_parquet",
+    # generators
+    "generate",
+    "Poisson",
+    "Gamma",
+    "ConstantRate",
+    "OnOff",
+    "Fixed",
+    "Uniform",
+    "LogNormal",
+    "Empirical",
+    "ArrivalClock",
+    "draw_lengths",
+    "arrival_from_spec",
+    "length_from_spec",
+    "empirical_lengths",
+    # transforms
+    "ContextPolicy",
+    "scale_rate",
+    "window",
+    "head",
+    "sample",
+    "clip_context",
+    # stats
+    "trace_stats",
+]

@@ -24,7 +24,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; give the file the usual umask mode
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _default_mode() -> int:
+    """0o666 minus the process umask (what a plain ``open(path, "w")`` would create)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -1,0 +1,289 @@
+"""Seeded synthetic traces: arrival processes and length distributions.
+
+Every draw comes from a ``numpy.random.Generator`` built from the seed (no global RNG), with
+independent child streams for arrivals, prompt lengths and output lengths, so changing a length
+distribution never moves the arrivals. Same arguments and seed: identical frame, identical file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from traces import schema
+from traces.errors import InputError
+from traces.storage import META_ATTR, new_meta
+
+__all__ = [
+    "Poisson",
+    "Gamma",
+    "ConstantRate",
+    "OnOff",
+    "ArrivalProcess",
+    "Fixed",
+    "Uniform",
+    "LogNormal",
+    "Empirical",
+    "LengthDist",
+    "ArrivalClock",
+    "spec_dict",
+    "draw_lengths",
+    "generate_frame",
+]
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be a positive number, got {value!r}", column=name)
+
+
+# --- arrival processes (rates in requests per second) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Poisson:
+    """Exponential inter-arrival times at ``rate_rps`` (CV = 1)."""
+
+    rate_rps: float
+
+    def __post_init__(self) -> None:
+        _positive("rate_rps", self.rate_rps)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gamma:
+    """Gamma inter-arrival times with mean ``1/rate_rps`` and coefficient of variation ``cv``."""
+
+    rate_rps: float
+    cv: float
+
+    def __post_init__(self) -> None:
+        _positive("rate_rps", self.rate_rps)
+        _positive("cv", self.cv)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConstantRate:
+    """One request every ``1/rate_rps`` seconds exactly."""
+
+    rate_rps: float
+
+    def __post_init__(self) -> None:
+        _positive("rate_rps", self.rate_rps)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnOff:
+    """Bursts: ``on_s`` seconds of Gamma(``rate_rps``, ``cv``) arrivals, then ``off_s`` seconds of none.
+
+    The long-run mean rate is ``rate_rps * on_s / (on_s + off_s)``.
+    """
+
+    rate_rps: float
+    on_s: float
+    off_s: float
+    cv: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("rate_rps", "on_s", "cv"):
+            _positive(name, getattr(self, name))
+        if not (math.isfinite(self.off_s) and self.off_s >= 0):
+            raise InputError(f"off_s must be >= 0, got {self.off_s!r}", column="off_s")
+
+
+ArrivalProcess = Poisson | Gamma | ConstantRate | OnOff
+
+
+def _inter_arrivals_s(process: ArrivalProcess, rng: np.random.Generator, n: int) -> np.ndarray:
+    match process:
+        case Poisson(rate_rps=rate):
+            return rng.exponential(1.0 / rate, size=n)
+        case Gamma(rate_rps=rate, cv=cv) | OnOff(rate_rps=rate, cv=cv):
+            shape = 1.0 / (cv * cv)
+            return rng.gamma(shape, 1.0 / (rate * shape), size=n)
+        case ConstantRate(rate_rps=rate):
+            return np.full(n, 1.0 / rate)
+    raise TypeError(f"unknown arrival process {process!r}")
+
+
+class ArrivalClock:
+    """Arrival times drawn chunk by chunk; the first request arrives at 0 s.
+
+    Used by :func:`generate` and by the length-only importer, which streams.
+    """
+
+    def __init__(self, *, process: ArrivalProcess, rng: np.random.Generator) -> None:
+        self._process = process
+        self._rng = rng
+        self._busy_s = 0.0  # time of the next arrival, on the "on" clock for OnOff
+        self._count = 0
+
+    def next(self, n: int) -> np.ndarray:
+        """The next ``n`` arrival times in seconds (non-decreasing)."""
+        if isinstance(self._process, ConstantRate):
+            times = np.arange(self._count, self._count + n, dtype=np.float64) / self._process.rate_rps
+        else:
+            iats = _inter_arrivals_s(self._process, self._rng, n)
+            times = self._busy_s + np.concatenate(([0.0], np.cumsum(iats[:-1])))
+            self._busy_s = float(times[-1] + iats[-1]) if n else self._busy_s
+        self._count += n
+        if isinstance(self._process, OnOff):
+            on, period = self._process.on_s, self._process.on_s + self._process.off_s
+            times = np.floor(times / on) * period + np.mod(times, on)
+        return times
+
+
+# --- length distributions (tokens, integers >= 1) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fixed:
+    tokens: int
+
+    def __post_init__(self) -> None:
+        _positive_int("tokens", self.tokens)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Uniform:
+    """Integers uniform on ``[low, high]`` inclusive."""
+
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        _positive_int("low", self.low)
+        _positive_int("high", self.high)
+        if self.high < self.low:
+            raise InputError(f"high ({self.high}) must be >= low ({self.low})", column="high")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogNormal:
+    """``round(exp(N(log(median_tokens), sigma)))``, clipped to ``[1, max_tokens]``."""
+
+    median_tokens: float
+    sigma: float
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        _positive("median_tokens", self.median_tokens)
+        if not (math.isfinite(self.sigma) and self.sigma >= 0):
+            raise InputError(f"sigma must be >= 0, got {self.sigma!r}", column="sigma")
+        if self.max_tokens is not None:
+            _positive_int("max_tokens", self.max_tokens)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Empirical:
+    """Resampled with replacement from observed token counts (``traces.empirical_lengths`` reads a file)."""
+
+    tokens: tuple[int, ...]
+    source: str = ""  # where the values came from, for the metadata
+
+    def __post_init__(self) -> None:
+        if not self.tokens or min(self.tokens) < 1:
+            raise InputError("empirical lengths need at least one value, all >= 1", column="tokens")
+
+
+LengthDist = Fixed | Uniform | LogNormal | Empirical
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}", column=name)
+
+
+def draw_lengths(dist: LengthDist, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` token counts (int64, >= 1) from ``dist``."""
+    match dist:
+        case Fixed(tokens=tokens):
+            return np.full(n, tokens, dtype=np.int64)
+        case Uniform(low=low, high=high):
+            return rng.integers(low, high + 1, size=n, dtype=np.int64)
+        case LogNormal(median_tokens=median, sigma=sigma, max_tokens=cap):
+            values = np.rint(rng.lognormal(math.log(median), sigma, size=n))
+            return np.clip(values, 1, cap if cap is not None else np.inf).astype(np.int64)
+        case Empirical(tokens=tokens):
+            return np.asarray(tokens, dtype=np.int64)[rng.integers(0, len(tokens), size=n)]
+    raise TypeError(f"unknown length distribution {dist!r}")
+
+
+def spec_dict(value: Any) -> dict[str, Any]:
+    out = {"kind": type(value).__name__, **dataclasses.asdict(value)}
+    if isinstance(value, Empirical):
+        tokens = np.asarray(value.tokens)
+        out = {"kind": "Empirical", "source": value.source, "values": len(tokens),
+               "mean_tokens": float(tokens.mean())}
+    return out
+
+
+# --- the generator ------------------------------------------------------------------------------
+
+
+def generate_frame(
+    *,
+    arrival: ArrivalProcess,
+    prompt: LengthDist,
+    output: LengthDist,
+    count: int | None = None,
+    duration_s: float | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A synthetic canonical trace (metadata in ``df.attrs["trace_meta"]``).
+
+    Exactly one of ``count`` (number of requests) or ``duration_s`` (arrivals in ``[0, duration_s)``)
+    must be given. The first request arrives at 0 s.
+    """
+    process, prompt_dist, output_dist = arrival, prompt, output
+    if (count is None) == (duration_s is None):
+        raise InputError("give exactly one of count or duration_s", column="count")
+    if count is not None:
+        _positive_int("count", count)
+    else:
+        _positive("duration_s", duration_s)
+    arrival_seq, prompt_seq, output_seq = np.random.SeedSequence(seed).spawn(3)
+    clock = ArrivalClock(process=process, rng=np.random.default_rng(arrival_seq))
+    if count is not None:
+        arrival_s = clock.next(int(count))
+    else:
+        arrival_s = _arrivals_within(clock, process, float(duration_s))
+        if len(arrival_s) == 0:
+            raise InputError("no arrivals within duration_s", column="duration_s")
+    n = len(arrival_s)
+    df = pd.DataFrame({
+        schema.REQUEST_ID: np.arange(n, dtype=np.int64),
+        schema.ARRIVAL_S: arrival_s,
+        schema.PROMPT_TOKENS: draw_lengths(prompt_dist, np.random.default_rng(prompt_seq), n),
+        schema.OUTPUT_TOKENS: draw_lengths(output_dist, np.random.default_rng(output_seq), n),
+    })
+    source = {
+        "generator": {
+            "arrival": spec_dict(process),
+            "prompt": spec_dict(prompt_dist),
+            "output": spec_dict(output_dist),
+            "count": count,
+            "duration_s": duration_s,
+            "seed": seed,
+        }
+    }
+    df.attrs[META_ATTR] = new_meta(source=source)
+    return df
+
+
+def _arrivals_within(clock: ArrivalClock, process: ArrivalProcess, duration_s: float) -> np.ndarray:
+    mean_rate = process.rate_rps
+    if isinstance(process, OnOff):
+        mean_rate *= process.on_s / (process.on_s + process.off_s)
+    step = max(1024, int(mean_rate * duration_s * 1.1) + 64)
+    parts = []
+    while True:
+        times = clock.next(step)
+        parts.append(times[times < duration_s])
+        if times[-1] >= duration_s:
+            return np.concatenate(parts)

@@ -1,0 +1,1 @@
+"""Shipped canonical trace samples (see SOURCES.md); rebuilt by make_samples.py."""

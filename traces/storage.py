@@ -1,0 +1,231 @@
+"""Canonical trace files: validate a frame, write it to parquet atomically, read it back.
+
+A canonical trace is a pandas DataFrame with the columns of :mod:`traces.schema`; its metadata
+(schema version, source, prefix block size, transforms applied) is a plain dict kept in
+``df.attrs["trace_meta"]`` in memory and as JSON under ``schema.METADATA_KEY`` in the parquet file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from traces import schema
+from traces.atomic import atomic_path
+from traces.errors import InputError
+
+__all__ = [
+    "META_ATTR",
+    "ARROW_TYPES",
+    "new_meta",
+    "with_transform",
+    "validate_frame",
+    "meta_json",
+    "frame_to_table",
+    "table_to_frame",
+    "write_trace",
+    "read_trace",
+    "read_meta",
+    "coerce_table",
+]
+
+META_ATTR = "trace_meta"
+ROW_GROUP_ROWS = 1 << 20
+COMPRESSION = "zstd"
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    schema.REQUEST_ID: pa.int64(),
+    schema.ARRIVAL_S: pa.float64(),
+    schema.PROMPT_TOKENS: pa.int64(),
+    schema.OUTPUT_TOKENS: pa.int64(),
+    schema.SESSION_ID: pa.int64(),
+    schema.PREFIX_HASH_IDS: pa.list_(pa.int64()),
+    schema.PRIORITY: pa.int64(),
+    schema.SLO_CLASS: pa.string(),
+}
+_ALL_COLUMNS = schema.REQUIRED_COLUMNS + schema.OPTIONAL_COLUMNS
+
+
+def new_meta(*, source: Mapping[str, Any], prefix_block_tokens: int | None = None) -> dict[str, Any]:
+    """A fresh metadata dict for a trace that came from ``source``."""
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "source": dict(source),
+        "prefix_block_tokens": prefix_block_tokens,
+        "transforms": [],
+    }
+
+
+def with_transform(meta: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``meta`` with ``entry`` appended to its transforms list."""
+    out = copy.deepcopy(dict(meta))
+    out.setdefault("schema_version", schema.SCHEMA_VERSION)
+    out["transforms"] = [*out.get("transforms", []), dict(entry)]
+    return out
+
+
+def _fail(message: str, *, path: str | Path | None, row: int | None, column: str | None) -> InputError:
+    return InputError(message, path=path, row=row, column=column)
+
+
+def validate_frame(df: pd.DataFrame, *, path: str | Path | None = None, require_sorted: bool = True) -> None:
+    """Raise :class:`InputError` unless ``df`` is a canonical trace. Rows are reported 1-based."""
+    for col in schema.REQUIRED_COLUMNS:
+        if col not in df.columns:
+            raise _fail("missing required column", path=path, row=None, column=col)
+    if len(df) == 0:
+        raise _fail("trace has no rows", path=path, row=None, column=None)
+    for col in (schema.REQUEST_ID, schema.PROMPT_TOKENS, schema.OUTPUT_TOKENS, schema.SESSION_ID, schema.PRIORITY):
+        if col not in df.columns:
+            continue
+        values = df[col]
+        if values.isna().any():
+            raise _fail("missing value", path=path, row=_first(values.isna()), column=col)
+        if not pd.api.types.is_integer_dtype(values.dtype):
+            raise _fail(f"expected integers, got dtype {values.dtype}", path=path, row=None, column=col)
+    arrival = df[schema.ARRIVAL_S].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(arrival)
+    if bad.any():
+        raise _fail("arrival is NaN or infinite", path=path, row=_first(bad), column=schema.ARRIVAL_S)
+    if (arrival < 0).any():
+        raise _fail("arrival is negative", path=path, row=_first(arrival < 0), column=schema.ARRIVAL_S)
+    if require_sorted and len(arrival) > 1:
+        down = np.diff(arrival) < 0
+        if down.any():
+            raise _fail("arrival_s decreases (trace must be sorted by arrival)", path=path,
+                        row=_first(down) + 1, column=schema.ARRIVAL_S)
+    for col in (schema.PROMPT_TOKENS, schema.OUTPUT_TOKENS):
+        tokens = df[col].to_numpy()
+        if (tokens < 1).any():
+            raise _fail(f"token count must be >= 1, got {tokens[tokens < 1][0]}", path=path,
+                        row=_first(tokens < 1), column=col)
+    dup = df[schema.REQUEST_ID].duplicated()
+    if dup.any():
+        rid = df[schema.REQUEST_ID].iloc[_first(dup) - 1]
+        raise _fail(f"duplicate request_id {rid}", path=path, row=_first(dup), column=schema.REQUEST_ID)
+
+
+def _first(mask: Any) -> int:
+    """1-based index of the first True in ``mask``."""
+    return int(np.argmax(np.asarray(mask))) + 1
+
+
+def meta_json(meta: Mapping[str, Any]) -> bytes:
+    """The metadata as stored in parquet: canonical JSON (sorted keys, no spaces)."""
+    return json.dumps(_normalized_meta(meta), sort_keys=True, separators=(",", ":")).encode()
+
+
+def frame_to_table(df: pd.DataFrame, meta: Mapping[str, Any]) -> pa.Table:
+    """The canonical arrow table for ``df`` (known columns only, canonical order), metadata attached."""
+    arrays, fields = [], []
+    for col in _ALL_COLUMNS:
+        if col in df.columns:
+            arrays.append(pa.array(df[col].to_list() if col == schema.PREFIX_HASH_IDS else df[col].to_numpy(),
+                                   type=ARROW_TYPES[col]))
+            fields.append(pa.field(col, ARROW_TYPES[col], nullable=col in schema.OPTIONAL_COLUMNS))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={schema.METADATA_KEY: meta_json(meta)}))
+
+
+def _normalized_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(meta)
+    out.setdefault("schema_version", schema.SCHEMA_VERSION)
+    out.setdefault("source", {})
+    out.setdefault("prefix_block_tokens", None)
+    out.setdefault("transforms", [])
+    return out
+
+
+def table_to_frame(table: pa.Table, meta: Mapping[str, Any]) -> pd.DataFrame:
+    """A pandas frame from a canonical arrow table, ``meta`` in ``attrs``."""
+    df = table.to_pandas()
+    if schema.PREFIX_HASH_IDS in df.columns:
+        df[schema.PREFIX_HASH_IDS] = [list(map(int, v)) if v is not None else [] for v in df[schema.PREFIX_HASH_IDS]]
+    df.attrs[META_ATTR] = _normalized_meta(meta)
+    return df
+
+
+def write_trace(df: pd.DataFrame, path: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
+    """Validate ``df`` and write it to ``path`` (parquet, zstd) atomically. Returns the path.
+
+    ``meta`` defaults to ``df.attrs["trace_meta"]``.
+    """
+    if meta is None:
+        meta = df.attrs.get(META_ATTR, {})
+    validate_frame(df)
+    table = frame_to_table(df, meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+    return Path(path)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The metadata dict of a canonical parquet trace (no data read)."""
+    try:
+        kv = pq.ParquetFile(path).metadata.metadata or {}
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"not a readable parquet file ({' '.join(str(exc).split())[:120]})", path=path) from None
+    raw = kv.get(schema.METADATA_KEY)
+    if raw is None:
+        return _normalized_meta({"source": {"file": Path(path).name, "format": "parquet"}})
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InputError("trace metadata is not valid JSON", path=path) from None
+    version = str(meta.get("schema_version", ""))
+    if version != schema.SCHEMA_VERSION:
+        raise InputError(f"unsupported trace schema_version {version!r} (expected {schema.SCHEMA_VERSION})",
+                         path=path)
+    return _normalized_meta(meta)
+
+
+def read_trace(path: str | Path) -> pd.DataFrame:
+    """Read and validate a canonical parquet trace; metadata in ``df.attrs["trace_meta"]``."""
+    if not Path(path).is_file():
+        raise InputError("no such file", path=path)
+    meta = read_meta(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"not a readable parquet file ({' '.join(str(exc).split())[:120]})", path=path) from None
+    table = coerce_table(table, path=path)
+    df = table_to_frame(table, meta)
+    validate_frame(df, path=path)
+    return df
+
+
+def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa.Table:
+    """Keep the known columns, cast them to canonical types; InputError on failure."""
+    for col in schema.REQUIRED_COLUMNS:
+        if col not in table.column_names:
+            raise InputError("missing required column", path=path, column=col)
+    cols, fields = [], []
+    for col in _ALL_COLUMNS:
+        if col not in table.column_names:
+            continue
+        arr = table.column(col)
+        if col != schema.SLO_CLASS and col != schema.PREFIX_HASH_IDS and arr.null_count:
+            raise InputError("missing value", path=path,
+                             row=first_row - 1 + _first(arr.is_null().to_numpy(zero_copy_only=False)), column=col)
+        if pa.types.is_floating(arr.type) and ARROW_TYPES[col] == pa.int64():
+            values = arr.to_numpy()
+            bad = ~np.isfinite(values) | (values != np.round(values))
+            if bad.any():
+                raise InputError(f"expected an integer, got {values[bad][0]}", path=path,
+                                 row=first_row - 1 + _first(bad),
+                                 column=col)
+        try:
+            arr = arr.cast(ARROW_TYPES[col])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(f"cannot read as {ARROW_TYPES[col]} ({' '.join(str(exc).split())[:80]})",
+                             path=path, column=col) from None
+        cols.append(arr)
+        fields.append(pa.field(col, ARROW_TYPES[col]))
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))

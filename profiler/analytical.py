@@ -1,0 +1,229 @@
+"""Analytical cost tables: a calibrated roofline per phase for any catalog hardware x model.
+
+One forward pass over ``N`` new tokens (``B`` sequences) costs, in seconds::
+
+    pass_overhead + layers * layer_overhead                      fixed: launches, scheduling,
+                                                                 (Groq: one hop per layer)
+    + hypot(F * N / (peak * gemm_eff), W / (bw * mem_eff))       linear layers: compute vs
+                                                                 weight streaming, smooth knee
+    + N * E / (bw * mem_eff)                                     norms, rope, activations, adds
+    + attention                                                  prefill: 2 L^2 h d flops per
+                                                                 layer and sequence (causal);
+                                                                 decode: KV reads B*C*kv_bytes
+    + lm_head for B tokens + tensor-parallel all-reduces
+
+``F`` is matmul FLOPs per token of the decoder layers, ``W`` their weight bytes, ``E`` the
+elementwise bytes per token. The efficiencies and overheads are per-hardware constants fitted by
+``profiler/calibration.py`` on public measurements and committed in
+``profiler/calibrated_constants.json`` with their errors (see docs/calibration.md). Hardware with
+no public measurement borrows a calibrated sibling's constants; the table metadata says so.
+
+GroqRack (64 chips, batch 1) uses the same formula: weights stream from on-chip SRAM across all
+chips (microseconds), the fixed part is the per-token pipeline latency (calibrated to Groq's
+published ~750 tokens/s for Llama-2-7B), and prefill is compute-bound at an effective efficiency
+fitted on Groq API ``prompt_time`` samples (8B Llama models, scaled by FLOPs per token).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator import table_schema as ts
+from simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
+from simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
+from traces.errors import InputError
+
+__all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time_s",
+           "decode_step_time_s", "token_grid", "build_analytical_table", "CONSTANTS_PATH",
+           "linear_layer_time_s"]
+
+CONSTANTS_PATH = Path(__file__).resolve().parent / "calibrated_constants.json"
+
+# Hardware without its own public measurements borrows the constants of a calibrated sibling.
+_BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
+                           "groq-lpu": "groqrack"}
+_ALLREDUCE_LATENCY_S = 10e-6  # one NCCL all-reduce launch + sync (assumption)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RooflineConstants:
+    """Fitted constants of one hardware (dimensionless efficiencies in (0, 1], times in s)."""
+
+    gemm_efficiency: float
+    memory_efficiency: float
+    attention_efficiency: float
+    kv_read_efficiency: float
+    layer_overhead_s: float
+    pass_overhead_s: float
+
+
+def load_constants(path: Path = CONSTANTS_PATH) -> dict[str, Any]:
+    """The committed calibration file: ``{"hardware": {name: {constants, errors}}, ...}``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError("calibrated constants missing; run `python -m profiler.calibration`",
+                         path=path) from None
+
+
+def constants_for(hardware: str, calibration: dict[str, Any]) -> tuple[RooflineConstants, str]:
+    """Constants for ``hardware`` and the catalog name they were calibrated on."""
+    table = calibration["hardware"]
+    name = hardware if hardware in table else _BORROW.get(hardware, "")
+    if name not in table:
+        known = ", ".join(sorted(set(table) | set(_BORROW)))
+        raise InputError(f"no calibrated constants for hardware '{hardware}' (have: {known})")
+    return RooflineConstants(**table[name]["constants"]), name
+
+
+def _peak_flops(hw: HardwareSpec, dtype: str) -> float:
+    """Dense matmul rate for ``dtype``: FP8/INT8 2x FP16; FP32 runs as TF32 at half FP16."""
+    nbytes = DTYPE_BYTES[dtype]
+    if nbytes == 1:
+        return hw.peak_flops_fp8
+    return hw.peak_flops_fp16 / 2 if nbytes == 4 else hw.peak_flops_fp16
+
+
+def _layer_shape(model: ModelSpec, dtype: str) -> tuple[float, float, float]:
+    """(matmul FLOPs per token, weight bytes, elementwise bytes per token) of all decoder layers."""
+    q_o = 2 * model.hidden * model.heads * model.head_dim
+    kv = 2 * model.hidden * model.kv_heads * model.head_dim
+    per_layer = q_o + kv + 3 * model.hidden * model.ffn
+    nbytes = DTYPE_BYTES[dtype]
+    flops = 2.0 * per_layer * model.layers
+    weights = float(per_layer * model.layers * nbytes)
+    elementwise = float((12 * model.hidden + 4 * model.ffn) * nbytes * model.layers)
+    return flops, weights, elementwise
+
+
+def linear_layer_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: np.ndarray,
+                        c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
+    """Decoder layers outside attention for ``tokens`` new tokens (what Vidur's mlp.csv times)."""
+    n = np.asarray(tokens, dtype=np.float64)
+    flops, weights, elementwise = _layer_shape(model, dtype)
+    peak = _peak_flops(hw, dtype) * tensor_parallel
+    bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
+    core = np.hypot(flops * n / (peak * c.gemm_efficiency), weights / (bw * c.memory_efficiency))
+    return model.layers * c.layer_overhead_s + core + n * elementwise / (bw * c.memory_efficiency)
+
+
+def _common_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray, new_tokens: np.ndarray,
+              c: RooflineConstants, tensor_parallel: int) -> np.ndarray:
+    peak = _peak_flops(hw, dtype) * tensor_parallel
+    bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
+    head_params = model.vocab * model.hidden
+    lm_head = np.hypot(2.0 * head_params * batch / (peak * c.gemm_efficiency),
+                       head_params * DTYPE_BYTES[dtype] / (bw * c.memory_efficiency))
+    out = c.pass_overhead_s + linear_layer_time_s(hw, model, dtype, new_tokens, c, tensor_parallel) + lm_head
+    if tensor_parallel > 1:
+        size = new_tokens * model.hidden * DTYPE_BYTES[dtype]
+        ring = 2.0 * (tensor_parallel - 1) / tensor_parallel * size / hw.interconnect_bytes_per_s
+        out = out + 2 * model.layers * (ring + _ALLREDUCE_LATENCY_S)
+    return out
+
+
+def prefill_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray, tokens: np.ndarray,
+                   c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
+    """One prefill pass of ``batch`` prompts of ``tokens`` tokens each (vectorised)."""
+    b = np.asarray(batch, dtype=np.float64)
+    t = np.asarray(tokens, dtype=np.float64)
+    # Attention runs in 16-bit even with FP8 weights (FP8 attention was not the default then).
+    peak16 = hw.peak_flops_fp16 * tensor_parallel
+    attn_flops = b * model.layers * 2.0 * t * t * model.heads * model.head_dim
+    attention = attn_flops / (peak16 * c.attention_efficiency)
+    return _common_s(hw, model, dtype, b, b * t, c, tensor_parallel) + attention
+
+
+def decode_step_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray,
+                       context: np.ndarray, c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
+    """One decode step of ``batch`` sequences with ``context`` tokens each in the KV cache."""
+    b = np.asarray(batch, dtype=np.float64)
+    ctx = np.asarray(context, dtype=np.float64)
+    bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
+    kv_read = b * ctx * model.kv_bytes_per_token(dtype) / (bw * c.kv_read_efficiency)
+    return _common_s(hw, model, dtype, b, b, c, tensor_parallel) + kv_read
+
+
+def token_grid(max_tokens: int, *, min_tokens: int = 16) -> list[int]:
+    """Powers of two and their midpoints (16, 24, 32, 48, ...) up to ``max_tokens`` inclusive."""
+    out: list[int] = []
+    p = min_tokens
+    while p <= max_tokens:
+        out.append(p)
+        mid = p + p // 2
+        if p < mid <= max_tokens:
+            out.append(mid)
+        p *= 2
+    if out[-1] != max_tokens:
+        out.append(max_tokens)
+    return out
+
+
+def _batch_grid(max_batch: int, *, midpoints: bool) -> list[int]:
+    return [b for b in token_grid(max_batch, min_tokens=1) if midpoints or b & (b - 1) == 0] or [1]
+
+
+def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
+                           calibration: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A cost table (schema of ``simulator.table_schema``) and its metadata, from the roofline.
+
+    Grid: prefill batch {1, 2, 4, ..., 256} (GPU) or {1} (Groq) x prompt tokens {16, 24, 32, 48,
+    ..., max context}; decode batch {1, 2, 3, 4, 6, ..., max batch} (GPU: 512) or {1} x context
+    {16, ..., max context}. Max context: the model's, capped by the hardware's deployment limit.
+    """
+    hw = get_hardware(hardware)
+    spec = get_model(model)
+    if dtype not in DTYPE_BYTES:
+        raise InputError(f"unknown dtype '{dtype}' (known: {', '.join(sorted(DTYPE_BYTES))})")
+    if tensor_parallel < 1:
+        raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
+    calibration = load_constants() if calibration is None else calibration
+    consts, calibrated_on = constants_for(hardware, calibration)
+    max_ctx = spec.max_context_tokens if hw.max_context_tokens is None else min(
+        spec.max_context_tokens, hw.max_context_tokens)
+    tokens = token_grid(max_ctx)
+    groq = hw.kind is DeviceKind.LPU
+    pre_b = [1] if groq else _batch_grid(min(256, hw.max_batch_size), midpoints=False)
+    dec_b = [1] if groq else _batch_grid(hw.max_batch_size, midpoints=True)
+    frames = []
+    for phase, batches, fn in ((ts.Phase.PREFILL, pre_b, prefill_time_s),
+                               (ts.Phase.DECODE, dec_b, decode_step_time_s)):
+        bb, tt = np.meshgrid(np.array(batches), np.array(tokens), indexing="ij")
+        lat = fn(hw, spec, dtype, bb.ravel(), tt.ravel(), consts, tensor_parallel)
+        frames.append(pd.DataFrame({
+            ts.HARDWARE: hardware, ts.MODEL: spec.name, ts.PHASE: phase.value,
+            ts.BATCH_SIZE: bb.ravel().astype(np.int64), ts.TOKENS: tt.ravel().astype(np.int64),
+            ts.LATENCY_S: lat, ts.LATENCY_P10_S: lat, ts.LATENCY_P90_S: lat, ts.SAMPLES: 0,
+            ts.DTYPE: dtype, ts.TENSOR_PARALLEL: tensor_parallel}))
+    df = pd.concat(frames, ignore_index=True)
+    entry = calibration["hardware"][calibrated_on]
+    command = (f"profiler capture --backend analytical --hardware {hardware} --model {model} "
+               f"--dtype {dtype} --tensor-parallel {tensor_parallel}")
+    meta: dict[str, Any] = {
+        "schema_version": ts.SCHEMA_VERSION,
+        "source": ts.Source.ANALYTICAL.value,
+        "capture": {"device": f"{hardware} (analytical roofline, no device)", "backend": "analytical",
+                    "driver": None, "libraries": {"phasesim": "0.1.0"},
+                    "date": calibration.get("date"), "command": command, "host": None},
+        "provenance": [
+            f"Roofline of profiler/analytical.py over the {hardware} catalog entry "
+            "(simulator/catalog/hardware.py, datasheet numbers with sources) and the "
+            f"{spec.name} architecture (simulator/catalog/models.py).",
+            f"Constants fitted on public measurements for '{calibrated_on}' by profiler/calibration.py"
+            + ("" if calibrated_on == hardware else f" and borrowed for '{hardware}' (no public "
+               "measurements of its own: treat as uncalibrated)") + ".",
+            *calibration["hardware"][calibrated_on].get("notes", []),
+        ],
+        "constants": asdict(consts),
+        "calibrated_on": calibrated_on,
+        "calibration": entry.get("errors", {}),
+        "max_context_tokens": max_ctx,
+        "max_batch_size": hw.max_batch_size,
+    }
+    return df, meta

@@ -1,0 +1,32 @@
+"""Cost tables: read/validate/write them and turn them into a :class:`CostModel`.
+
+``read_table`` / ``write_table`` speak the schema of ``simulator.table_schema``;
+``TableCostModel`` interpolates a table; ``load_cost_model`` picks the best shipped table
+(measured > published > analytical); ``kv_capacity_tokens`` sizes an instance's KV cache.
+"""
+
+from simulator.costs.capacity import kv_capacity_tokens, max_context_tokens
+from simulator.costs.claims import (
+    decode_throughput_crossover,
+    decode_throughput_tokens_per_s,
+    tpot_s,
+    ttft_crossover_tokens,
+    ttft_s,
+)
+from simulator.costs.model import TableCostModel
+from simulator.costs.shipped import (
+    TABLES_DIR,
+    TableInfo,
+    find_table,
+    list_tables,
+    load_cost_model,
+    resolve_table_path,
+)
+from simulator.costs.table import CostTableWarning, read_table, read_table_meta, validate_table, write_table
+
+__all__ = [
+    "CostTableWarning", "read_table", "read_table_meta", "validate_table", "write_table",
+    "TableCostModel", "load_cost_model", "find_table", "list_tables", "resolve_table_path",
+    "TableInfo", "TABLES_DIR", "kv_capacity_tokens", "max_context_tokens", "ttft_s", "tpot_s",
+    "decode_throughput_tokens_per_s", "decode_throughput_crossover", "ttft_crossover_tokens",
+]

@@ -1,0 +1,136 @@
+"""``TableCostModel``: the :class:`~simulator.costmodel.CostModel` protocol backed by a cost table.
+
+Semantics (all times in seconds; see ``simulator.costs.surface`` for interpolation):
+
+prefill_time_s(chunk_tokens, prefix_tokens)
+    ``n`` chunks in one forward pass. With ``T(n, x)`` the table's prefill latency of ``n``
+    sequences of ``x`` tokens and ``T(n, 0)`` its fixed part (weights, launches)::
+
+        T(n, 0) + (1/n) * sum_i [ T(n, prefix_i + chunk_i) - T(n, prefix_i) ]
+
+    Each sequence pays its share of the growth of a batch from its prefix to prefix + chunk, so a
+    chunk after a long prefix costs more than the same chunk alone (attention over the prefix),
+    and the fixed part is paid once. With no prefixes and equal lengths this is exactly T(n, L).
+decode_step_times_s(batch_size, mean_context_tokens)
+    The decode surface at ``batch_size`` interpolated at each mean context (decode step time is
+    affine in context: the KV reads), one ``np.interp`` per call.
+mixed_step_time_s(chunks, prefixes, decode_contexts)
+    ``P + D - min(P0, D0)``: the prefill part P plus the decode part D minus one shared fixed
+    overhead (weights are read once per iteration), where P0 and D0 are the fixed parts of each.
+    It lies between max(P, D) and P + D.
+
+Lookups beyond the table's grid are extrapolated (fitted linear model) and warn once per model
+with :class:`CostTableWarning`. The model is read-only after construction; the only mutable
+state is that one-shot warning flag.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator import table_schema as ts
+from simulator.catalog.models import ModelSpec
+from simulator.costs.surface import Surface
+from simulator.costs.table import CostTableWarning, validate_table
+
+__all__ = ["TableCostModel"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableCostModel:
+    """Cost model from a validated table. Build with :meth:`from_table`."""
+
+    hardware: str
+    model_name: str
+    dtype: str
+    tensor_parallel: int
+    source: ts.Source
+    kv_bytes_per_token: int
+    meta: dict[str, Any]
+    prefill: Surface
+    decode: Surface
+    name: str = ""
+    _warned: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
+
+    @classmethod
+    def from_table(cls, df: pd.DataFrame, meta: dict[str, Any], *, model: ModelSpec,
+                   name: str = "", validated: bool = False) -> TableCostModel:
+        """``df``/``meta`` as built by hand (validated here) or as returned by ``read_table``
+        (pass ``validated=True`` to skip re-validating and re-warning)."""
+        if not validated:
+            df = validate_table(df, meta)
+        first = df.iloc[0]
+        dtype = str(first[ts.DTYPE])
+        tp = int(first[ts.TENSOR_PARALLEL])
+        return cls(
+            hardware=str(first[ts.HARDWARE]), model_name=str(first[ts.MODEL]), dtype=dtype,
+            tensor_parallel=tp, source=ts.Source(meta["source"]),
+            kv_bytes_per_token=model.kv_bytes_per_token(dtype), meta=dict(meta),
+            prefill=Surface.from_frame(df, ts.Phase.PREFILL),
+            decode=Surface.from_frame(df, ts.Phase.DECODE), name=name,
+        )
+
+    # -- limits the table was built for ------------------------------------------------------
+    @property
+    def max_batch_size(self) -> int:
+        """Largest decode batch on the grid (1 for GroqRack)."""
+        return self.decode.max_batch
+
+    @property
+    def max_context_tokens(self) -> int:
+        """Largest context on the decode grid (``meta['max_context_tokens']`` when present)."""
+        return int(self.meta.get("max_context_tokens") or self.decode.max_tokens)
+
+    # -- CostModel protocol -------------------------------------------------------------------
+    def prefill_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray) -> float:
+        chunks = np.asarray(chunk_tokens, dtype=np.float64)
+        n = chunks.size
+        if n == 0:
+            return 0.0
+        prefixes = np.broadcast_to(np.asarray(prefix_tokens, dtype=np.float64), chunks.shape)
+        if not prefixes.any():  # T(n,0) + mean(T(n,c_i) - T(n,0)) = mean(T(n,c_i))
+            vals, outside = self.prefill.row_times_s(n, chunks)
+            self._note(outside)
+            return float(np.mean(vals))
+        points = np.concatenate([prefixes + chunks, prefixes])
+        vals, outside = self.prefill.row_times_s(n, points)
+        self._note(outside)
+        fixed = self.prefill.fixed_s(n)
+        return float(fixed + (np.sum(vals[:n]) - np.sum(vals[n:])) / n)
+
+    def decode_step_times_s(self, batch_size: int, mean_context_tokens: np.ndarray) -> np.ndarray:
+        if batch_size < 1:  # no sequences, no step
+            return np.zeros(np.shape(mean_context_tokens), dtype=np.float64)
+        vals, outside = self.decode.row_times_s(batch_size, mean_context_tokens)
+        if outside:
+            self._note(True)
+        return vals
+
+    def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,
+                          decode_context_tokens: np.ndarray) -> float:
+        chunks = np.asarray(chunk_tokens)
+        ctx = np.asarray(decode_context_tokens, dtype=np.float64)
+        n_d = ctx.size
+        if chunks.size == 0:
+            return float(self.decode_step_times_s(n_d, np.array([ctx.mean()]))[0]) if n_d else 0.0
+        p = self.prefill_time_s(chunks, prefix_tokens)
+        if n_d == 0:
+            return p
+        d = float(self.decode_step_times_s(n_d, np.array([ctx.mean()]))[0])
+        shared = min(self.prefill.fixed_s(chunks.size), self.decode.fixed_s(n_d))
+        return p + d - shared
+
+    def _note(self, outside: bool) -> None:
+        if outside and not self._warned[0]:
+            self._warned[0] = True
+            label = self.name or f"{self.hardware}/{self.model_name}/{self.dtype}"
+            warnings.warn(
+                f"cost table {label}: lookup beyond the grid (prefill batch <= "
+                f"{self.prefill.max_batch}, tokens <= {self.prefill.max_tokens:.0f}; decode batch <= "
+                f"{self.decode.max_batch}, context <= {self.decode.max_tokens:.0f}); extrapolating "
+                f"with the fitted linear model (warned once per table)", CostTableWarning, stacklevel=3)

@@ -1,0 +1,117 @@
+"""Find and load cost tables: the shipped defaults in ``simulator/tables`` and any file by path.
+
+Shipped tables are named ``{hardware}__{model}__{dtype}__{source}.parquet``. For one hardware,
+model and dtype the best source wins: measured > published > analytical, so dropping a measured
+table into ``simulator/tables`` replaces the analytical default in :func:`load_cost_model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator import table_schema as ts
+from simulator.catalog.hardware import get_hardware
+from simulator.catalog.models import get_model
+from simulator.costs.model import TableCostModel
+from simulator.costs.table import read_table, read_table_meta
+from traces.errors import InputError
+
+__all__ = ["TABLES_DIR", "SOURCE_RANK", "TableInfo", "table_info", "list_tables", "find_table", "load_cost_model",
+           "resolve_table_path"]
+
+TABLES_DIR = Path(__file__).resolve().parents[1] / "tables"
+SOURCE_RANK: dict[ts.Source, int] = {ts.Source.MEASURED: 0, ts.Source.PUBLISHED: 1,
+                                     ts.Source.ANALYTICAL: 2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableInfo:
+    """What ``sim profiles list`` shows about one table file."""
+
+    name: str
+    path: Path
+    hardware: str
+    model: str
+    dtype: str
+    tensor_parallel: int
+    source: ts.Source
+    prefill_batches: tuple[int, ...]
+    prefill_tokens: tuple[int, int]
+    decode_batches: tuple[int, ...]
+    decode_tokens: tuple[int, int]
+    rows: int
+
+    @property
+    def grid(self) -> str:
+        return (f"prefill b{self.prefill_batches[0]}-{self.prefill_batches[-1]} "
+                f"t{self.prefill_tokens[0]}-{self.prefill_tokens[1]}; decode "
+                f"b{self.decode_batches[0]}-{self.decode_batches[-1]} "
+                f"t{self.decode_tokens[0]}-{self.decode_tokens[1]}")
+
+
+def table_info(path: Path) -> TableInfo:
+    df, meta = read_table(path)
+    first = df.iloc[0]
+    pre = df[df[ts.PHASE] == ts.Phase.PREFILL.value]
+    dec = df[df[ts.PHASE] == ts.Phase.DECODE.value]
+    return TableInfo(
+        name=path.stem, path=path, hardware=str(first[ts.HARDWARE]), model=str(first[ts.MODEL]),
+        dtype=str(first[ts.DTYPE]), tensor_parallel=int(first[ts.TENSOR_PARALLEL]),
+        source=ts.Source(meta["source"]),
+        prefill_batches=tuple(int(b) for b in sorted(pre[ts.BATCH_SIZE].unique())),
+        prefill_tokens=(int(pre[ts.TOKENS].min()), int(pre[ts.TOKENS].max())),
+        decode_batches=tuple(int(b) for b in sorted(dec[ts.BATCH_SIZE].unique())),
+        decode_tokens=(int(dec[ts.TOKENS].min()), int(dec[ts.TOKENS].max())), rows=len(df))
+
+
+def list_tables(directory: Path | None = None) -> list[TableInfo]:
+    """Every ``*.parquet`` table in ``directory`` (default: the shipped tables), sorted by name."""
+    directory = TABLES_DIR if directory is None else Path(directory)
+    return [table_info(p) for p in sorted(directory.glob("*.parquet"))]
+
+
+def find_table(*, hardware: str, model: str, dtype: str = "fp16",
+               directory: Path | None = None) -> Path:
+    """The best table for ``hardware``/``model``/``dtype`` (measured > published > analytical)."""
+    directory = TABLES_DIR if directory is None else Path(directory)
+    candidates = []
+    for p in sorted(directory.glob(f"{hardware}__{model}__{dtype}__*.parquet")):
+        source = ts.Source(read_table_meta(p)["source"])
+        candidates.append((SOURCE_RANK[source], p.name, p))
+    if not candidates:
+        have = ", ".join(sorted(p.stem for p in directory.glob("*.parquet"))) or "none"
+        raise InputError(f"no cost table for hardware '{hardware}', model '{model}', dtype '{dtype}' "
+                         f"in {directory} (have: {have}); make one with `profiler capture --backend "
+                         f"analytical --hardware {hardware} --model {model} -o T.parquet` and pass it")
+    return min(candidates)[2]
+
+
+def resolve_table_path(name: str, directory: Path | None = None) -> Path:
+    """A table given by path, or by the stem of a shipped table."""
+    path = Path(name)
+    if path.suffix == ".parquet" or path.exists():
+        return path
+    directory = TABLES_DIR if directory is None else Path(directory)
+    shipped = directory / f"{name}.parquet"
+    if shipped.exists():
+        return shipped
+    have = ", ".join(sorted(p.stem for p in directory.glob("*.parquet"))) or "none"
+    raise InputError(f"no table named '{name}' (shipped: {have}; or give a .parquet path)")
+
+
+def load_cost_model(*, hardware: str, model: str, dtype: str = "fp16", path: str | Path | None = None,
+                    directory: Path | None = None) -> TableCostModel:
+    """A :class:`TableCostModel`: from ``path`` when given (a .parquet path or a shipped table's
+    stem; its hardware/model/dtype must match), else the best shipped table."""
+    get_hardware(hardware)  # unknown names fail early and clearly
+    spec = get_model(model)
+    table_path = resolve_table_path(str(path), directory) if path is not None else find_table(
+        hardware=hardware, model=model, dtype=dtype, directory=directory)
+    df, meta = read_table(table_path)
+    first = df.iloc[0]
+    for col, want in ((ts.HARDWARE, hardware), (ts.MODEL, model), (ts.DTYPE, dtype)):
+        if str(first[col]) != want:
+            raise InputError(f"table is for {col} '{first[col]}', not '{want}'", path=table_path,
+                             row=1, column=col)
+    return TableCostModel.from_table(df, meta, model=spec, name=table_path.stem, validated=True)

@@ -1,0 +1,128 @@
+"""Analytical backend: roofline physics, grids, calibration reproducibility, shipped defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from profiler.analytical import CONSTANTS_PATH, build_analytical_table, token_grid
+from profiler.calibration import (
+    DOCS_PATH,
+    REFERENCE_DIR,
+    calibrate,
+    compare_to_measured,
+    condense,
+    render_markdown,
+)
+from simulator import table_schema as ts
+from simulator.catalog import HARDWARE, MODELS, get_hardware, get_model
+from simulator.costs import write_table
+from simulator.costs.shipped import TABLES_DIR
+from simulator.tables.make_defaults import DEFAULTS, main as make_defaults
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "reference"
+LLAMA = get_model("llama2-7b")
+
+
+def phase(df, p):
+    return df[df[ts.PHASE] == p]
+
+
+def test_token_grid():
+    assert token_grid(4096)[:6] == [16, 24, 32, 48, 64, 96]
+    assert token_grid(4096)[-2:] == [3072, 4096]
+    assert token_grid(2000)[-1] == 2000 and len(set(token_grid(2000))) == len(token_grid(2000))
+
+
+@pytest.mark.parametrize("hardware", sorted(HARDWARE))
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_catalog_pair_builds_a_valid_table(tmp_path, hardware, model):
+    df, meta = build_analytical_table(hardware=hardware, model=model)
+    write_table(df, meta, tmp_path / "t.parquet")  # validates: positive, unique, both phases
+    assert meta["source"] == "analytical" and meta["calibration"]
+    groq = get_hardware(hardware).max_batch_size == 1
+    assert phase(df, "decode")[ts.BATCH_SIZE].max() == (1 if groq else 512)
+    assert df[ts.TOKENS].max() == meta["max_context_tokens"]
+
+
+def test_roofline_bounds_h100():
+    hw = get_hardware("h100-sxm")
+    df, _ = build_analytical_table(hardware="h100-sxm", model="llama2-7b")
+    dec = phase(df, "decode").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    weights_s = LLAMA.param_bytes("fp16") / hw.memory_bandwidth_bytes_per_s
+    assert dec[(1, 16)] > weights_s  # memory bound: at least the weight read at peak bandwidth
+    assert dec[(1, 16)] < 4 * weights_s
+    # KV reads: context growth costs at least kv bytes / peak bandwidth per token of context
+    kv_slope = (dec[(64, 4096)] - dec[(64, 16)]) / (64 * (4096 - 16))
+    assert kv_slope > LLAMA.kv_bytes_per_token("fp16") / hw.memory_bandwidth_bytes_per_s
+    pre = phase(df, "prefill").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    flops = LLAMA.flops_per_token_linear() * 64 * 4096
+    assert pre[(64, 4096)] > flops / hw.peak_flops_fp16  # compute bound: above peak FLOPs time
+    assert pre[(64, 4096)] < 3 * flops / hw.peak_flops_fp16
+    # batching decode is nearly free at small batch (weights read once), prefill is not
+    assert dec[(8, 1024)] < 1.5 * dec[(1, 1024)]
+    assert pre[(8, 2048)] > 6 * pre[(1, 2048)]
+
+
+def test_tensor_parallel_speeds_up_big_prefill():
+    one, _ = build_analytical_table(hardware="h100-sxm", model="llama2-70b")
+    four, meta = build_analytical_table(hardware="h100-sxm", model="llama2-70b", tensor_parallel=4)
+    assert (four[ts.TENSOR_PARALLEL] == 4).all() and "--tensor-parallel 4" in meta["capture"]["command"]
+    key = (one[ts.PHASE] == "prefill") & (one[ts.BATCH_SIZE] == 8) & (one[ts.TOKENS] == 2048)
+    assert four.loc[key, ts.LATENCY_S].iloc[0] < 0.4 * one.loc[key, ts.LATENCY_S].iloc[0]
+
+
+def test_groqrack_calibrated_to_published_rate():
+    df, meta = build_analytical_table(hardware="groqrack", model="llama2-7b")
+    assert set(df[ts.BATCH_SIZE]) == {1} and df[ts.TOKENS].max() == 2048
+    dec = phase(df, "decode").set_index(ts.TOKENS)[ts.LATENCY_S]
+    assert dec[1024] == pytest.approx(1 / 750, rel=1e-3)
+    assert dec[2048] - dec[16] < 0.01 * dec[16]  # SRAM reads: context barely matters
+    pre = phase(df, "prefill").set_index(ts.TOKENS)[ts.LATENCY_S]
+    assert pre[2048] / pre[1024] == pytest.approx(2.0, rel=0.1)  # compute bound, linear in tokens
+    assert meta["calibration"]["groq-published"]["mean_abs_pct_error"] < 0.5
+
+
+def test_borrowed_constants_are_flagged():
+    _, meta = build_analytical_table(hardware="h200", model="llama2-7b")
+    assert meta["calibrated_on"] == "h100-sxm"
+    assert any("uncalibrated" in p for p in meta["provenance"])
+
+
+def test_calibration_is_reproducible_from_the_shipped_reference_data():
+    committed = json.loads(CONSTANTS_PATH.read_text())
+    fresh = calibrate(REFERENCE_DIR, date=committed["date"])
+    assert json.loads(json.dumps(fresh)) == committed
+
+
+def test_docs_show_the_committed_calibration_errors():
+    committed = json.loads(CONSTANTS_PATH.read_text())
+    assert render_markdown(committed) in DOCS_PATH.read_text()
+
+
+def test_shipped_defaults_are_regenerated_byte_for_byte(tmp_path, capsys):
+    make_defaults(tmp_path)
+    for hardware, model, dtype in DEFAULTS:
+        name = f"{hardware}__{model}__{dtype}__analytical.parquet"
+        assert (tmp_path / name).read_bytes() == (TABLES_DIR / name).read_bytes(), name
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared reference data not present")
+def test_condensed_reference_data_matches_shared(tmp_path):
+    condense(SHARED, tmp_path)
+    for f in tmp_path.iterdir():
+        assert f.read_bytes() == (REFERENCE_DIR / f.name).read_bytes(), f.name
+
+
+def test_compare_to_measured_reports_per_phase_error(tmp_path):
+    df, meta = build_analytical_table(hardware="a100-sxm-80gb", model="llama2-7b")
+    keep = df[ts.BATCH_SIZE].isin([1, 8]) & df[ts.TOKENS].isin([128, 2048])
+    slow = df[keep].assign(**{ts.LATENCY_S: df.loc[keep, ts.LATENCY_S] * 1.25})
+    write_table(slow, dict(meta, source="measured"), tmp_path / "m.parquet")
+    report = compare_to_measured(tmp_path / "m.parquet")
+    for p in ("prefill", "decode"):
+        assert report[p]["points"] == 4
+        assert report[p]["mean_abs_pct_error"] == pytest.approx(20.0, abs=0.01)  # 1/1.25 - 1

@@ -1,0 +1,59 @@
+"""`sim profiles` list / show / plot, in-process."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from simulator.costs.shipped import TABLES_DIR
+
+DEFAULTS = ["h100-sxm__llama2-7b__fp16__analytical", "a100-sxm-80gb__llama2-7b__fp16__analytical",
+            "groqrack__llama2-7b__fp16__analytical"]
+
+
+def test_list_json_shows_the_defaults():
+    result = CliRunner().invoke(app, ["profiles", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert set(DEFAULTS) <= set(rows)
+    g = rows["groqrack__llama2-7b__fp16__analytical"]
+    assert (g["hardware"], g["model"], g["dtype"], g["source"]) == ("groqrack", "llama2-7b", "fp16", "analytical")
+    assert "decode b1-1" in g["grid"]
+    assert "decode b1-512" in rows[DEFAULTS[0]]["grid"]
+
+
+def test_list_table_output():
+    result = CliRunner().invoke(app, ["profiles", "list"])
+    assert result.exit_code == 0 and "groqrack__llama2-7b__fp16__analytical" in result.output
+
+
+def test_show_by_stem_and_path():
+    r1 = CliRunner().invoke(app, ["profiles", "show", DEFAULTS[2]])
+    r2 = CliRunner().invoke(app, ["profiles", "show", str(TABLES_DIR / f"{DEFAULTS[2]}.parquet")])
+    assert r1.exit_code == 0 and r2.exit_code == 0
+    shown = json.loads(r1.output)
+    assert shown["metadata"]["source"] == "analytical"
+    assert "groq-published" in shown["metadata"]["calibration"]
+    assert json.loads(r2.output)["metadata"] == shown["metadata"]
+
+
+def test_show_unknown_name_exits_2():
+    result = CliRunner().invoke(app, ["profiles", "show", "nope"])
+    assert result.exit_code == 2 and result.output.startswith("error: no table named 'nope'")
+
+
+def test_plot_writes_png(tmp_path):
+    out = tmp_path / "fig.png"
+    result = CliRunner().invoke(app, ["profiles", "plot", *DEFAULTS, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_plot_bad_output_exits_2_without_file(tmp_path):
+    out = tmp_path / "fig.svg"
+    result = CliRunner().invoke(app, ["profiles", "plot", DEFAULTS[0], "-o", str(out)])
+    assert result.exit_code == 2 and "must be a .png" in result.output
+    assert not out.exists()

@@ -1,0 +1,197 @@
+"""TableCostModel: exact on the grid, monotone between points, documented prefix/mixed semantics,
+extrapolation warns once, shipped-table selection and KV capacity."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator import table_schema as ts
+from simulator.catalog import get_model
+from simulator.costmodel import CostModel
+from simulator.costs import (
+    CostTableWarning,
+    TableCostModel,
+    kv_capacity_tokens,
+    load_cost_model,
+    read_table,
+    write_table,
+)
+from simulator.costs.shipped import TABLES_DIR
+from tests.simulator.test_costs_table import small_table
+from traces.errors import InputError
+
+LLAMA = get_model("llama2-7b")
+
+
+def model_from(df: pd.DataFrame, meta: dict) -> TableCostModel:
+    return TableCostModel.from_table(df, meta, model=LLAMA)
+
+
+@st.composite
+def monotone_tables(draw):
+    """Random grids with positive increments along both axes (monotone by construction)."""
+    batches = sorted(draw(st.sets(st.integers(1, 64), min_size=1, max_size=4)) | {1})
+    tokens = sorted(draw(st.sets(st.integers(1, 4096), min_size=2, max_size=6)))
+    rows = []
+    for phase in ("prefill", "decode"):
+        base = draw(st.floats(1e-4, 1e-2))
+        db = draw(st.lists(st.floats(0.0, 1e-2), min_size=len(batches), max_size=len(batches)))
+        dt = draw(st.lists(st.floats(0.0, 1e-2), min_size=len(tokens), max_size=len(tokens)))
+        for i, b in enumerate(batches):
+            for j, t in enumerate(tokens):
+                lat = base + sum(db[: i + 1]) + sum(dt[: j + 1]) * (1 + i)
+                rows.append((phase, b, t, lat))
+    df = pd.DataFrame(rows, columns=[ts.PHASE, ts.BATCH_SIZE, ts.TOKENS, ts.LATENCY_S])
+    df = df.assign(**{ts.HARDWARE: "h100-sxm", ts.MODEL: "llama2-7b", ts.LATENCY_P10_S: df[ts.LATENCY_S],
+                      ts.LATENCY_P90_S: df[ts.LATENCY_S], ts.SAMPLES: 0, ts.DTYPE: "fp16",
+                      ts.TENSOR_PARALLEL: 1})
+    return df, {"source": "analytical"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(monotone_tables(), st.data())
+def test_exact_on_grid_and_monotone_between(table, data):
+    df, meta = table
+    m = model_from(df, meta)
+    for row in df.itertuples():
+        b, t, lat = int(getattr(row, ts.BATCH_SIZE)), int(getattr(row, ts.TOKENS)), getattr(row, ts.LATENCY_S)
+        if getattr(row, ts.PHASE) == "decode":
+            got = m.decode_step_times_s(b, np.array([float(t)]))[0]
+        else:
+            got = m.prefill_time_s(np.full(b, t), np.zeros(b))
+        assert got == pytest.approx(lat, rel=1e-12)
+    tmax = int(df[ts.TOKENS].max())
+    bmax = int(df[ts.BATCH_SIZE].max())
+    t1, t2 = sorted(data.draw(st.lists(st.floats(1.0, tmax), min_size=2, max_size=2)))
+    b1, b2 = sorted(data.draw(st.lists(st.integers(1, bmax), min_size=2, max_size=2)))
+    d = m.decode_step_times_s(b1, np.array([t1, t2]))
+    assert d[0] <= d[1] + 1e-15
+    assert m.decode_step_times_s(b1, np.array([t2]))[0] <= m.decode_step_times_s(b2, np.array([t2]))[0] + 1e-15
+    p1 = m.prefill_time_s(np.full(b1, t1), np.zeros(b1))
+    p2 = m.prefill_time_s(np.full(b1, t2), np.zeros(b1))
+    p3 = m.prefill_time_s(np.full(b2, t2), np.zeros(b2))
+    assert p1 <= p2 + 1e-15 and p2 <= p3 + 1e-15
+
+
+def test_table_model_satisfies_protocol_and_is_vectorised():
+    df, meta = small_table()
+    m = model_from(df, meta)
+    assert isinstance(m, CostModel)
+    assert m.kv_bytes_per_token == 524_288
+    ctx = np.linspace(16, 1024, 1000)
+    out = m.decode_step_times_s(4, ctx)
+    assert out.shape == ctx.shape
+    # the table is affine in context at batch 4: interpolation reproduces it between points
+    np.testing.assert_allclose(out, 5e-3 + 4e-4 + 4e-9 * ctx, rtol=1e-9)
+
+
+def test_interpolates_between_batches_linearly():
+    df, meta = small_table()
+    m = model_from(df, meta)
+    got = m.decode_step_times_s(10, np.array([128.0]))[0]
+    assert got == pytest.approx(5e-3 + 1e-4 * 10 + 1e-9 * 10 * 128, rel=1e-9)
+
+
+def test_prefix_semantics():
+    df, meta = small_table()
+    m = model_from(df, meta)
+    # prefill rows are affine: T(b, t) = 1 ms + 10 us * b * t, so T(1, 0) = 1 ms (fitted intercept)
+    alone = m.prefill_time_s(np.array([64]), np.array([0]))
+    after_prefix = m.prefill_time_s(np.array([64]), np.array([128]))
+    assert alone == pytest.approx(1e-3 + 64e-5, rel=1e-6)
+    # documented: T(1,0) + T(1, 192) - T(1, 128)
+    assert after_prefix == pytest.approx(1e-3 + (1e-3 + 192e-5) - (1e-3 + 128e-5), rel=1e-6)
+    # a heterogeneous batch without prefixes is the mean of the per-length batch times
+    mixed = m.prefill_time_s(np.array([16, 256]), np.array([0, 0]))
+    assert mixed == pytest.approx(((1e-3 + 2 * 16e-5) + (1e-3 + 2 * 256e-5)) / 2, rel=1e-6)
+    assert m.prefill_time_s(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
+
+
+def test_mixed_step_between_max_and_sum():
+    m = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    chunks, prefixes = np.array([512]), np.array([0])
+    ctx = np.full(32, 900)
+    p = m.prefill_time_s(chunks, prefixes)
+    d = m.decode_step_times_s(32, np.array([900.0]))[0]
+    mixed = m.mixed_step_time_s(chunks, prefixes, ctx)
+    assert max(p, d) < mixed < p + d
+    assert m.mixed_step_time_s(np.array([], dtype=int), np.array([], dtype=int), ctx) == pytest.approx(d)
+    assert m.mixed_step_time_s(chunks, prefixes, np.array([])) == pytest.approx(p)
+
+
+def test_extrapolation_warns_once_per_table_and_keeps_growing():
+    df, meta = small_table()
+    m = model_from(df, meta)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = m.decode_step_times_s(16, np.array([1024.0, 4096.0, 8192.0]))
+        b = m.decode_step_times_s(64, np.array([1024.0]))
+        m.prefill_time_s(np.array([4096]), np.array([0]))
+    msgs = [w for w in caught if issubclass(w.category, CostTableWarning)]
+    assert len(msgs) == 1 and "beyond the grid" in str(msgs[0].message)
+    assert a[0] < a[1] < a[2]
+    assert b[0] > m.decode_step_times_s(16, np.array([1024.0]))[0]
+    # the fit is exact for this affine table, so extrapolation follows it
+    assert a[2] == pytest.approx(5e-3 + 16e-4 + 16e-9 * 8192, rel=1e-3)
+    other = model_from(df, meta)  # a second model warns again (once per table)
+    with pytest.warns(CostTableWarning):
+        other.decode_step_times_s(1, np.array([5000.0]))
+
+
+def test_no_warning_inside_grid_or_below_smallest_tokens():
+    df, meta = small_table()
+    m = model_from(df, meta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small = m.decode_step_times_s(1, np.array([1.0, 8.0, 16.0]))
+    assert 0 < small[0] <= small[1] <= small[2]
+
+
+def test_measured_table_beats_analytical(tmp_path):
+    analytical = TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical.parquet"
+    df, meta = read_table(analytical)
+    (tmp_path / analytical.name).write_bytes(analytical.read_bytes())
+    assert load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path).source is ts.Source.ANALYTICAL
+    measured = df.assign(**{ts.LATENCY_S: df[ts.LATENCY_S] * 2, ts.LATENCY_P10_S: df[ts.LATENCY_S] * 2,
+                            ts.LATENCY_P90_S: df[ts.LATENCY_S] * 2})
+    write_table(measured, dict(meta, source="measured"), tmp_path / "h100-sxm__llama2-7b__fp16__measured.parquet")
+    m = load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path)
+    assert m.source is ts.Source.MEASURED
+    a = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    ctx = np.array([512.0])
+    assert m.decode_step_times_s(8, ctx)[0] == pytest.approx(2 * a.decode_step_times_s(8, ctx)[0])
+
+
+def test_load_cost_model_errors(tmp_path):
+    with pytest.raises(InputError, match="no cost table for hardware 'h100-sxm', model 'llama2-13b'"):
+        load_cost_model(hardware="h100-sxm", model="llama2-13b")
+    with pytest.raises(InputError, match="no table named 'nope'"):
+        load_cost_model(hardware="h100-sxm", model="llama2-7b", path="nope")
+    with pytest.raises(InputError, match="unknown hardware 'b300'"):
+        load_cost_model(hardware="b300", model="llama2-7b")
+    with pytest.raises(InputError, match=r"row 1, column 'hardware'.*not 'a100-sxm-80gb'"):
+        load_cost_model(hardware="a100-sxm-80gb", model="llama2-7b",
+                        path=TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical.parquet")
+
+
+def test_kv_capacity():
+    h100 = kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b")
+    weights = LLAMA.param_bytes("fp16")
+    assert h100 == int((80e9 * 0.9 - weights) // 524_288)
+    assert kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b", reserve_fraction=0.0) > h100
+    assert kv_capacity_tokens(hardware="h200", model="llama2-7b") > h100
+    # GQA models hold 4x more tokens in the same bytes
+    assert kv_capacity_tokens(hardware="h100-sxm", model="llama3-8b") > 3 * h100
+    groq = kv_capacity_tokens(hardware="groqrack", model="llama2-7b")
+    assert groq == int((64 * 230e6 - weights) // 524_288)
+    assert 2048 <= groq < 4096  # room for the published 2,048-token context, not much more
+    with pytest.raises(InputError, match="do not fit"):
+        kv_capacity_tokens(hardware="groq-lpu", model="llama2-7b")
+    with pytest.raises(InputError, match="reserve_fraction"):
+        kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b", reserve_fraction=1.5)

@@ -1,0 +1,179 @@
+"""Batching policies: plain functions from a read-only view of one instance to a ``StepPlan``.
+
+A policy never mutates anything; the instance applies the plan (vLLM's schedule() /
+update_from_output() split). Adding a policy = one function + one entry in ``POLICIES``.
+
+Shared rules:
+- a prefill covers the prompt plus any tokens already generated (recompute after preemption,
+  vLLM's default) and emits one token;
+- admission reserves KV blocks for that prefill; while anything else is running it also keeps
+  ``watermark_blocks`` free (vLLM's watermark);
+- before a decode step every decoding sequence may need one more block; if the cache cannot
+  supply them, the newest running sequences are preempted (their blocks freed, they go back to
+  the waiting queue) until it can;
+- ``ready`` requests arrived over a KV-transfer link with their blocks already reserved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from simulator.kv import blocks_for
+from simulator.request import Request
+from simulator.topology import Batching
+
+__all__ = ["StepPlan", "InstanceView", "POLICIES", "continuous", "chunked", "static",
+           "no_batching", "prefill_tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    """One iteration's decision. ``chunks`` are (request, new prompt tokens) pairs."""
+
+    join: tuple[Request, ...] = ()
+    admit: tuple[Request, ...] = ()
+    chunks: tuple[tuple[Request, int], ...] = ()
+    decode: tuple[Request, ...] = ()
+    preempt: tuple[Request, ...] = ()
+
+    @property
+    def idle(self) -> bool:
+        return not (self.join or self.admit or self.chunks or self.decode or self.preempt)
+
+    @property
+    def pure_decode(self) -> bool:
+        """Only decode steps of already-running sequences: the batch can be fast-forwarded."""
+        return bool(self.decode) and not (self.join or self.admit or self.chunks or self.preempt)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceView:
+    """What a policy may look at. The sequences are the instance's own: read, never mutate."""
+
+    waiting: Sequence[Request]
+    running: Sequence[Request]
+    ready: Sequence[Request]
+    free_blocks: int
+    watermark_blocks: int
+    block_tokens: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+
+
+def prefill_tokens(request: Request) -> int:
+    """Tokens a (re)prefill of this request must cover."""
+    return request.prompt_tokens + request.generated_tokens
+
+
+def _admit(view: InstanceView, *, busy: int, free_blocks: int, budget: int,
+           max_seqs: int) -> tuple[list[Request], int]:
+    """Admit from the head of the queue while seats, token budget and KV allow (head-of-line
+    blocking, like vLLM). The first admission may exceed the token budget alone."""
+    admitted: list[Request] = []
+    used_tokens = 0
+    for request in view.waiting:
+        if busy + len(admitted) >= max_seqs:
+            break
+        tokens = prefill_tokens(request)
+        if admitted and used_tokens + tokens > budget:
+            break
+        need = blocks_for(tokens, view.block_tokens)
+        headroom = view.watermark_blocks if busy or admitted else 0
+        if need + headroom > free_blocks:
+            break
+        admitted.append(request)
+        free_blocks -= need
+        used_tokens += tokens
+    return admitted, free_blocks
+
+
+def _fit_decode(batch: Sequence[Request], free_blocks: int,
+                block_tokens: int) -> tuple[tuple[Request, ...], tuple[Request, ...], int]:
+    """Decoding sequences that get their next block, the preempted (newest first), free left."""
+    keep = list(batch)
+    grows = [blocks_for(r.cached_tokens + 1, block_tokens) > r.kv_blocks for r in keep]
+    need = sum(grows)
+    preempt: list[Request] = []
+    while need > free_blocks and keep:
+        victim = keep.pop()
+        preempt.append(victim)
+        free_blocks += victim.kv_blocks
+        need -= grows.pop()
+    return tuple(keep), tuple(preempt), free_blocks - need
+
+
+def continuous(view: InstanceView) -> StepPlan:
+    """vLLM-style iteration-level scheduling: prefill-first, else one decode step for all."""
+    join = tuple(view.ready)
+    running = len(view.running) + len(join)
+    admitted, _ = _admit(view, busy=running, free_blocks=view.free_blocks,
+                         budget=view.max_num_batched_tokens, max_seqs=view.max_num_seqs)
+    if admitted:
+        return StepPlan(join=join, admit=tuple(admitted),
+                        chunks=tuple((r, prefill_tokens(r)) for r in admitted))
+    decode, preempt, _ = _fit_decode((*view.running, *join), view.free_blocks, view.block_tokens)
+    return StepPlan(join=join, decode=decode, preempt=preempt)
+
+
+def chunked(view: InstanceView) -> StepPlan:
+    """Sarathi-style: a token budget per iteration; running decodes first (one token each), then
+    chunks of unfinished prefills, then new admissions, in one mixed iteration."""
+    join = tuple(view.ready)
+    running = (*view.running, *join)
+    decode, preempt, free = _fit_decode([r for r in running if r.prefilled], view.free_blocks,
+                                        view.block_tokens)
+    budget = view.max_num_batched_tokens - len(decode)
+    chunks: list[tuple[Request, int]] = []
+    for request in running:
+        if budget <= 0:
+            break
+        if not request.prefilled and request not in preempt:
+            take = min(budget, request.prefill_target_tokens - request.prefill_done_tokens)
+            chunks.append((request, take))
+            budget -= take
+    admitted: list[Request] = []
+    if budget > 0:
+        admitted, _ = _admit(view, busy=len(running) - len(preempt), free_blocks=free,
+                             budget=budget, max_seqs=view.max_num_seqs)
+        for request in admitted:
+            if budget <= 0:
+                admitted = admitted[: admitted.index(request)]
+                break
+            take = min(budget, prefill_tokens(request))
+            chunks.append((request, take))
+            budget -= take
+    return StepPlan(join=join, admit=tuple(admitted), chunks=tuple(chunks), decode=decode,
+                    preempt=preempt)
+
+
+def _static(view: InstanceView, max_seqs: int) -> StepPlan:
+    if view.running:  # run the formed batch to completion
+        decode, preempt, _ = _fit_decode(view.running, view.free_blocks, view.block_tokens)
+        return StepPlan(decode=decode, preempt=preempt)
+    join = tuple(view.ready[:max_seqs])
+    admitted, _ = _admit(view, busy=len(join), free_blocks=view.free_blocks,
+                         budget=view.max_num_batched_tokens, max_seqs=max_seqs)
+    if admitted:
+        return StepPlan(join=join, admit=tuple(admitted),
+                        chunks=tuple((r, prefill_tokens(r)) for r in admitted))
+    decode, preempt, _ = _fit_decode(join, view.free_blocks, view.block_tokens)
+    return StepPlan(join=join, decode=decode, preempt=preempt)
+
+
+def static(view: InstanceView) -> StepPlan:
+    """Form a batch (prefill together), run it to completion, only then form the next."""
+    return _static(view, view.max_num_seqs)
+
+
+def no_batching(view: InstanceView) -> StepPlan:
+    """One sequence at a time (GroqRack's default)."""
+    return _static(view, 1)
+
+
+POLICIES: dict[Batching, Callable[[InstanceView], StepPlan]] = {
+    Batching.CONTINUOUS: continuous,
+    Batching.CHUNKED: chunked,
+    Batching.STATIC: static,
+    Batching.NONE: no_batching,
+}

@@ -1,0 +1,389 @@
+"""One serving instance: a waiting queue, a running batch, a KV cache and the loop that drives
+them.
+
+The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPlan``, yield the
+step's time, apply it, wake the requests that finished. In ``fast`` mode a plan that only decodes
+an unchanged batch is fast-forwarded in closed form: the times of the next ``k`` steps come from
+one vectorised ``decode_step_times_s`` call, up to the next completion (or the last step whose KV
+growth fits); a new arrival, reservation or hand-over interrupts the run at the end of the step
+in progress, exactly where the per-step reference mode would take its next decision.
+
+Requests talk to an instance only in the ROUTE phase (see ``simulator.context``): ``enqueue``
+(wait for prefill / for completion), ``reserve`` (decode-side KV before a transfer), ``join``
+(a transferred request starts decoding), ``release_kv`` (the prefill side lets go of KV).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from simulator.batching import InstanceView, StepPlan, prefill_tokens
+from simulator.context import DECIDE, Phase, SimContext, ns
+from simulator.costmodel import CostModel
+from simulator.kv import KVCache
+from simulator.request import Request
+from simulator.topology import Role
+
+__all__ = ["Instance", "InstanceLimits", "InstanceStats"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceLimits:
+    max_num_seqs: int
+    max_num_batched_tokens: int
+
+
+@dataclass(slots=True)
+class InstanceStats:
+    busy_ns: int = 0
+    iterations: int = 0
+    batch_sum: int = 0  # running sequences summed over iterations
+    preemptions: int = 0
+
+
+@dataclass(slots=True)
+class _Run:
+    """A fast-forwarded decode run in progress (for lazy views of KV use)."""
+
+    ends_ns: np.ndarray
+    cached: list[int]
+    blocks: list[int]
+    interrupted: bool = False
+
+
+class Instance:
+    """One instance of a pool (a GPU, or a whole GroqRack)."""
+
+    def __init__(self, *, ctx: SimContext, pool: str, role: Role, index: int,
+                 cost_model: CostModel, kv: KVCache, policy: Callable[[InstanceView], StepPlan],
+                 limits: InstanceLimits, queue_key: Callable[[Request], tuple],
+                 prefill_emits_token: bool, fast: bool) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.pool = pool
+        self.role = role
+        self.index = index
+        self.cost_model = cost_model
+        self.kv = kv
+        self.policy = policy
+        self.limits = limits
+        self.queue_key = queue_key
+        self.prefill_emits_token = prefill_emits_token
+        self.fast = fast
+        self.stats = InstanceStats()
+        self.waiting: list[Request] = []  # sorted by queue_key
+        self.running: list[Request] = []  # admission order (newest last)
+        self.ready: list[Request] = []  # transferred in, KV reserved, not yet joined
+        self.incoming = 0  # reservations granted, transfer in flight
+        self.reservations: deque[tuple[Request, int, simpy.Event]] = deque()
+        self._wake: simpy.Event | None = None
+        self._run: _Run | None = None
+        self._recorder = ctx.recorder
+        self._pool_code = ctx.recorder.code(pool)
+        self._last_row: tuple[int, int, int] | None = None
+        self.process = self.env.process(self.loop())
+
+    # --- what routers and request processes see ------------------------------------------------
+
+    @property
+    def outstanding(self) -> int:
+        return (len(self.waiting) + len(self.running) + len(self.ready) + self.incoming
+                + len(self.reservations))
+
+    def kv_used_blocks(self) -> int:
+        """Blocks in use now, including the growth of a fast-forwarded run's started steps."""
+        used = self.kv.used_blocks
+        run = self._run
+        if run is not None:
+            started = min(len(run.ends_ns),
+                          int(np.searchsorted(run.ends_ns, self.env.now, side="right")) + 1)
+            bt = self.kv.block_tokens
+            used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
+        return used
+
+    def kv_used_fraction(self) -> float:
+        return self.kv_used_blocks() / max(1, self.kv.capacity_blocks)
+
+    def enqueue(self, request: Request) -> simpy.Event:
+        """Queue for prefill. Fires when the request finishes here (colocated) or when its prefill
+        is done (prefill role; its KV stays held until ``release_kv``)."""
+        request.done = self.env.event()
+        request.queue_key = self.queue_key(request)
+        request.waiting_since_ns = self.env.now
+        bisect.insort(self.waiting, request, key=_queue_key)
+        self._record()
+        self._poke()
+        return request.done
+
+    def reserve(self, request: Request, blocks: int) -> simpy.Event:
+        """Ask for ``blocks`` of KV for an incoming transfer; fires when granted (FIFO)."""
+        granted = self.env.event()
+        self.reservations.append((request, blocks, granted))
+        self._poke()
+        return granted
+
+    def join(self, request: Request) -> simpy.Event:
+        """A transferred request (KV reserved) joins at the next iteration; fires when finished."""
+        request.done = self.env.event()
+        request.queue_key = self.queue_key(request)
+        self.incoming -= 1
+        self.ready.append(request)
+        self._poke()
+        return request.done
+
+    def release_kv(self, blocks: int) -> None:
+        """The prefill side frees a transferred request's KV."""
+        self.kv.free(blocks)
+        self._poke()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def loop(self):
+        env = self.env
+        yield self.ctx.decide_point()
+        while True:
+            self._grant_reservations()
+            plan = self.policy(self._view())
+            if plan.idle:
+                self._record()
+                self._wake = env.event()
+                yield self._wake  # a poke (ROUTE phase) wakes us; decide at once
+                self._wake = None
+                continue
+            self._begin(plan)
+            self._record()
+            if self.fast and plan.pure_decode:
+                yield from self._decode_run(plan.decode)
+                continue
+            if not (plan.chunks or plan.decode):
+                yield self.ctx.decide_point()  # only preemptions/joins: decide again
+                continue
+            step_ns = self._step_ns(plan)
+            self._count(step_ns, len(plan.chunks) + len(plan.decode), 1)
+            yield Phase(env, step_ns, DECIDE)  # the step ends; apply and decide in one go
+            self._end(plan)
+
+    def _view(self) -> InstanceView:
+        return InstanceView(
+            waiting=self.waiting, running=self.running, ready=self.ready,
+            free_blocks=self.kv.free_blocks, watermark_blocks=self.kv.watermark_blocks,
+            block_tokens=self.kv.block_tokens, max_num_seqs=self.limits.max_num_seqs,
+            max_num_batched_tokens=self.limits.max_num_batched_tokens)
+
+    def _grant_reservations(self) -> None:
+        """Grant decode-side KV first come first served while a seat and the blocks are free."""
+        kv = self.kv
+        while self.reservations:
+            request, blocks, granted = self.reservations[0]
+            seated = len(self.running) + len(self.ready) + self.incoming
+            if seated >= self.limits.max_num_seqs:
+                return
+            headroom = kv.watermark_blocks if seated else 0
+            if blocks + headroom > kv.free_blocks:
+                return
+            self.reservations.popleft()
+            kv.allocate(blocks)
+            request.kv_blocks = blocks
+            self.incoming += 1
+            granted.succeed()
+
+    def _begin(self, plan: StepPlan) -> None:
+        now = self.env.now
+        kv = self.kv
+        for request in plan.join:
+            self.ready.remove(request)
+            self.running.append(request)
+        for request in plan.preempt:
+            self._preempt(request, now)
+        if plan.admit:
+            n = len(plan.admit)
+            if self.waiting[:n] == list(plan.admit):
+                del self.waiting[:n]
+            else:
+                admitted = set(map(id, plan.admit))
+                self.waiting = [r for r in self.waiting if id(r) not in admitted]
+            for request in plan.admit:
+                request.prefill_target_tokens = prefill_tokens(request)
+                request.prefill_done_tokens = 0
+                request.cached_tokens = 0
+                request.kv_blocks = kv.blocks_for(request.prefill_target_tokens)
+                kv.allocate(request.kv_blocks)
+                request.queue_ns += now - request.waiting_since_ns
+                if request.prefill_start_ns < 0:
+                    request.prefill_start_ns = now
+                self.running.append(request)
+        fast_run = self.fast and plan.pure_decode
+        for request in plan.decode:
+            if request.decode_start_ns < 0:
+                request.decode_start_ns = now
+            if not fast_run:
+                grow = kv.blocks_for(request.cached_tokens + 1) - request.kv_blocks
+                if grow > 0:
+                    kv.allocate(grow)
+                    request.kv_blocks += grow
+
+    def _preempt(self, request: Request, now: int) -> None:
+        self.running.remove(request)
+        self.kv.free(request.kv_blocks)
+        request.kv_blocks = 0
+        request.cached_tokens = 0
+        request.prefill_done_tokens = 0
+        request.preemptions += 1
+        self.stats.preemptions += 1
+        request.waiting_since_ns = now
+        bisect.insort(self.waiting, request, key=_queue_key)
+
+    def _step_ns(self, plan: StepPlan) -> int:
+        cost = self.cost_model
+        if plan.chunks:
+            chunk = np.fromiter((c for _, c in plan.chunks), dtype=np.int64, count=len(plan.chunks))
+            prefix = np.fromiter((r.prefill_done_tokens for r, _ in plan.chunks), dtype=np.int64,
+                                 count=len(plan.chunks))
+            if plan.decode:
+                ctx = np.fromiter((r.cached_tokens for r in plan.decode), dtype=np.int64,
+                                  count=len(plan.decode))
+                seconds = cost.mixed_step_time_s(chunk, prefix, ctx)
+            else:
+                seconds = cost.prefill_time_s(chunk, prefix)
+        else:
+            batch = len(plan.decode)
+            mean_ctx = sum(r.cached_tokens for r in plan.decode) / batch
+            seconds = float(cost.decode_step_times_s(batch, np.array([mean_ctx]))[0])
+        return max(1, ns(seconds))
+
+    def _count(self, busy_ns: int, batch: int, iterations: int) -> None:
+        stats = self.stats
+        stats.busy_ns += busy_ns
+        stats.iterations += iterations
+        stats.batch_sum += batch * iterations
+
+    def _end(self, plan: StepPlan) -> None:
+        now = self.env.now
+        for request, tokens in plan.chunks:
+            request.prefill_done_tokens += tokens
+            request.cached_tokens = request.prefill_done_tokens
+            if request.prefill_done_tokens >= request.prefill_target_tokens:
+                self._prefilled(request, now)
+        for request in plan.decode:
+            request.cached_tokens += 1
+            request.generated_tokens += 1
+            if request.generated_tokens == 1:
+                request.first_token_ns = now
+            if request.generated_tokens >= request.output_tokens:
+                self._finish(request)
+
+    def _prefilled(self, request: Request, now: int) -> None:
+        if request.prefill_end_ns < 0:
+            request.prefill_end_ns = now
+        if self.prefill_emits_token:
+            request.generated_tokens += 1
+            if request.generated_tokens == 1:
+                request.first_token_ns = now
+        if self.role == Role.PREFILL:
+            self.running.remove(request)  # its KV stays until the transfer is done
+            request.done.succeed()
+        elif request.generated_tokens >= request.output_tokens:
+            self._finish(request)
+
+    def _finish(self, request: Request) -> None:
+        self.running.remove(request)
+        self.kv.free(request.kv_blocks)
+        request.kv_blocks = 0
+        request.done.succeed()
+
+    def _decode_run(self, batch: tuple[Request, ...]):
+        """Fast-forward decode steps of an unchanged batch (see the module docstring)."""
+        env = self.env
+        start = env.now
+        size = len(batch)
+        cached = [r.cached_tokens for r in batch]
+        blocks = [r.kv_blocks for r in batch]
+        steps = self._steps_that_fit(cached, blocks,
+                                     min(r.output_tokens - r.generated_tokens for r in batch))
+        mean_ctx = sum(cached) / size
+        times_s = self.cost_model.decode_step_times_s(size, mean_ctx + np.arange(steps))
+        ends = np.rint(np.asarray(times_s) * 1e9).astype(np.int64)
+        np.maximum(ends, 1, out=ends)
+        np.cumsum(ends, out=ends)
+        ends += start
+        last = int(ends[-1])
+        self._run = _Run(ends_ns=ends, cached=cached, blocks=blocks)
+        try:
+            yield Phase(env, last - start, DECIDE)
+        except simpy.Interrupt:  # a poke: finish the step in progress, then decide
+            steps = int(np.searchsorted(ends, env.now, side="right")) + 1
+            last = int(ends[steps - 1])
+            yield Phase(env, last - env.now, DECIDE)
+        self._run = None
+        self._count(last - start, size, steps)
+        first_token_ns = int(ends[0])
+        kv = self.kv
+        block_tokens = kv.block_tokens
+        finished = []
+        for request in batch:
+            if request.generated_tokens == 0:
+                request.first_token_ns = first_token_ns
+            request.cached_tokens += steps
+            request.generated_tokens += steps
+            grow = -(-request.cached_tokens // block_tokens) - request.kv_blocks
+            if grow > 0:
+                kv.allocate(grow)
+                request.kv_blocks += grow
+            if request.generated_tokens >= request.output_tokens:
+                finished.append(request)
+        for request in finished:
+            self._finish(request)
+
+    def _steps_that_fit(self, cached: list[int], blocks: list[int], steps: int) -> int:
+        """The most steps (<= ``steps``) whose KV growth fits the free blocks."""
+        free = self.kv.free_blocks
+        bt = self.kv.block_tokens
+        need = 0
+        for c, b in zip(cached, blocks):
+            grow = -(-(c + steps) // bt) - b
+            if grow > 0:
+                need += grow
+        if need <= free:
+            return steps
+        cached_a, blocks_a = np.asarray(cached), np.asarray(blocks)
+
+        def growth(k: int) -> int:
+            return int(np.maximum(-(-(cached_a + k) // bt) - blocks_a, 0).sum())
+
+        lo, hi = 1, steps  # growth(1) fits: the policy checked it
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if growth(mid) <= free:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _poke(self) -> None:
+        """Something changed that the next decision should see: wake an idle loop now, or cut a
+        fast-forwarded run short at the end of its step in progress."""
+        wake = self._wake
+        if wake is not None and not wake.triggered:
+            wake.succeed()
+        elif self._run is not None and not self._run.interrupted:
+            self._run.interrupted = True
+            self.process.interrupt()
+
+    def _record(self) -> None:
+        if not self._recorder.enabled:
+            return
+        row = (len(self.waiting), len(self.running), self.kv.used_blocks)
+        if row != self._last_row:
+            self._last_row = row
+            self._recorder.instance(self.env.now, self._pool_code, self.index, row[0], row[1],
+                                    row[2] * self.kv.block_tokens, self.kv.capacity_tokens)
+
+
+def _queue_key(request: Request) -> tuple:
+    return request.queue_key

@@ -1,0 +1,128 @@
+"""KV-transfer links with exact processor sharing.
+
+A transfer first waits the link's latency, then its bytes are served at ``bandwidth / n`` while
+``n`` transfers are in their data phase (fair sharing). Whenever a transfer joins or leaves, the
+remaining bytes of every transfer are advanced at the old share and the next completion is
+rescheduled at the new one (stale timers are ignored by a version number), so contention is
+modelled exactly; the only rounding is each completion time to the nanosecond. A lone transfer
+takes ``ns(latency_s) + ns(bytes / bandwidth)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+
+from simulator.context import SimContext, ns
+
+__all__ = ["Link", "LinkStats"]
+
+_DONE_WITHIN_NS = 0.5 + 1e-6  # a transfer within half a nanosecond of done is done
+
+
+@dataclass(slots=True, eq=False)
+class _Transfer:
+    remaining_bytes: float
+    done: simpy.Event
+
+
+@dataclass(slots=True)
+class LinkStats:
+    transfers: int = 0
+    bytes_moved: int = 0
+    busy_ns: int = 0
+    max_concurrent: int = 0
+
+
+class Link:
+    """One shared path. ``send(nbytes)`` is a generator for ``yield from`` in a request process."""
+
+    def __init__(self, *, ctx: SimContext, name: str, bandwidth_bytes_per_s: float,
+                 latency_s: float) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.name = name
+        self.bandwidth_bytes_per_s = bandwidth_bytes_per_s
+        self.latency_s = latency_s
+        self.latency_ns = ns(latency_s)
+        self.stats = LinkStats()
+        self._recorder = ctx.recorder
+        self._code = ctx.recorder.code(name)
+        self._active: list[_Transfer] = []  # in the data phase, in join order
+        self._in_flight = 0  # latency or data phase
+        self._latent_bytes = 0  # bytes of transfers still in their latency phase
+        self._busy_since = 0
+        self._last_ns = 0
+        self._version = 0
+
+    def send(self, nbytes: int):
+        """Move ``nbytes`` over the link: latency, then a fair share of the bandwidth."""
+        self._begin(nbytes)
+        if self.latency_ns:
+            yield self.env.timeout(self.latency_ns)
+        self._latent_bytes -= nbytes
+        if nbytes > 0:
+            done = self.env.event()
+            self._advance()
+            self._active.append(_Transfer(float(nbytes), done))
+            self._reschedule()
+            self._record()
+            yield done
+        self._end()
+
+    @property
+    def bytes_in_flight(self) -> float:
+        """Bytes not yet delivered: latency-phase transfers' plus data-phase remainders."""
+        return self._latent_bytes + sum(t.remaining_bytes for t in self._active)
+
+    def _begin(self, nbytes: int) -> None:
+        if self._in_flight == 0:
+            self._busy_since = self.env.now
+        self._in_flight += 1
+        self._latent_bytes += nbytes
+        self.stats.transfers += 1
+        self.stats.bytes_moved += int(nbytes)
+        self.stats.max_concurrent = max(self.stats.max_concurrent, self._in_flight)
+        self._record()
+
+    def _end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.stats.busy_ns += self.env.now - self._busy_since
+        self._record()
+
+    def _advance(self) -> None:
+        now = self.env.now
+        if self._active and now > self._last_ns:
+            served = (now - self._last_ns) * 1e-9 * self.bandwidth_bytes_per_s / len(self._active)
+            for transfer in self._active:
+                transfer.remaining_bytes -= served
+        self._last_ns = now
+
+    def _reschedule(self) -> None:
+        self._version += 1
+        if not self._active:
+            return
+        share = self.bandwidth_bytes_per_s / len(self._active)
+        first = min(t.remaining_bytes for t in self._active)
+        timer = self.env.timeout(max(1, ns(first / share)))
+        version = self._version
+        timer.callbacks.append(lambda _event: self._on_timer(version))
+
+    def _on_timer(self, version: int) -> None:
+        if version != self._version:
+            return  # a join or leave rescheduled since
+        self._advance()
+        share_per_ns = self.bandwidth_bytes_per_s * 1e-9 / len(self._active)
+        limit = _DONE_WITHIN_NS * share_per_ns
+        finished = [t for t in self._active if t.remaining_bytes <= limit]
+        self._active = [t for t in self._active if t.remaining_bytes > limit]
+        for transfer in finished:
+            transfer.done.succeed()
+        self._reschedule()
+        self._record()
+
+    def _record(self) -> None:
+        self._advance()
+        self._recorder.link(self.env.now, self._code, self._in_flight, self.bytes_in_flight)

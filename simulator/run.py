@@ -1,0 +1,340 @@
+"""``simulate(trace, topology) -> SimResult``: build the cluster, replay the trace, collect results.
+
+The story of one request is one generator (``serve_colocated`` / ``serve_disaggregated``):
+arrive, route, wait for prefill, prefill, (reserve decode KV, transfer KV,) decode, record.
+Every request ends exactly once: completed, or rejected with a reason when it can never fit
+(longer than the context, or than one instance's KV cache).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from simulator import costs
+from simulator.batching import POLICIES
+from simulator.catalog.hardware import HARDWARE
+from simulator.catalog.models import get_model
+from simulator.context import SimContext
+from simulator.costmodel import CostModel
+from simulator.instance import Instance, InstanceLimits
+from simulator.kv import KVCache, blocks_for
+from simulator.links import Link
+from simulator.metrics import summarize
+from simulator.queueing import QUEUE_ORDERS
+from simulator.recorder import Recorder
+from simulator.request import RejectReason, Request, RequestLog
+from simulator.result import SimResult
+from simulator.routing import ROUTERS
+from simulator.topology import Batching, FirstToken, LinkSharing, PoolSpec, Role, TopologySpec
+from traces import schema
+from traces.errors import InputError
+
+__all__ = ["simulate", "MODES", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
+
+MODES = ("fast", "reference")
+DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default max_num_seqs, where the hardware names none
+CHUNKED_TOKEN_BUDGET = 512  # Sarathi-Serve / vLLM chunked-prefill default token budget
+
+
+@dataclass(slots=True, kw_only=True)
+class Pool:
+    spec: PoolSpec
+    instances: list[Instance]
+    context_limit_tokens: int
+    kv_capacity_tokens: int
+    kv_bytes_per_token: int
+    layers: int
+    rng: np.random.Generator
+    turns: int = 0
+
+    def route(self) -> Instance:
+        index = ROUTERS[self.spec.routing](self.instances, turn=self.turns, rng=self.rng)
+        self.turns += 1
+        return self.instances[index]
+
+    def fits(self, tokens: int) -> bool:
+        return blocks_for(tokens, self.spec.block_tokens) <= self.kv_capacity_tokens // \
+            self.spec.block_tokens
+
+
+@dataclass(slots=True, kw_only=True)
+class Cluster:
+    ctx: SimContext
+    log: RequestLog
+    pools: dict[Role, Pool]
+    links: dict[int, Link]  # by prefill instance index (one shared link under 'pool' sharing)
+    first_token: FirstToken
+    layerwise_overlap: bool
+
+    def link_for(self, prefill: Instance) -> Link:
+        return self.links.get(prefill.index) or self.links[-1]
+
+
+# --- the story of one request --------------------------------------------------------------------
+
+
+def serve_colocated(cluster: Cluster, request: Request):
+    env, log = cluster.ctx.env, cluster.log
+    pool = cluster.pools[Role.COLOCATED]
+    reason = _problem(request, pool, pool)
+    if reason is not None:
+        log.reject(request, reason)
+        return
+    instance = pool.route()
+    log.prefill_instance[request.index] = log.decode_instance[request.index] = instance.index
+    yield instance.enqueue(request)  # prefill, then decode to the last token
+    log.finish(request, env.now)
+
+
+def serve_disaggregated(cluster: Cluster, request: Request):
+    ctx, env, log = cluster.ctx, cluster.ctx.env, cluster.log
+    prefill_pool, decode_pool = cluster.pools[Role.PREFILL], cluster.pools[Role.DECODE]
+    reason = _problem(request, prefill_pool, decode_pool)
+    if reason is not None:
+        log.reject(request, reason)
+        return
+    prefill = prefill_pool.route()
+    log.prefill_instance[request.index] = prefill.index
+    yield prefill.enqueue(request)  # prefill; the first token too unless first_token=decode
+    held_blocks = request.kv_blocks
+    yield ctx.route_point()
+    if request.generated_tokens >= request.output_tokens:  # a one-token answer: done here
+        prefill.release_kv(held_blocks)
+        log.finish(request, env.now)
+        return
+    decode = decode_pool.route()
+    log.decode_instance[request.index] = decode.index
+    held_since = env.now
+    yield decode.reserve(request, blocks_for(request.cached_tokens, decode_pool.spec.block_tokens))
+    log.blocking_ns[request.index] = env.now - held_since  # prefill held KV, decode had no room
+    log.times["transfer_start"][request.index] = env.now
+    yield from cluster.link_for(prefill).send(_transfer_bytes(cluster, prefill_pool, request))
+    log.times["transfer_end"][request.index] = env.now
+    yield ctx.route_point()
+    prefill.release_kv(held_blocks)
+    yield decode.join(request)  # decode to the last token
+    log.finish(request, env.now)
+
+
+def _problem(request: Request, first: Pool, last: Pool) -> RejectReason | None:
+    """Why this request can never be served, or None."""
+    total = request.prompt_tokens + request.output_tokens
+    if total > min(first.context_limit_tokens, last.context_limit_tokens):
+        return RejectReason.EXCEEDS_CONTEXT
+    if not first.fits(request.prompt_tokens if first is not last else total):
+        return RejectReason.EXCEEDS_KV_CAPACITY
+    if not last.fits(total):
+        return RejectReason.EXCEEDS_KV_CAPACITY
+    return None
+
+
+def _transfer_bytes(cluster: Cluster, prefill_pool: Pool, request: Request) -> int:
+    """KV of the prompt (the first token travels as an id). With layer-wise overlap, all but the
+    last layer's share was streamed during the prefill and only that share remains."""
+    nbytes = prefill_pool.kv_bytes_per_token * request.prompt_tokens
+    if cluster.layerwise_overlap:
+        nbytes = -(-nbytes // prefill_pool.layers)
+    return nbytes
+
+
+def arrivals(cluster: Cluster, trace: dict[str, np.ndarray]):
+    """Start one request process per trace row, at its arrival time (ROUTE phase)."""
+    ctx, env = cluster.ctx, cluster.ctx.env
+    serve = serve_disaggregated if Role.PREFILL in cluster.pools else serve_colocated
+    ids, prompts, outputs = trace["request_id"], trace["prompt_tokens"], trace["output_tokens"]
+    priorities, arrival_ns = trace["priority"], trace["arrival_ns"]
+    yield ctx.route_point(int(arrival_ns[trace["order"][0]]))
+    for i in trace["order"].tolist():
+        at = int(arrival_ns[i])
+        if at > env.now:
+            yield ctx.route_point(at - env.now)
+        request = Request(index=i, request_id=int(ids[i]), prompt_tokens=int(prompts[i]),
+                          output_tokens=int(outputs[i]), priority=int(priorities[i]),
+                          arrival_ns=at)
+        env.process(serve(cluster, request))
+
+
+# --- building and running ------------------------------------------------------------------------
+
+
+def simulate(
+    trace: pd.DataFrame,
+    topology: TopologySpec,
+    *,
+    seed: int | None = None,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    mode: str = "fast",
+    cost_models: Mapping[str, CostModel] | None = None,
+    timeseries: bool = True,
+) -> SimResult:
+    """Replay ``trace`` (canonical columns) on ``topology``.
+
+    ``seed``: None = the topology's seed, else 0. ``mode``: "fast" (closed-form decode runs) or
+    "reference" (one event per iteration; same per-request times). ``cost_models``: per pool
+    name, injected cost models (tests); other pools load theirs with
+    ``simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile.
+    ``timeseries=False`` skips the per-change time series (an empty frame comes back).
+    """
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
+    seed = seed if seed is not None else (topology.seed if topology.seed is not None else 0)
+    columns = _trace_arrays(trace, rate_scale=topology.rate_scale)
+    env = simpy.Environment()
+    ctx = SimContext(env=env, seed=seed, recorder=Recorder(enabled=timeseries))
+    pools = {spec.role: _build_pool(ctx, spec, topology, cost_models or {}, mode == "fast")
+             for spec in topology.pools}
+    links = _build_links(ctx, topology, pools)
+    log = RequestLog(request_ids=columns["request_id"], prompt_tokens=columns["prompt_tokens"],
+                     output_tokens=columns["output_tokens"], arrival_ns=columns["arrival_ns"])
+    overlap = bool(topology.links and topology.links[0].layerwise_overlap)
+    cluster = Cluster(ctx=ctx, log=log, pools=pools, links=links,
+                      first_token=topology.first_token, layerwise_overlap=overlap)
+    if len(columns["order"]):
+        env.process(arrivals(cluster, columns))
+    env.run()
+    log.stall_leftovers()
+    return _result(cluster, topology, seed=seed, mode=mode, slo_ttft_s=slo_ttft_s,
+                   slo_tpot_s=slo_tpot_s)
+
+
+def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.ndarray]:
+    missing = [c for c in schema.REQUIRED_COLUMNS if c not in trace.columns]
+    if missing:
+        raise InputError(f"trace lacks column(s) {', '.join(missing)}", column=missing[0])
+    arrival_s = trace[schema.ARRIVAL_S].to_numpy(dtype=np.float64)
+    prompts = trace[schema.PROMPT_TOKENS].to_numpy(dtype=np.int64)
+    outputs = trace[schema.OUTPUT_TOKENS].to_numpy(dtype=np.int64)
+    checks = ((schema.ARRIVAL_S, arrival_s, np.isfinite(arrival_s) & (arrival_s >= 0)),
+              (schema.PROMPT_TOKENS, prompts, prompts >= 1),
+              (schema.OUTPUT_TOKENS, outputs, outputs >= 1))
+    for name, values, ok in checks:
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            raise InputError(f"invalid value {values[bad[0]]!r}", row=int(bad[0]), column=name)
+    if schema.PRIORITY in trace.columns:
+        priority = trace[schema.PRIORITY].fillna(0).to_numpy(dtype=np.int64)
+    else:
+        priority = np.zeros(len(trace), dtype=np.int64)
+    arrival_ns = np.rint(arrival_s * (1e9 / rate_scale)).astype(np.int64)
+    return {
+        "request_id": trace[schema.REQUEST_ID].to_numpy(dtype=np.int64),
+        "prompt_tokens": prompts,
+        "output_tokens": outputs,
+        "priority": priority,
+        "arrival_ns": arrival_ns,
+        "order": np.argsort(arrival_ns, kind="stable"),
+    }
+
+
+def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
+                cost_models: Mapping[str, CostModel], fast: bool) -> Pool:
+    hardware = HARDWARE.get(spec.hardware)
+    model = get_model(spec.model)
+    if spec.name in cost_models:
+        cost_model = cost_models[spec.name]
+    else:
+        cost_model = costs.load_cost_model(hardware=spec.hardware, model=spec.model,
+                                           dtype=spec.dtype, path=spec.profile)
+    if spec.kv_capacity_tokens is not None:
+        capacity = spec.kv_capacity_tokens
+    else:
+        capacity = costs.kv_capacity_tokens(hardware=spec.hardware, model=spec.model,
+                                            dtype=spec.dtype)
+    context_limit = model.max_context_tokens
+    if hardware is not None and hardware.max_context_tokens is not None:
+        context_limit = min(context_limit, hardware.max_context_tokens)
+    hardware_seqs = hardware.max_batch_size if hardware is not None else DEFAULT_MAX_NUM_SEQS
+    max_seqs = 1 if spec.batching == Batching.NONE else min(
+        spec.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
+    if spec.max_num_batched_tokens is not None:
+        budget = spec.max_num_batched_tokens
+    elif spec.batching == Batching.CHUNKED:
+        budget = CHUNKED_TOKEN_BUDGET
+    else:
+        budget = max(2048, context_limit)  # vLLM: max(max_model_len, 2048)
+    limits = InstanceLimits(max_num_seqs=max_seqs, max_num_batched_tokens=budget)
+    emits = spec.role != Role.PREFILL or topology.first_token == FirstToken.PREFILL
+    instances = [
+        Instance(ctx=ctx, pool=spec.name, role=spec.role, index=i, cost_model=cost_model,
+                 kv=KVCache(capacity_tokens=capacity, block_tokens=spec.block_tokens,
+                            watermark_fraction=spec.watermark_fraction),
+                 policy=POLICIES[spec.batching], limits=limits,
+                 queue_key=QUEUE_ORDERS[spec.queue_order], prefill_emits_token=emits, fast=fast)
+        for i in range(spec.instances)
+    ]
+    return Pool(spec=spec, instances=instances, context_limit_tokens=context_limit,
+                kv_capacity_tokens=capacity, kv_bytes_per_token=int(cost_model.kv_bytes_per_token),
+                layers=model.layers, rng=ctx.rng(f"route:{spec.name}"))
+
+
+def _build_links(ctx: SimContext, topology: TopologySpec,
+                 pools: dict[Role, Pool]) -> dict[int, Link]:
+    if not topology.links:
+        return {}
+    spec = topology.links[0]
+
+    def make(name: str) -> Link:
+        return Link(ctx=ctx, name=name, bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s,
+                    latency_s=spec.latency_s)
+
+    if spec.sharing == LinkSharing.POOL:
+        return {-1: make(spec.name)}
+    return {i: make(f"{spec.name}[{i}]") for i in range(len(pools[Role.PREFILL].instances))}
+
+
+def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
+            mode: str, slo_ttft_s: float | None, slo_tpot_s: float | None) -> SimResult:
+    pools = cluster.pools
+    first = pools.get(Role.PREFILL, pools.get(Role.COLOCATED))
+    last = pools.get(Role.DECODE, pools.get(Role.COLOCATED))
+    requests = cluster.log.frame(prefill_pool=first.spec.name, decode_pool=last.spec.name)
+    pool_stats = [_pool_stats(pool) for pool in pools.values()]
+    link_stats = [{
+        "link": link.name, "bandwidth_bytes_per_s": float(link.bandwidth_bytes_per_s),
+        "latency_s": float(link.latency_s), "transfers": link.stats.transfers,
+        "bytes_moved": link.stats.bytes_moved, "busy_s": link.stats.busy_ns * 1e-9,
+        "max_concurrent": link.stats.max_concurrent,
+    } for _, link in sorted(cluster.links.items())]
+    finish = requests["finish_s"].to_numpy()
+    duration_s = 0.0
+    if len(requests) and np.isfinite(finish).any():
+        duration_s = float(np.nanmax(finish) - requests["arrival_s"].min())
+    meta = {"seed": seed, "mode": mode, "topology": topology.model_dump(mode="json"),
+            "versions": _versions()}
+    summary = summarize(requests, pool_stats=pool_stats, link_stats=link_stats,
+                        duration_s=duration_s, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
+    return SimResult(requests=requests, timeseries=cluster.ctx.recorder.frame(),
+                     pool_stats=pool_stats, link_stats=link_stats, duration_s=duration_s,
+                     meta=meta, summary=summary)
+
+
+def _pool_stats(pool: Pool) -> dict[str, Any]:
+    stats = [i.stats for i in pool.instances]
+    iterations = sum(s.iterations for s in stats)
+    batch_sum = sum(s.batch_sum for s in stats)
+    return {
+        "pool": pool.spec.name, "role": pool.spec.role.value, "hardware": pool.spec.hardware,
+        "instances": len(pool.instances), "busy_s": sum(s.busy_ns for s in stats) * 1e-9,
+        "iterations": iterations,
+        "mean_batch_size": batch_sum / iterations if iterations else float("nan"),
+        "preemptions": sum(s.preemptions for s in stats),
+        "kv_capacity_tokens": pool.instances[0].kv.capacity_tokens,
+    }
+
+
+def _versions() -> dict[str, str]:
+    try:
+        phasesim = importlib.metadata.version("phasesim")
+    except importlib.metadata.PackageNotFoundError:
+        phasesim = "unknown"
+    return {"phasesim": phasesim, "simpy": simpy.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__}
+

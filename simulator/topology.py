@@ -1,0 +1,278 @@
+"""Topologies: pools of serving instances, the links between them, and the built-in layouts.
+
+This is where configuration data enters the simulator, so it is pydantic (validated, frozen).
+Built-in topologies are data: each name maps to a plain dict fragment below, and
+``builtin_topology(name, **overrides)`` edits a copy of that dict before validation. A custom
+topology is the same structure in a YAML file (``load_topology(path)``).
+
+Link defaults (sources: shared/data/SOURCES.md "Public facts" and ``simulator.catalog.hardware``):
+- GPU -> GPU: one InfiniBand NDR 400 Gb/s NIC per H100 (DGX H100) = 50 GB/s, 5 us latency
+  (typical RDMA one-way latency; an assumption).
+- GPU <-> GroqRack: the GPU node's 400 Gb/s NDR NIC (50 GB/s), then PCIe Gen4 x16 into the Groq
+  cards (~31.5 GB/s per direction): effective bandwidth = min = 31.5 GB/s, 10 us latency
+  (NIC + PCIe hop; an assumption).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from traces.errors import InputError
+
+__all__ = [
+    "Role",
+    "Batching",
+    "QueueOrder",
+    "Routing",
+    "FirstToken",
+    "LinkSharing",
+    "PoolSpec",
+    "LinkSpec",
+    "TopologySpec",
+    "BUILTIN_TOPOLOGIES",
+    "NDR_400G_BYTES_PER_S",
+    "PCIE_GEN4_X16_BYTES_PER_S",
+    "builtin_topology",
+    "load_topology",
+]
+
+NDR_400G_BYTES_PER_S = 400e9 / 8  # InfiniBand NDR 400 Gb/s (SOURCES.md)
+PCIE_GEN4_X16_BYTES_PER_S = 31.5e9  # PCIe Gen4 x16 per direction (SOURCES.md)
+GPU_LINK_LATENCY_S = 5e-6  # assumption: RDMA one-way latency
+GROQ_LINK_LATENCY_S = 10e-6  # assumption: NIC + PCIe hop
+
+
+class Role(enum.StrEnum):
+    COLOCATED = "colocated"
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+
+class Batching(enum.StrEnum):
+    CONTINUOUS = "continuous"
+    CHUNKED = "chunked"
+    STATIC = "static"
+    NONE = "none"
+
+
+class QueueOrder(enum.StrEnum):
+    FCFS = "fcfs"
+    SHORTEST_PROMPT_FIRST = "shortest-prompt-first"
+    PRIORITY = "priority"
+
+
+class Routing(enum.StrEnum):
+    ROUND_ROBIN = "round_robin"
+    RANDOM = "random"
+    LEAST_OUTSTANDING = "least_outstanding"
+    LEAST_KV = "least_kv"
+    POWER_OF_TWO = "power_of_two"
+
+
+class FirstToken(enum.StrEnum):
+    PREFILL = "prefill"  # the prefill instance emits the first token (DistServe, Splitwise)
+    DECODE = "decode"  # the decode instance's first step emits it
+
+
+class LinkSharing(enum.StrEnum):
+    POOL = "pool"  # one link shared by every transfer between the two pools
+    SOURCE_INSTANCE = "source_instance"  # one link (NIC) per source instance
+
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class PoolSpec(BaseModel):
+    """A pool of identical instances. ``None`` limits take the batching policy's default."""
+
+    model_config = _FROZEN
+
+    name: str = Field(min_length=1)
+    role: Role
+    hardware: str = Field(min_length=1)
+    model: str = "llama2-7b"
+    dtype: str = "fp16"
+    instances: int = Field(default=1, ge=1)
+    batching: Batching = Batching.CONTINUOUS
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    queue_order: QueueOrder = QueueOrder.FCFS
+    routing: Routing = Routing.ROUND_ROBIN
+    kv_capacity_tokens: int | None = Field(default=None, ge=1)  # None: simulator.costs
+    block_tokens: int = Field(default=16, ge=1)
+    watermark_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)
+    profile: str | None = None  # cost-table path; None: the best shipped table
+
+
+class LinkSpec(BaseModel):
+    """A KV-transfer path from ``src`` pool to ``dst`` pool (processor-shared bandwidth)."""
+
+    model_config = _FROZEN
+
+    name: str = Field(min_length=1)
+    src: str
+    dst: str
+    bandwidth_bytes_per_s: float = Field(gt=0)
+    latency_s: float = Field(default=0.0, ge=0)
+    sharing: LinkSharing = LinkSharing.POOL
+    layerwise_overlap: bool = False  # stream all but the last layer's KV during prefill
+
+
+class TopologySpec(BaseModel):
+    """One colocated pool, or one prefill pool + one decode pool joined by a link."""
+
+    model_config = _FROZEN
+
+    name: str = "custom"
+    pools: tuple[PoolSpec, ...] = Field(min_length=1)
+    links: tuple[LinkSpec, ...] = ()
+    first_token: FirstToken = FirstToken.PREFILL
+    seed: int | None = None
+    rate_scale: float = Field(default=1.0, gt=0)  # arrivals at arrival_s / rate_scale
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> TopologySpec:
+        names = [p.name for p in self.pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pool names must be unique, got {names}")
+        roles = sorted(p.role.value for p in self.pools)
+        if roles not in (["colocated"], ["decode", "prefill"]):
+            raise ValueError("pools must be one 'colocated' pool, or one 'prefill' and one "
+                             f"'decode' pool; got roles {roles}")
+        if self.disaggregated:
+            src, dst = self.pool(Role.PREFILL).name, self.pool(Role.DECODE).name
+            if [(lk.src, lk.dst) for lk in self.links] != [(src, dst)]:
+                raise ValueError(f"a disaggregated topology needs exactly one link "
+                                 f"src: {src}, dst: {dst}")
+        elif self.links:
+            raise ValueError("a colocated topology has no links")
+        return self
+
+    @property
+    def disaggregated(self) -> bool:
+        return len(self.pools) == 2
+
+    def pool(self, role: Role) -> PoolSpec:
+        return next(p for p in self.pools if p.role == role)
+
+
+_GPU = {"hardware": "h100-sxm", "batching": "continuous", "routing": "least_outstanding"}
+_GROQ = {"hardware": "groqrack", "batching": "none", "routing": "least_outstanding"}
+_GPU_LINK = {"bandwidth_bytes_per_s": NDR_400G_BYTES_PER_S, "latency_s": GPU_LINK_LATENCY_S}
+_GROQ_LINK = {"bandwidth_bytes_per_s": min(NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S),
+              "latency_s": GROQ_LINK_LATENCY_S}
+
+
+def _disaggregated(prefill: dict[str, Any], decode: dict[str, Any], link: dict[str, Any]):
+    return {
+        "pools": [{"name": "prefill", "role": "prefill", "instances": 1, **prefill},
+                  {"name": "decode", "role": "decode", "instances": 1, **decode}],
+        "links": [{"name": "kv", "src": "prefill", "dst": "decode", **link}],
+    }
+
+
+BUILTIN_TOPOLOGIES: dict[str, dict[str, Any]] = {
+    "gpu": {"pools": [{"name": "gpu", "role": "colocated", "instances": 1, **_GPU}]},
+    "groq": {"pools": [{"name": "groq", "role": "colocated", "instances": 1, **_GROQ}]},
+    "gpu-prefill-gpu-decode": _disaggregated(_GPU, _GPU, _GPU_LINK),
+    "gpu-prefill-groq-decode": _disaggregated(_GPU, _GROQ, _GROQ_LINK),
+    "groq-prefill-gpu-decode": _disaggregated(_GROQ, _GPU, _GROQ_LINK),
+}
+
+# override name -> (pool filter, pool field); None filter = every pool
+_POOL_OVERRIDES: dict[str, tuple[str | None, str]] = {
+    "instances": ("colocated", "instances"),
+    "prefill_instances": ("prefill", "instances"),
+    "decode_instances": ("decode", "instances"),
+    "batching": (None, "batching"),
+    "max_batch": (None, "max_num_seqs"),
+    "max_num_batched_tokens": (None, "max_num_batched_tokens"),
+    "queue_order": (None, "queue_order"),
+    "routing": (None, "routing"),
+    "model": (None, "model"),
+    "dtype": (None, "dtype"),
+    "kv_capacity_tokens": (None, "kv_capacity_tokens"),
+    "profile": ("colocated", "profile"),
+    "prefill_profile": ("prefill", "profile"),
+    "decode_profile": ("decode", "profile"),
+}
+_LINK_OVERRIDES = {"link_bandwidth": "bandwidth_bytes_per_s", "link_latency": "latency_s",
+                   "link_sharing": "sharing", "layerwise_overlap": "layerwise_overlap"}
+_TOP_OVERRIDES = ("seed", "rate_scale", "first_token")
+
+
+def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
+    """A built-in topology with overrides (``None`` values are ignored).
+
+    Overrides: ``gpu`` (hardware of the GPU pools, default h100-sxm), ``instances`` (colocated),
+    ``prefill_instances``, ``decode_instances``, ``batching``, ``max_batch`` (max_num_seqs),
+    ``max_num_batched_tokens``, ``queue_order``, ``routing``, ``model``, ``dtype``,
+    ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
+    paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
+    ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``.
+    """
+    if name not in BUILTIN_TOPOLOGIES:
+        known = ", ".join(BUILTIN_TOPOLOGIES)
+        raise InputError(f"unknown topology '{name}' (built-ins: {known}; or a YAML file)")
+    data = copy.deepcopy(BUILTIN_TOPOLOGIES[name])
+    data["name"] = name
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - set(_POOL_OVERRIDES) - set(_LINK_OVERRIDES)
+                     - set(_TOP_OVERRIDES) - {"gpu"})
+    if unknown:
+        raise InputError(f"unknown topology override(s): {', '.join(unknown)}")
+    for pool in data["pools"]:
+        if "gpu" in given and pool["hardware"] != "groqrack":
+            pool["hardware"] = given["gpu"]
+        for key, (role, field) in _POOL_OVERRIDES.items():
+            if key in given and role in (None, pool["role"]):
+                pool[field] = given[key]
+    for key, field in _LINK_OVERRIDES.items():
+        if key in given:
+            if not data.get("links"):
+                raise InputError(f"override '{key}' needs a disaggregated topology, not '{name}'")
+            for link in data["links"]:
+                link[field] = given[key]
+    for key in _TOP_OVERRIDES:
+        if key in given:
+            data[key] = given[key]
+    return _validate(data, source=None)
+
+
+def load_topology(path_or_name: str | Path) -> TopologySpec:
+    """A built-in name, or a YAML file holding a TopologySpec (pools, links, first_token...)."""
+    text = str(path_or_name)
+    if text in BUILTIN_TOPOLOGIES:
+        return builtin_topology(text)
+    path = Path(text)
+    if not path.suffix.lower() in (".yaml", ".yml"):
+        known = ", ".join(BUILTIN_TOPOLOGIES)
+        raise InputError(f"unknown topology '{text}' (built-ins: {known}; or a .yaml file)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = None if mark is None else mark.line + 1
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                         line=line) from None
+    if not isinstance(data, dict):
+        raise InputError("a topology file must hold a mapping", path=path)
+    data.setdefault("name", path.stem)
+    return _validate(data, source=path)
+
+
+def _validate(data: dict[str, Any], *, source: Path | None) -> TopologySpec:
+    try:
+        return TopologySpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or None
+        raise InputError(err["msg"], path=source, column=where) from None

@@ -1,0 +1,178 @@
+"""Property tests over random traces and topologies: every request ends exactly once, timestamps
+are causal, KV use stays within capacity, links never beat their bandwidth, runs are
+deterministic, and the fast (closed-form decode) and reference (per-step) modes agree to 1 ns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.costmodel import FunctionCostModel
+from simulator.run import simulate
+from simulator.topology import TopologySpec, builtin_topology
+
+TIME_COLUMNS = ["arrival_s", "prefill_start_s", "prefill_end_s", "transfer_start_s",
+                "transfer_end_s", "decode_start_s", "first_token_s", "finish_s"]
+
+
+def _cost(scale: float) -> FunctionCostModel:
+    return FunctionCostModel(
+        prefill=lambda tokens, batch: scale * (2e-3 + 3e-6 * tokens + 1e-4 * batch),
+        decode=lambda batch, ctx: scale * (4e-3 + 5e-5 * batch + 1e-7 * np.asarray(ctx)),
+        kv_bytes_per_token=131_072)
+
+
+@st.composite
+def scenarios(draw):
+    n = draw(st.integers(1, 40))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(draw(st.sampled_from([0.002, 0.02, 0.2])), n)
+    gaps[rng.random(n) < 0.1] = 0.0  # simultaneous arrivals
+    trace = pd.DataFrame({
+        "request_id": rng.permutation(n) + 100,
+        "arrival_s": np.round(np.cumsum(gaps), draw(st.sampled_from([3, 9]))),
+        "prompt_tokens": rng.integers(1, 1500, n),
+        "output_tokens": rng.integers(1, 120, n),
+        "priority": rng.integers(0, 3, n),
+    })
+    name = draw(st.sampled_from(["gpu", "groq", "gpu-prefill-gpu-decode",
+                                 "gpu-prefill-groq-decode"]))
+    overrides = dict(
+        batching=draw(st.sampled_from(["continuous", "chunked", "static", "none"])),
+        kv_capacity_tokens=draw(st.sampled_from([1024, 2048, 8192, 200_000])),
+        routing=draw(st.sampled_from(["round_robin", "random", "least_outstanding", "least_kv",
+                                      "power_of_two"])),
+        queue_order=draw(st.sampled_from(["fcfs", "shortest-prompt-first", "priority"])),
+        max_batch=draw(st.sampled_from([None, 2, 8])),
+    )
+    if name.startswith("gpu-prefill"):
+        overrides.update(prefill_instances=draw(st.integers(1, 3)),
+                         decode_instances=draw(st.integers(1, 3)),
+                         link_bandwidth=draw(st.sampled_from([1e8, 1e9, 5e10])),
+                         link_sharing=draw(st.sampled_from(["pool", "source_instance"])),
+                         first_token=draw(st.sampled_from(["prefill", "decode"])))
+    else:
+        overrides["instances"] = draw(st.integers(1, 3))
+    topo = builtin_topology(name, **overrides)
+    costs = {p.name: _cost(draw(st.sampled_from([0.5, 1.0]))) for p in topo.pools}
+    return trace, topo, costs, seed
+
+
+def _check_invariants(trace: pd.DataFrame, topo: TopologySpec, res) -> None:
+    req = res.requests
+    # every request ends exactly once, with a reason when rejected
+    assert sorted(req.request_id) == sorted(trace.request_id)
+    assert req.request_id.is_unique
+    assert set(req.status) <= {"completed", "rejected"}
+    assert (req.reason[req.status == "rejected"] != "").all()
+    assert (req.reason[req.status == "completed"] == "").all()
+    assert "stalled" not in set(req.reason)
+    done = req[req.status == "completed"]
+    # causal timestamps
+    for a, b in [("arrival_s", "prefill_start_s"), ("prefill_start_s", "prefill_end_s"),
+                 ("prefill_end_s", "first_token_s"), ("first_token_s", "finish_s"),
+                 ("prefill_end_s", "transfer_start_s"), ("transfer_start_s", "transfer_end_s"),
+                 ("transfer_end_s", "decode_start_s"), ("decode_start_s", "finish_s")]:
+        both = done[[a, b]].dropna()
+        assert (both[a] <= both[b] + 1e-12).all(), (a, b)
+    assert (done.queue_s >= 0).all() and (done.ttft_s > 0).all()
+    if topo.disaggregated:
+        needs_decode = done[(done.output_tokens > 1) | (topo.first_token == "decode")]
+        assert needs_decode.transfer_end_s.notna().all()
+        assert (needs_decode.blocking_s >= 0).all()
+    # KV within capacity
+    inst = res.timeseries[res.timeseries.entity == "instance"]
+    assert (inst.kv_used_tokens <= inst.kv_capacity_tokens).all()
+    assert (inst.kv_used_tokens >= 0).all()
+    # a link never moves more than bandwidth x busy time, nor runs more transfers than exist
+    for link in res.link_stats:
+        capacity = link["bandwidth_bytes_per_s"] * link["busy_s"]
+        assert link["bytes_moved"] <= capacity * (1 + 1e-9) + 1
+        assert link["max_concurrent"] <= len(trace)
+    for pool in res.pool_stats:
+        assert pool["busy_s"] >= 0 and pool["preemptions"] >= 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_invariants_and_fast_equals_reference(scenario) -> None:
+    trace, topo, costs, seed = scenario
+    fast = simulate(trace, topo, cost_models=costs, seed=seed, mode="fast")
+    _check_invariants(trace, topo, fast)
+    ref = simulate(trace, topo, cost_models=costs, seed=seed, mode="reference")
+    _check_invariants(trace, topo, ref)
+    a, b = fast.requests, ref.requests
+    pd.testing.assert_frame_equal(a.drop(columns=TIME_COLUMNS + ["ttft_s", "tpot_s", "e2e_s",
+                                                                 "queue_s", "transfer_s",
+                                                                 "blocking_s"]),
+                                  b.drop(columns=TIME_COLUMNS + ["ttft_s", "tpot_s", "e2e_s",
+                                                                 "queue_s", "transfer_s",
+                                                                 "blocking_s"]))
+    for column in TIME_COLUMNS:
+        x, y = a[column].to_numpy(), b[column].to_numpy()
+        assert (np.isnan(x) == np.isnan(y)).all(), column
+        assert np.nanmax(np.abs(x - y), initial=0.0) <= 1.0e-9 + 1e-12, column
+
+
+@settings(max_examples=10, deadline=None)
+@given(scenarios())
+def test_same_seed_identical_frames(scenario) -> None:
+    trace, topo, costs, seed = scenario
+    one = simulate(trace, topo, cost_models=costs, seed=seed)
+    two = simulate(trace, topo, cost_models=costs, seed=seed)
+    pd.testing.assert_frame_equal(one.requests, two.requests)
+    pd.testing.assert_frame_equal(one.timeseries, two.timeseries)
+    assert repr(one.pool_stats) == repr(two.pool_stats)  # NaN-safe
+    assert one.link_stats == two.link_stats
+    assert one.summary == two.summary
+
+
+def test_random_routing_depends_on_the_seed() -> None:
+    n = 200
+    trace = pd.DataFrame({"request_id": np.arange(n), "arrival_s": np.arange(n) * 0.01,
+                          "prompt_tokens": 100, "output_tokens": 10})
+    topo = builtin_topology("gpu", instances=4, routing="random", kv_capacity_tokens=100_000)
+    costs = {"gpu": _cost(1.0)}
+    runs = [simulate(trace, topo, cost_models=costs, seed=s).requests.prefill_instance
+            for s in (1, 1, 2)]
+    assert (runs[0] == runs[1]).all()
+    assert not (runs[0] == runs[2]).all()
+    assert set(runs[0]) == {0, 1, 2, 3}
+
+
+def test_preemptions_happen_and_every_request_still_completes() -> None:
+    n = 60
+    rng = np.random.default_rng(5)
+    trace = pd.DataFrame({"request_id": np.arange(n), "arrival_s": np.zeros(n),
+                          "prompt_tokens": rng.integers(100, 400, n), "output_tokens": 300})
+    topo = builtin_topology("gpu", kv_capacity_tokens=4096)
+    for mode in ("fast", "reference"):
+        res = simulate(trace, topo, cost_models={"gpu": _cost(1.0)}, mode=mode)
+        assert (res.requests.status == "completed").all()
+        assert res.pool_stats[0]["preemptions"] > 0
+        assert res.requests.preemptions.sum() == res.pool_stats[0]["preemptions"]
+
+
+@pytest.mark.parametrize("prompt,output,capacity,reason", [
+    (4000, 200, 1_000_000, "exceeds_context"),  # llama2-7b: 4,096 tokens
+    (1000, 100, 512, "exceeds_kv_capacity"),
+])
+def test_impossible_requests_are_rejected_with_a_reason(prompt, output, capacity, reason) -> None:
+    trace = pd.DataFrame({"request_id": [0, 1], "arrival_s": [0.0, 0.1],
+                          "prompt_tokens": [prompt, 10], "output_tokens": [output, 10]})
+    topo = builtin_topology("gpu", kv_capacity_tokens=capacity)
+    req = simulate(trace, topo, cost_models={"gpu": _cost(1.0)}).requests
+    assert list(req.status) == ["rejected", "completed"]
+    assert req.reason[0] == reason and np.isnan(req.finish_s[0])
+
+
+def test_groqrack_deployment_context_limit_rejects_long_requests() -> None:
+    trace = pd.DataFrame({"request_id": [0], "arrival_s": [0.0], "prompt_tokens": [2000],
+                          "output_tokens": [100]})
+    topo = builtin_topology("gpu-prefill-groq-decode", kv_capacity_tokens=100_000)
+    req = simulate(trace, topo, cost_models={"prefill": _cost(1.0), "decode": _cost(1.0)}).requests
+    assert req.reason[0] == "exceeds_context"  # GroqRack Llama-2-7B deployment: 2,048 tokens

@@ -6,9 +6,11 @@ into one line on stderr and exit code 2, with no traceback.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "show_warnings_on_one_line"]
 
 
 class InputError(Exception):
@@ -43,3 +45,14 @@ class InputError(Exception):
         prefix = ", ".join(where)
         text = f"{prefix}: {self.message}" if prefix else self.message
         return " ".join(text.split())  # always one line
+
+
+def _one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    stream = sys.stderr if file is None else file
+    print(f"warning: {' '.join(str(message).split())}", file=stream)
+
+
+def show_warnings_on_one_line() -> None:
+    """For the CLIs' entry points only: print each warning as one ``warning: ...`` line on
+    stderr, without the source file and line Python adds for developers."""
+    warnings.showwarning = _one_line

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from traces.errors import show_warnings_on_one_line
+
 from simulator.cli import profiles_cmd, replay_cmd, scenario_cmd, traces_cmd
 
 __all__ = ["app", "main"]
@@ -22,4 +24,5 @@ app.registered_commands += scenario_cmd.app.registered_commands
 
 
 def main() -> None:
+    show_warnings_on_one_line()
     app()

@@ -1,0 +1,178 @@
+"""Write one simulation result to a directory: byte-identical for the same inputs and seed.
+
+Files (all written or none):
+- ``requests.parquet``   one row per request (the result contract's columns, no pandas index);
+- ``timeseries.parquet`` queue/KV/link occupancy over time;
+- ``summary.json``       :func:`simulator.metrics.summarize` output, sorted keys, indent 2;
+- ``meta.json``          provenance: phasesim version, trace path and sha256, the run's own meta
+                         (seed, topology dump, versions) and any extra meta the caller adds.
+
+Every file is first serialised in memory, then staged in a hidden temporary directory beside
+``out_dir`` (each file through :func:`traces.atomic.atomic_path`) and only then moved into place;
+a failure at any point leaves ``out_dir`` as it was (a directory created for the purpose is
+removed again). No timestamps, hostnames or absolute temporary paths enter any file.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path, PurePath
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from traces.atomic import atomic_path
+from traces.errors import InputError
+
+__all__ = ["REQUESTS_FILE", "TIMESERIES_FILE", "SUMMARY_FILE", "META_FILE", "write_results",
+           "summary_json", "parquet_bytes", "file_sha256", "phasesim_version"]
+
+REQUESTS_FILE = "requests.parquet"
+TIMESERIES_FILE = "timeseries.parquet"
+SUMMARY_FILE = "summary.json"
+META_FILE = "meta.json"
+
+# Fixed writer options: the same table always gives the same bytes.
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "version": "2.6",
+    "data_page_version": "1.0",
+}
+
+
+class ResultLike(Protocol):
+    """What :func:`write_results` reads from ``simulator.result.SimResult``."""
+
+    requests: pd.DataFrame
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def write_results(
+    result: ResultLike,
+    out_dir: str | Path,
+    *,
+    trace_path: str | Path | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write the four result files into ``out_dir``; return ``{file name: final path}``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("output path exists and is not a directory", path=out)
+    meta: dict[str, Any] = {"phasesim_version": phasesim_version()}
+    if trace_path is not None:
+        trace = Path(trace_path)
+        meta["trace"] = {"path": str(trace), "sha256": file_sha256(trace),
+                         "bytes": trace.stat().st_size}
+    meta.update(result.meta)
+    meta.update(extra_meta or {})
+    payloads = {  # serialise everything before touching the file system
+        REQUESTS_FILE: parquet_bytes(result.requests),
+        TIMESERIES_FILE: parquet_bytes(result.timeseries),
+        SUMMARY_FILE: summary_json(result.summary).encode(),
+        META_FILE: summary_json(meta).encode(),
+    }
+    return _commit(payloads, out)
+
+
+def summary_json(obj: Mapping[str, Any]) -> str:
+    """Canonical JSON text: sorted keys, indent 2, NaN/inf as null, trailing newline."""
+    return json.dumps(_jsonable(obj), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A DataFrame as parquet bytes with fixed writer options and no index."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **_PARQUET_OPTIONS)
+    return sink.getvalue().to_pybytes()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def phasesim_version() -> str:
+    try:
+        return metadata.version("phasesim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _commit(payloads: Mapping[str, bytes], out: Path) -> dict[str, Path]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for name, data in payloads.items():
+            with atomic_path(staging / name) as tmp:
+                tmp.write_bytes(data)
+        if not out.exists():
+            os.chmod(staging, _default_dir_mode())  # mkdtemp makes 0700
+            os.replace(staging, out)  # one rename publishes the whole directory
+        else:
+            _move_files(staging, out, list(payloads))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {name: out / name for name in payloads}
+
+
+def _default_dir_mode() -> int:
+    """0o777 minus the process umask (what a plain ``mkdir`` would create)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _move_files(staging: Path, out: Path, names: list[str]) -> None:
+    """Move staged files into an existing directory; on failure take the moved ones back out."""
+    moved: list[Path] = []
+    try:
+        for name in names:
+            os.replace(staging / name, out / name)
+            moved.append(out / name)
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types: enums by value, paths as strings, numpy scalars unwrapped, NaN -> None."""
+    if isinstance(value, Mapping):
+        return {str(_jsonable(k)): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "model_dump"):  # a pydantic model
+        return _jsonable(value.model_dump(mode="json"))
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,3 +1,33 @@
-"""Declarative experiments (YAML) and the sweep runner."""
+"""Declarative experiments (YAML) and the sweep runner.
 
-__all__: list[str] = []
+``load_plan`` reads and validates a scenario file and expands its sweep; ``run_sweep`` runs the
+points on any ``concurrent.futures.Executor`` (``open_executor``: process pool, Dask) with resume;
+``run_scenario`` runs one point in-process (``sim run``); ``scenarios.report.write_report`` plots a
+sweep directory (kept out of this package's imports so that sweep workers never load matplotlib).
+"""
+
+from scenarios.executors import Backend, ExecutorSpec, InlineExecutor, open_executor
+from scenarios.model import ScenarioKind, ScenarioSpec
+from scenarios.plan import Plan, Point, load_plan
+from scenarios.point import PointOutcome, PointTask, check_point, execute_point, run_scenario
+from scenarios.sweep import SweepReport, collect_results, run_sweep
+
+__all__ = [
+    "Backend",
+    "ExecutorSpec",
+    "InlineExecutor",
+    "open_executor",
+    "ScenarioKind",
+    "ScenarioSpec",
+    "Plan",
+    "Point",
+    "load_plan",
+    "PointOutcome",
+    "PointTask",
+    "check_point",
+    "execute_point",
+    "run_scenario",
+    "SweepReport",
+    "collect_results",
+    "run_sweep",
+]

@@ -1,0 +1,130 @@
+"""Where sweep points run: all backends are a standard ``concurrent.futures.Executor``.
+
+- ``serial``: in this process, one point after another (:class:`InlineExecutor`);
+- ``process``: a local ``ProcessPoolExecutor`` with the spawn start method (the default);
+- ``dask``: ``distributed.Client(address).get_executor()`` for a running scheduler
+  (``tcp://host:8786``), or a fresh ``LocalCluster`` when the address is ``local``;
+- ``dask-slurm`` / ``dask-pbs``: a ``dask_jobqueue`` SLURMCluster / PBSCluster scaled to the
+  requested number of workers (jobqueue options from a YAML/JSON mapping or ``key=value`` pairs).
+
+Dask and dask-jobqueue are optional extras, imported only here, when asked for; without them the
+CLI prints ``pip install 'phasesim[dask]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from traces.errors import InputError
+
+__all__ = ["Backend", "ExecutorSpec", "InlineExecutor", "open_executor", "DASK_HINT"]
+
+DASK_HINT = "this needs the 'dask' extra: pip install 'phasesim[dask]'"
+
+
+class Backend(enum.StrEnum):
+    SERIAL = "serial"
+    PROCESS = "process"
+    DASK = "dask"
+    DASK_SLURM = "dask-slurm"
+    DASK_PBS = "dask-pbs"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorSpec:
+    """``workers``: processes (process pool, LocalCluster, jobqueue jobs); ``address``: the Dask
+    scheduler (``tcp://host:8786``) or ``local``; ``jobqueue``: keyword options for the cluster."""
+
+    backend: Backend = Backend.PROCESS
+    workers: int = 1
+    address: str | None = None
+    jobqueue: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise InputError(f"--workers must be >= 1, got {self.workers}", column="workers")
+        if self.backend is Backend.DASK and not self.address:
+            raise InputError("--dask needs a scheduler address (tcp://host:8786) or 'local'")
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted call at once, in this process; exceptions land in the future."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - the future carries it, like a pool would
+            future.set_exception(exc)
+        return future
+
+
+@contextlib.contextmanager
+def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
+    """An executor for ``spec``, shut down (and its cluster closed) on exit."""
+    if spec.backend is Backend.SERIAL:
+        yield InlineExecutor()
+        return
+    if spec.backend is Backend.PROCESS:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=spec.workers, mp_context=context) as pool:
+            yield pool
+        return
+    with _dask_client(spec) as client:
+        executor = client.get_executor()
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _dask_client(spec: ExecutorSpec) -> Iterator[Any]:
+    try:
+        import distributed  # optional extra
+    except ModuleNotFoundError:
+        raise InputError(DASK_HINT) from None
+    with contextlib.ExitStack() as stack:
+        if spec.backend is Backend.DASK and spec.address == "local":
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=spec.workers, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=40))
+            client = stack.enter_context(distributed.Client(cluster))
+        elif spec.backend is Backend.DASK:
+            try:
+                client = stack.enter_context(distributed.Client(spec.address, timeout=30))
+            except (OSError, TimeoutError) as exc:
+                raise InputError(f"cannot reach the Dask scheduler at {spec.address}: {exc}",
+                                 column="dask") from None
+        else:
+            cluster = stack.enter_context(_jobqueue_cluster(spec))
+            cluster.scale(jobs=spec.workers)
+            client = stack.enter_context(distributed.Client(cluster))
+        yield client
+
+
+def _jobqueue_cluster(spec: ExecutorSpec) -> Any:
+    try:
+        import dask_jobqueue  # optional extra
+    except ModuleNotFoundError:
+        raise InputError(DASK_HINT) from None
+    submit = "sbatch" if spec.backend is Backend.DASK_SLURM else "qsub"
+    if shutil.which(submit) is None:
+        raise InputError(f"--{spec.backend.value} submits jobs with '{submit}', which is not on "
+                         "PATH (run it on the cluster's login node)", column=spec.backend.value)
+    options = {"cores": 1, "processes": 1, "memory": "4GB", **dict(spec.jobqueue)}
+    options.setdefault("local_directory", os.environ.get("TMPDIR", "/tmp"))
+    cls = dask_jobqueue.SLURMCluster if spec.backend is Backend.DASK_SLURM else dask_jobqueue.PBSCluster
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad --{spec.backend.value} options: {exc}",
+                         column=spec.backend.value) from None

@@ -1,0 +1,321 @@
+"""The scenario file's pydantic models: where a YAML experiment enters the program.
+
+A scenario names a model, a topology (a built-in name with overrides, or inline pools and links,
+validated by :mod:`simulator.topology`'s own models), a trace (a file relative to the scenario file
+or a generator spec), SLOs, a seed, which outputs to keep and an optional ``sweep:`` section.
+Every model forbids unknown keys. Durations accept a number of seconds or a string with a unit
+(``200ms``, ``50us``).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from typing import Annotated, Any
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
+                      Tag, model_validator)
+
+from simulator.topology import LinkSharing, TopologySpec
+
+from traces.errors import InputError
+from traces.transforms import ContextPolicy
+from traces.specs import arrival_from_spec, length_from_spec
+
+__all__ = [
+    "ScenarioKind",
+    "GeneratorSpec",
+    "TraceSpec",
+    "SloSpec",
+    "ReportSpec",
+    "OutputSpec",
+    "PhasesSpec",
+    "SweepAxes",
+    "SweepSpec",
+    "LinkOverrides",
+    "BuiltinTopology",
+    "TopologyRef",
+    "ScenarioSpec",
+    "seconds",
+    "bytes_per_s",
+]
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s|min)\s*$")
+_DURATION_UNITS_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+
+
+def seconds(value: Any) -> Any:
+    """A number (seconds) or ``"<number><unit>"`` with unit ns/us/µs/ms/s/min -> float seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 0.2, 200ms or 50us")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"cannot read duration {value!r} (use e.g. 0.2, 200ms, 50us)")
+        number = float(match[1]) * _DURATION_UNITS_S[match[2]]
+    else:
+        return value  # let pydantic report the type error
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"duration must be finite and >= 0, got {value!r}")
+    return number
+
+
+Seconds = Annotated[float, BeforeValidator(seconds)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_BANDWIDTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(i?)"
+                        r"(bps|bit/s|b/s|Bps|B/s|bytes/s)\s*$")
+_PREFIXES = "_kmgt"
+
+
+def bytes_per_s(value: Any) -> Any:
+    """A number (bytes/s) or ``"<number><prefix><unit>"``: ``100Gbps``/``25Gb/s`` are bits,
+    ``12.5GB/s``/``64GiB/s`` bytes (``Ki``..``Ti`` binary) -> float bytes per second."""
+    if isinstance(value, bool):
+        raise ValueError("expected a bandwidth such as 100Gbps or 12.5GB/s")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        match = _BANDWIDTH.match(value)
+        if match is None:
+            raise ValueError(f"cannot read bandwidth {value!r} (use e.g. 100Gbps, 12.5GB/s)")
+        prefix, binary, unit = match[2].lower(), match[3], match[4]
+        if binary and not prefix:
+            raise ValueError(f"cannot read bandwidth {value!r} (a binary 'i' needs a prefix)")
+        scale = (1024.0 if binary else 1000.0) ** _PREFIXES.index(prefix) if prefix else 1.0
+        bits = unit in ("bps", "bit/s", "b/s")
+        number = float(match[1]) * scale / (8.0 if bits else 1.0)
+    else:
+        return value
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"bandwidth must be positive and finite, got {value!r}")
+    return number
+
+
+BytesPerS = Annotated[float, BeforeValidator(bytes_per_s)]
+
+
+class ScenarioKind(enum.StrEnum):
+    SIMULATE = "simulate"  # replay a trace on a topology (simulator.run.simulate)
+    PHASES = "phases"  # prefill and decode curves straight from the cost tables
+
+
+def _arrival(value: Any) -> Any:
+    if isinstance(value, dict):
+        try:
+            arrival_from_spec(value)
+        except InputError as exc:
+            raise ValueError(_where(exc)) from None
+    return value
+
+
+def _length(value: Any) -> Any:
+    if isinstance(value, dict) and "path" not in value:  # empirical files are read at run time
+        try:
+            length_from_spec(value)
+        except InputError as exc:
+            raise ValueError(_where(exc)) from None
+    return value
+
+
+def _where(exc: InputError) -> str:
+    return exc.message if exc.column is None else f"'{exc.column}': {exc.message}"
+
+
+class GeneratorSpec(_Strict):
+    """A synthetic trace (:func:`traces.generate`): ``arrival`` (e.g. ``{process: poisson,
+    rate_rps: 2}``), ``prompt`` and ``output`` lengths (an int, or e.g. ``{dist: lognormal,
+    median_tokens: 1000, sigma: 1.0}``; an ``empirical`` ``path`` is relative to the scenario
+    file), and ``count`` requests or ``duration_s`` of arrivals. ``seed`` defaults to the
+    scenario's seed."""
+
+    arrival: Annotated[dict[str, Any], AfterValidator(_arrival)]
+    prompt: Annotated[dict[str, Any] | int, AfterValidator(_length)]
+    output: Annotated[dict[str, Any] | int, AfterValidator(_length)]
+    count: int | None = Field(default=None, ge=1)
+    duration_s: Seconds | None = Field(default=None, gt=0)
+    seed: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> GeneratorSpec:
+        if (self.count is None) == (self.duration_s is None):
+            raise ValueError("give exactly one of 'count' or 'duration_s'")
+        return self
+
+
+class TraceSpec(_Strict):
+    """``path`` (relative to the scenario file) or ``generate``.
+
+    ``rate_rps`` sets the mean arrival rate: it replaces a generator's ``arrival.rate_rps``, and
+    rescales a file's arrival times (keeping their shape) so that its mean rate is ``rate_rps``.
+    ``max_requests`` keeps the first requests of a file trace. ``max_context_tokens`` fits
+    requests into a context (prompt + output) by ``context_policy``: ``clip`` shortens the prompt
+    (then the output), ``drop`` removes them (:func:`traces.clip_context`).
+    """
+
+    path: str | None = None
+    generate: GeneratorSpec | None = None
+    rate_rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_requests: int | None = Field(default=None, ge=1)
+    max_context_tokens: int | None = Field(default=None, ge=2)
+    context_policy: ContextPolicy = ContextPolicy.CLIP
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TraceSpec:
+        if (self.path is None) == (self.generate is None):
+            raise ValueError("give exactly one of 'path' or 'generate'")
+        return self
+
+
+class SloSpec(_Strict):
+    """Latency targets; ``None`` = not checked. Goodput counts requests meeting both.
+    ``attainment``: the fraction of requests that must meet them for a rate to count as
+    sustained (DistServe's 90 %), used by reports."""
+
+    ttft_s: Seconds | None = None
+    tpot_s: Seconds | None = None
+    attainment: float = Field(default=0.9, gt=0, le=1)
+
+
+class ReportSpec(_Strict):
+    """Hints for ``sim report`` (each guessed from the axes when left out): the request-rate
+    axis, the axis naming the topology, the colocated baseline topology for gain heatmaps and
+    the two axes of the heatmaps."""
+
+    rate_axis: str | None = None
+    group_axis: str | None = None
+    baseline: str | None = None
+    heatmap_axes: list[str] | None = Field(default=None, min_length=2, max_length=2)
+
+
+class OutputSpec(_Strict):
+    """Which per-point files to keep beside ``summary.json`` (``requests`` feeds the CDF plots)."""
+
+    requests: bool = True
+    timeseries: bool = False
+
+
+class PhasesSpec(_Strict):
+    """``kind: phases``: TTFT vs prompt length and TPOT/decode throughput vs batch size, read
+    straight from the cost table of ``hardware`` (one point per hardware; sweep it)."""
+
+    hardware: str
+    prompt_tokens: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    context_tokens: int = Field(default=1024, ge=1)
+    table: str | None = None  # an explicit cost-table file (relative to the scenario file)
+
+
+class SweepAxes(_Strict):
+    """``grid``: every combination (last axis fastest). ``zip``: groups of axes that advance
+    together (all lists in a group the same length). Keys are dotted paths into the scenario."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: list[dict[str, list[Any]]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zip_may_be_one_group(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("zip"), dict):
+            return {**data, "zip": [data["zip"]]}
+        return data
+
+
+class SweepSpec(SweepAxes):
+    """The default axes, plus ``full``: a larger grid selected with ``sim sweep --full``."""
+
+    full: SweepAxes | None = None
+
+
+class LinkOverrides(_Strict):
+    """Overrides of a built-in topology's KV link (``topology.link.bandwidth: 100Gbps``)."""
+
+    bandwidth: BytesPerS | None = None
+    latency: Seconds | None = None
+    sharing: LinkSharing | None = None
+    layerwise_overlap: bool | None = None
+
+
+class BuiltinTopology(BaseModel):
+    """A built-in topology by ``name`` with overrides: ``link`` (bandwidth, latency, ...) and any
+    keyword of :func:`simulator.topology.builtin_topology` (``prefill_instances: 2``,
+    ``decode_instances``, ``instances``, ``gpu: a100-sxm-80gb``, ``max_batch``, ``routing`` ...).
+    The scenario's ``model`` and ``dtype`` apply to every pool."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1)
+    link: LinkOverrides | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """Keyword arguments for ``builtin_topology`` (link fields become ``link_*``)."""
+        given = dict(self.model_extra or {})
+        if self.link is not None:
+            for key, value in self.link.model_dump(exclude_none=True).items():
+                given["layerwise_overlap" if key == "layerwise_overlap" else f"link_{key}"] = value
+        for key in ("link_bandwidth",):
+            if isinstance(given.get(key), str):
+                given[key] = bytes_per_s(given[key])
+        for key in ("link_latency",):
+            if isinstance(given.get(key), str):
+                given[key] = seconds(given[key])
+        return given
+
+
+def _topology_kind(value: Any) -> str:
+    if isinstance(value, (BuiltinTopology, str)):
+        return "builtin"
+    if isinstance(value, TopologySpec):
+        return "inline"
+    return "inline" if isinstance(value, dict) and "pools" in value else "builtin"
+
+
+def _name_only(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+TopologyRef = Annotated[
+    Annotated[BuiltinTopology, BeforeValidator(_name_only), Tag("builtin")]
+    | Annotated[TopologySpec, Tag("inline")],
+    Discriminator(_topology_kind),
+]
+
+
+class ScenarioSpec(_Strict):
+    """One experiment. ``topology``: a built-in name (with overrides) or inline pools and links
+    (:class:`simulator.topology.TopologySpec`); resolved by
+    :func:`scenarios.simulate.resolve_topology`."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    kind: ScenarioKind = ScenarioKind.SIMULATE
+    model: str = "llama2-7b"
+    dtype: str = "fp16"
+    topology: TopologyRef | None = None
+    trace: TraceSpec | None = None
+    slo: SloSpec = SloSpec()
+    seed: int = Field(default=0, ge=0)
+    outputs: OutputSpec = OutputSpec()
+    phases: PhasesSpec | None = None
+    report: ReportSpec = ReportSpec()
+    sweep: SweepSpec | None = None
+
+    @model_validator(mode="after")
+    def _parts_fit_kind(self) -> ScenarioSpec:
+        if self.kind is ScenarioKind.SIMULATE:
+            if self.topology is None:
+                raise ValueError("a 'simulate' scenario needs 'topology'")
+            if self.trace is None:
+                raise ValueError("a 'simulate' scenario needs 'trace'")
+            if self.phases is not None:
+                raise ValueError("'phases' belongs to 'kind: phases' scenarios")
+        elif self.phases is None:
+            raise ValueError("a 'phases' scenario needs 'phases'")
+        return self

@@ -1,0 +1,162 @@
+"""Run one sweep point and publish its directory atomically.
+
+``execute_point(task)`` is a top-level function of picklable values, so every executor (process
+pool, Dask) can run it. It writes ``<points_dir>/<point_id>/`` in one rename:
+``config.yaml`` (the point's whole scenario, runnable with ``sim run``), ``summary.json``, and for
+``simulate`` points the :func:`simulator.output.write_results` files (``requests.parquet``,
+``meta.json``, ``timeseries.parquet`` when kept); for ``phases`` points ``curves.parquet``.
+A failure writes ``error.txt`` (the traceback) instead and is reported, never raised.
+The output directory must be reachable from the workers (a shared file system on a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scenarios.model import ScenarioKind, ScenarioSpec
+from scenarios.phases import check_phases, phases_files
+from scenarios.plan import Point
+from scenarios.simulate import check_simulate, simulate_files
+from traces.atomic import atomic_path
+from traces.errors import InputError
+
+__all__ = ["PointTask", "PointOutcome", "execute_point", "run_scenario", "check_point",
+           "point_dir", "is_finished", "config_yaml", "write_error", "CONFIG_FILE", "SUMMARY_FILE",
+           "ERROR_FILE"]
+
+CONFIG_FILE = "config.yaml"
+SUMMARY_FILE = "summary.json"
+ERROR_FILE = "error.txt"
+
+# kind -> function(spec, staging_dir) that writes the point's result files into staging_dir
+_RUNNERS: dict[ScenarioKind, Callable[[ScenarioSpec, Path], None]] = {
+    ScenarioKind.SIMULATE: simulate_files,
+    ScenarioKind.PHASES: phases_files,
+}
+
+# kind -> plan-time check(spec, scenario_dir): raise InputError(column=dotted key) before running
+_CHECKS: dict[ScenarioKind, Callable[[ScenarioSpec, Path], None]] = {
+    ScenarioKind.SIMULATE: check_simulate,
+    ScenarioKind.PHASES: check_phases,
+}
+
+
+def check_point(spec: ScenarioSpec, scenario_dir: Path) -> None:
+    """What pydantic cannot see: the trace file exists, the topology or hardware can be built."""
+    _CHECKS[spec.kind](spec, scenario_dir)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointTask:
+    point_id: str
+    config: Mapping[str, Any]  # ScenarioSpec.model_dump(mode="json") without the sweep
+    points_dir: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointOutcome:
+    point_id: str
+    ok: bool
+    run_s: float  # wall seconds inside the worker, trace building and file writing included
+    error: str = ""  # the last line of the traceback when not ok
+
+
+def config_yaml(config: Mapping[str, Any]) -> str:
+    """The point's scenario as YAML text (keys in model order, stable across runs)."""
+    return yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True, width=100)
+
+
+def point_dir(points_dir: str | Path, point_id: str) -> Path:
+    return Path(points_dir) / point_id
+
+
+def is_finished(points_dir: str | Path, point_id: str, config: Mapping[str, Any]) -> bool:
+    """True when the point's results exist and were made from this very config."""
+    folder = point_dir(points_dir, point_id)
+    try:
+        stored = (folder / CONFIG_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return (folder / SUMMARY_FILE).is_file() and stored == config_yaml(config)
+
+
+def execute_point(task: PointTask) -> PointOutcome:
+    """Run the point, publish its directory; on failure publish ``error.txt`` instead."""
+    start = time.perf_counter()
+    points_dir = Path(task.points_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{task.point_id}.", suffix=".tmp", dir=points_dir))
+    try:
+        spec = ScenarioSpec.model_validate(dict(task.config))
+        _RUNNERS[spec.kind](spec, staging)
+        _write_text(staging / CONFIG_FILE, config_yaml(task.config))
+        _publish(staging, point_dir(points_dir, task.point_id))
+        return PointOutcome(point_id=task.point_id, ok=True, run_s=time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - a failing point is recorded, the sweep goes on
+        text = traceback.format_exc()
+        write_error(points_dir, task.point_id, task.config, text)
+        last = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        return PointOutcome(point_id=task.point_id, ok=False, run_s=time.perf_counter() - start,
+                            error=last)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_scenario(point: Point, out_dir: str | Path) -> dict[str, Any]:
+    """``sim run``: run ``point`` in this process, write its files into ``out_dir`` (created or
+    updated; all files or none), return its summary."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("output path exists and is not a directory", path=out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _RUNNERS[point.spec.kind](point.spec, staging)
+        _write_text(staging / CONFIG_FILE, config_yaml(point.config))
+        summary = json.loads((staging / SUMMARY_FILE).read_text(encoding="utf-8"))
+        if not out.exists():
+            os.replace(staging, out)
+        else:
+            for item in sorted(staging.iterdir()):
+                os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return summary
+
+
+def write_error(points_dir: str | Path, point_id: str, config: Mapping[str, Any],
+                text: str) -> None:
+    """Publish a point directory holding only ``config.yaml`` and ``error.txt``."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{point_id}.", suffix=".tmp", dir=points_dir))
+    try:
+        _write_text(staging / CONFIG_FILE, config_yaml(config))
+        _write_text(staging / ERROR_FILE, text)
+        _publish(staging, point_dir(points_dir, point_id))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` (an older error or stale result) with ``staging`` in one rename."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, final)

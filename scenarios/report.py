@@ -1,0 +1,414 @@
+"""``sim report``: PNG plots and a Markdown summary of a sweep directory.
+
+Reads ``sweep.json`` and ``results.parquet`` (and per-point ``requests.parquet`` or
+``curves.parquet``) written by :func:`scenarios.sweep.run_sweep`. ``simulate`` sweeps get latency
+CDFs, throughput-latency curves, goodput vs request rate, the highest sustained rate per instance
+when instance counts are swept (prefill:decode ratio), and heatmaps of the disaggregation gain;
+``phases`` sweeps get TTFT vs prompt length, TPOT and decode throughput vs batch size, and the
+crossover batch sizes. Every figure is also summarised in numbers in ``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from scenarios.analysis import (AxisRoles, crossovers, disagg_gain, guess_roles,  # noqa: E402
+                                numeric_axis, reference_slice, short_axis, sustained_rate)
+from scenarios.phases import CURVES_FILE  # noqa: E402
+from scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE  # noqa: E402
+from traces.atomic import atomic_path  # noqa: E402
+from traces.errors import InputError  # noqa: E402
+
+__all__ = ["write_report"]
+
+_DPI = 110
+_PLAIN = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+_PLAIN_MINOR = matplotlib.ticker.FuncFormatter(
+    lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")  # label 2x and 5x minor ticks
+_MAX_CDF_LINES = 8
+
+
+def write_report(sweep_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the PNGs and ``report.md`` into ``out_dir``; return the paths written."""
+    folder = Path(sweep_dir)
+    sweep_path, results_path = folder / SWEEP_FILE, folder / RESULTS_FILE
+    for path in (sweep_path, results_path):
+        if not path.is_file():
+            raise InputError(f"not a sweep directory: {path.name} is missing (run `sim sweep`)",
+                             path=folder)
+    sweep = json.loads(sweep_path.read_text(encoding="utf-8"))
+    results = pd.read_parquet(results_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ok = results[results["status"] == "ok"].reset_index(drop=True)
+    lines = [f"# {sweep['name']}", "",
+             f"{len(results)} points ({len(ok)} ok, {len(results) - len(ok)} failed); "
+             f"swept axes: {', '.join(f'`{a}`' for a in sweep['axes']) or 'none'}.", ""]
+    if ok.empty:
+        lines.append("No point finished; nothing to plot.")
+        written: list[Path] = []
+    elif sweep["kind"] == "phases":
+        written = _phases_report(folder, ok, out, lines)
+    else:
+        written = _simulate_report(folder, sweep, ok, out, lines)
+    report_md = out / "report.md"
+    with atomic_path(report_md) as tmp:
+        tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return [*written, report_md]
+
+
+# --- phases -------------------------------------------------------------------------------------
+
+
+def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) -> list[Path]:
+    curves = pd.concat([pd.read_parquet(folder / POINTS_DIR / pid / CURVES_FILE)
+                        for pid in ok["point_id"]], ignore_index=True)
+    prefill = curves[curves["phase"] == "prefill"]
+    decode = curves[curves["phase"] == "decode"]
+    dense = curves[curves["phase"] == "decode-dense"]
+    hardware = list(dict.fromkeys(curves["hardware"]))
+    batches = sorted(decode["batch_size"].unique())
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    for hw in hardware:
+        p = prefill[(prefill["hardware"] == hw) & prefill["supported"]]
+        line, = axes[0].plot(p["prompt_tokens"], 1e3 * p["time_s"], marker="o", label=hw)
+        d = decode[(decode["hardware"] == hw) & decode["supported"]]
+        color = line.get_color()
+        if len(d) == 1:  # no batching: one operating point, drawn across the batch axis
+            label = f"{hw} (batch {int(d['batch_size'].iloc[0])} only)"
+            axes[1].axhline(1e3 * d["time_s"].iloc[0], color=color, linestyle="--", label=label)
+            axes[2].axhline(d["tokens_per_s"].iloc[0], color=color, linestyle="--", label=label)
+        else:
+            axes[1].plot(d["batch_size"], 1e3 * d["time_s"], marker="o", label=hw, color=color)
+            axes[2].plot(d["batch_size"], d["tokens_per_s"], marker="o", label=hw, color=color)
+    cross = crossovers(decode, dense)
+    single = {hw for hw in hardware
+              if (decode[(decode["hardware"] == hw)]["supported"]).sum() == 1}
+    marked = cross[cross["reference"].isin(single) & cross["exact_batch"].notna()]
+    for k, row in enumerate(marked.itertuples()):
+        axes[2].plot([row.exact_batch], [row.reference_tps], marker="X", markersize=10,
+                     color="black", zorder=5)
+        axes[2].annotate(f"{row.faster} overtakes {row.reference}\nat batch {row.exact_batch:.0f}",
+                         (row.exact_batch, row.reference_tps), fontsize=8,
+                         textcoords="offset points", xytext=(8, -28 - 26 * k))
+    axes[0].set(xscale="log", yscale="log", xlabel="prompt tokens", ylabel="TTFT (ms)",
+                title="prefill: TTFT of one request (log-log)")
+    axes[1].set(xscale="log", yscale="log", xlabel="batch size", ylabel="TPOT (ms)",
+                title="decode: time per output token (log-log)")
+    axes[2].set(xscale="log", yscale="log", xlabel="batch size", ylabel="tokens/s",
+                title="decode throughput; X = crossover (log-log)")
+    prompts = sorted(prefill["prompt_tokens"].unique())
+    axes[0].set_xticks(prompts, [str(v) for v in prompts])
+    for ax in axes[1:]:
+        ax.set_xticks(batches, [str(v) for v in batches])
+    for ax in axes:
+        ax.minorticks_off()
+        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    paths = [_save(fig, out / "phases.png")]
+    lines += ["## Prefill and decode by platform", "", "![phases](phases.png)", "",
+              "TTFT (ms) of a lone request by prompt length (— = over the platform's context):", ""]
+    ttft = prefill.assign(ms=np.where(prefill["supported"], 1e3 * prefill["time_s"], np.nan))
+    lines += _table(ttft.pivot_table(index="prompt_tokens", columns="hardware", values="ms",
+                                     sort=True, dropna=False).reindex(columns=hardware),
+                    index_name="prompt tokens")
+    limits = ", ".join(
+        f"{hw} {int(dense[dense['hardware'] == hw]['batch_size'].max()) if (dense['hardware'] == hw).any() else 0}"
+        for hw in hardware)
+    context = int(decode["context_tokens"].iloc[0])
+    lines += ["", f"TPOT (ms) / decode throughput (tokens/s) by batch size at a {context}-token "
+              "context; — = unsupported (over the platform's batch limit or its KV memory). "
+              f"Largest supported batch: {limits}.", ""]
+    shown = decode.assign(cell=[f"{1e3 * t:.2f} / {v:,.0f}" if s else "—" for t, v, s in
+                                zip(decode["time_s"], decode["tokens_per_s"], decode["supported"],
+                                    strict=True)])
+    lines += _table(shown.pivot(index="batch_size", columns="hardware", values="cell")
+                    .reindex(columns=hardware), index_name="batch", fmt=str)
+    lines += ["", "## Crossover batch sizes", "",
+              "The smallest batch size at which a platform's decode throughput reaches another "
+              "platform's peak decode throughput (at its largest supported batch): exact integer "
+              "from every batch size, and interpolated on log batch between the swept sizes.", ""]
+    if single:  # the research question: when does batching beat a platform that cannot batch
+        cross = cross[cross["reference"].isin(single)]
+        lines += [f"Shown against the platforms that do not batch: {', '.join(sorted(single))}.",
+                  ""]
+    if cross.empty:
+        lines.append("No crossover within the swept batch sizes.")
+    else:
+        lines += ["| platform | reaches the peak of | peak tokens/s | exact batch | "
+                  "interpolated |", "|---|---|---:|---:|---:|"]
+        for row in cross.itertuples():
+            lines.append(f"| {row.faster} | {row.reference} | {row.reference_tps:,.0f} | "
+                         f"{_num(row.exact_batch, '.0f')} | {_num(row.batch_size, '.1f')} |")
+    return paths
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "never" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else format(value, fmt)
+
+
+# --- simulate -----------------------------------------------------------------------------------
+
+
+def _simulate_report(folder: Path, sweep: dict[str, Any], ok: pd.DataFrame, out: Path,
+                     lines: list[str]) -> list[Path]:
+    roles = guess_roles(ok, sweep["axes"], hints=sweep.get("report") or {},
+                        zip_groups=sweep.get("zip_groups") or ())
+    slo = sweep.get("slo") or {}
+    paths: list[Path] = []
+    lines += [f"SLOs: TTFT ≤ {_ms(slo.get('ttft_s'))}, TPOT ≤ {_ms(slo.get('tpot_s'))}; "
+              f"a rate is *sustained* when ≥ {100 * float(slo.get('attainment', 0.9)):.0f} % "
+              "of requests meet both.", ""]
+    shown = reference_slice(ok, roles)
+    paths += _cdf_section(folder, shown, roles, out, lines)
+    if roles.rate is not None:
+        paths += _rate_section(shown, roles, out, lines)
+    if roles.instances:
+        paths += _ratio_section(ok, roles, float(slo.get("attainment", 0.9)), out, lines)
+    if roles.group is not None and roles.baseline is not None and roles.heat:
+        paths += _gain_section(ok, roles, out, lines)
+    lines += ["", "## All points", ""]
+    columns = ["point_id", *sweep["axes"], "goodput_rps", "throughput_rps", "slo_attainment",
+               "ttft_s.p99", "tpot_s.p99"]
+    table = ok[[c for c in columns if c in ok.columns]]
+    lines += _table(table.set_index("point_id"), index_name="point")
+    return paths
+
+
+def _cdf_section(folder: Path, shown: pd.DataFrame, roles: AxisRoles, out: Path,
+                 lines: list[str]) -> list[Path]:
+    picks = shown
+    if roles.rate is not None and not picks.empty:  # one rate: the middle one
+        rates = sorted(dict.fromkeys(picks[roles.rate]), key=_sort_key)
+        picks = picks[picks[roles.rate] == rates[(len(rates) - 1) // 2]]
+    picks = picks.head(_MAX_CDF_LINES)
+    frames = {}
+    for row in picks.to_dict("records"):
+        path = folder / POINTS_DIR / row["point_id"] / "requests.parquet"
+        if path.is_file():
+            frames[_label(row, roles.varying(picks))] = pd.read_parquet(
+                path, columns=["status", "ttft_s", "tpot_s", "e2e_s"])
+    if not frames:
+        return []
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for label, df in frames.items():
+        done = df[df["status"] == "completed"]
+        for ax, column in zip(axes, ("ttft_s", "tpot_s", "e2e_s"), strict=True):
+            values = np.sort(done[column].dropna().to_numpy())
+            if len(values):
+                ax.step(values * 1e3, np.arange(1, len(values) + 1) / len(values), where="post",
+                        label=label)
+    for ax, title in zip(axes, ("TTFT", "TPOT", "end-to-end latency"), strict=True):
+        ax.set(xscale="log", xlabel=f"{title} (ms, log)", ylabel="fraction of requests",
+               title=f"{title} CDF")
+        ax.xaxis.set_major_formatter(_PLAIN)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fixed = roles.fixed_text(picks)
+    lines += ["## Latency CDFs", "", f"Points shown: {len(frames)}{fixed}.", "",
+              "![latency CDFs](cdf.png)", ""]
+    return [_save(fig, out / "cdf.png")]
+
+
+def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
+                  lines: list[str]) -> list[Path]:
+    rate = roles.rate
+    assert rate is not None
+    if shown.empty:
+        return []
+    groups = roles.line_groups(shown)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    summary_rows = []
+    for label, frame in groups:
+        frame = frame.sort_values(rate)
+        x = numeric_axis(frame[rate])
+        axes[0].plot(x, frame["goodput_rps"], marker="o", label=label)
+        axes[1].plot(frame["throughput_rps"], 1e3 * frame["ttft_s.p99"], marker="o", label=label)
+        axes[2].plot(frame["throughput_rps"], 1e3 * frame["tpot_s.p99"], marker="o", label=label)
+        best = frame.loc[frame["goodput_rps"].fillna(0.0).idxmax()]
+        summary_rows.append((label, float(best["goodput_rps"]), best[rate],
+                             float(frame["tpot_s.p99"].min()) * 1e3))
+    axes[0].plot(axes[0].get_xlim(), axes[0].get_xlim(), color="grey", linestyle=":", linewidth=1)
+    axes[0].set(xlabel="request rate (req/s)", ylabel="goodput (req/s)",
+                title="goodput vs request rate")
+    axes[1].set(xlabel="throughput (req/s)", ylabel="P99 TTFT (ms, log)", yscale="log",
+                title="throughput vs P99 TTFT")
+    axes[2].set(xlabel="throughput (req/s)", ylabel="P99 TPOT (ms, log)", yscale="log",
+                title="throughput vs P99 TPOT")
+    for ax in axes[1:]:
+        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.yaxis.set_minor_formatter(_PLAIN_MINOR)
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    lines += ["## Goodput and throughput-latency", "",
+              "Lines: one per "
+              + (" × ".join(f"`{short_axis(a)}`" for a in roles.varying(shown) if a != rate)
+                 or "sweep") + f"{roles.fixed_text(shown)}.", "",
+              "![goodput and latency](rate.png)", "",
+              "| line | best goodput (req/s) | at rate | lowest P99 TPOT (ms) |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| {label} | {g:.2f} | {r} | {t:.1f} |" for label, g, r, t in summary_rows]
+    lines.append("")
+    return [_save(fig, out / "rate.png")]
+
+
+def _ratio_section(ok: pd.DataFrame, roles: AxisRoles, attainment: float, out: Path,
+                   lines: list[str]) -> list[Path]:
+    table = sustained_rate(ok, roles, attainment=attainment)
+    if table.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    labels = table["config"].tolist()
+    best_index = int(table["sustained_rps_per_instance"].to_numpy().argmax())
+    ax.bar(range(len(labels)), table["sustained_rps_per_instance"],
+           color=["tab:green" if i == best_index else "tab:blue" for i in range(len(labels))])
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="sustained req/s per instance",
+           title=f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance")
+    ax.grid(True, axis="y", alpha=0.3)
+    best = table.loc[table["sustained_rps_per_instance"].idxmax()]
+    lines += ["## Instance ratio", "",
+              "For each instance configuration, the highest swept request rate whose SLO "
+              f"attainment is ≥ {100 * attainment:.0f} %, divided by the number of instances.", "",
+              "![per-instance goodput](ratio.png)", "",
+              "| config | instances | sustained req/s | per instance | goodput/instance at "
+              "that rate |", "|---|---:|---:|---:|---:|"]
+    for row in table.itertuples():
+        lines.append(f"| {row.config} | {row.instances} | {row.sustained_rps:.2f} | "
+                     f"{row.sustained_rps_per_instance:.3f} | {row.goodput_per_instance:.3f} |")
+    lines += ["", f"**Best: {best['config']}** — {best['sustained_rps_per_instance']:.3f} "
+              "req/s per instance.", ""]
+    return [_save(fig, out / "ratio.png")]
+
+
+def _gain_section(ok: pd.DataFrame, roles: AxisRoles, out: Path, lines: list[str]) -> list[Path]:
+    gains = disagg_gain(ok, roles)
+    if gains.empty:
+        return []
+    x_axis, y_axis = roles.heat[0], roles.heat[1] if len(roles.heat) > 1 else "—"
+    others = [t for t in dict.fromkeys(gains["topology"])]
+    panels = list(dict.fromkeys(gains["panel"]))
+    paths = []
+    panel_axes = [short_axis(a) for a in roles.axes if a != roles.group and a not in roles.heat
+                  and a not in roles.followers and ok[a].nunique() > 1]
+    lines += ["## Disaggregation gain", "",
+              f"Each topology's metric relative to the colocated baseline `{roles.baseline}` at "
+              f"the same `{short_axis(x_axis)}` × `{short_axis(y_axis)}`"
+              + (f", one panel per {' × '.join(f'`{a}`' for a in panel_axes)}" if panel_axes
+                 else "")
+              + ". Goodput gain = goodput / baseline goodput; P99-TPOT gain = baseline P99 TPOT / "
+              "P99 TPOT; > 1 (green) means the disaggregated topology wins, < 1 (red) it loses.",
+              ""]
+    for metric, title, file in (("goodput_gain", "goodput gain", "gain_goodput.png"),
+                                ("tpot_gain", "P99 TPOT gain", "gain_tpot.png")):
+        fig, axes = plt.subplots(len(others), len(panels), squeeze=False,
+                                 figsize=(4.8 * len(panels) + 1, 3.8 * len(others)))
+        for i, topo in enumerate(others):
+            for j, panel in enumerate(panels):
+                sub = gains[(gains["topology"] == topo) & (gains["panel"] == panel)]
+                grid = sub.pivot_table(index="y", columns="x", values=metric, sort=False)
+                grid = grid.reindex(index=sorted(grid.index, key=_sort_key),
+                                    columns=sorted(grid.columns, key=_sort_key))
+                _heatmap(axes[i][j], grid, title=f"{topo}{chr(10) + panel if panel else ''}",
+                         xlabel=short_axis(x_axis), ylabel=short_axis(y_axis))
+        fig.suptitle(f"{title} vs colocated {roles.baseline} (>1: disaggregation wins)")
+        paths.append(_save(fig, out / file))
+        lines += [f"![{title}]({file})", ""]
+    lines += [f"| topology | panel | metric | cells > 1 | max ({short_axis(x_axis)}, "
+              f"{short_axis(y_axis)}) | min |",
+              "|---|---|---|---:|---|---|"]
+    for topo in others:
+        for panel in panels:
+            sub = gains[(gains["topology"] == topo) & (gains["panel"] == panel)]
+            for metric in ("goodput_gain", "tpot_gain"):
+                values = sub[metric].dropna()
+                if values.empty:
+                    continue
+                hi, lo = sub.loc[values.idxmax()], sub.loc[values.idxmin()]
+                lines.append(
+                    f"| {topo} | {panel or '—'} | {metric} | {(values > 1).sum()}/{len(values)} | "
+                    f"{hi[metric]:.2f} ({hi['x']}, {hi['y']}) | "
+                    f"{lo[metric]:.2f} ({lo['x']}, {lo['y']}) |")
+    lines.append("")
+    return paths
+
+
+# --- drawing helpers ----------------------------------------------------------------------------
+
+
+_GAIN_SPAN_LOG2 = 3.0  # colours saturate at 1/8x and 8x, the same scale on every panel
+
+
+def _heatmap(ax: Any, grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: str) -> None:
+    values = grid.to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shown = np.clip(np.log2(values), -_GAIN_SPAN_LOG2, _GAIN_SPAN_LOG2)
+    shown = np.where(np.isnan(values), np.nan, shown)
+    image = ax.imshow(shown, cmap="RdYlGn", vmin=-_GAIN_SPAN_LOG2, vmax=_GAIN_SPAN_LOG2,
+                      aspect="auto", origin="lower")
+    for (r, c), v in np.ndenumerate(values):
+        ax.text(c, r, "—" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center",
+                fontsize=8)
+    ax.set_xticks(range(grid.shape[1]), [str(v) for v in grid.columns], fontsize=7, rotation=30)
+    ax.set_yticks(range(grid.shape[0]), [str(v) for v in grid.index], fontsize=7)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.title.set_fontsize(9)
+    ticks = np.arange(-_GAIN_SPAN_LOG2, _GAIN_SPAN_LOG2 + 1)
+    bar = plt.colorbar(image, ax=ax, shrink=0.8, ticks=ticks)
+    bar.ax.set_yticklabels([f"{2 ** t:g}x" if t >= 0 else f"1/{2 ** -t:g}x" for t in ticks],
+                           fontsize=7)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=_DPI, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _table(frame: pd.DataFrame, *, index_name: str, fmt: Any = None) -> list[str]:
+    def cell(v: Any) -> str:
+        if fmt is not None:
+            return fmt(v)
+        if isinstance(v, float):
+            return "—" if math.isnan(v) else f"{v:,.3g}" if abs(v) >= 1000 else f"{v:.3g}"
+        return str(v)
+
+    header = [index_name, *(str(c) for c in frame.columns)]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in frame.iterrows():
+        rows.append("| " + " | ".join([str(index), *(cell(v) for v in row.tolist())]) + " |")
+    return rows
+
+
+def _label(row: dict[str, Any], axes: Sequence[str]) -> str:
+    return ", ".join(f"{short_axis(a)}={row.get(a)}" for a in axes) or row["point_id"]
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{1e3 * float(value):g} ms"
+
+
+def _sort_key(value: Any) -> tuple[float, str]:
+    number = numeric_axis(pd.Series([value])).iloc[0]
+    return (float(number) if number == number else math.inf, str(value))
+
+
+

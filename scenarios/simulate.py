@@ -1,0 +1,77 @@
+"""``kind: simulate`` points: build the trace and the topology, run the simulator, write results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenarios.model import BuiltinTopology, ScenarioSpec
+from scenarios.trace_source import build_trace, check_trace
+from simulator.catalog.hardware import get_hardware
+from simulator.costs import find_table, resolve_table_path
+from simulator.output import REQUESTS_FILE, TIMESERIES_FILE, write_results
+from simulator.run import simulate
+from simulator.topology import BUILTIN_TOPOLOGIES, TopologySpec, builtin_topology
+from traces.errors import InputError
+
+__all__ = ["resolve_topology", "check_simulate", "simulate_files"]
+
+_LINK_KEYS = frozenset({"link_bandwidth", "link_latency", "link_sharing", "layerwise_overlap"})
+
+
+def resolve_topology(spec: ScenarioSpec) -> TopologySpec:
+    """The scenario's topology: a built-in with overrides (the scenario's model and dtype on every
+    pool), or the inline one as written."""
+    ref = spec.topology
+    if isinstance(ref, TopologySpec):
+        return ref
+    if not isinstance(ref, BuiltinTopology):
+        raise InputError("a 'simulate' scenario needs 'topology'", column="topology")
+    overrides = ref.overrides()
+    if ref.name in BUILTIN_TOPOLOGIES and not BUILTIN_TOPOLOGIES[ref.name].get("links"):
+        # link settings apply to disaggregated topologies only, so one sweep can compare both
+        overrides = {k: v for k, v in overrides.items() if k not in _LINK_KEYS}
+    try:
+        return builtin_topology(ref.name, model=spec.model, dtype=spec.dtype, **overrides)
+    except InputError as exc:
+        key = "topology"
+        if "unknown topology override" in exc.message:
+            key = f"topology.{exc.message.rsplit(':', 1)[-1].split(',')[0].strip()}"
+        elif "unknown topology" in exc.message:
+            key = "topology.name"
+        elif exc.column:
+            key = f"topology.{exc.column}"
+        raise InputError(exc.message, column=key) from None
+
+
+def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
+    """Plan-time checks: the trace file exists and the topology can be built."""
+    assert spec.trace is not None
+    check_trace(spec.trace)
+    topology = resolve_topology(spec)
+    builtin = isinstance(spec.topology, BuiltinTopology)
+    for index, pool in enumerate(topology.pools):
+        where = "topology" if builtin else f"topology.pools.{index}"
+        try:
+            get_hardware(pool.hardware)
+            if pool.profile is None:
+                find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
+            elif not resolve_table_path(pool.profile).is_file():
+                raise InputError(f"cost table not found: {pool.profile}")
+        except InputError as exc:
+            raise InputError(f"pool '{pool.name}': {exc.message}", column=where) from None
+
+
+def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
+    """Run the point and write :func:`simulator.output.write_results`'s files into ``staging``."""
+    assert spec.trace is not None
+    trace = build_trace(spec.trace, seed=spec.seed)
+    topology = resolve_topology(spec)
+    result = simulate(trace, topology, seed=spec.seed, slo_ttft_s=spec.slo.ttft_s,
+                      slo_tpot_s=spec.slo.tpot_s, timeseries=spec.outputs.timeseries)
+    # staging exists: write_results moves its files into it (all or none)
+    write_results(result, staging, trace_path=spec.trace.path,
+                  extra_meta={"scenario": spec.name})
+    if not spec.outputs.requests:
+        (staging / REQUESTS_FILE).unlink(missing_ok=True)
+    if not spec.outputs.timeseries:
+        (staging / TIMESERIES_FILE).unlink(missing_ok=True)

@@ -1,0 +1,190 @@
+"""Run a plan's points on any ``concurrent.futures.Executor``; resume; combine the results.
+
+Layout of a sweep directory::
+
+    DIR/sweep.json                 scenario name and kind, axes, every point's id and values
+    DIR/scenario.yaml              the scenario file as given
+    DIR/points/<point_id>/         one per point, published in one rename (see scenarios.point)
+    DIR/results.parquet            one row per point, in plan order: point_id, the swept values,
+                                   status ("ok" | "error"), error, flattened summary metrics
+
+A point whose directory already holds a ``summary.json`` made from the same config is skipped,
+so re-running an interrupted sweep only runs what is missing (and retries failed points).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scenarios.plan import Plan, canonical_json
+from scenarios.point import (ERROR_FILE, SUMMARY_FILE, PointOutcome, PointTask, execute_point,
+                             is_finished, write_error)
+from simulator.output import parquet_bytes, summary_json
+from traces.atomic import atomic_path
+
+__all__ = ["SweepReport", "run_sweep", "collect_results", "flatten_summary", "RESULTS_FILE",
+           "SWEEP_FILE", "POINTS_DIR"]
+
+RESULTS_FILE = "results.parquet"
+SWEEP_FILE = "sweep.json"
+SCENARIO_COPY = "scenario.yaml"
+POINTS_DIR = "points"
+
+PointRunner = Callable[[PointTask], PointOutcome]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepReport:
+    points: int
+    skipped: int  # finished in an earlier run
+    outcomes: tuple[PointOutcome, ...]  # the points run now, in completion order
+    wall_s: float
+    results_path: Path
+
+    @property
+    def failed(self) -> int:
+        return sum(not o.ok for o in self.outcomes)
+
+
+def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
+              on_done: Callable[[PointOutcome], None] | None = None,
+              on_start: Callable[[int, int], None] | None = None,
+              runner: PointRunner = execute_point) -> SweepReport:
+    """Run every unfinished point of ``plan`` into ``out_dir``; write ``results.parquet``.
+
+    ``on_start(to_run, skipped)`` is called once before the first submission and
+    ``on_done(outcome)`` after each point (progress bars). Failing points are recorded in
+    ``points/<id>/error.txt`` and the sweep goes on.
+    """
+    start = time.perf_counter()
+    out = Path(out_dir)
+    points_dir = out / POINTS_DIR
+    points_dir.mkdir(parents=True, exist_ok=True)
+    _write_bytes(out / SWEEP_FILE, summary_json(_sweep_doc(plan)).encode())
+    _write_bytes(out / SCENARIO_COPY, plan.path.read_bytes())
+    todo = [p for p in plan.points if not is_finished(points_dir, p.point_id, p.config)]
+    if on_start is not None:
+        on_start(len(todo), len(plan.points) - len(todo))
+    futures: dict[Future[PointOutcome], Any] = {}
+    for point in todo:
+        task = PointTask(point_id=point.point_id, config=dict(point.config),
+                         points_dir=str(points_dir))
+        futures[executor.submit(runner, task)] = point
+    outcomes: list[PointOutcome] = []
+    for future in as_completed(futures):
+        point = futures[future]
+        try:
+            outcome = future.result()
+        except Exception as exc:  # noqa: BLE001 - a crashed worker fails its point only
+            write_error(points_dir, point.point_id, point.config, traceback.format_exc())
+            outcome = PointOutcome(point_id=point.point_id, ok=False, run_s=math.nan,
+                                   error=f"{type(exc).__name__}: {exc}")
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+    frame = collect_results(plan, points_dir)
+    results_path = out / RESULTS_FILE
+    _write_bytes(results_path, parquet_bytes(frame))
+    return SweepReport(points=len(plan.points), skipped=len(plan.points) - len(todo),
+                       outcomes=tuple(outcomes), wall_s=time.perf_counter() - start,
+                       results_path=results_path)
+
+
+def collect_results(plan: Plan, points_dir: str | Path) -> pd.DataFrame:
+    """One row per point in plan order: id, swept values, status, error, flattened summary."""
+    rows: list[dict[str, Any]] = []
+    for point in plan.points:
+        folder = Path(points_dir) / point.point_id
+        row: dict[str, Any] = {"point_id": point.point_id}
+        row.update({axis: point.values.get(axis) for axis in plan.axes})
+        summary_path = folder / SUMMARY_FILE
+        if summary_path.is_file():
+            row["status"], row["error"] = "ok", ""
+            row.update(flatten_summary(json.loads(summary_path.read_text(encoding="utf-8"))))
+        else:
+            error = folder / ERROR_FILE
+            last = error.read_text(encoding="utf-8").strip().splitlines()[-1:] if error.is_file() \
+                else ["not run"]
+            row["status"], row["error"] = "error", last[0] if last else "error"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for axis in plan.axes:
+        frame[axis] = _axis_column(frame[axis])
+    for column in frame.columns:
+        if frame[column].dtype == object and column not in plan.axes:
+            frame[column] = _object_column(frame[column])
+    return frame
+
+
+def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts join keys with '.'; lists of ``{pool: ...}``/``{link: ...}`` records are keyed
+    by their name (``pools.decode.utilization``); other lists are JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_summary(value, prefix=f"{name}."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value) \
+                and all(("pool" in v or "link" in v or "name" in v) for v in value):
+            for item in value:
+                label = item.get("pool", item.get("link", item.get("name")))
+                rest = {k: v for k, v in item.items() if k not in ("pool", "link", "name")}
+                flat.update(flatten_summary(rest, prefix=f"{name}.{label}."))
+        elif isinstance(value, list):
+            flat[name] = canonical_json(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _axis_column(column: pd.Series) -> pd.Series:
+    values = column.tolist()
+    if all(isinstance(v, bool) for v in values):
+        return column.astype(bool)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return column.astype(np.int64)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return column.astype(np.float64)
+    return pd.Series([v if isinstance(v, str) else canonical_json(v) for v in values],
+                     index=column.index, dtype=object)
+
+
+def _object_column(column: pd.Series) -> pd.Series:
+    """Summary values missing in some rows (None) stay numeric where the rest are numbers."""
+    present = [v for v in column.tolist() if v is not None]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return column.astype(np.float64)
+    if present and all(isinstance(v, str) for v in present):
+        return column.astype(object)
+    if not present:
+        return column.astype(np.float64)
+    return pd.Series([None if v is None else canonical_json(v) if not isinstance(v, str) else v
+                      for v in column.tolist()], index=column.index, dtype=object)
+
+
+def _sweep_doc(plan: Plan) -> dict[str, Any]:
+    return {
+        "name": plan.base.name,
+        "kind": plan.base.kind.value,
+        "axes": list(plan.axes),
+        "zip_groups": [list(group) for group in plan.zip_groups],
+        "slo": plan.base.slo.model_dump(mode="json"),
+        "report": plan.base.report.model_dump(mode="json"),
+        "points": [{"point_id": p.point_id, "values": dict(p.values)} for p in plan.points],
+    }
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,64 @@
+"""Build a scenario's trace: read a file or generate one, then apply ``max_requests``/``rate_rps``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scenarios.model import TraceSpec
+from traces import clip_context, generate, head, import_trace, read_trace, scale_rate
+from traces.errors import InputError
+from traces.schema import ARRIVAL_S
+
+__all__ = ["build_trace", "check_trace", "mean_rate_rps"]
+
+
+def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
+    """The canonical trace ``spec`` describes (paths must already be absolute)."""
+    if spec.generate is not None:
+        gen = spec.generate
+        arrival = dict(gen.arrival)
+        if spec.rate_rps is not None:
+            arrival["rate_rps"] = spec.rate_rps
+        df = generate(arrival=arrival, prompt=gen.prompt, output=gen.output, count=gen.count,
+                      duration_s=gen.duration_s, seed=seed if gen.seed is None else gen.seed)
+        return _fit_context(df, spec)
+    path = Path(str(spec.path))
+    df = read_trace(path) if path.suffix == ".parquet" else import_trace(path)
+    if spec.max_requests is not None and spec.max_requests < len(df):
+        df = head(df, spec.max_requests)
+    df = _fit_context(df, spec)
+    if spec.rate_rps is not None:
+        current = mean_rate_rps(df)
+        if current is None:
+            raise InputError("cannot set rate_rps: the trace's arrivals span no time",
+                             path=path, column="rate_rps")
+        df = scale_rate(df, spec.rate_rps / current)
+    return df
+
+
+def _fit_context(df: pd.DataFrame, spec: TraceSpec) -> pd.DataFrame:
+    if spec.max_context_tokens is None:
+        return df
+    return clip_context(df, spec.max_context_tokens, spec.context_policy)
+
+
+def mean_rate_rps(df: pd.DataFrame) -> float | None:
+    """(n - 1) / (last arrival - first arrival), or None for a zero span."""
+    arrival = df[ARRIVAL_S].to_numpy(dtype=np.float64)
+    span = float(arrival.max() - arrival.min()) if len(arrival) else 0.0
+    return (len(arrival) - 1) / span if span > 0 else None
+
+
+def check_trace(spec: TraceSpec) -> None:
+    """Cheap plan-time checks: the trace file exists (the file is read when the point runs)."""
+    if spec.path is not None and not Path(spec.path).is_file():
+        raise InputError(f"trace file not found: {spec.path}", column="trace.path")
+    if spec.generate is not None:
+        for part in ("prompt", "output"):
+            dist = getattr(spec.generate, part)
+            if isinstance(dist, dict) and "path" in dist and not Path(dist["path"]).is_file():
+                raise InputError(f"empirical lengths file not found: {dist['path']}",
+                                 column=f"trace.generate.{part}.path")

@@ -1,0 +1,107 @@
+"""The report's numbers: unit-aware axis values, crossovers, disaggregation gain, sustained rates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios.analysis import (crossovers, disagg_gain, guess_roles, numeric_axis,
+                                reference_slice, sustained_rate)
+
+
+def test_numeric_axis_reads_units() -> None:
+    values = pd.Series(["10Gbps", "12.5GB/s", "400Gb/s", "5us", "2ms", 3, "gpu"], dtype=object)
+    out = numeric_axis(values).tolist()
+    assert out[:3] == pytest.approx([10.0, 100.0, 400.0])
+    assert out[3:6] == pytest.approx([5e-6, 2e-3, 3.0])
+    assert math.isnan(out[6])
+
+
+def _decode(hw: str, batches: list[int], step_s: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"hardware": hw, "batch_size": batches, "time_s": step_s,
+                         "tokens_per_s": np.array(batches) / np.array(step_s),
+                         "supported": True})
+
+
+def test_crossover_interpolates_on_log_batch() -> None:
+    # GPU: 10 ms per step at any batch -> 100 tok/s per sequence; LPU: 1 ms at batch 1 -> 1000
+    gpu = _decode("gpu", [1, 2, 4, 8, 16], [0.01] * 5)
+    lpu = _decode("lpu", [1], [0.001])
+    table = crossovers(pd.concat([gpu, lpu]))
+    row = table[(table["faster"] == "gpu") & (table["reference"] == "lpu")].iloc[0]
+    assert row["reference_tps"] == pytest.approx(1000.0)
+    assert row["first_batch"] == 16  # 800 tok/s at 8, 1600 at 16
+    # linear in log batch between (8, 800) and (16, 1600): 2**(3 + 200/800)
+    assert row["batch_size"] == pytest.approx(2 ** 3.25)
+    # the LPU is faster than the GPU's batch-1 rate from the start, so no LPU->GPU row
+    assert table[table["faster"] == "lpu"].empty
+
+
+def test_crossover_never_reached_is_nan() -> None:
+    table = crossovers(pd.concat([_decode("gpu", [1, 2], [0.01, 0.01]),
+                                  _decode("lpu", [1], [0.0001])]))
+    assert math.isnan(table.iloc[0]["batch_size"])
+
+
+def _results() -> pd.DataFrame:
+    rows = []
+    for topo, factor in (("gpu", 1.0), ("gpu-prefill-groq-decode", 1.5)):
+        for bw in ("10Gbps", "100Gbps"):
+            for rate in (1.0, 2.0):
+                gain = factor if bw == "100Gbps" else 0.5 * factor
+                rows.append({"point_id": f"{topo}-{bw}-{rate}", "topology.name": topo,
+                             "topology.link.bandwidth": bw, "trace.rate_rps": rate,
+                             "goodput_rps": rate * (1.0 if topo == "gpu" else gain),
+                             "tpot_s.p99": 0.02 if topo == "gpu" else 0.01,
+                             "pools.gpu.role": "colocated" if topo == "gpu" else None,
+                             "pools.prefill.role": None if topo == "gpu" else "prefill",
+                             "slo_attainment": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_roles_and_gain_match_points_on_the_other_axes() -> None:
+    frame = _results()
+    roles = guess_roles(frame, ["topology.name", "topology.link.bandwidth", "trace.rate_rps"])
+    assert roles.group == "topology.name"
+    assert roles.baseline == "gpu"
+    assert roles.rate == "trace.rate_rps"
+    assert roles.heat == ("topology.link.bandwidth", "trace.rate_rps")
+    gains = disagg_gain(frame, roles)
+    assert len(gains) == 4 and set(gains["topology"]) == {"gpu-prefill-groq-decode"}
+    by_bw = gains.groupby("x")["goodput_gain"].mean()
+    assert by_bw["100Gbps"] == pytest.approx(1.5)
+    assert by_bw["10Gbps"] == pytest.approx(0.75)
+    assert gains["tpot_gain"].tolist() == pytest.approx([2.0] * 4)
+
+
+def test_reference_slice_keeps_middle_of_other_axes() -> None:
+    frame = _results()
+    roles = guess_roles(frame, ["topology.name", "topology.link.bandwidth", "trace.rate_rps"])
+    sliced = reference_slice(frame, roles)
+    assert set(sliced["topology.link.bandwidth"]) == {"10Gbps"}  # lower middle of 2 values
+    assert len(sliced) == 4
+
+
+def test_sustained_rate_per_instance() -> None:
+    rows = []
+    for p, d in ((1, 1), (1, 3)):
+        for rate in (1.0, 2.0, 3.0, 4.0):
+            capacity = 2.0 if d == 1 else 3.5
+            rows.append({"point_id": f"{p}{d}{rate}", "topology.prefill_instances": p,
+                         "topology.decode_instances": d, "trace.rate_rps": rate,
+                         "slo_attainment": 0.95 if rate <= capacity else 0.5,
+                         "goodput_rps": min(rate, capacity)})
+    frame = pd.DataFrame(rows)
+    roles = guess_roles(frame, ["topology.prefill_instances", "topology.decode_instances",
+                                "trace.rate_rps"])
+    assert roles.instances == ("topology.prefill_instances", "topology.decode_instances")
+    table = sustained_rate(frame, roles, attainment=0.9).set_index("config")
+    assert table.loc["1P:1D", "sustained_rps"] == 2.0
+    assert table.loc["1P:3D", "sustained_rps"] == 3.0
+    assert table.loc["1P:1D",
+                     "sustained_rps_per_instance"] == pytest.approx(1.0)
+    assert table.loc["1P:3D",
+                     "sustained_rps_per_instance"] == pytest.approx(0.75)

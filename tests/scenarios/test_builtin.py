@@ -1,0 +1,65 @@
+"""The shipped scenarios validate, and the phases report's crossover matches the cost tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from scenarios.point import check_point
+from scenarios.report import write_report
+from simulator.costs import decode_throughput_crossover, load_cost_model
+
+from tests.scenarios.conftest import REPO, write
+
+BUILTIN = ["paper-phases", "paper-disagg", "pd-ratio"]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("full", [False, True])
+def test_builtin_scenarios_validate(name: str, full: bool) -> None:
+    plan = load_plan(REPO / "scenarios" / f"{name}.yaml", full=full, checks=(check_point,))
+    assert plan.base.name == name
+    assert len(plan.points) >= 3
+    assert len({p.point_id for p in plan.points}) == len(plan.points)
+
+
+def test_default_disagg_grid_stays_small() -> None:
+    default = load_plan(REPO / "scenarios" / "paper-disagg.yaml")
+    full = load_plan(REPO / "scenarios" / "paper-disagg.yaml", full=True)
+    assert len(default.points) <= 120 < len(full.points)
+    names = {p.values["topology.name"] for p in default.points}
+    assert names == {"gpu", "gpu-prefill-gpu-decode", "gpu-prefill-groq-decode"}
+
+
+def test_phases_report_gives_the_cost_tables_crossover(tmp_path: Path) -> None:
+    scenario = write(tmp_path / "phases.yaml", """
+        name: phases
+        kind: phases
+        phases:
+          hardware: h100-sxm
+          prompt_tokens: [128, 1024]
+          batch_sizes: [1, 4, 16, 64]
+          context_tokens: 1024
+        sweep:
+          grid: {phases.hardware: [h100-sxm, groqrack]}
+    """)
+    plan = load_plan(scenario, checks=(check_point,))
+    with open_executor(ExecutorSpec(backend=Backend.SERIAL)) as executor:
+        report = run_sweep(plan, tmp_path / "sweep", executor=executor)
+    assert report.failed == 0
+    write_report(tmp_path / "sweep", tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    gpu = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    groq = load_cost_model(hardware="groqrack", model="llama2-7b")
+    expected = decode_throughput_crossover(gpu, groq, 1024)
+    assert expected > 1
+    row = next(line for line in text.splitlines() if line.startswith("| h100-sxm | groqrack |"))
+    assert row.split("|")[4].strip() == str(expected)
+    # the TTFT table holds the cost table's prefill time of a lone 1024-token prompt
+    ttft_ms = 1e3 * gpu.prefill_time_s(np.array([1024]), np.array([0]))
+    ttft_row = next(line for line in text.splitlines() if line.startswith("| 1024 |"))
+    assert float(ttft_row.split("|")[2]) == pytest.approx(ttft_ms, rel=1e-2)
+    assert (tmp_path / "report" / "phases.png").stat().st_size > 10_000

@@ -31,7 +31,7 @@ def simulate_colocated(trace: pd.DataFrame, *, table: Path, model: ModelSpec, ha
     catalog (a CPU, a new accelerator) validates too; KV capacity is the loop's cache.
     ``model_ref``: the catalog name or config.json path the pool loads (default ``model.name``)."""
     df, meta = read_table(table)
-    cost = TableCostModel.from_table(df, meta, model=model)
+    cost = TableCostModel.from_table(df, meta, model=model, validated=True)
     topology = builtin_topology(
         "gpu", gpu=hardware, model=model_ref or model.name, dtype=dtype,
         batching="continuous", max_batch=max_running, kv_capacity_tokens=kv_capacity_tokens,

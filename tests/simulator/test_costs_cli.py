@@ -16,7 +16,7 @@ DEFAULTS = ["h100-sxm__llama2-7b__fp16__analytical", "a100-sxm-80gb__llama2-7b__
 def test_list_json_shows_the_defaults():
     result = CliRunner().invoke(app, ["profiles", "list", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(DEFAULTS) <= set(rows)
     g = rows["groqrack__llama2-7b__fp16__analytical"]
     assert (g["hardware"], g["model"], g["dtype"], g["source"]) == ("groqrack", "llama2-7b", "fp16", "analytical")

@@ -163,7 +163,7 @@ def test_measured_table_beats_analytical(tmp_path):
     write_table(measured, dict(meta, source="measured"), tmp_path / "h100-sxm__llama2-7b__fp16__measured.parquet")
     m = load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path)
     assert m.source is ts.Source.MEASURED
-    a = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    a = load_cost_model(hardware="h100-sxm", model="llama2-7b", path=analytical)
     ctx = np.array([512.0])
     assert m.decode_step_times_s(8, ctx)[0] == pytest.approx(2 * a.decode_step_times_s(8, ctx)[0])
 

@@ -139,12 +139,8 @@ class Checkpoint:
         self.done: dict[str, dict[str, Any]] = {}
         if resume and path.exists():
             self._load()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w") as fh:
-                fh.write(json.dumps({"header": header}, sort_keys=True) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+        elif path.exists():
+            path.unlink()  # a fresh capture; the file (and its header) appear with the first unit
 
     def _load(self) -> None:
         lines = self.path.read_text().splitlines()
@@ -175,8 +171,15 @@ class Checkpoint:
                 fh.write("\n".join(lines[:good]) + "\n")
 
     def record(self, key: str, payload: dict[str, Any]) -> None:
+        """Append one finished unit; the first one also writes the header, so a capture that
+        fails before finishing anything leaves no checkpoint behind."""
         self.done[key] = payload
+        new = not self.path.exists()
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
+            if new:
+                fh.write(json.dumps({"header": self.header}, sort_keys=True) + "\n")
             fh.write(json.dumps({"key": key, "payload": payload}, sort_keys=True) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

@@ -107,6 +107,7 @@ def test_unreachable_endpoint_one_line_exit_2_without_key(tmp_path):
     errors = [x for x in res.output.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "cannot reach" in errors[0]
     assert KEY not in res.output and not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no table, no checkpoint: nothing was finished
 
 
 def test_missing_key_is_one_line_error(tmp_path):

@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 
 from profiler._errors import cli_errors
+from profiler.analytical import build_analytical_table
 from profiler.grid import parse_int_list
 from simulator.catalog.models import MODELS, get_model
+from simulator.costs import write_table
 from traces.errors import InputError, show_warnings_on_one_line
 
 __all__ = ["app", "main"]
@@ -136,9 +138,6 @@ def capture(
     console = Console(stderr=True)
     output = Path(output)
     if backend is Backend.ANALYTICAL:
-        from profiler.analytical import build_analytical_table  # owned by helper "costs"
-        from simulator.costs import write_table
-
         if hardware is None:
             raise InputError("the analytical backend needs --hardware (a catalog name, e.g. "
                              "h100-sxm)", column="--hardware")

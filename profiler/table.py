@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from profiler.grid import PointResult
 from simulator import table_schema as ts
+from simulator.costs import write_table
 from traces.atomic import atomic_path
 
 __all__ = ["results_frame", "write_cost_table", "host_provenance", "nvidia_smi_field",
@@ -68,14 +69,9 @@ def _fallback_write(df: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
 
 
 def write_cost_table(df: pd.DataFrame, meta: dict[str, Any], path: Path) -> str:
-    """Write with ``simulator.costs.write_table`` (validating, atomic). If that module is missing
-    or rejects the table, write it anyway with the same metadata key (a captured table is too
+    """Write with ``simulator.costs.write_table`` (validating, atomic). If it rejects the table,
+    write it anyway with the same metadata key (a captured table is too
     costly to lose) and say so. Returns "costs.write_table" or a warning line."""
-    try:
-        from simulator.costs import write_table  # optional at capture time (see docstring)
-    except ImportError as exc:
-        _fallback_write(df, meta, path)
-        return f"warning: simulator.costs unavailable ({exc}); wrote with pyarrow directly"
     try:
         write_table(df, meta, path)
     except Exception as exc:  # noqa: BLE001 - keep the measurements whatever the validator says

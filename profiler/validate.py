@@ -30,8 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from profiler._errors import ProfilerError
+from profiler.sim_bridge import simulate_colocated
 from simulator import table_schema as ts
 from simulator.catalog.models import ModelSpec, get_model
+from simulator.costs import TableCostModel
 from traces.atomic import atomic_path
 from traces.errors import InputError
 from traces.storage import read_trace
@@ -123,8 +125,6 @@ def table_cost_model(df: pd.DataFrame, meta: dict[str, Any], spec: ModelSpec) ->
     """The simulator's ``TableCostModel`` (same interpolation as the simulator) when the table
     validates; else the plain :class:`TableLookup` (e.g. a partial capture)."""
     try:
-        from simulator.costs import TableCostModel
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return TableCostModel.from_table(df, meta, model=spec), "simulator.costs.TableCostModel"
@@ -190,10 +190,6 @@ def simulator_estimate(trace: pd.DataFrame, *, table: Path, model: ModelSpec, ha
                        model_ref: str) -> tuple[pd.DataFrame | None, str]:
     """The phasesim simulator on a 1-instance colocated topology with the table's costs.
     Returns (requests, note); (None, reason) if the simulator cannot run this here."""
-    try:
-        from profiler.sim_bridge import simulate_colocated
-    except ImportError as exc:
-        return None, f"simulator unavailable: {exc}"
     try:
         return simulate_colocated(trace, table=table, model=model, hardware=hardware, dtype=dtype,
                                   max_running=max_running, kv_capacity_tokens=kv_capacity_tokens,

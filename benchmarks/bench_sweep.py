@@ -10,6 +10,9 @@ one H100, a different request rate per point) into a temporary directory and pri
 - overhead = 1 - sum(point run times) / (wall x workers), with and without the workers' start-up
   (the time before each worker's first point begins: interpreter spawn and imports);
 - points per second. Figures vary with machine load; nothing is asserted.
+
+``--requests`` above the trace's 8,819 rows tiles the trace (copies appended one after another
+in time, ids renumbered) to make longer points, e.g. ``--requests 30000`` for points of >= 1 s.
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from scenarios.executors import process_start_method
 from scenarios.point import PointOutcome, PointTask, check_point, execute_point
+from traces import read_trace, write_trace
+from traces.schema import ARRIVAL_S, REQUEST_ID
 
 REPO = Path(__file__).resolve().parents[1]
 TRACE = REPO / "traces" / "samples" / "azure_code_2023.parquet"
@@ -44,10 +53,11 @@ def main() -> None:
 
     rates = ", ".join(f"{2.0 + 0.05 * i:.2f}" for i in range(args.points))
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        trace = _trace_with(args.requests, Path(tmp))
         scenario = Path(tmp) / "bench.yaml"
         scenario.write_text(
             f"name: bench\ntopology: {{name: gpu, instances: 1}}\n"
-            f"trace: {{path: {TRACE}, max_requests: {args.requests}, max_context_tokens: 4096}}\n"
+            f"trace: {{path: {trace}, max_requests: {args.requests}, max_context_tokens: 4096}}\n"
             f"slo: {{ttft_s: 1s, tpot_s: 50ms}}\n"
             f"sweep:\n  grid:\n    trace.rate_rps: [{rates}]\n", encoding="utf-8")
         backend = {"process": Backend.PROCESS, "dask": Backend.DASK,
@@ -68,7 +78,9 @@ def main() -> None:
     busy_s = sum(o.run_s for o in report.outcomes)
     capacity_s = wall_s * workers
     startup_s = _startup_s(starts, ends, wall_start_epoch, workers)
-    print(f"backend {args.backend}, {workers} workers, {len(report.outcomes)} points "
+    method = "in-process" if backend is Backend.SERIAL else \
+        "dask" if backend is Backend.DASK else process_start_method()
+    print(f"backend {args.backend} ({method}), {workers} workers, {len(report.outcomes)} points "
           f"({report.failed} failed), {args.requests} requests each")
     print(f"point run time: sum {busy_s:.2f} s, mean {busy_s / max(1, len(report.outcomes)):.2f} s")
     print(f"wall {wall_s:.2f} s x {workers} workers = {capacity_s:.2f} worker-s")
@@ -102,6 +114,20 @@ class _Unwrap:
 
         inner.add_done_callback(done)
         return outer
+
+
+def _trace_with(requests: int, folder: Path) -> Path:
+    """The shipped trace, or (for more requests than it has) a tiled copy of it in ``folder``."""
+    df = read_trace(TRACE)
+    copies = -(-requests // len(df))
+    if copies <= 1:
+        return TRACE
+    arrival = df[ARRIVAL_S].to_numpy(dtype=np.float64)
+    span_s = float(arrival.max() - arrival.min()) + float(np.diff(arrival).mean())
+    tiled = pd.concat([df.assign(**{ARRIVAL_S: arrival + k * span_s}) for k in range(copies)],
+                      ignore_index=True)
+    tiled[REQUEST_ID] = np.arange(len(tiled), dtype=np.int64)
+    return write_trace(tiled, folder / "tiled.parquet", df.attrs.get("trace_meta"))
 
 
 def _startup_s(starts: list[float], ends: list[float], t0: float, workers: int) -> float:

@@ -81,7 +81,15 @@ class AxisRoles:
             return
         for values, sub in frame.groupby(keys, sort=False):
             values = values if isinstance(values, tuple) else (values,)
-            yield ", ".join(_short(k, v, len(keys)) for k, v in zip(keys, values, strict=True)), sub
+            yield self.label(dict(zip(keys, values, strict=True))), sub
+
+    def label(self, config: Mapping[str, Any]) -> str:
+        """A short legend label for axis values: ``2P:1D`` when both instance-count axes are
+        among them, the bare value for one axis, else ``axis=value`` pairs."""
+        keys = list(config)
+        if len(self.instances) == 2 and all(a in config for a in self.instances):
+            return _config_label(config, keys, self.instances)
+        return ", ".join(_short(k, v, len(keys)) for k, v in config.items())
 
 
 def guess_roles(frame: pd.DataFrame, axes: Sequence[str],

@@ -34,11 +34,13 @@ from traces.errors import InputError  # noqa: E402
 
 __all__ = ["write_report"]
 
-_DPI = 110
+_DPI = 100
 _PLAIN = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-_PLAIN_MINOR = matplotlib.ticker.FuncFormatter(
-    lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")  # label 2x and 5x minor ticks
-_MAX_CDF_LINES = 8
+_MAX_CDF_LINES = 10
+_LEGEND_INSIDE_MAX = 4  # more lines than this: the legend goes beside the last panel
+# line k: colour k of the default cycle, with a dash pattern and marker that tell apart
+# lines drawn exactly on top of each other (e.g. two topologies sharing the same prefill pool)
+_STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"))
 
 
 def write_report(sweep_dir: str | Path, out_dir: str | Path) -> list[Path]:
@@ -81,19 +83,30 @@ def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) 
     dense = curves[curves["phase"] == "decode-dense"]
     hardware = list(dict.fromkeys(curves["hardware"]))
     batches = sorted(decode["batch_size"].unique())
+    sources = (dict(zip(ok["hardware"], ok["table_source"], strict=True))
+               if {"hardware", "table_source"} <= set(ok.columns) else {})
     fig, axes = plt.subplots(1, 3, figsize=(17, 5))
     for hw in hardware:
         p = prefill[(prefill["hardware"] == hw) & prefill["supported"]]
-        line, = axes[0].plot(p["prompt_tokens"], 1e3 * p["time_s"], marker="o", label=hw)
+        label = f"{hw} ({sources[hw]} table)" if hw in sources else hw
+        line, = axes[0].plot(p["prompt_tokens"], 1e3 * p["time_s"], marker="o", label=label)
         d = decode[(decode["hardware"] == hw) & decode["supported"]]
+        every = dense[dense["hardware"] == hw]
         color = line.get_color()
         if len(d) == 1:  # no batching: one operating point, drawn across the batch axis
             label = f"{hw} (batch {int(d['batch_size'].iloc[0])} only)"
             axes[1].axhline(1e3 * d["time_s"].iloc[0], color=color, linestyle="--", label=label)
             axes[2].axhline(d["tokens_per_s"].iloc[0], color=color, linestyle="--", label=label)
         else:
-            axes[1].plot(d["batch_size"], 1e3 * d["time_s"], marker="o", label=hw, color=color)
-            axes[2].plot(d["batch_size"], d["tokens_per_s"], marker="o", label=hw, color=color)
+            top = int(every["batch_size"].max()) if len(every) else int(d["batch_size"].max())
+            label = f"{hw} (up to batch {top})"
+            for ax, column, scale in ((axes[1], "time_s", 1e3), (axes[2], "tokens_per_s", 1.0)):
+                ax.plot(d["batch_size"], scale * d[column], marker="o", linestyle="none",
+                        color=color)
+                curve = every if len(every) else d  # every batch size up to the KV limit
+                ax.plot(curve["batch_size"], scale * curve[column], color=color, label=label)
+                ax.plot([curve["batch_size"].iloc[-1]], [scale * curve[column].iloc[-1]],
+                        marker="|", markersize=14, color=color)
     cross = crossovers(decode, dense)
     single = {hw for hw in hardware
               if (decode[(decode["hardware"] == hw)]["supported"]).sum() == 1}
@@ -112,15 +125,25 @@ def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) 
                 title="decode throughput; X = crossover (log-log)")
     prompts = sorted(prefill["prompt_tokens"].unique())
     axes[0].set_xticks(prompts, [str(v) for v in prompts])
+    top_batch = max([int(dense["batch_size"].max()) if len(dense) else 1,
+                     *decode[decode["supported"]]["batch_size"].astype(int)])
+    shown_batches = sorted({*(b for b in batches if b <= top_batch), top_batch})
     for ax in axes[1:]:
-        ax.set_xticks(batches, [str(v) for v in batches])
+        ax.set_xticks(shown_batches, [str(v) for v in shown_batches])
+        ax.set_xlim(0.8, top_batch * 1.25)
     for ax in axes:
         ax.minorticks_off()
-        ax.yaxis.set_major_formatter(_PLAIN)
+        _plain_log(ax, "y")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    axes[1].set_title("decode: time per output token (log-log); | = largest batch that fits",
+                      fontsize=10)
     paths = [_save(fig, out / "phases.png")]
-    lines += ["## Prefill and decode by platform", "", "![phases](phases.png)", "",
+    lines += ["## Prefill and decode by platform", ""]
+    if sources:
+        lines += ["Cost tables: " + ", ".join(f"{hw} {sources[hw]}" for hw in hardware
+                                              if hw in sources) + ".", ""]
+    lines += ["![phases](phases.png)", "",
               "TTFT (ms) of a lone request by prompt length (— = over the platform's context):", ""]
     ttft = prefill.assign(ms=np.where(prefill["supported"], 1e3 * prefill["time_s"], np.nan))
     lines += _table(ttft.pivot_table(index="prompt_tokens", columns="hardware", values="ms",
@@ -201,25 +224,27 @@ def _cdf_section(folder: Path, shown: pd.DataFrame, roles: AxisRoles, out: Path,
     for row in picks.to_dict("records"):
         path = folder / POINTS_DIR / row["point_id"] / "requests.parquet"
         if path.is_file():
-            frames[_label(row, roles.varying(picks))] = pd.read_parquet(
+            frames[_label(row, roles, roles.varying(picks))] = pd.read_parquet(
                 path, columns=["status", "ttft_s", "tpot_s", "e2e_s"])
     if not frames:
         return []
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    for label, df in frames.items():
+    for k, (label, df) in enumerate(frames.items()):
         done = df[df["status"] == "completed"]
         for ax, column in zip(axes, ("ttft_s", "tpot_s", "e2e_s"), strict=True):
             values = np.sort(done[column].dropna().to_numpy())
             if len(values):
                 ax.step(values * 1e3, np.arange(1, len(values) + 1) / len(values), where="post",
-                        label=label)
+                        label=label, color=f"C{k % 10}", linestyle=_STYLES[k % len(_STYLES)][0],
+                        linewidth=1.6)
     for ax, title in zip(axes, ("TTFT", "TPOT", "end-to-end latency"), strict=True):
         ax.set(xscale="log", xlabel=f"{title} (ms, log)", ylabel="fraction of requests",
                title=f"{title} CDF")
-        ax.xaxis.set_major_formatter(_PLAIN)
+        _plain_log(ax, "x")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    _legend(axes, len(frames))
     fixed = roles.fixed_text(picks)
+    _caption(fig, fixed)
     lines += ["## Latency CDFs", "", f"Points shown: {len(frames)}{fixed}.", "",
               "![latency CDFs](cdf.png)", ""]
     return [_save(fig, out / "cdf.png")]
@@ -234,12 +259,17 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
     groups = roles.line_groups(shown)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     summary_rows = []
-    for label, frame in groups:
+    n_lines = 0
+    for k, (label, frame) in enumerate(groups):
         frame = frame.sort_values(rate)
         x = numeric_axis(frame[rate])
-        axes[0].plot(x, frame["goodput_rps"], marker="o", label=label)
-        axes[1].plot(frame["throughput_rps"], 1e3 * frame["ttft_s.p99"], marker="o", label=label)
-        axes[2].plot(frame["throughput_rps"], 1e3 * frame["tpot_s.p99"], marker="o", label=label)
+        dash, marker = _STYLES[k % len(_STYLES)]
+        style = {"color": f"C{k % 10}", "linestyle": dash, "marker": marker, "label": label,
+                 "markersize": 5}
+        axes[0].plot(x, frame["goodput_rps"], **style)
+        axes[1].plot(frame["throughput_rps"], 1e3 * frame["ttft_s.p99"], **style)
+        axes[2].plot(frame["throughput_rps"], 1e3 * frame["tpot_s.p99"], **style)
+        n_lines += 1
         best = frame.loc[frame["goodput_rps"].fillna(0.0).idxmax()]
         summary_rows.append((label, float(best["goodput_rps"]), best[rate],
                              float(frame["tpot_s.p99"].min()) * 1e3))
@@ -251,11 +281,11 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
     axes[2].set(xlabel="throughput (req/s)", ylabel="P99 TPOT (ms, log)", yscale="log",
                 title="throughput vs P99 TPOT")
     for ax in axes[1:]:
-        ax.yaxis.set_major_formatter(_PLAIN)
-        ax.yaxis.set_minor_formatter(_PLAIN_MINOR)
+        _plain_log(ax, "y")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    _legend(axes, n_lines)
+    _caption(fig, roles.fixed_text(shown))
     lines += ["## Goodput and throughput-latency", "",
               "Lines: one per "
               + (" × ".join(f"`{short_axis(a)}`" for a in roles.varying(shown) if a != rate)
@@ -278,9 +308,15 @@ def _ratio_section(ok: pd.DataFrame, roles: AxisRoles, attainment: float, out: P
     best_index = int(table["sustained_rps_per_instance"].to_numpy().argmax())
     ax.bar(range(len(labels)), table["sustained_rps_per_instance"],
            color=["tab:green" if i == best_index else "tab:blue" for i in range(len(labels))])
+    for i, row in enumerate(table.itertuples()):
+        text = f"{row.sustained_rps_per_instance:.2f}\n({row.sustained_rps:g}/{row.instances})"
+        ax.annotate(text, (i, row.sustained_rps_per_instance), ha="center", va="bottom", fontsize=7,
+                    textcoords="offset points", xytext=(0, 2))
+    ax.set_ylim(0, 1.18 * max(float(table["sustained_rps_per_instance"].max()), 1e-9))
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="sustained req/s per instance",
-           title=f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance")
+           title=f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance\n"
+                 "bar labels: per instance (sustained req/s / instances)")
     ax.grid(True, axis="y", alpha=0.3)
     best = table.loc[table["sustained_rps_per_instance"].idxmax()]
     lines += ["## Instance ratio", "",
@@ -363,8 +399,9 @@ def _heatmap(ax: Any, grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: st
     image = ax.imshow(shown, cmap="RdYlGn", vmin=-_GAIN_SPAN_LOG2, vmax=_GAIN_SPAN_LOG2,
                       aspect="auto", origin="lower")
     for (r, c), v in np.ndenumerate(values):
+        dark = np.isfinite(shown[r, c]) and abs(shown[r, c]) >= 2.0  # deep red or deep green
         ax.text(c, r, "—" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center",
-                fontsize=8)
+                fontsize=9, color="white" if dark else "black")
     ax.set_xticks(range(grid.shape[1]), [str(v) for v in grid.columns], fontsize=7, rotation=30)
     ax.set_yticks(range(grid.shape[0]), [str(v) for v in grid.index], fontsize=7)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -373,6 +410,38 @@ def _heatmap(ax: Any, grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: st
     bar = plt.colorbar(image, ax=ax, shrink=0.8, ticks=ticks)
     bar.ax.set_yticklabels([f"{2 ** t:g}x" if t >= 0 else f"1/{2 ** -t:g}x" for t in ticks],
                            fontsize=7)
+
+
+def _plain_log(ax: Any, which: str) -> None:
+    """Plain-number ticks on a log axis (10, 20, 50 ... not 2x10^1), denser when the axis spans
+    less than a decade, sparser over more than three; unlabelled minor ticks in between."""
+    if (ax.get_yscale() if which == "y" else ax.get_xscale()) != "log":
+        return
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades >= 0.8 else \
+        tuple(float(i) for i in range(1, 10))
+    axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(_PLAIN)
+    axis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs=tuple(range(1, 10))))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _caption(fig: Any, fixed_text: str) -> None:
+    """The axes held fixed, as a small line above the panels (so a copied PNG says its slice)."""
+    if fixed_text:
+        fig.suptitle(fixed_text.removeprefix("; ").replace("`", ""), fontsize=9)
+
+
+def _legend(axes: Sequence[Any], n_lines: int) -> None:
+    """A few lines: a legend inside the first panel; more: one legend beside the last panel."""
+    if n_lines <= _LEGEND_INSIDE_MAX:
+        axes[0].legend(fontsize=8)
+        return
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[-1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                    borderaxespad=0.0)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -398,8 +467,8 @@ def _table(frame: pd.DataFrame, *, index_name: str, fmt: Any = None) -> list[str
     return rows
 
 
-def _label(row: dict[str, Any], axes: Sequence[str]) -> str:
-    return ", ".join(f"{short_axis(a)}={row.get(a)}" for a in axes) or row["point_id"]
+def _label(row: dict[str, Any], roles: AxisRoles, axes: Sequence[str]) -> str:
+    return roles.label({a: row.get(a) for a in axes}) or row["point_id"]
 
 
 def _ms(value: Any) -> str:

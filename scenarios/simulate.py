@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 from scenarios.model import BuiltinTopology, ScenarioSpec
 from scenarios.trace_source import build_trace, check_trace
 from simulator.catalog.hardware import get_hardware
-from simulator.costs import find_table, resolve_table_path
+from simulator.costmodel import CostModel
+from simulator.costs import find_table, load_cost_model, resolve_table_path
 from simulator.output import REQUESTS_FILE, TIMESERIES_FILE, write_results
 from simulator.run import simulate
-from simulator.topology import BUILTIN_TOPOLOGIES, TopologySpec, builtin_topology
+from simulator.topology import BUILTIN_TOPOLOGIES, PoolSpec, TopologySpec, builtin_topology
 from traces.errors import InputError
 
-__all__ = ["resolve_topology", "check_simulate", "simulate_files"]
+__all__ = ["resolve_topology", "check_simulate", "simulate_files", "pool_cost_model"]
 
 _LINK_KEYS = frozenset({"link_bandwidth", "link_latency", "link_sharing", "layerwise_overlap"})
 
@@ -67,7 +70,8 @@ def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
     trace = build_trace(spec.trace, seed=spec.seed)
     topology = resolve_topology(spec)
     result = simulate(trace, topology, seed=spec.seed, slo_ttft_s=spec.slo.ttft_s,
-                      slo_tpot_s=spec.slo.tpot_s, timeseries=spec.outputs.timeseries)
+                      slo_tpot_s=spec.slo.tpot_s, timeseries=spec.outputs.timeseries,
+                      cost_models={pool.name: pool_cost_model(pool) for pool in topology.pools})
     # staging exists: write_results moves its files into it (all or none)
     write_results(result, staging, trace_path=spec.trace.path,
                   extra_meta={"scenario": spec.name})
@@ -75,3 +79,23 @@ def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
         (staging / REQUESTS_FILE).unlink(missing_ok=True)
     if not spec.outputs.timeseries:
         (staging / TIMESERIES_FILE).unlink(missing_ok=True)
+
+
+def pool_cost_model(pool: PoolSpec) -> CostModel:
+    """The cost model the simulator would load for ``pool`` (its ``profile``, else the best
+    shipped table), loaded once per process and table file version: a sweep worker reads each
+    table once instead of once per point (the model's lookups are pure; its memo only caches
+    them, so sharing it changes no result)."""
+    path = resolve_table_path(pool.profile) if pool.profile is not None else find_table(
+        hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
+    stat = os.stat(path)
+    return _load_cost_model(pool.hardware, pool.model, pool.dtype, str(path), stat.st_mtime_ns,
+                            stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cost_model(hardware: str, model: str, dtype: str, path: str, mtime_ns: int,
+                     size: int) -> CostModel:
+    del mtime_ns, size  # cache key only: a rewritten table is read again
+    return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=path)
+

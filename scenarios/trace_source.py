@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,8 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
                       duration_s=gen.duration_s, seed=seed if gen.seed is None else gen.seed)
         return _fit_context(df, spec)
     path = Path(str(spec.path))
-    df = read_trace(path) if path.suffix == ".parquet" else import_trace(path)
+    stat = os.stat(path)
+    df = _read_file(str(path), stat.st_mtime_ns, stat.st_size).copy()
     if spec.max_requests is not None and spec.max_requests < len(df):
         df = head(df, spec.max_requests)
     df = _fit_context(df, spec)
@@ -37,6 +40,14 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
                              path=path, column="rate_rps")
         df = scale_rate(df, spec.rate_rps / current)
     return df
+
+
+@functools.lru_cache(maxsize=4)
+def _read_file(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """The file's trace, read once per process for a given file version (every point of a sweep
+    on one trace shares it; callers get a copy)."""
+    del mtime_ns, size  # cache key only: a rewritten file is read again
+    return read_trace(path) if Path(path).suffix == ".parquet" else import_trace(path)
 
 
 def _fit_context(df: pd.DataFrame, spec: TraceSpec) -> pd.DataFrame:

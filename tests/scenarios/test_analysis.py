@@ -105,3 +105,15 @@ def test_sustained_rate_per_instance() -> None:
                      "sustained_rps_per_instance"] == pytest.approx(1.0)
     assert table.loc["1P:3D",
                      "sustained_rps_per_instance"] == pytest.approx(0.75)
+
+
+def test_line_labels_are_short() -> None:
+    frame = pd.DataFrame({"topology.prefill_instances": [1, 4], "topology.decode_instances": [2, 1],
+                          "trace.rate_rps": [2.0, 4.0], "seed": [1, 2]})
+    roles = guess_roles(frame, list(frame.columns))
+    assert roles.label({"topology.prefill_instances": 4, "topology.decode_instances": 1}) == "4P:1D"
+    assert roles.label({"topology.prefill_instances": 4, "topology.decode_instances": 1,
+                        "seed": 2}) == "4P:1D, seed=2"
+    assert roles.label({"topology.name": "gpu"}) == "gpu"  # one axis: the bare value
+    labels = [label for label, _ in roles.line_groups(frame)]
+    assert labels == ["1P:2D, seed=1", "4P:1D, seed=2"]

@@ -17,10 +17,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from profiler._errors import cli_errors
 from profiler.analytical import build_analytical_table
 from profiler.grid import parse_int_list
 from simulator.catalog.models import MODELS, get_model
+from simulator.cli_errors import cli_errors
 from simulator.costs import write_table
 from traces.errors import InputError, show_warnings_on_one_line
 

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from profiler._errors import ProfilerError
 from profiler.grid import Checkpoint, checkpoint_path
 from profiler.table import host_provenance, write_cost_table
 from simulator import table_schema as ts
+from simulator.cli_errors import CommandError
 from traces.errors import InputError
 
 __all__ = ["GroqCaptureConfig", "capture_groq", "make_prompt", "CLIENT_COLUMNS"]
@@ -145,7 +145,7 @@ class _Requester:
             status = exc.status_code
             if status == 429 or status >= 500:
                 raise _Retryable(f"HTTP {status}", wait_s=_retry_after_s(exc.response.headers))
-            raise ProfilerError(f"Groq API error HTTP {status}: "
+            raise CommandError(f"Groq API error HTTP {status}: "
                                 f"{_scrub(str(exc), self.cfg.api_key)[:300]}") from None
         except groq.APIConnectionError as exc:  # includes timeouts
             raise _Retryable(f"connection: {type(exc).__name__}", wait_s=None) from None
@@ -186,10 +186,10 @@ class _Requester:
                 wait = getattr(exc, "wait_s", None)
                 unreachable = isinstance(exc, _Retryable) and str(exc).startswith("connection")
                 if unreachable and first and attempt > 2:
-                    raise ProfilerError(f"cannot reach the Groq endpoint {self.cfg.base_url} "
+                    raise CommandError(f"cannot reach the Groq endpoint {self.cfg.base_url} "
                                         f"({exc})") from None
                 if attempt > self.cfg.max_retries:
-                    raise ProfilerError(f"giving up after {self.cfg.max_retries} retries: {exc}") \
+                    raise CommandError(f"giving up after {self.cfg.max_retries} retries: {exc}") \
                         from None
                 if wait is None:
                     wait = min(30.0, self.cfg.backoff_s * 2 ** (attempt - 1))
@@ -248,7 +248,7 @@ def capture_groq(cfg: GroqCaptureConfig, *, console: Console,
     ckpt = Checkpoint(path=ckpt_path, header=header, resume=cfg.resume)
     requester = _Requester(cfg)
     units = [(t, r) for r in range(cfg.repeats) for t in cfg.prompt_lens]  # coverage first
-    error: ProfilerError | None = None
+    error: CommandError | None = None
     for target, rep in units:
         key = f"{target}/{rep}"
         if key in ckpt.done:
@@ -256,7 +256,7 @@ def capture_groq(cfg: GroqCaptureConfig, *, console: Console,
         prompt = make_prompt(target, seed=cfg.seed * 1_000_003 + target * 101 + rep)
         try:
             rec = requester.request(prompt, first=not ckpt.done)
-        except ProfilerError as exc:
+        except CommandError as exc:
             error = exc
             break
         rec["target"], rec["repeat"] = target, rep
@@ -290,6 +290,6 @@ def capture_groq(cfg: GroqCaptureConfig, *, console: Console,
                   f"{len(requester.retries)} retries; {note}) in "
                   f"{time.monotonic() - t_start:.1f} s", highlight=False, markup=False)
     if error is not None:
-        raise ProfilerError(f"{error} (table of the {len(ckpt.done)} requests done written; "
+        raise CommandError(f"{error} (table of the {len(ckpt.done)} requests done written; "
                             "continue with --resume)")
     return meta

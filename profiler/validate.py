@@ -29,10 +29,10 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from profiler._errors import ProfilerError
 from profiler.sim_bridge import simulate_colocated
 from simulator import table_schema as ts
 from simulator.catalog.models import ModelSpec, get_model
+from simulator.cli_errors import CommandError
 from simulator.costs import TableCostModel
 from traces.atomic import atomic_path
 from traces.errors import InputError
@@ -336,9 +336,9 @@ def run_validation(cfg: ValidateConfig, *, console: Console) -> dict[str, Any]:
             save_real(cfg.save_real, real, iterations, real_meta)
             say(f"saved real records to {cfg.save_real}")
     if real.empty:
-        raise ProfilerError("no request completed in the real run (budget too small?)")
+        raise CommandError("no request completed in the real run (budget too small?)")
     if table_df is None:
-        raise ProfilerError(f"cannot compare: {table_error}"
+        raise CommandError(f"cannot compare: {table_error}"
                             + (f" (real records saved to {cfg.save_real})" if cfg.save_real else ""))
 
     subset = trace[trace["request_id"].isin(real["request_id"])].reset_index(drop=True)

@@ -18,7 +18,7 @@ from rich.table import Table  # noqa: E402
 
 from simulator import table_schema as ts  # noqa: E402
 from simulator.catalog.models import get_model  # noqa: E402
-from simulator.cli._errors import cli_errors  # noqa: E402
+from simulator.cli_errors import cli_errors  # noqa: E402
 from simulator.costs import (  # noqa: E402
     TableCostModel,
     list_tables,

@@ -21,7 +21,7 @@ from typer.core import TyperCommand
 import traces
 from simulator.catalog.hardware import get_hardware
 from simulator.catalog.models import get_model
-from simulator.cli._errors import cli_errors, fail
+from simulator.cli_errors import cli_errors, fail
 from simulator.output import summary_json, write_results
 from simulator.run import simulate
 from simulator.topology import (BUILTIN_TOPOLOGIES, Batching, FirstToken, Role, TopologySpec,

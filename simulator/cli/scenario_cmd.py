@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_scenario, run_sweep
 from scenarios.point import check_point
 from scenarios.report import write_report
-from simulator.cli._errors import cli_errors, fail
+from simulator.cli_errors import cli_errors, fail
 from simulator.cli.replay_cmd import render_summary
 from traces.errors import InputError
 

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulator.cli._errors import cli_errors
+from simulator.cli_errors import cli_errors
 from traces import (
     ConstantRate,
     ContextPolicy,

@@ -1,4 +1,9 @@
-"""Turn bad input into one line on stderr and exit code 2 — never a traceback."""
+"""Turn bad input into one line on stderr and exit code 2, never a traceback: shared by the
+``sim`` and ``profiler`` commands.
+
+A module of its own (not inside ``simulator.cli``) so the profiler on a bare GPU box can use it
+without importing the whole ``sim`` CLI.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,18 @@ import typer
 
 from traces.errors import InputError
 
-__all__ = ["cli_errors", "fail"]
+__all__ = ["CommandError", "cli_errors", "fail"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# top-level module of an optional dependency -> the extra that installs it
+_EXTRAS = {"torch": "torch", "groq": "groq", "dask": "dask", "distributed": "dask",
+           "dask_jobqueue": "dask"}
+
+
+class CommandError(Exception):
+    """A failure that is not bad input (unreachable endpoint, device gone): one line, exit 2."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -24,17 +37,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a typer command so an InputError (or a missing optional extra) exits cleanly."""
+    """Decorate a typer command so an InputError, a CommandError or a missing optional extra
+    exits cleanly."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except InputError as exc:
+        except (InputError, CommandError) as exc:
             raise fail(str(exc)) from None
         except ModuleNotFoundError as exc:
-            extra = {"torch": "torch", "groq": "groq", "dask": "dask", "distributed": "dask",
-                     "dask_jobqueue": "dask"}.get((exc.name or "").split(".")[0])
+            extra = _EXTRAS.get((exc.name or "").split(".")[0])
             if extra is None:
                 raise
             raise fail(f"this needs the '{extra}' extra: pip install 'phasesim[{extra}]'") from None

@@ -92,7 +92,7 @@ def _fit_decode(batch: Sequence[Request], free_blocks: int,
                 block_tokens: int) -> tuple[tuple[Request, ...], tuple[Request, ...], int]:
     """Decoding sequences that get their next block, the preempted (newest first), free left."""
     keep = list(batch)
-    grows = [blocks_for(r.cached_tokens + 1, block_tokens) > r.kv_blocks for r in keep]
+    grows = [-(-(r.cached_tokens + 1) // block_tokens) > r.kv_blocks for r in keep]  # blocks_for
     need = sum(grows)
     preempt: list[Request] = []
     while need > free_blocks and keep:
@@ -107,8 +107,9 @@ def continuous(view: InstanceView) -> StepPlan:
     """vLLM-style iteration-level scheduling: prefill-first, else one decode step for all."""
     join = tuple(view.ready)
     running = len(view.running) + len(join)
-    admitted, _ = _admit(view, busy=running, free_blocks=view.free_blocks,
-                         budget=view.max_num_batched_tokens, max_seqs=view.max_num_seqs)
+    admitted = _admit(view, busy=running, free_blocks=view.free_blocks,
+                      budget=view.max_num_batched_tokens,
+                      max_seqs=view.max_num_seqs)[0] if view.waiting else None
     if admitted:
         return StepPlan(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))

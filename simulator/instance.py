@@ -81,20 +81,20 @@ class Instance:
         self.running: list[Request] = []  # admission order (newest last)
         self.ready: list[Request] = []  # transferred in, KV reserved, not yet joined
         self.incoming = 0  # reservations granted, transfer in flight
+        # what routers see: requests waiting, running, or on their way in (= waiting + running +
+        # ready + incoming + reservations; kept as a count: +1 at enqueue/reserve, -1 on leaving)
+        self.outstanding = 0
         self.reservations: deque[tuple[Request, int, simpy.Event]] = deque()
         self._wake: simpy.Event | None = None
         self._run: _Run | None = None
         self._recorder = ctx.recorder
+        self._recording = ctx.recorder.enabled
+        self._capacity_tokens = kv.capacity_tokens
         self._pool_code = ctx.recorder.code(pool)
         self._last_row: tuple[int, int, int] | None = None
         self.process = self.env.process(self.loop())
 
     # --- what routers and request processes see ------------------------------------------------
-
-    @property
-    def outstanding(self) -> int:
-        return (len(self.waiting) + len(self.running) + len(self.ready) + self.incoming
-                + len(self.reservations))
 
     def kv_used_blocks(self) -> int:
         """Blocks in use now, including the growth of a fast-forwarded run's started steps."""
@@ -117,6 +117,7 @@ class Instance:
         request.queue_key = self.queue_key(request)
         request.waiting_since_ns = self.env.now
         bisect.insort(self.waiting, request, key=_queue_key)
+        self.outstanding += 1
         self._record()
         self._poke()
         return request.done
@@ -125,7 +126,12 @@ class Instance:
         """Ask for ``blocks`` of KV for an incoming transfer; fires when granted (FIFO)."""
         granted = self.env.event()
         self.reservations.append((request, blocks, granted))
-        self._poke()
+        self.outstanding += 1
+        if self._asleep_and_empty():  # what the woken loop would do, without waking it
+            self._grant_reservations()
+            self._record()
+        else:
+            self._poke()
         return granted
 
     def join(self, request: Request) -> simpy.Event:
@@ -140,25 +146,30 @@ class Instance:
     def release_kv(self, blocks: int) -> None:
         """The prefill side frees a transferred request's KV."""
         self.kv.free(blocks)
-        self._poke()
+        if self._asleep_and_empty():  # more free KV cannot wake an empty instance: just note it
+            self._record()
+        else:
+            self._poke()
 
     # --- the loop ------------------------------------------------------------------------------
 
     def loop(self):
-        env = self.env
+        env, policy, fast = self.env, self.policy, self.fast
         yield self.ctx.decide_point()
         while True:
-            self._grant_reservations()
-            plan = self.policy(self._view())
+            if self.reservations:
+                self._grant_reservations()
+            plan = policy(self._view())
             if plan.idle:
                 self._record()
                 self._wake = env.event()
                 yield self._wake  # a poke (ROUTE phase) wakes us; decide at once
                 self._wake = None
                 continue
-            self._begin(plan)
+            fast_run = fast and plan.pure_decode
+            self._begin(plan, fast_run)
             self._record()
-            if self.fast and plan.pure_decode:
+            if fast_run:
                 yield from self._decode_run(plan.decode)
                 continue
             if not (plan.chunks or plan.decode):
@@ -193,7 +204,7 @@ class Instance:
             self.incoming += 1
             granted.succeed()
 
-    def _begin(self, plan: StepPlan) -> None:
+    def _begin(self, plan: StepPlan, fast_run: bool) -> None:
         now = self.env.now
         kv = self.kv
         for request in plan.join:
@@ -218,7 +229,6 @@ class Instance:
                 if request.prefill_start_ns < 0:
                     request.prefill_start_ns = now
                 self.running.append(request)
-        fast_run = self.fast and plan.pure_decode
         for request in plan.decode:
             if request.decode_start_ns < 0:
                 request.decode_start_ns = now
@@ -287,12 +297,14 @@ class Instance:
                 request.first_token_ns = now
         if self.role == Role.PREFILL:
             self.running.remove(request)  # its KV stays until the transfer is done
+            self.outstanding -= 1
             request.done.succeed()
         elif request.generated_tokens >= request.output_tokens:
             self._finish(request)
 
     def _finish(self, request: Request) -> None:
         self.running.remove(request)
+        self.outstanding -= 1
         self.kv.free(request.kv_blocks)
         request.kv_blocks = 0
         request.done.succeed()
@@ -308,16 +320,16 @@ class Instance:
                                      min(r.output_tokens - r.generated_tokens for r in batch))
         mean_ctx = sum(cached) / size
         times_s = self.cost_model.decode_step_times_s(size, mean_ctx + np.arange(steps))
-        ends = np.rint(np.asarray(times_s) * 1e9).astype(np.int64)
+        ends = np.rint(np.asarray(times_s) * 1e9).astype(np.int64)  # each step >= 1 ns
         np.maximum(ends, 1, out=ends)
-        np.cumsum(ends, out=ends)
-        ends += start
+        ends[0] += start  # exact integers: the same as adding start after the sum
+        ends.cumsum(out=ends)
         last = int(ends[-1])
         self._run = _Run(ends_ns=ends, cached=cached, blocks=blocks)
         try:
             yield Phase(env, last - start, DECIDE)
         except simpy.Interrupt:  # a poke: finish the step in progress, then decide
-            steps = int(np.searchsorted(ends, env.now, side="right")) + 1
+            steps = int(ends.searchsorted(env.now, side="right")) + 1
             last = int(ends[steps - 1])
             yield Phase(env, last - env.now, DECIDE)
         self._run = None
@@ -365,6 +377,16 @@ class Instance:
                 hi = mid
         return lo
 
+    def _asleep_and_empty(self) -> bool:
+        """The loop sleeps on an idle decision and has nothing to admit, join or decode. A change
+        of free KV or a new reservation leaves its next decision idle, so a caller may apply it
+        and record at once instead of waking the loop for a no-op iteration (the woken loop
+        would run right after the caller's step, with nothing in between: same rows, same
+        order, same grants)."""
+        wake = self._wake
+        return (wake is not None and not wake.triggered and not self.waiting
+                and not self.running and not self.ready)
+
     def _poke(self) -> None:
         """Something changed that the next decision should see: wake an idle loop now, or cut a
         fast-forwarded run short at the end of its step in progress."""
@@ -376,13 +398,13 @@ class Instance:
             self.process.interrupt()
 
     def _record(self) -> None:
-        if not self._recorder.enabled:
+        if not self._recording:
             return
         row = (len(self.waiting), len(self.running), self.kv.used_blocks)
         if row != self._last_row:
             self._last_row = row
             self._recorder.instance(self.env.now, self._pool_code, self.index, row[0], row[1],
-                                    row[2] * self.kv.block_tokens, self.kv.capacity_tokens)
+                                    row[2] * self.kv.block_tokens, self._capacity_tokens)
 
 
 def _queue_key(request: Request) -> tuple:

@@ -38,7 +38,7 @@ class KVCache:
         return self.blocks_for(tokens) <= self.capacity_blocks
 
     def allocate(self, blocks: int) -> None:
-        assert 0 <= blocks <= self.free_blocks, "KV over-allocation"
+        assert 0 <= blocks <= self.capacity_blocks - self.used_blocks, "KV over-allocation"
         self.used_blocks += blocks
 
     def free(self, blocks: int) -> None:

@@ -35,7 +35,12 @@ def random_choice(loads: Sequence[InstanceLoad], *, turn: int, rng: np.random.Ge
 
 def least_outstanding(loads: Sequence[InstanceLoad], *, turn: int,
                       rng: np.random.Generator) -> int:
-    return min(range(len(loads)), key=lambda i: (loads[i].outstanding, i))
+    best, best_load = 0, loads[0].outstanding
+    for i in range(1, len(loads)):  # a plain scan: called once per request
+        load = loads[i].outstanding
+        if load < best_load:
+            best, best_load = i, load
+    return best
 
 
 def least_kv(loads: Sequence[InstanceLoad], *, turn: int, rng: np.random.Generator) -> int:

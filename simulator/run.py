@@ -41,6 +41,8 @@ __all__ = ["simulate", "MODES", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
 MODES = ("fast", "reference")
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default max_num_seqs, where the hardware names none
 CHUNKED_TOKEN_BUDGET = 512  # Sarathi-Serve / vLLM chunked-prefill default token budget
+_ARRIVAL_CHUNK = 4096  # trace rows turned into Python ints at a time (bounded memory)
+_ARRIVAL_COLUMNS = ("request_id", "prompt_tokens", "output_tokens", "priority", "arrival_ns")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -148,17 +150,17 @@ def arrivals(cluster: Cluster, trace: dict[str, np.ndarray]):
     """Start one request process per trace row, at its arrival time (ROUTE phase)."""
     ctx, env = cluster.ctx, cluster.ctx.env
     serve = serve_disaggregated if Role.PREFILL in cluster.pools else serve_colocated
-    ids, prompts, outputs = trace["request_id"], trace["prompt_tokens"], trace["output_tokens"]
-    priorities, arrival_ns = trace["priority"], trace["arrival_ns"]
-    yield ctx.route_point(int(arrival_ns[trace["order"][0]]))
-    for i in trace["order"].tolist():
-        at = int(arrival_ns[i])
-        if at > env.now:
-            yield ctx.route_point(at - env.now)
-        request = Request(index=i, request_id=int(ids[i]), prompt_tokens=int(prompts[i]),
-                          output_tokens=int(outputs[i]), priority=int(priorities[i]),
-                          arrival_ns=at)
-        env.process(serve(cluster, request))
+    order = trace["order"]
+    yield ctx.route_point(int(trace["arrival_ns"][order[0]]))
+    for start in range(0, len(order), _ARRIVAL_CHUNK):  # Python ints, a chunk at a time
+        rows = order[start:start + _ARRIVAL_CHUNK]
+        columns = (rows, *(trace[name][rows] for name in _ARRIVAL_COLUMNS))
+        for i, request_id, prompt, output, priority, at in zip(*(c.tolist() for c in columns)):
+            if at > env.now:
+                yield ctx.route_point(at - env.now)
+            request = Request(index=i, request_id=request_id, prompt_tokens=prompt,
+                              output_tokens=output, priority=priority, arrival_ns=at)
+            env.process(serve(cluster, request))
 
 
 # --- building and running ------------------------------------------------------------------------

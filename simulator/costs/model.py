@@ -21,7 +21,8 @@ mixed_step_time_s(chunks, prefixes, decode_contexts)
 
 Lookups beyond the table's grid are extrapolated (fitted linear model) and warn once per model
 with :class:`CostTableWarning`. The model is read-only after construction; the only mutable
-state is that one-shot warning flag.
+state is that one-shot warning flag and a bounded memo of prefill times (a pure function of the
+chunk and prefix arrays; the same prompt lengths recur in every trace, so lookups repeat).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from simulator.costs.table import CostTableWarning, validate_table
 
 __all__ = ["TableCostModel"]
 
+_PREFILL_MEMO_ENTRIES = 1 << 16  # bounded: cleared when full
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TableCostModel:
@@ -56,6 +59,7 @@ class TableCostModel:
     decode: Surface
     name: str = ""
     _warned: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
+    _prefill_memo: dict[tuple, float] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_table(cls, df: pd.DataFrame, meta: dict[str, Any], *, model: ModelSpec,
@@ -88,6 +92,18 @@ class TableCostModel:
 
     # -- CostModel protocol -------------------------------------------------------------------
     def prefill_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray) -> float:
+        chunk_a, prefix_a = np.asarray(chunk_tokens), np.asarray(prefix_tokens)
+        key = (chunk_a.dtype.char, chunk_a.shape, chunk_a.tobytes(), prefix_a.dtype.char,
+               prefix_a.shape, prefix_a.tobytes())
+        memo = self._prefill_memo
+        seconds = memo.get(key)
+        if seconds is None:
+            if len(memo) >= _PREFILL_MEMO_ENTRIES:
+                memo.clear()
+            seconds = memo[key] = self._prefill_time_s(chunk_a, prefix_a)
+        return seconds
+
+    def _prefill_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray) -> float:
         chunks = np.asarray(chunk_tokens, dtype=np.float64)
         n = chunks.size
         if n == 0:

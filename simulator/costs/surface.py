@@ -25,7 +25,7 @@ lookup is one ``np.interp`` over an array of token counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,10 @@ class Surface:
     tokens: np.ndarray  # float64, sorted, starts with 0.0: the union of grid token counts
     dense: np.ndarray  # (max_grid_batch, len(tokens)): row b-1 = interpolant for batch b
     coef: np.ndarray  # extrapolation fit coefficients (see _features)
+    _limits: tuple[int, float] = field(init=False, repr=False, compare=False)  # hot-path copies
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_limits", (int(self.grid_batches[-1]), float(self.tokens[-1])))
 
     @property
     def max_batch(self) -> int:
@@ -133,24 +137,27 @@ class Surface:
             out0, outside0 = self.row_times_s(batch_size, t.reshape(1))
             return out0.reshape(()), outside0
         b = int(batch_size)
-        outside = b > self.max_batch
-        edge_b = min(b, self.max_batch)
-        row = self.dense[edge_b - 1]
-        out = np.interp(t, self.tokens, row)
+        max_batch, max_tokens = self._limits
+        outside = b > max_batch
+        edge_b = min(b, max_batch)
+        out = np.interp(t, self.tokens, self.dense[edge_b - 1])
         if outside:
-            out = out + _fit(self.coef, self.phase, b, np.minimum(t, self.max_tokens)) - _fit(
-                self.coef, self.phase, edge_b, np.minimum(t, self.max_tokens))
-        if t.size and t.max() > self.max_tokens:
-            hi = t > self.max_tokens
-            out[hi] += _fit(self.coef, self.phase, b, t[hi]) - _fit(self.coef, self.phase, b, self.max_tokens)
+            out = out + _fit(self.coef, self.phase, b, np.minimum(t, max_tokens)) - _fit(
+                self.coef, self.phase, edge_b, np.minimum(t, max_tokens))
+        if t.size and _maximum(t) > max_tokens:
+            hi = t > max_tokens
+            out[hi] += _fit(self.coef, self.phase, b, t[hi]) - _fit(self.coef, self.phase, b, max_tokens)
             outside = True
         return out, outside
 
     def fixed_s(self, batch_size: int) -> float:
         """The zero-token intercept for ``batch_size`` sequences (fixed cost of one pass)."""
-        if batch_size <= self.max_batch:
+        if batch_size <= self._limits[0]:
             return float(self.dense[batch_size - 1, 0])
         return float(self.row_times_s(batch_size, np.zeros(1))[0][0])
+
+
+_maximum = np.maximum.reduce  # ndarray.max() without its Python-level wrapper
 
 
 def _fit(coef: np.ndarray, phase: ts.Phase, batch, tokens) -> np.ndarray:

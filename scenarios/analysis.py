@@ -8,7 +8,6 @@ directly.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.units import bandwidth_bytes_per_s, duration_s
+
 __all__ = ["AxisRoles", "guess_roles", "short_axis", "numeric_axis", "reference_slice", "disagg_gain",
            "sustained_rate", "crossovers"]
-
-_BANDWIDTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(bps|bit/s|b/s|"
-                        r"Bps|B/s)\s*$")
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s)\s*$")
-_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-_DURATION_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 def numeric_axis(values: pd.Series) -> pd.Series:
@@ -35,17 +30,12 @@ def numeric_axis(values: pd.Series) -> pd.Series:
         if isinstance(value, (int, float, np.integer, np.floating)):
             return float(value)
         text = str(value)
-        match = _BANDWIDTH.match(text)
-        if match:
-            bits = 1.0 if match[3] in ("bps", "bit/s", "b/s") else 8.0
-            return float(match[1]) * _PREFIX[match[2].lower()] * bits / 1e9
-        match = _DURATION.match(text)
-        if match:
-            return float(match[1]) * _DURATION_S[match[2]]
-        try:
-            return float(text)
-        except ValueError:
-            return math.nan
+        for parse, scale in ((bandwidth_bytes_per_s, 8.0 / 1e9), (duration_s, 1.0), (float, 1.0)):
+            try:
+                return parse(text) * scale
+            except ValueError:
+                continue
+        return math.nan
 
     return pd.Series([one(v) for v in values.tolist()], index=values.index, dtype=np.float64)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from typing import Annotated, Any
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
                       Tag, model_validator)
 
 from simulator.topology import LinkSharing, TopologySpec
+from simulator.units import bandwidth_bytes_per_s, duration_s
 
 from traces.errors import InputError
 from traces.transforms import ContextPolicy
@@ -41,10 +41,6 @@ __all__ = [
     "bytes_per_s",
 ]
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s|min)\s*$")
-_DURATION_UNITS_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
-
-
 def seconds(value: Any) -> Any:
     """A number (seconds) or ``"<number><unit>"`` with unit ns/us/µs/ms/s/min -> float seconds."""
     if isinstance(value, bool):
@@ -52,10 +48,7 @@ def seconds(value: Any) -> Any:
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError(f"cannot read duration {value!r} (use e.g. 0.2, 200ms, 50us)")
-        number = float(match[1]) * _DURATION_UNITS_S[match[2]]
+        number = duration_s(value)
     else:
         return value  # let pydantic report the type error
     if not math.isfinite(number) or number < 0:
@@ -70,11 +63,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-_BANDWIDTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(i?)"
-                        r"(bps|bit/s|b/s|Bps|B/s|bytes/s)\s*$")
-_PREFIXES = "_kmgt"
-
-
 def bytes_per_s(value: Any) -> Any:
     """A number (bytes/s) or ``"<number><prefix><unit>"``: ``100Gbps``/``25Gb/s`` are bits,
     ``12.5GB/s``/``64GiB/s`` bytes (``Ki``..``Ti`` binary) -> float bytes per second."""
@@ -83,15 +71,7 @@ def bytes_per_s(value: Any) -> Any:
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
-        match = _BANDWIDTH.match(value)
-        if match is None:
-            raise ValueError(f"cannot read bandwidth {value!r} (use e.g. 100Gbps, 12.5GB/s)")
-        prefix, binary, unit = match[2].lower(), match[3], match[4]
-        if binary and not prefix:
-            raise ValueError(f"cannot read bandwidth {value!r} (a binary 'i' needs a prefix)")
-        scale = (1024.0 if binary else 1000.0) ** _PREFIXES.index(prefix) if prefix else 1.0
-        bits = unit in ("bps", "bit/s", "b/s")
-        number = float(match[1]) * scale / (8.0 if bits else 1.0)
+        number = bandwidth_bytes_per_s(value)
     else:
         return value
     if not math.isfinite(number) or number <= 0:

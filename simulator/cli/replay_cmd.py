@@ -7,7 +7,6 @@ topology, engine and writers below only ever see bytes/s and seconds.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -26,51 +25,27 @@ from simulator.output import summary_json, write_results
 from simulator.run import simulate
 from simulator.topology import (BUILTIN_TOPOLOGIES, Batching, FirstToken, Role, TopologySpec,
                                 builtin_topology, load_topology)
+from simulator.units import bandwidth_bytes_per_s, duration_s
 from traces.errors import InputError
 
 __all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "render_summary"]
 
 app = typer.Typer(help="replay commands", no_args_is_help=True, pretty_exceptions_enable=False)
 
-_NUMBER = r"(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
-_BANDWIDTH = re.compile(rf"^{_NUMBER}\s*(?P<prefix>[kKmMgGtT]?)(?P<binary>i?)"
-                        r"(?P<base>bps|bits?/s|bits?|b/s|Bps|B/s|B|bytes?/s)$")
-_LATENCY = re.compile(rf"^{_NUMBER}\s*(?P<unit>ns|us|µs|ms|s)$")
-_DECIMAL = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-_LATENCY_UNITS_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
-
-
 def parse_bandwidth_bytes_per_s(text: str, *, option: str) -> float:
-    """``100Gbps``, ``400gbit``, ``25Gb/s`` (bits) or ``12.5GB/s``, ``64GiB/s`` (bytes) -> B/s.
-
-    A lower-case ``b`` (or ``bps``, ``bit``) is bits, an upper-case ``B`` (or ``byte``) bytes;
-    ``Ki``/``Mi``/``Gi``/``Ti`` are binary prefixes. The value must be positive and finite.
-    """
-    match = _BANDWIDTH.match(text.strip())
-    if match is None:
-        raise InputError(f"{option}: cannot read bandwidth '{text}' "
-                         "(use e.g. 100Gbps, 400gbit, 12.5GB/s, 64GiB/s)")
-    prefix = match["prefix"].lower()
-    scale = 1024.0 ** "_kmgt".index(prefix) if match["binary"] and prefix else _DECIMAL[prefix]
-    if match["binary"] and not prefix:
-        raise InputError(f"{option}: cannot read bandwidth '{text}' (a binary 'i' needs a prefix)")
-    base = match["base"]
-    is_bits = base == "bps" or base.startswith("bit") or base == "b/s"
-    value = float(match["number"]) * scale / (8.0 if is_bits else 1.0)
-    if not math.isfinite(value) or value <= 0.0:
-        raise InputError(f"{option}: bandwidth must be positive and finite, got '{text}'")
-    return value
+    """``100Gbps``, ``400gbit``, ``12.5GB/s``, ``64GiB/s`` -> bytes per second (see simulator.units)."""
+    try:
+        return bandwidth_bytes_per_s(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 def parse_latency_s(text: str, *, option: str) -> float:
-    """``5us``, ``5µs``, ``2ms``, ``0.001s``, ``250ns`` -> seconds (non-negative, finite)."""
-    match = _LATENCY.match(text.strip())
-    if match is None:
-        raise InputError(f"{option}: cannot read latency '{text}' (use e.g. 5us, 2ms, 0.001s)")
-    value = float(match["number"]) * _LATENCY_UNITS_S[match["unit"]]
-    if not math.isfinite(value):
-        raise InputError(f"{option}: latency must be finite, got '{text}'")
-    return value
+    """``5us``, ``5µs``, ``2ms``, ``0.001s``, ``250ns`` -> seconds (see simulator.units)."""
+    try:
+        return duration_s(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 _PROFILE_OVERRIDE = {Role.COLOCATED: "profile", Role.PREFILL: "prefill_profile",

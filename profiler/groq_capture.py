@@ -28,7 +28,7 @@ import pandas as pd
 from rich.console import Console
 
 from profiler.grid import Checkpoint, checkpoint_path
-from profiler.table import host_provenance, write_cost_table
+from profiler.table import host_provenance, latency_columns, write_cost_table
 from simulator import table_schema as ts
 from simulator.cli_errors import CommandError
 from traces.errors import InputError
@@ -218,14 +218,9 @@ def _rows(done: dict[str, dict[str, Any]], cfg: GroqCaptureConfig) -> pd.DataFra
                                        ("decode", decode, pt + int(np.median(ct)) // 2)):
             if not samples:
                 continue
-            s = np.asarray(samples, dtype=np.float64)
             rows.append({ts.HARDWARE: cfg.hardware, ts.MODEL: cfg.model, ts.PHASE: phase,
-                         ts.BATCH_SIZE: 1, ts.TOKENS: max(1, tokens),
-                         ts.LATENCY_S: float(np.median(s)),
-                         ts.LATENCY_P10_S: float(np.percentile(s, 10)),
-                         ts.LATENCY_P90_S: float(np.percentile(s, 90)), ts.SAMPLES: len(s),
-                         ts.DTYPE: cfg.dtype, ts.TENSOR_PARALLEL: 1,
-                         "samples_s": [float(x) for x in s], **client})
+                         ts.BATCH_SIZE: 1, ts.TOKENS: max(1, tokens), ts.DTYPE: cfg.dtype,
+                         ts.TENSOR_PARALLEL: 1, **latency_columns(samples), **client})
     df = pd.DataFrame(rows, columns=[*ts.COLUMNS, "samples_s", *CLIENT_COLUMNS])
     return df.drop_duplicates(subset=list(ts.GRID_KEY), keep="first").reset_index(drop=True)
 

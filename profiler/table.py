@@ -27,8 +27,16 @@ from simulator import table_schema as ts
 from simulator.costs import write_table
 from traces.atomic import atomic_path
 
-__all__ = ["results_frame", "write_cost_table", "host_provenance", "nvidia_smi_field",
+__all__ = ["latency_columns", "results_frame", "write_cost_table", "host_provenance", "nvidia_smi_field",
            "hardware_name_for_device"]
+
+
+def latency_columns(samples_s: Iterable[float]) -> dict[str, Any]:
+    """The schema's latency columns (median, p10, p90, count) and the raw samples of one point."""
+    s = np.asarray(list(samples_s), dtype=np.float64)
+    return {ts.LATENCY_S: float(np.median(s)), ts.LATENCY_P10_S: float(np.percentile(s, 10)),
+            ts.LATENCY_P90_S: float(np.percentile(s, 90)), ts.SAMPLES: len(s),
+            "samples_s": [float(x) for x in s]}
 
 
 def results_frame(results: Iterable[PointResult], *, hardware: str, model: str, dtype: str,
@@ -39,13 +47,10 @@ def results_frame(results: Iterable[PointResult], *, hardware: str, model: str, 
     for r in results:
         if r.skipped_reason or not r.samples_s:
             continue
-        s = np.asarray(r.samples_s, dtype=np.float64)
         row: dict[str, Any] = {
             ts.HARDWARE: hardware, ts.MODEL: model, ts.PHASE: r.point.phase.value,
-            ts.BATCH_SIZE: r.point.batch_size, ts.TOKENS: r.point.tokens,
-            ts.LATENCY_S: float(np.median(s)), ts.LATENCY_P10_S: float(np.percentile(s, 10)),
-            ts.LATENCY_P90_S: float(np.percentile(s, 90)), ts.SAMPLES: len(s), ts.DTYPE: dtype,
-            ts.TENSOR_PARALLEL: 1, "samples_s": [float(x) for x in s],
+            ts.BATCH_SIZE: r.point.batch_size, ts.TOKENS: r.point.tokens, ts.DTYPE: dtype,
+            ts.TENSOR_PARALLEL: 1, **latency_columns(r.samples_s),
         }
         for col in extra_columns:
             row[col] = r.extra.get(col, np.nan)

@@ -1,16 +1,20 @@
 """One serving instance: a waiting queue, a running batch, a KV cache and the loop that drives
 them.
 
-The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPlan``, yield the
-step's time, apply it, wake the requests that finished. In ``fast`` mode a plan that only decodes
-an unchanged batch is fast-forwarded in closed form: the times of the next ``k`` steps come from
-one vectorised ``decode_step_times_s`` call, up to the next completion (or the last step whose KV
-growth fits); a new arrival, reservation or hand-over interrupts the run at the end of the step
-in progress, exactly where the per-step reference mode would take its next decision.
+The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPlan``, schedule
+the step's end, apply it, tell the requests that finished. It is a state machine on SimPy
+callbacks (see ``simulator.context``): ``_decide`` takes a decision and schedules the event that
+ends the step; an idle instance schedules nothing until a request pokes it. In ``fast`` mode a
+plan that only decodes an unchanged batch is fast-forwarded in closed form: the times of the next
+``k`` steps come from one vectorised ``decode_step_times_s`` call, up to the next completion (or
+the last step whose KV growth fits); a new arrival, reservation or hand-over cuts the run short
+at the end of the step in progress, exactly where the per-step reference mode would take its
+next decision (the run's own end event then fires stale and is ignored).
 
-Requests talk to an instance only in the ROUTE phase (see ``simulator.context``): ``enqueue``
-(wait for prefill / for completion), ``reserve`` (decode-side KV before a transfer), ``join``
-(a transferred request starts decoding), ``release_kv`` (the prefill side lets go of KV).
+Requests talk to an instance only in the ROUTE phase: ``enqueue`` (wait for prefill / for
+completion), ``reserve`` (decode-side KV before a transfer), ``join`` (a transferred request
+starts decoding), ``release_kv`` (the prefill side lets go of KV). The instance calls the
+request's ``on_done(request)`` when it is finished here (or, in a prefill pool, prefilled).
 """
 
 from __future__ import annotations
@@ -21,10 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 
 from simulator.batching import InstanceView, StepPlan, prefill_tokens
-from simulator.context import DECIDE, Phase, SimContext, ns
+from simulator.context import DECIDE, NORMAL, URGENT, Phase, SimContext, ns
 from simulator.costmodel import CostModel
 from simulator.kv import KVCache
 from simulator.request import Request
@@ -51,9 +54,12 @@ class InstanceStats:
 class _Run:
     """A fast-forwarded decode run in progress (for lazy views of KV use)."""
 
-    ends_ns: np.ndarray
+    batch: tuple[Request, ...]
+    start_ns: int
+    ends_ns: np.ndarray  # float64 holding exact integers: step ends, in ns after start_ns
     cached: list[int]
     blocks: list[int]
+    end: Phase | None = None  # the event that ends the run (cut short: a new one)
     interrupted: bool = False
 
 
@@ -84,15 +90,17 @@ class Instance:
         # what routers see: requests waiting, running, or on their way in (= waiting + running +
         # ready + incoming + reservations; kept as a count: +1 at enqueue/reserve, -1 on leaving)
         self.outstanding = 0
-        self.reservations: deque[tuple[Request, int, simpy.Event]] = deque()
-        self._wake: simpy.Event | None = None
+        self.reservations: deque[tuple[Request, int, Callable[[], object]]] = deque()
+        self._asleep = False  # on an idle decision: a poke schedules the next one
+        self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: _Run | None = None
+        self._step_index = np.arange(1024, dtype=np.float64)  # 0, 1, 2...: a run's step numbers
         self._recorder = ctx.recorder
         self._recording = ctx.recorder.enabled
         self._capacity_tokens = kv.capacity_tokens
         self._pool_code = ctx.recorder.code(pool)
         self._last_row: tuple[int, int, int] | None = None
-        self.process = self.env.process(self.loop())
+        Phase(self.env, 0, DECIDE, self._decide)  # the first decision
 
     # --- what routers and request processes see ------------------------------------------------
 
@@ -101,8 +109,9 @@ class Instance:
         used = self.kv.used_blocks
         run = self._run
         if run is not None:
+            elapsed = self.env.now - run.start_ns
             started = min(len(run.ends_ns),
-                          int(np.searchsorted(run.ends_ns, self.env.now, side="right")) + 1)
+                          int(run.ends_ns.searchsorted(elapsed, side="right")) + 1)
             bt = self.kv.block_tokens
             used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
         return used
@@ -110,38 +119,36 @@ class Instance:
     def kv_used_fraction(self) -> float:
         return self.kv_used_blocks() / max(1, self.kv.capacity_blocks)
 
-    def enqueue(self, request: Request) -> simpy.Event:
-        """Queue for prefill. Fires when the request finishes here (colocated) or when its prefill
-        is done (prefill role; its KV stays held until ``release_kv``)."""
-        request.done = self.env.event()
+    def enqueue(self, request: Request, on_done: Callable[[Request], object]) -> None:
+        """Queue for prefill. ``on_done(request)`` when the request finishes here (colocated) or
+        when its prefill is done (prefill role; its KV stays held until ``release_kv``)."""
+        request.on_done = on_done
         request.queue_key = self.queue_key(request)
         request.waiting_since_ns = self.env.now
         bisect.insort(self.waiting, request, key=_queue_key)
         self.outstanding += 1
         self._record()
         self._poke()
-        return request.done
 
-    def reserve(self, request: Request, blocks: int) -> simpy.Event:
-        """Ask for ``blocks`` of KV for an incoming transfer; fires when granted (FIFO)."""
-        granted = self.env.event()
-        self.reservations.append((request, blocks, granted))
+    def reserve(self, request: Request, blocks: int, on_granted: Callable[[], object]) -> None:
+        """Ask for ``blocks`` of KV for an incoming transfer; ``on_granted()`` (in SimPy's NORMAL
+        phase) once granted, first come first served."""
+        self.reservations.append((request, blocks, on_granted))
         self.outstanding += 1
         if self._asleep_and_empty():  # what the woken loop would do, without waking it
             self._grant_reservations()
             self._record()
         else:
             self._poke()
-        return granted
 
-    def join(self, request: Request) -> simpy.Event:
-        """A transferred request (KV reserved) joins at the next iteration; fires when finished."""
-        request.done = self.env.event()
+    def join(self, request: Request, on_done: Callable[[Request], object]) -> None:
+        """A transferred request (KV reserved) joins at the next iteration; ``on_done(request)``
+        when it has finished."""
+        request.on_done = on_done
         request.queue_key = self.queue_key(request)
         self.incoming -= 1
         self.ready.append(request)
         self._poke()
-        return request.done
 
     def release_kv(self, blocks: int) -> None:
         """The prefill side frees a transferred request's KV."""
@@ -153,32 +160,32 @@ class Instance:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def loop(self):
-        env, policy, fast = self.env, self.policy, self.fast
-        yield self.ctx.decide_point()
-        while True:
-            if self.reservations:
-                self._grant_reservations()
-            plan = policy(self._view())
-            if plan.idle:
-                self._record()
-                self._wake = env.event()
-                yield self._wake  # a poke (ROUTE phase) wakes us; decide at once
-                self._wake = None
-                continue
-            fast_run = fast and plan.pure_decode
-            self._begin(plan, fast_run)
+    def _decide(self, _event: object = None) -> None:
+        """Take the next decision and schedule what ends it (nothing when idle)."""
+        if self.reservations:
+            self._grant_reservations()
+        plan = self.policy(self._view())
+        if plan.idle:
             self._record()
-            if fast_run:
-                yield from self._decode_run(plan.decode)
-                continue
-            if not (plan.chunks or plan.decode):
-                yield self.ctx.decide_point()  # only preemptions/joins: decide again
-                continue
+            self._asleep = True  # a poke (ROUTE phase) schedules the next decision
+            return
+        fast_run = self.fast and plan.pure_decode
+        self._begin(plan, fast_run)
+        self._record()
+        if fast_run:
+            self._start_run(plan.decode)
+        elif not (plan.chunks or plan.decode):
+            Phase(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
+        else:
             step_ns = self._step_ns(plan)
             self._count(step_ns, len(plan.chunks) + len(plan.decode), 1)
-            yield Phase(env, step_ns, DECIDE)  # the step ends; apply and decide in one go
-            self._end(plan)
+            self._plan = plan
+            Phase(self.env, step_ns, DECIDE, self._step_done)  # apply and decide in one go
+
+    def _step_done(self, _event: object) -> None:
+        plan, self._plan = self._plan, None
+        self._end(plan)
+        self._decide()
 
     def _view(self) -> InstanceView:
         return InstanceView(
@@ -191,7 +198,7 @@ class Instance:
         """Grant decode-side KV first come first served while a seat and the blocks are free."""
         kv = self.kv
         while self.reservations:
-            request, blocks, granted = self.reservations[0]
+            request, blocks, granted = self.reservations[0]  # granted: the on_granted callback
             seated = len(self.running) + len(self.ready) + self.incoming
             if seated >= self.limits.max_num_seqs:
                 return
@@ -202,7 +209,7 @@ class Instance:
             kv.allocate(blocks)
             request.kv_blocks = blocks
             self.incoming += 1
-            granted.succeed()
+            Phase(self.env, 0, NORMAL, lambda _event, f=granted: f())
 
     def _begin(self, plan: StepPlan, fast_run: bool) -> None:
         now = self.env.now
@@ -298,7 +305,7 @@ class Instance:
         if self.role == Role.PREFILL:
             self.running.remove(request)  # its KV stays until the transfer is done
             self.outstanding -= 1
-            request.done.succeed()
+            request.on_done(request)
         elif request.generated_tokens >= request.output_tokens:
             self._finish(request)
 
@@ -307,34 +314,42 @@ class Instance:
         self.outstanding -= 1
         self.kv.free(request.kv_blocks)
         request.kv_blocks = 0
-        request.done.succeed()
+        request.on_done(request)
 
-    def _decode_run(self, batch: tuple[Request, ...]):
+    def _start_run(self, batch: tuple[Request, ...]) -> None:
         """Fast-forward decode steps of an unchanged batch (see the module docstring)."""
-        env = self.env
-        start = env.now
+        start = self.env.now
         size = len(batch)
         cached = [r.cached_tokens for r in batch]
         blocks = [r.kv_blocks for r in batch]
         steps = self._steps_that_fit(cached, blocks,
                                      min(r.output_tokens - r.generated_tokens for r in batch))
-        mean_ctx = sum(cached) / size
-        times_s = self.cost_model.decode_step_times_s(size, mean_ctx + np.arange(steps))
-        ends = np.rint(np.asarray(times_s) * 1e9).astype(np.int64)  # each step >= 1 ns
-        np.maximum(ends, 1, out=ends)
-        ends[0] += start  # exact integers: the same as adding start after the sum
-        ends.cumsum(out=ends)
-        last = int(ends[-1])
-        self._run = _Run(ends_ns=ends, cached=cached, blocks=blocks)
-        try:
-            yield Phase(env, last - start, DECIDE)
-        except simpy.Interrupt:  # a poke: finish the step in progress, then decide
-            steps = int(ends.searchsorted(env.now, side="right")) + 1
-            last = int(ends[steps - 1])
-            yield Phase(env, last - env.now, DECIDE)
+        if steps > len(self._step_index):
+            self._step_index = np.arange(2 * steps, dtype=np.float64)
+        contexts = self._step_index[:steps] + sum(cached) / size
+        ends = np.rint(self.cost_model.decode_step_times_s(size, contexts) * 1e9)
+        np.maximum(ends, 1.0, out=ends)  # each step >= 1 ns
+        ends.cumsum(out=ends)  # integers below 2**53: exact in float64
+        run = self._run = _Run(batch=batch, start_ns=start, ends_ns=ends, cached=cached,
+                               blocks=blocks)
+        run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
+
+    def _cut_run(self, _event: object) -> None:
+        """A poke during a run: end it at the end of the step in progress."""
+        run = self._run
+        elapsed = self.env.now - run.start_ns
+        last = int(run.ends_ns[int(run.ends_ns.searchsorted(elapsed, side="right"))])
+        run.end = Phase(self.env, last - elapsed, DECIDE, self._run_done)
+
+    def _run_done(self, event: Phase) -> None:
+        run = self._run
+        if run is None or event is not run.end:
+            return  # the end of a run that was cut short
         self._run = None
-        self._count(last - start, size, steps)
-        first_token_ns = int(ends[0])
+        ends, batch, elapsed = run.ends_ns, run.batch, self.env.now - run.start_ns
+        steps = int(ends.searchsorted(elapsed, side="left")) + 1  # the step ending now
+        self._count(elapsed, len(batch), steps)
+        first_token_ns = run.start_ns + int(ends[0])
         kv = self.kv
         block_tokens = kv.block_tokens
         finished = []
@@ -351,6 +366,7 @@ class Instance:
                 finished.append(request)
         for request in finished:
             self._finish(request)
+        self._decide()
 
     def _steps_that_fit(self, cached: list[int], blocks: list[int], steps: int) -> int:
         """The most steps (<= ``steps``) whose KV growth fits the free blocks."""
@@ -383,19 +399,17 @@ class Instance:
         and record at once instead of waking the loop for a no-op iteration (the woken loop
         would run right after the caller's step, with nothing in between: same rows, same
         order, same grants)."""
-        wake = self._wake
-        return (wake is not None and not wake.triggered and not self.waiting
-                and not self.running and not self.ready)
+        return self._asleep and not self.waiting and not self.running and not self.ready
 
     def _poke(self) -> None:
         """Something changed that the next decision should see: wake an idle loop now, or cut a
         fast-forwarded run short at the end of its step in progress."""
-        wake = self._wake
-        if wake is not None and not wake.triggered:
-            wake.succeed()
+        if self._asleep:
+            self._asleep = False
+            Phase(self.env, 0, NORMAL, self._decide)
         elif self._run is not None and not self._run.interrupted:
             self._run.interrupted = True
-            self.process.interrupt()
+            Phase(self.env, 0, URGENT, self._cut_run)
 
     def _record(self) -> None:
         if not self._recording:

@@ -10,11 +10,12 @@ takes ``ns(latency_s) + ns(bytes / bandwidth)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import simpy
 
-from simulator.context import SimContext, ns
+from simulator.context import NORMAL, Phase, SimContext, ns
 
 __all__ = ["Link", "LinkStats"]
 
@@ -36,7 +37,7 @@ class LinkStats:
 
 
 class Link:
-    """One shared path. ``send(nbytes)`` is a generator for ``yield from`` in a request process."""
+    """One shared path: ``start(nbytes, on_done)``, or ``yield from send(nbytes)`` in a process."""
 
     def __init__(self, *, ctx: SimContext, name: str, bandwidth_bytes_per_s: float,
                  latency_s: float) -> None:
@@ -56,20 +57,38 @@ class Link:
         self._last_ns = 0
         self._version = 0
 
-    def send(self, nbytes: int):
-        """Move ``nbytes`` over the link: latency, then a fair share of the bandwidth."""
+    def start(self, nbytes: int, on_done: Callable[[], object]) -> None:
+        """Move ``nbytes`` over the link: latency, then a fair share of the bandwidth;
+        ``on_done()`` is called when the last byte has arrived (SimPy's ``NORMAL`` phase)."""
         self._begin(nbytes)
         if self.latency_ns:
-            yield self.env.timeout(self.latency_ns)
+            Phase(self.env, self.latency_ns, NORMAL,
+                  lambda _event: self._data_phase(nbytes, on_done))
+        else:
+            self._data_phase(nbytes, on_done)
+
+    def send(self, nbytes: int):
+        """``start`` as a generator, for ``yield from`` in a SimPy process."""
+        done = self.env.event()
+        self.start(nbytes, done.succeed)
+        yield done
+
+    def _data_phase(self, nbytes: int, on_done: Callable[[], object]) -> None:
         self._latent_bytes -= nbytes
-        if nbytes > 0:
-            done = self.env.event()
-            self._advance()
-            self._active.append(_Transfer(float(nbytes), done))
-            self._reschedule()
-            self._record()
-            yield done
+        if nbytes <= 0:
+            self._end()
+            on_done()
+            return
+        done = self.env.event()
+        done.callbacks.append(lambda _event: self._delivered(on_done))
+        self._advance()
+        self._active.append(_Transfer(float(nbytes), done))
+        self._reschedule()
+        self._record()
+
+    def _delivered(self, on_done: Callable[[], object]) -> None:
         self._end()
+        on_done()
 
     @property
     def bytes_in_flight(self) -> float:

@@ -1,7 +1,7 @@
 """A request's live state while it is in the system, and the log its timestamps end up in.
 
-``Request`` is mutable and slotted: instances, policies (read-only) and the request's own process
-see it. ``RequestLog`` holds one row per trace request in numpy arrays (integer nanoseconds, -1 =
+``Request`` is mutable and slotted: instances, policies (read-only) and the request's own flow
+(``simulator.run``) see it. ``RequestLog`` holds one row per trace request in numpy arrays (integer nanoseconds, -1 =
 did not happen) and turns them into the contract's ``requests`` DataFrame at the end.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 from array import array
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import simpy
 
 
 __all__ = ["Status", "RejectReason", "Request", "RequestLog", "REQUEST_COLUMNS"]
@@ -38,7 +38,7 @@ class Request:
     __slots__ = (
         "index", "request_id", "prompt_tokens", "output_tokens", "priority", "arrival_ns",
         "queue_key", "generated_tokens", "cached_tokens", "kv_blocks", "prefill_target_tokens",
-        "prefill_done_tokens", "done", "waiting_since_ns", "queue_ns", "preemptions",
+        "prefill_done_tokens", "on_done", "waiting_since_ns", "queue_ns", "preemptions",
         "prefill_start_ns", "prefill_end_ns", "decode_start_ns", "first_token_ns",
     )
 
@@ -56,7 +56,8 @@ class Request:
         self.kv_blocks = 0
         self.prefill_target_tokens = 0  # the current prefill's tokens (recompute: + output)
         self.prefill_done_tokens = 0
-        self.done: simpy.Event | None = None  # fired by the instance when this phase ends
+        # called by the instance with this request when its part there ends
+        self.on_done: Callable[[Request], object] | None = None
         self.waiting_since_ns = arrival_ns
         self.queue_ns = 0
         self.preemptions = 0

@@ -1,7 +1,8 @@
 """``simulate(trace, topology) -> SimResult``: build the cluster, replay the trace, collect results.
 
-The story of one request is one generator (``serve_colocated`` / ``serve_disaggregated``):
-arrive, route, wait for prefill, prefill, (reserve decode KV, transfer KV,) decode, record.
+The story of one request (``serve_colocated`` / ``Handover``): arrive, route, wait for prefill,
+prefill, (reserve decode KV, transfer KV,) decode, record. It is told with SimPy callbacks (see
+``simulator.context``), one per step of the story, in the phases the story's steps belong to.
 Every request ends exactly once: completed, or rejected with a reason when it can never fit
 (longer than the context, or than one instance's KV cache).
 """
@@ -21,7 +22,7 @@ from simulator import costs
 from simulator.batching import POLICIES
 from simulator.catalog.hardware import HARDWARE
 from simulator.catalog.models import get_model
-from simulator.context import SimContext
+from simulator.context import ROUTE, Phase, SimContext
 from simulator.costmodel import CostModel
 from simulator.instance import Instance, InstanceLimits
 from simulator.kv import KVCache, blocks_for
@@ -78,12 +79,16 @@ class Cluster:
     def link_for(self, prefill: Instance) -> Link:
         return self.links.get(prefill.index) or self.links[-1]
 
+    def finished(self, request: Request) -> None:
+        self.log.finish(request, self.ctx.env.now)
+
 
 # --- the story of one request --------------------------------------------------------------------
 
 
-def serve_colocated(cluster: Cluster, request: Request):
-    env, log = cluster.ctx.env, cluster.log
+def serve_colocated(cluster: Cluster, request: Request) -> None:
+    """At arrival (ROUTE phase): reject, or route and queue; the instance finishes it."""
+    log = cluster.log
     pool = cluster.pools[Role.COLOCATED]
     reason = _problem(request, pool, pool)
     if reason is not None:
@@ -91,38 +96,71 @@ def serve_colocated(cluster: Cluster, request: Request):
         return
     instance = pool.route()
     log.prefill_instance[request.index] = log.decode_instance[request.index] = instance.index
-    yield instance.enqueue(request)  # prefill, then decode to the last token
-    log.finish(request, env.now)
+    instance.enqueue(request, cluster.finished)  # prefill, then decode to the last token
 
 
-def serve_disaggregated(cluster: Cluster, request: Request):
-    ctx, env, log = cluster.ctx, cluster.ctx.env, cluster.log
+def serve_disaggregated(cluster: Cluster, request: Request) -> None:
+    """At arrival (ROUTE phase): reject, or route to a prefill instance (see ``Handover``)."""
     prefill_pool, decode_pool = cluster.pools[Role.PREFILL], cluster.pools[Role.DECODE]
     reason = _problem(request, prefill_pool, decode_pool)
     if reason is not None:
-        log.reject(request, reason)
+        cluster.log.reject(request, reason)
         return
     prefill = prefill_pool.route()
-    log.prefill_instance[request.index] = prefill.index
-    yield prefill.enqueue(request)  # prefill; the first token too unless first_token=decode
-    held_blocks = request.kv_blocks
-    yield ctx.route_point()
-    if request.generated_tokens >= request.output_tokens:  # a one-token answer: done here
-        prefill.release_kv(held_blocks)
-        log.finish(request, env.now)
-        return
-    decode = decode_pool.route()
-    log.decode_instance[request.index] = decode.index
-    held_since = env.now
-    yield decode.reserve(request, blocks_for(request.cached_tokens, decode_pool.spec.block_tokens))
-    log.blocking_ns[request.index] = env.now - held_since  # prefill held KV, decode had no room
-    log.times["transfer_start"][request.index] = env.now
-    yield from cluster.link_for(prefill).send(_transfer_bytes(cluster, prefill_pool, request))
-    log.times["transfer_end"][request.index] = env.now
-    yield ctx.route_point()
-    prefill.release_kv(held_blocks)
-    yield decode.join(request)  # decode to the last token
-    log.finish(request, env.now)
+    cluster.log.prefill_instance[request.index] = prefill.index
+    handover = Handover(cluster, request, prefill)
+    prefill.enqueue(request, handover.prefilled)  # the first token too unless first_token=decode
+
+
+class Handover:
+    """A prefilled request's way to its decode instance: (ROUTE) route and reserve decode KV;
+    (NORMAL, once granted) move the KV over the link; (ROUTE) the prefill side frees its KV and
+    the request joins the decode batch. Until the grant, the prefill side holds the KV (blocking
+    time)."""
+
+    __slots__ = ("cluster", "request", "prefill", "decode", "held_blocks", "held_since_ns")
+
+    def __init__(self, cluster: Cluster, request: Request, prefill: Instance) -> None:
+        self.cluster = cluster
+        self.request = request
+        self.prefill = prefill
+        self.decode: Instance | None = None
+        self.held_blocks = 0
+        self.held_since_ns = 0
+
+    def prefilled(self, request: Request) -> None:
+        self.held_blocks = request.kv_blocks
+        Phase(self.cluster.ctx.env, 0, ROUTE, self._route)
+
+    def _route(self, _event: object) -> None:
+        cluster, request = self.cluster, self.request
+        if request.generated_tokens >= request.output_tokens:  # a one-token answer: done here
+            self.prefill.release_kv(self.held_blocks)
+            cluster.finished(request)
+            return
+        decode_pool = cluster.pools[Role.DECODE]
+        decode = self.decode = decode_pool.route()
+        cluster.log.decode_instance[request.index] = decode.index
+        self.held_since_ns = cluster.ctx.env.now
+        decode.reserve(request, blocks_for(request.cached_tokens, decode_pool.spec.block_tokens),
+                       self._granted)
+
+    def _granted(self) -> None:
+        cluster, i = self.cluster, self.request.index
+        now = cluster.ctx.env.now
+        cluster.log.blocking_ns[i] = now - self.held_since_ns  # decode had no room until now
+        cluster.log.times["transfer_start"][i] = now
+        nbytes = _transfer_bytes(cluster, cluster.pools[Role.PREFILL], self.request)
+        cluster.link_for(self.prefill).start(nbytes, self._delivered)
+
+    def _delivered(self) -> None:
+        env = self.cluster.ctx.env
+        self.cluster.log.times["transfer_end"][self.request.index] = env.now
+        Phase(env, 0, ROUTE, self._hand_over)
+
+    def _hand_over(self, _event: object) -> None:
+        self.prefill.release_kv(self.held_blocks)
+        self.decode.join(self.request, self.cluster.finished)  # decode to the last token
 
 
 def _problem(request: Request, first: Pool, last: Pool) -> RejectReason | None:
@@ -147,7 +185,7 @@ def _transfer_bytes(cluster: Cluster, prefill_pool: Pool, request: Request) -> i
 
 
 def arrivals(cluster: Cluster, trace: dict[str, np.ndarray]):
-    """Start one request process per trace row, at its arrival time (ROUTE phase)."""
+    """Serve each trace row at its arrival time (ROUTE phase)."""
     ctx, env = cluster.ctx, cluster.ctx.env
     serve = serve_disaggregated if Role.PREFILL in cluster.pools else serve_colocated
     order = trace["order"]
@@ -160,7 +198,7 @@ def arrivals(cluster: Cluster, trace: dict[str, np.ndarray]):
                 yield ctx.route_point(at - env.now)
             request = Request(index=i, request_id=request_id, prompt_tokens=prompt,
                               output_tokens=output, priority=priority, arrival_ns=at)
-            env.process(serve(cluster, request))
+            serve(cluster, request)
 
 
 # --- building and running ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from simulator.kv import blocks_for
 from simulator.request import Request
@@ -27,9 +28,8 @@ __all__ = ["StepPlan", "InstanceView", "POLICIES", "continuous", "chunked", "sta
            "no_batching", "prefill_tokens"]
 
 
-@dataclass(frozen=True, slots=True)
-class StepPlan:
-    """One iteration's decision. ``chunks`` are (request, new prompt tokens) pairs."""
+class StepPlan(NamedTuple):
+    """One iteration's decision (immutable). ``chunks`` are (request, new prompt tokens) pairs."""
 
     join: tuple[Request, ...] = ()
     admit: tuple[Request, ...] = ()
@@ -47,9 +47,11 @@ class StepPlan:
         return bool(self.decode) and not (self.join or self.admit or self.chunks or self.preempt)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class InstanceView:
-    """What a policy may look at. The sequences are the instance's own: read, never mutate."""
+    """What a policy may look at: read, never mutate. The sequences are the instance's own
+    (one view per instance, its ``free_blocks`` refreshed before each decision; a policy must not
+    keep it)."""
 
     waiting: Sequence[Request]
     running: Sequence[Request]

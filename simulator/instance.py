@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.batching import InstanceView, StepPlan, prefill_tokens
-from simulator.context import DECIDE, NORMAL, URGENT, Phase, SimContext, ns
+from simulator.context import DECIDE, NORMAL, Phase, SimContext, ns
 from simulator.costmodel import CostModel
 from simulator.kv import KVCache
 from simulator.request import Request
@@ -95,6 +95,11 @@ class Instance:
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: _Run | None = None
         self._step_index = np.arange(1024, dtype=np.float64)  # 0, 1, 2...: a run's step numbers
+        self._policy_view = InstanceView(
+            waiting=self.waiting, running=self.running, ready=self.ready,
+            free_blocks=kv.free_blocks, watermark_blocks=kv.watermark_blocks,
+            block_tokens=kv.block_tokens, max_num_seqs=limits.max_num_seqs,
+            max_num_batched_tokens=limits.max_num_batched_tokens)
         self._recorder = ctx.recorder
         self._recording = ctx.recorder.enabled
         self._capacity_tokens = kv.capacity_tokens
@@ -188,11 +193,11 @@ class Instance:
         self._decide()
 
     def _view(self) -> InstanceView:
-        return InstanceView(
-            waiting=self.waiting, running=self.running, ready=self.ready,
-            free_blocks=self.kv.free_blocks, watermark_blocks=self.kv.watermark_blocks,
-            block_tokens=self.kv.block_tokens, max_num_seqs=self.limits.max_num_seqs,
-            max_num_batched_tokens=self.limits.max_num_batched_tokens)
+        """The policy's view: the instance's own queues (read-only to the policy) and its free
+        KV now. One view object per instance, refreshed before each decision."""
+        view = self._policy_view
+        view.free_blocks = self.kv.capacity_blocks - self.kv.used_blocks
+        return view
 
     def _grant_reservations(self) -> None:
         """Grant decode-side KV first come first served while a seat and the blocks are free."""
@@ -225,7 +230,7 @@ class Instance:
                 del self.waiting[:n]
             else:
                 admitted = set(map(id, plan.admit))
-                self.waiting = [r for r in self.waiting if id(r) not in admitted]
+                self.waiting[:] = [r for r in self.waiting if id(r) not in admitted]
             for request in plan.admit:
                 request.prefill_target_tokens = prefill_tokens(request)
                 request.prefill_done_tokens = 0
@@ -334,7 +339,7 @@ class Instance:
                                blocks=blocks)
         run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
 
-    def _cut_run(self, _event: object) -> None:
+    def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
         elapsed = self.env.now - run.start_ns
@@ -409,7 +414,7 @@ class Instance:
             Phase(self.env, 0, NORMAL, self._decide)
         elif self._run is not None and not self._run.interrupted:
             self._run.interrupted = True
-            Phase(self.env, 0, URGENT, self._cut_run)
+            self._cut_run()
 
     def _record(self) -> None:
         if not self._recording:

@@ -184,21 +184,39 @@ def _transfer_bytes(cluster: Cluster, prefill_pool: Pool, request: Request) -> i
     return nbytes
 
 
-def arrivals(cluster: Cluster, trace: dict[str, np.ndarray]):
-    """Serve each trace row at its arrival time (ROUTE phase)."""
-    ctx, env = cluster.ctx, cluster.ctx.env
-    serve = serve_disaggregated if Role.PREFILL in cluster.pools else serve_colocated
+class Arrivals:
+    """Serves each trace row at its arrival time: one ROUTE-phase event per distinct arrival
+    time, each scheduling the next. Rows become Python ints a chunk at a time (bounded memory)."""
+
+    def __init__(self, cluster: Cluster, trace: dict[str, np.ndarray]) -> None:
+        self.cluster = cluster
+        self.env = cluster.ctx.env
+        self.serve = serve_disaggregated if Role.PREFILL in cluster.pools else serve_colocated
+        self.rows = _rows(trace)
+        self.next_row = next(self.rows, None)
+        if self.next_row is not None:
+            Phase(self.env, self.next_row[-1], ROUTE, self._arrive)
+
+    def _arrive(self, _event: object) -> None:
+        now, row, rows, serve, cluster = self.env.now, self.next_row, self.rows, self.serve, \
+            self.cluster
+        while row is not None and row[-1] <= now:
+            i, request_id, prompt, output, priority, at = row
+            serve(cluster, Request(index=i, request_id=request_id, prompt_tokens=prompt,
+                                   output_tokens=output, priority=priority, arrival_ns=at))
+            row = next(rows, None)
+        self.next_row = row
+        if row is not None:
+            Phase(self.env, row[-1] - now, ROUTE, self._arrive)
+
+
+def _rows(trace: dict[str, np.ndarray]):
+    """(row index, request_id, prompt, output, priority, arrival_ns) in arrival order."""
     order = trace["order"]
-    yield ctx.route_point(int(trace["arrival_ns"][order[0]]))
-    for start in range(0, len(order), _ARRIVAL_CHUNK):  # Python ints, a chunk at a time
+    for start in range(0, len(order), _ARRIVAL_CHUNK):
         rows = order[start:start + _ARRIVAL_CHUNK]
         columns = (rows, *(trace[name][rows] for name in _ARRIVAL_COLUMNS))
-        for i, request_id, prompt, output, priority, at in zip(*(c.tolist() for c in columns)):
-            if at > env.now:
-                yield ctx.route_point(at - env.now)
-            request = Request(index=i, request_id=request_id, prompt_tokens=prompt,
-                              output_tokens=output, priority=priority, arrival_ns=at)
-            serve(cluster, request)
+        yield from zip(*(c.tolist() for c in columns))
 
 
 # --- building and running ------------------------------------------------------------------------
@@ -237,8 +255,7 @@ def simulate(
     overlap = bool(topology.links and topology.links[0].layerwise_overlap)
     cluster = Cluster(ctx=ctx, log=log, pools=pools, links=links,
                       first_token=topology.first_token, layerwise_overlap=overlap)
-    if len(columns["order"]):
-        env.process(arrivals(cluster, columns))
+    Arrivals(cluster, columns)
     env.run()
     log.stall_leftovers()
     return _result(cluster, topology, seed=seed, mode=mode, slo_ttft_s=slo_ttft_s,

@@ -95,6 +95,8 @@ class Instance:
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: _Run | None = None
         self._step_index = np.arange(1024, dtype=np.float64)  # 0, 1, 2...: a run's step numbers
+        self._run_ns = getattr(cost_model, "decode_run_ns", None) or self._decode_run_ns
+        self._prefill_step_s = getattr(cost_model, "prefill_step_s", None)
         self._policy_view = InstanceView(
             waiting=self.waiting, running=self.running, ready=self.ready,
             free_blocks=kv.free_blocks, watermark_blocks=kv.watermark_blocks,
@@ -263,7 +265,10 @@ class Instance:
 
     def _step_ns(self, plan: StepPlan) -> int:
         cost = self.cost_model
-        if plan.chunks:
+        if plan.chunks and not plan.decode and self._prefill_step_s is not None:
+            seconds = self._prefill_step_s(tuple(c for _, c in plan.chunks),
+                                           tuple(r.prefill_done_tokens for r, _ in plan.chunks))
+        elif plan.chunks:
             chunk = np.fromiter((c for _, c in plan.chunks), dtype=np.int64, count=len(plan.chunks))
             prefix = np.fromiter((r.prefill_done_tokens for r, _ in plan.chunks), dtype=np.int64,
                                  count=len(plan.chunks))
@@ -325,19 +330,25 @@ class Instance:
         """Fast-forward decode steps of an unchanged batch (see the module docstring)."""
         start = self.env.now
         size = len(batch)
-        cached = [r.cached_tokens for r in batch]
-        blocks = [r.kv_blocks for r in batch]
-        steps = self._steps_that_fit(cached, blocks,
-                                     min(r.output_tokens - r.generated_tokens for r in batch))
+        cached, blocks, left = [], [], []
+        for r in batch:
+            cached.append(r.cached_tokens)
+            blocks.append(r.kv_blocks)
+            left.append(r.output_tokens - r.generated_tokens)
+        steps = self._steps_that_fit(cached, blocks, min(left))
         if steps > len(self._step_index):
             self._step_index = np.arange(2 * steps, dtype=np.float64)
         contexts = self._step_index[:steps] + sum(cached) / size
-        ends = np.rint(self.cost_model.decode_step_times_s(size, contexts) * 1e9)
-        np.maximum(ends, 1.0, out=ends)  # each step >= 1 ns
-        ends.cumsum(out=ends)  # integers below 2**53: exact in float64
+        ends = self._run_ns(size, contexts)
         run = self._run = _Run(batch=batch, start_ns=start, ends_ns=ends, cached=cached,
                                blocks=blocks)
         run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
+
+    def _decode_run_ns(self, size: int, contexts: np.ndarray) -> np.ndarray:
+        """Step ends of a run in ns after its start (cost models without ``decode_run_ns``)."""
+        ends = np.rint(np.asarray(self.cost_model.decode_step_times_s(size, contexts)) * 1e9)
+        np.maximum(ends, 1.0, out=ends)  # each step >= 1 ns
+        return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
 
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
@@ -417,13 +428,13 @@ class Instance:
             self._cut_run()
 
     def _record(self) -> None:
-        if not self._recording:
-            return
-        row = (len(self.waiting), len(self.running), self.kv.used_blocks)
-        if row != self._last_row:
-            self._last_row = row
-            self._recorder.instance(self.env.now, self._pool_code, self.index, row[0], row[1],
-                                    row[2] * self.kv.block_tokens, self._capacity_tokens)
+        if self._recording:
+            row = (len(self.waiting), len(self.running), self.kv.used_blocks)
+            if row != self._last_row:
+                self._last_row = row
+                self._recorder.instance(self.env.now, self._pool_code, self.index, row[0],
+                                        row[1], row[2] * self.kv.block_tokens,
+                                        self._capacity_tokens)
 
 
 def _queue_key(request: Request) -> tuple:

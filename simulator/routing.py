@@ -35,12 +35,8 @@ def random_choice(loads: Sequence[InstanceLoad], *, turn: int, rng: np.random.Ge
 
 def least_outstanding(loads: Sequence[InstanceLoad], *, turn: int,
                       rng: np.random.Generator) -> int:
-    best, best_load = 0, loads[0].outstanding
-    for i in range(1, len(loads)):  # a plain scan: called once per request
-        load = loads[i].outstanding
-        if load < best_load:
-            best, best_load = i, load
-    return best
+    outstanding = [load.outstanding for load in loads]
+    return outstanding.index(min(outstanding))  # the first of the least loaded
 
 
 def least_kv(loads: Sequence[InstanceLoad], *, turn: int, rng: np.random.Generator) -> int:

@@ -42,6 +42,10 @@ from simulator.costs.table import CostTableWarning, validate_table
 __all__ = ["TableCostModel"]
 
 _PREFILL_MEMO_ENTRIES = 1 << 16  # bounded: cleared when full
+try:  # np.interp without its Python-level wrapper (same function underneath)
+    from numpy._core.multiarray import interp as _interp
+except ImportError:  # numpy < 2
+    _interp = np.interp
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +107,20 @@ class TableCostModel:
             seconds = memo[key] = self._prefill_time_s(chunk_a, prefix_a)
         return seconds
 
+    def prefill_step_s(self, chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]) -> float:
+        """``prefill_time_s`` for plain tuples of ints (the simulator's hot path): the same
+        numbers, remembered by the tuples themselves."""
+        key = (chunk_tokens, prefix_tokens)
+        memo = self._prefill_memo
+        seconds = memo.get(key)
+        if seconds is None:
+            seconds = self._prefill_time_s(np.array(chunk_tokens, dtype=np.int64),
+                                           np.array(prefix_tokens, dtype=np.int64))
+            if len(memo) >= _PREFILL_MEMO_ENTRIES:
+                memo.clear()
+            memo[key] = seconds
+        return seconds
+
     def _prefill_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray) -> float:
         chunks = np.asarray(chunk_tokens, dtype=np.float64)
         n = chunks.size
@@ -126,6 +144,21 @@ class TableCostModel:
         if outside:
             self._note(True)
         return vals
+
+    def decode_run_ns(self, batch_size: int, contexts: np.ndarray) -> np.ndarray:
+        """Step ends of a fast-forwarded decode run, in ns after its start: the cumulative sum of
+        each step's time rounded to the ns (at least 1). ``contexts`` (float64) are the mean
+        contexts of consecutive steps, increasing. The same numbers as rounding
+        ``decode_step_times_s`` step by step, with less work per call inside the grid."""
+        surface = self.decode
+        max_batch, max_tokens = surface.limits
+        if batch_size <= max_batch and contexts[-1] <= max_tokens:
+            times_s = _interp(contexts, surface.tokens, surface.dense[batch_size - 1])
+        else:
+            times_s = self.decode_step_times_s(batch_size, contexts)
+        ends = np.rint(times_s * 1e9)
+        np.maximum(ends, 1.0, out=ends)
+        return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
 
     def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,
                           decode_context_tokens: np.ndarray) -> float:

@@ -42,9 +42,11 @@ class StepPlan(NamedTuple):
         return not (self.join or self.admit or self.chunks or self.decode or self.preempt)
 
     @property
-    def pure_decode(self) -> bool:
-        """Only decode steps of already-running sequences: the batch can be fast-forwarded."""
-        return bool(self.decode) and not (self.join or self.admit or self.chunks or self.preempt)
+    def decode_only(self) -> bool:
+        """Decode steps of running or just-joined sequences, nothing else: the batch can be
+        fast-forwarded (the next decisions would be the same until something changes). Not after
+        a preemption: the freed KV may let the next decision admit."""
+        return bool(self.decode) and not (self.admit or self.chunks or self.preempt)
 
 
 @dataclass(slots=True, kw_only=True)

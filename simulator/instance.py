@@ -5,11 +5,13 @@ The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPl
 the step's end, apply it, tell the requests that finished. It is a state machine on SimPy
 callbacks (see ``simulator.context``): ``_decide`` takes a decision and schedules the event that
 ends the step; an idle instance schedules nothing until a request pokes it. In ``fast`` mode a
-plan that only decodes an unchanged batch is fast-forwarded in closed form: the times of the next
-``k`` steps come from one vectorised ``decode_step_times_s`` call, up to the next completion (or
-the last step whose KV growth fits); a new arrival, reservation or hand-over cuts the run short
-at the end of the step in progress, exactly where the per-step reference mode would take its
-next decision (the run's own end event then fires stale and is ignored).
+plan that only decodes (joins applied first) is fast-forwarded in closed form:
+the times of the next ``k`` steps come from one vectorised call (``decode_run_ns`` of a table
+cost model, else ``decode_step_times_s``), up to the next completion (or the last step whose KV
+growth fits); a new arrival, reservation or hand-over cuts the run short at the end of the step
+in progress, exactly where the per-step reference mode would take its next decision (the run's
+own end event then fires stale and is ignored). A run's KV growth is applied when it ends, so
+the fast mode's time series shows KV use at run ends (the reference mode's, at every step).
 
 Requests talk to an instance only in the ROUTE phase: ``enqueue`` (wait for prefill / for
 completion), ``reserve`` (decode-side KV before a transfer), ``join`` (a transferred request
@@ -91,6 +93,7 @@ class Instance:
         # ready + incoming + reservations; kept as a count: +1 at enqueue/reserve, -1 on leaving)
         self.outstanding = 0
         self.reservations: deque[tuple[Request, int, Callable[[], object]]] = deque()
+        self._granted: list[Callable[[], object]] = []  # granted reservations to call back
         self._asleep = False  # on an idle decision: a poke schedules the next one
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: _Run | None = None
@@ -138,13 +141,14 @@ class Instance:
         self._poke()
 
     def reserve(self, request: Request, blocks: int, on_granted: Callable[[], object]) -> None:
-        """Ask for ``blocks`` of KV for an incoming transfer; ``on_granted()`` (in SimPy's NORMAL
-        phase) once granted, first come first served."""
+        """Ask for ``blocks`` of KV for an incoming transfer; ``on_granted()`` once granted (first
+        come first served), after the decision or reservation that granted it."""
         self.reservations.append((request, blocks, on_granted))
         self.outstanding += 1
         if self._asleep_and_empty():  # what the woken loop would do, without waking it
             self._grant_reservations()
             self._record()
+            self._tell_granted()
         else:
             self._poke()
 
@@ -168,7 +172,13 @@ class Instance:
     # --- the loop ------------------------------------------------------------------------------
 
     def _decide(self, _event: object = None) -> None:
-        """Take the next decision and schedule what ends it (nothing when idle)."""
+        """Take the next decision and schedule what ends it (nothing when idle); then tell the
+        requests whose reservations it granted."""
+        self._decide_now()
+        if self._granted:
+            self._tell_granted()
+
+    def _decide_now(self) -> None:
         if self.reservations:
             self._grant_reservations()
         plan = self.policy(self._view())
@@ -176,7 +186,7 @@ class Instance:
             self._record()
             self._asleep = True  # a poke (ROUTE phase) schedules the next decision
             return
-        fast_run = self.fast and plan.pure_decode
+        fast_run = self.fast and plan.decode_only
         self._begin(plan, fast_run)
         self._record()
         if fast_run:
@@ -216,7 +226,13 @@ class Instance:
             kv.allocate(blocks)
             request.kv_blocks = blocks
             self.incoming += 1
-            Phase(self.env, 0, NORMAL, lambda _event, f=granted: f())
+            self._granted.append(granted)
+
+    def _tell_granted(self) -> None:
+        """Call the granted requests back, after the decision that granted them is complete."""
+        granted, self._granted = self._granted, []
+        for on_granted in granted:
+            on_granted()
 
     def _begin(self, plan: StepPlan, fast_run: bool) -> None:
         now = self.env.now

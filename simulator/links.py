@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import simpy
 
 from simulator.context import NORMAL, Phase, SimContext, ns
 
@@ -25,7 +24,7 @@ _DONE_WITHIN_NS = 0.5 + 1e-6  # a transfer within half a nanosecond of done is d
 @dataclass(slots=True, eq=False)
 class _Transfer:
     remaining_bytes: float
-    done: simpy.Event
+    on_done: Callable[[], object]
 
 
 @dataclass(slots=True)
@@ -79,16 +78,10 @@ class Link:
             self._end()
             on_done()
             return
-        done = self.env.event()
-        done.callbacks.append(lambda _event: self._delivered(on_done))
         self._advance()
-        self._active.append(_Transfer(float(nbytes), done))
+        self._active.append(_Transfer(float(nbytes), on_done))
         self._reschedule()
         self._record()
-
-    def _delivered(self, on_done: Callable[[], object]) -> None:
-        self._end()
-        on_done()
 
     @property
     def bytes_in_flight(self) -> float:
@@ -125,9 +118,9 @@ class Link:
             return
         share = self.bandwidth_bytes_per_s / len(self._active)
         first = min(t.remaining_bytes for t in self._active)
-        timer = self.env.timeout(max(1, ns(first / share)))
         version = self._version
-        timer.callbacks.append(lambda _event: self._on_timer(version))
+        Phase(self.env, max(1, ns(first / share)), NORMAL,
+              lambda _event: self._on_timer(version))
 
     def _on_timer(self, version: int) -> None:
         if version != self._version:
@@ -137,10 +130,11 @@ class Link:
         limit = _DONE_WITHIN_NS * share_per_ns
         finished = [t for t in self._active if t.remaining_bytes <= limit]
         self._active = [t for t in self._active if t.remaining_bytes > limit]
-        for transfer in finished:
-            transfer.done.succeed()
         self._reschedule()
         self._record()
+        for transfer in finished:  # delivered: the link lets go of it, then its owner goes on
+            self._end()
+            transfer.on_done()
 
     def _record(self) -> None:
         self._advance()

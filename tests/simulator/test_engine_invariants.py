@@ -4,6 +4,8 @@ deterministic, and the fast (closed-form decode) and reference (per-step) modes 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,7 +99,7 @@ def _check_invariants(trace: pd.DataFrame, topo: TopologySpec, res) -> None:
         assert pool["busy_s"] >= 0 and pool["preemptions"] >= 0
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("PHASESIM_STRESS_EXAMPLES", 40)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_invariants_and_fast_equals_reference(scenario) -> None:
     trace, topo, costs, seed = scenario

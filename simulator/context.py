@@ -15,13 +15,17 @@ The hot path runs on callbacks, not processes: ``Phase(env, delay_ns, priority, 
 schedules one event whose only callback is ``callback(event)``. Instances and requests are state
 machines driven by such events (a SimPy process costs a generator resume per event and an
 ``Interrupt`` costs an exception; a callback costs a call), so the event order is SimPy's, with
-far less work per event.
+far less work per event. Two SimPy internals are used on purpose, both hot: ``env._now`` (what
+``env.now`` returns, without a property call) and ``Environment.schedule``'s push onto
+``env._queue`` with ``next(env._eid)``, inlined in ``Phase``. SimPy is pinned below 5 and
+``tests/simulator/test_context.py`` checks both against the public API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappush
 
 import numpy as np
 import simpy
@@ -56,7 +60,7 @@ class Phase(Event):
         self.callbacks = [callback] if callback is not None else []
         self._ok = True
         self._value = None
-        env.schedule(self, priority, delay_ns)
+        heappush(env._queue, (env._now + delay_ns, priority, next(env._eid), self))  # schedule()
 
 
 @dataclass(slots=True, kw_only=True)

@@ -119,7 +119,7 @@ class Instance:
         used = self.kv.used_blocks
         run = self._run
         if run is not None:
-            elapsed = self.env.now - run.start_ns
+            elapsed = self.env._now - run.start_ns
             started = min(len(run.ends_ns),
                           int(run.ends_ns.searchsorted(elapsed, side="right")) + 1)
             bt = self.kv.block_tokens
@@ -134,7 +134,7 @@ class Instance:
         when its prefill is done (prefill role; its KV stays held until ``release_kv``)."""
         request.on_done = on_done
         request.queue_key = self.queue_key(request)
-        request.waiting_since_ns = self.env.now
+        request.waiting_since_ns = self.env._now
         bisect.insort(self.waiting, request, key=_queue_key)
         self.outstanding += 1
         self._record()
@@ -235,7 +235,7 @@ class Instance:
             on_granted()
 
     def _begin(self, plan: StepPlan, fast_run: bool) -> None:
-        now = self.env.now
+        now = self.env._now
         kv = self.kv
         for request in plan.join:
             self.ready.remove(request)
@@ -307,7 +307,7 @@ class Instance:
         stats.batch_sum += batch * iterations
 
     def _end(self, plan: StepPlan) -> None:
-        now = self.env.now
+        now = self.env._now
         for request, tokens in plan.chunks:
             request.prefill_done_tokens += tokens
             request.cached_tokens = request.prefill_done_tokens
@@ -344,7 +344,7 @@ class Instance:
 
     def _start_run(self, batch: tuple[Request, ...]) -> None:
         """Fast-forward decode steps of an unchanged batch (see the module docstring)."""
-        start = self.env.now
+        start = self.env._now
         size = len(batch)
         cached, blocks, left = [], [], []
         for r in batch:
@@ -369,7 +369,7 @@ class Instance:
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
-        elapsed = self.env.now - run.start_ns
+        elapsed = self.env._now - run.start_ns
         last = int(run.ends_ns[int(run.ends_ns.searchsorted(elapsed, side="right"))])
         run.end = Phase(self.env, last - elapsed, DECIDE, self._run_done)
 
@@ -378,7 +378,7 @@ class Instance:
         if run is None or event is not run.end:
             return  # the end of a run that was cut short
         self._run = None
-        ends, batch, elapsed = run.ends_ns, run.batch, self.env.now - run.start_ns
+        ends, batch, elapsed = run.ends_ns, run.batch, self.env._now - run.start_ns
         steps = int(ends.searchsorted(elapsed, side="left")) + 1  # the step ending now
         self._count(elapsed, len(batch), steps)
         first_token_ns = run.start_ns + int(ends[0])
@@ -448,7 +448,7 @@ class Instance:
             row = (len(self.waiting), len(self.running), self.kv.used_blocks)
             if row != self._last_row:
                 self._last_row = row
-                self._recorder.instance(self.env.now, self._pool_code, self.index, row[0],
+                self._recorder.instance(self.env._now, self._pool_code, self.index, row[0],
                                         row[1], row[2] * self.kv.block_tokens,
                                         self._capacity_tokens)
 

@@ -90,7 +90,7 @@ class Link:
 
     def _begin(self, nbytes: int) -> None:
         if self._in_flight == 0:
-            self._busy_since = self.env.now
+            self._busy_since = self.env._now
         self._in_flight += 1
         self._latent_bytes += nbytes
         self.stats.transfers += 1
@@ -101,11 +101,11 @@ class Link:
     def _end(self) -> None:
         self._in_flight -= 1
         if self._in_flight == 0:
-            self.stats.busy_ns += self.env.now - self._busy_since
+            self.stats.busy_ns += self.env._now - self._busy_since
         self._record()
 
     def _advance(self) -> None:
-        now = self.env.now
+        now = self.env._now
         if self._active and now > self._last_ns:
             served = (now - self._last_ns) * 1e-9 * self.bandwidth_bytes_per_s / len(self._active)
             for transfer in self._active:
@@ -138,4 +138,4 @@ class Link:
 
     def _record(self) -> None:
         self._advance()
-        self._recorder.link(self.env.now, self._code, self._in_flight, self.bytes_in_flight)
+        self._recorder.link(self.env._now, self._code, self._in_flight, self.bytes_in_flight)

@@ -80,7 +80,7 @@ class Cluster:
         return self.links.get(prefill.index) or self.links[-1]
 
     def finished(self, request: Request) -> None:
-        self.log.finish(request, self.ctx.env.now)
+        self.log.finish(request, self.ctx.env._now)
 
 
 # --- the story of one request --------------------------------------------------------------------
@@ -141,13 +141,13 @@ class Handover:
         decode_pool = cluster.pools[Role.DECODE]
         decode = self.decode = decode_pool.route()
         cluster.log.decode_instance[request.index] = decode.index
-        self.held_since_ns = cluster.ctx.env.now
+        self.held_since_ns = cluster.ctx.env._now
         decode.reserve(request, blocks_for(request.cached_tokens, decode_pool.spec.block_tokens),
                        self._granted)
 
     def _granted(self) -> None:
         cluster, i = self.cluster, self.request.index
-        now = cluster.ctx.env.now
+        now = cluster.ctx.env._now
         cluster.log.blocking_ns[i] = now - self.held_since_ns  # decode had no room until now
         cluster.log.times["transfer_start"][i] = now
         nbytes = _transfer_bytes(cluster, cluster.pools[Role.PREFILL], self.request)
@@ -155,7 +155,7 @@ class Handover:
 
     def _delivered(self) -> None:
         env = self.cluster.ctx.env
-        self.cluster.log.times["transfer_end"][self.request.index] = env.now
+        self.cluster.log.times["transfer_end"][self.request.index] = env._now
         Phase(env, 0, ROUTE, self._hand_over)
 
     def _hand_over(self, _event: object) -> None:
@@ -198,7 +198,7 @@ class Arrivals:
             Phase(self.env, self.next_row[-1], ROUTE, self._arrive)
 
     def _arrive(self, _event: object) -> None:
-        now, row, rows, serve, cluster = self.env.now, self.next_row, self.rows, self.serve, \
+        now, row, rows, serve, cluster = self.env._now, self.next_row, self.rows, self.serve, \
             self.cluster
         while row is not None and row[-1] <= now:
             i, request_id, prompt, output, priority, at = row

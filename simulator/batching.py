@@ -95,9 +95,14 @@ def _admit(view: InstanceView, *, busy: int, free_blocks: int, budget: int,
 def _fit_decode(batch: Sequence[Request], free_blocks: int,
                 block_tokens: int) -> tuple[tuple[Request, ...], tuple[Request, ...], int]:
     """Decoding sequences that get their next block, the preempted (newest first), free left."""
+    need = 0
+    for r in batch:
+        if -(-(r.cached_tokens + 1) // block_tokens) > r.kv_blocks:  # blocks_for(next token)
+            need += 1
+    if need <= free_blocks:
+        return tuple(batch), (), free_blocks - need
     keep = list(batch)
-    grows = [-(-(r.cached_tokens + 1) // block_tokens) > r.kv_blocks for r in keep]  # blocks_for
-    need = sum(grows)
+    grows = [-(-(r.cached_tokens + 1) // block_tokens) > r.kv_blocks for r in keep]
     preempt: list[Request] = []
     while need > free_blocks and keep:
         victim = keep.pop()

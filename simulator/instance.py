@@ -59,6 +59,7 @@ class _Run:
     batch: tuple[Request, ...]
     start_ns: int
     ends_ns: np.ndarray  # float64 holding exact integers: step ends, in ns after start_ns
+    steps: int  # steps it will have run when it ends (fewer once cut short)
     cached: list[int]
     blocks: list[int]
     end: Phase | None = None  # the event that ends the run (cut short: a new one)
@@ -174,13 +175,15 @@ class Instance:
     def _decide(self, _event: object = None) -> None:
         """Take the next decision and schedule what ends it (nothing when idle); then tell the
         requests whose reservations it granted."""
-        self._decide_now()
-        if self._granted:
-            self._tell_granted()
-
-    def _decide_now(self) -> None:
         if self.reservations:
             self._grant_reservations()
+            self._decide_now()
+            if self._granted:
+                self._tell_granted()
+        else:
+            self._decide_now()
+
+    def _decide_now(self) -> None:
         plan = self.policy(self._view())
         if plan.idle:
             self._record()
@@ -282,8 +285,13 @@ class Instance:
     def _step_ns(self, plan: StepPlan) -> int:
         cost = self.cost_model
         if plan.chunks and not plan.decode and self._prefill_step_s is not None:
-            seconds = self._prefill_step_s(tuple(c for _, c in plan.chunks),
-                                           tuple(r.prefill_done_tokens for r, _ in plan.chunks))
+            if len(plan.chunks) == 1:
+                (request, tokens), = plan.chunks
+                seconds = self._prefill_step_s((tokens,), (request.prefill_done_tokens,))
+            else:
+                seconds = self._prefill_step_s(
+                    tuple(c for _, c in plan.chunks),
+                    tuple(r.prefill_done_tokens for r, _ in plan.chunks))
         elif plan.chunks:
             chunk = np.fromiter((c for _, c in plan.chunks), dtype=np.int64, count=len(plan.chunks))
             prefix = np.fromiter((r.prefill_done_tokens for r, _ in plan.chunks), dtype=np.int64,
@@ -356,8 +364,7 @@ class Instance:
             self._step_index = np.arange(2 * steps, dtype=np.float64)
         contexts = self._step_index[:steps] + sum(cached) / size
         ends = self._run_ns(size, contexts)
-        run = self._run = _Run(batch=batch, start_ns=start, ends_ns=ends, cached=cached,
-                               blocks=blocks)
+        run = self._run = _Run(batch, start, ends, steps, cached, blocks)
         run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
 
     def _decode_run_ns(self, size: int, contexts: np.ndarray) -> np.ndarray:
@@ -370,7 +377,8 @@ class Instance:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
         elapsed = self.env._now - run.start_ns
-        last = int(run.ends_ns[int(run.ends_ns.searchsorted(elapsed, side="right"))])
+        run.steps = int(run.ends_ns.searchsorted(elapsed, side="right")) + 1  # the one in progress
+        last = int(run.ends_ns[run.steps - 1])
         run.end = Phase(self.env, last - elapsed, DECIDE, self._run_done)
 
     def _run_done(self, event: Phase) -> None:
@@ -378,24 +386,23 @@ class Instance:
         if run is None or event is not run.end:
             return  # the end of a run that was cut short
         self._run = None
-        ends, batch, elapsed = run.ends_ns, run.batch, self.env._now - run.start_ns
-        steps = int(ends.searchsorted(elapsed, side="left")) + 1  # the step ending now
-        self._count(elapsed, len(batch), steps)
-        first_token_ns = run.start_ns + int(ends[0])
-        kv = self.kv
-        block_tokens = kv.block_tokens
+        batch, steps = run.batch, run.steps
+        self._count(self.env._now - run.start_ns, len(batch), steps)
+        block_tokens = self.kv.block_tokens
+        grown = 0
         finished = []
         for request in batch:
             if request.generated_tokens == 0:
-                request.first_token_ns = first_token_ns
+                request.first_token_ns = run.start_ns + int(run.ends_ns[0])
             request.cached_tokens += steps
             request.generated_tokens += steps
             grow = -(-request.cached_tokens // block_tokens) - request.kv_blocks
             if grow > 0:
-                kv.allocate(grow)
+                grown += grow
                 request.kv_blocks += grow
             if request.generated_tokens >= request.output_tokens:
                 finished.append(request)
+        self.kv.allocate(grown)  # fits: the run was cut to the steps whose growth fits
         for request in finished:
             self._finish(request)
         self._decide()

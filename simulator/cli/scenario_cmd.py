@@ -14,7 +14,6 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_scenario, run_sweep
 from scenarios.point import check_point
-from scenarios.report import write_report
 from simulator.cli_errors import cli_errors, fail
 from simulator.cli.replay_cmd import render_summary
 from traces.errors import InputError
@@ -107,6 +106,8 @@ def report(
     out: Annotated[Path, typer.Option("-o", "--out", help="report directory")],
 ) -> None:
     """Plots (PNG) and a Markdown summary (report.md) of a sweep."""
+    from scenarios.report import write_report  # matplotlib: only for this command
+
     written = write_report(sweep_dir, out)
     Console(stderr=True, soft_wrap=True).print(
         f"wrote {len(written)} files to {out} (open {out}/report.md)")

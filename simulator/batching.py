@@ -127,12 +127,14 @@ def continuous(view: InstanceView) -> StepPlan:
 
 
 def chunked(view: InstanceView) -> StepPlan:
-    """Sarathi-style: a token budget per iteration; running decodes first (one token each), then
-    chunks of unfinished prefills, then new admissions, in one mixed iteration."""
+    """Sarathi-style: a token budget per iteration; running decodes first (one token each, the
+    oldest first while the budget lasts), then chunks of unfinished prefills, then new
+    admissions, in one mixed iteration."""
     join = tuple(view.ready)
     running = (*view.running, *join)
-    decode, preempt, free = _fit_decode([r for r in running if r.prefilled], view.free_blocks,
-                                        view.block_tokens)
+    # a decode takes one token of the budget: past it, the rest wait a step (as in vLLM)
+    decoding = [r for r in running if r.prefilled][:view.max_num_batched_tokens]
+    decode, preempt, free = _fit_decode(decoding, view.free_blocks, view.block_tokens)
     budget = view.max_num_batched_tokens - len(decode)
     chunks: list[tuple[Request, int]] = []
     for request in running:

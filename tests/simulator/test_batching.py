@@ -63,6 +63,13 @@ def test_chunked_decodes_first_then_fills_the_budget_with_chunks() -> None:
     assert [r.index for r in plan.admit] == [2]
 
 
+def test_chunked_budget_caps_the_decodes_too() -> None:
+    running = [_decoding(i, 100 + i) for i in range(6)]
+    plan = chunked(_view([_req(9, 50)], running, budget=4))
+    assert [r.index for r in plan.decode] == [0, 1, 2, 3]  # oldest first; 4 and 5 wait a step
+    assert plan.preempt == () and plan.chunks == () and plan.admit == ()
+
+
 def test_static_runs_a_batch_to_completion_and_none_takes_one() -> None:
     running = [_decoding(0, 100)]
     waiting = [_req(1), _req(2)]

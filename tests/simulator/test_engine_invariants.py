@@ -50,6 +50,7 @@ def scenarios(draw):
                                       "power_of_two"])),
         queue_order=draw(st.sampled_from(["fcfs", "shortest-prompt-first", "priority"])),
         max_batch=draw(st.sampled_from([None, 2, 8])),
+        max_num_batched_tokens=draw(st.sampled_from([None, None, 3, 300])),
     )
     if name.startswith("gpu-prefill"):
         overrides.update(prefill_instances=draw(st.integers(1, 3)),

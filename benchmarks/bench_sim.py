@@ -48,6 +48,7 @@ def _run(label: str, trace, topology, *, mode: str, timeseries: bool, profile: b
     cpu_s = time.process_time() - start
     s = result.summary
     print(f"{label:<34} {len(trace):>9,} req  {cpu_s:8.2f} CPU-s  {len(trace) / cpu_s:>9,.0f} req/s"
+          f"  ({1e6 * cpu_s / len(trace):.1f} us/req)"
           f"  completed {s['completed']:,}  rejected {s['rejected']:,}"
           f"  TTFT p50 {1e3 * (s['ttft_s']['p50'] or math.nan):.1f} ms"
           f"  TPOT p50 {1e3 * (s['tpot_s']['p50'] or math.nan):.2f} ms"

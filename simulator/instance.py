@@ -360,15 +360,15 @@ class Instance:
             blocks.append(r.kv_blocks)
             left.append(r.output_tokens - r.generated_tokens)
         steps = self._steps_that_fit(cached, blocks, min(left))
-        if steps > len(self._step_index):
-            self._step_index = np.arange(2 * steps, dtype=np.float64)
-        contexts = self._step_index[:steps] + sum(cached) / size
-        ends = self._run_ns(size, contexts)
+        ends = self._run_ns(size, sum(cached) / size, steps)
         run = self._run = _Run(batch, start, ends, steps, cached, blocks)
         run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
 
-    def _decode_run_ns(self, size: int, contexts: np.ndarray) -> np.ndarray:
+    def _decode_run_ns(self, size: int, first_context_tokens: float, steps: int) -> np.ndarray:
         """Step ends of a run in ns after its start (cost models without ``decode_run_ns``)."""
+        if steps > len(self._step_index):
+            self._step_index = np.arange(2 * steps, dtype=np.float64)
+        contexts = self._step_index[:steps] + first_context_tokens
         ends = np.rint(np.asarray(self.cost_model.decode_step_times_s(size, contexts)) * 1e9)
         np.maximum(ends, 1.0, out=ends)  # each step >= 1 ns
         return ends.cumsum(out=ends)  # integers below 2**53: exact in float64

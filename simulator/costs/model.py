@@ -48,6 +48,22 @@ except ImportError:  # numpy < 2
     _interp = np.interp
 
 
+@dataclass(slots=True)
+class _RunTables:
+    """Plain-Python copies of the decode surface for ``decode_run_ns`` (hot: one call per run)."""
+
+    rows: list[np.ndarray]  # row b-1: the interpolant for batch b
+    rows_at_least_1ns: list[bool]  # every value of the row rounds to >= 1 ns
+    max_tokens: float
+    step_index: np.ndarray  # 0, 1, 2, ... (grown on demand)
+
+    @classmethod
+    def of(cls, surface: Surface) -> _RunTables:
+        rows = list(surface.dense)
+        return cls(rows=rows, rows_at_least_1ns=[bool(r.min() * 1e9 >= 1.0) for r in rows],
+                   max_tokens=surface.limits[1], step_index=np.arange(1024, dtype=np.float64))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TableCostModel:
     """Cost model from a validated table. Build with :meth:`from_table`."""
@@ -64,6 +80,10 @@ class TableCostModel:
     name: str = ""
     _warned: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
     _prefill_memo: dict[tuple, float] = field(default_factory=dict, repr=False, compare=False)
+    _run: _RunTables = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_run", _RunTables.of(self.decode))
 
     @classmethod
     def from_table(cls, df: pd.DataFrame, meta: dict[str, Any], *, model: ModelSpec,
@@ -145,19 +165,25 @@ class TableCostModel:
             self._note(True)
         return vals
 
-    def decode_run_ns(self, batch_size: int, contexts: np.ndarray) -> np.ndarray:
+    def decode_run_ns(self, batch_size: int, first_context_tokens: float,
+                      steps: int) -> np.ndarray:
         """Step ends of a fast-forwarded decode run, in ns after its start: the cumulative sum of
-        each step's time rounded to the ns (at least 1). ``contexts`` (float64) are the mean
-        contexts of consecutive steps, increasing. The same numbers as rounding
+        each step's time rounded to the ns (at least 1), at mean contexts
+        ``first_context_tokens + k`` for k < ``steps``. The same numbers as rounding
         ``decode_step_times_s`` step by step, with less work per call inside the grid."""
-        surface = self.decode
-        max_batch, max_tokens = surface.limits
-        if batch_size <= max_batch and contexts[-1] <= max_tokens:
-            times_s = _interp(contexts, surface.tokens, surface.dense[batch_size - 1])
+        run = self._run
+        if steps > len(run.step_index):
+            run.step_index = np.arange(2 * steps, dtype=np.float64)
+        contexts = run.step_index[:steps] + first_context_tokens
+        if batch_size <= len(run.rows) and first_context_tokens + (steps - 1) <= run.max_tokens:
+            ends = _interp(contexts, self.decode.tokens, run.rows[batch_size - 1])
+            ends *= 1e9
+            np.rint(ends, out=ends)
+            if not run.rows_at_least_1ns[batch_size - 1]:
+                np.maximum(ends, 1.0, out=ends)
         else:
-            times_s = self.decode_step_times_s(batch_size, contexts)
-        ends = np.rint(times_s * 1e9)
-        np.maximum(ends, 1.0, out=ends)
+            ends = np.rint(self.decode_step_times_s(batch_size, contexts) * 1e9)
+            np.maximum(ends, 1.0, out=ends)
         return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
 
     def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,

@@ -195,3 +195,18 @@ def test_kv_capacity():
         kv_capacity_tokens(hardware="groq-lpu", model="llama2-7b")
     with pytest.raises(InputError, match="reserve_fraction"):
         kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b", reserve_fraction=1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 300), first=st.floats(0.0, 5000.0), steps=st.integers(1, 700))
+def test_decode_run_ns_is_the_sum_of_rounded_steps(batch: int, first: float, steps: int) -> None:
+    """The fast path (inside the grid) and the fallback (batch or context beyond it) both equal
+    rounding each step of ``decode_step_times_s`` to the ns (>= 1) and summing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CostTableWarning)
+        m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+        contexts = first + np.arange(steps, dtype=np.float64)
+        per_step = np.maximum(np.rint(m.decode_step_times_s(batch, contexts) * 1e9), 1.0)
+        got = m.decode_run_ns(batch, first, steps)
+    assert got.dtype == np.float64 and len(got) == steps
+    assert (got == np.cumsum(per_step)).all()

@@ -50,18 +50,23 @@ except ImportError:  # numpy < 2
 
 @dataclass(slots=True)
 class _RunTables:
-    """Plain-Python copies of the decode surface for ``decode_run_ns`` (hot: one call per run)."""
+    """Plain-Python copies of the surfaces for ``decode_run_ns`` and ``prefill_step_s`` (hot: one
+    call per decode run, one per prefill iteration)."""
 
     rows: list[np.ndarray]  # row b-1: the interpolant for batch b
     rows_at_least_1ns: list[bool]  # every value of the row rounds to >= 1 ns
     max_tokens: float
     step_index: np.ndarray  # 0, 1, 2, ... (grown on demand)
 
+    prefill_row_1: np.ndarray  # the prefill interpolant for one sequence
+    max_prefill_tokens: float
+
     @classmethod
-    def of(cls, surface: Surface) -> _RunTables:
-        rows = list(surface.dense)
+    def of(cls, decode: Surface, prefill: Surface) -> _RunTables:
+        rows = list(decode.dense)
         return cls(rows=rows, rows_at_least_1ns=[bool(r.min() * 1e9 >= 1.0) for r in rows],
-                   max_tokens=surface.limits[1], step_index=np.arange(1024, dtype=np.float64))
+                   max_tokens=decode.limits[1], step_index=np.arange(1024, dtype=np.float64),
+                   prefill_row_1=prefill.dense[0], max_prefill_tokens=prefill.limits[1])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +88,7 @@ class TableCostModel:
     _run: _RunTables = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_run", _RunTables.of(self.decode))
+        object.__setattr__(self, "_run", _RunTables.of(self.decode, self.prefill))
 
     @classmethod
     def from_table(cls, df: pd.DataFrame, meta: dict[str, Any], *, model: ModelSpec,
@@ -130,6 +135,10 @@ class TableCostModel:
     def prefill_step_s(self, chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]) -> float:
         """``prefill_time_s`` for plain tuples of ints (the simulator's hot path): the same
         numbers, remembered by the tuples themselves."""
+        if len(chunk_tokens) == 1 and prefix_tokens[0] == 0 and \
+                chunk_tokens[0] <= self._run.max_prefill_tokens:  # one whole prompt, on the grid
+            return float(_interp(float(chunk_tokens[0]), self.prefill.tokens,
+                                 self._run.prefill_row_1))  # = mean(T(1, c)) of prefill_time_s
         key = (chunk_tokens, prefix_tokens)
         memo = self._prefill_memo
         seconds = memo.get(key)

@@ -210,3 +210,18 @@ def test_decode_run_ns_is_the_sum_of_rounded_steps(batch: int, first: float, ste
         got = m.decode_run_ns(batch, first, steps)
     assert got.dtype == np.float64 and len(got) == steps
     assert (got == np.cumsum(per_step)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunks=st.lists(st.integers(1, 6000), min_size=1, max_size=10),
+       prefixed=st.booleans(), data=st.data())
+def test_prefill_step_s_equals_prefill_time_s(chunks: list[int], prefixed: bool, data) -> None:
+    """The tuple entry point (fast path for one whole prompt on the grid, memo otherwise) gives
+    exactly what the array entry point gives, on the grid and beyond it."""
+    prefixes = [data.draw(st.integers(0, 3000)) if prefixed else 0 for _ in chunks]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CostTableWarning)
+        m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+        want = m.prefill_time_s(np.array(chunks), np.array(prefixes))
+        for _ in range(2):  # the second call may come from the memo
+            assert m.prefill_step_s(tuple(chunks), tuple(prefixes)) == want

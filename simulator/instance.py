@@ -113,7 +113,7 @@ class Instance:
         self._last_row: tuple[int, int, int] | None = None
         Phase(self.env, 0, DECIDE, self._decide)  # the first decision
 
-    # --- what routers and request processes see ------------------------------------------------
+    # --- what routers and requests see -----------------------------------------------------------
 
     def kv_used_blocks(self) -> int:
         """Blocks in use now, including the growth of a fast-forwarded run's started steps."""

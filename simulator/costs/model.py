@@ -19,10 +19,16 @@ mixed_step_time_s(chunks, prefixes, decode_contexts)
     overhead (weights are read once per iteration), where P0 and D0 are the fixed parts of each.
     It lies between max(P, D) and P + D.
 
+Two entry points for the simulator's hot path, optional for other cost models (the instance falls
+back to the three above) and equal to them number for number:
+``decode_run_ns(batch_size, first_context_tokens, steps)`` (a fast-forwarded run's step ends in
+ns) and ``prefill_step_s(chunk_tokens, prefix_tokens)`` (tuples of ints).
+
 Lookups beyond the table's grid are extrapolated (fitted linear model) and warn once per model
 with :class:`CostTableWarning`. The model is read-only after construction; the only mutable
-state is that one-shot warning flag and a bounded memo of prefill times (a pure function of the
-chunk and prefix arrays; the same prompt lengths recur in every trace, so lookups repeat).
+state is that one-shot warning flag, a bounded memo of prefill times (a pure function of the
+chunk and prefix arrays; the same prompt lengths recur in every trace, so lookups repeat) and a
+step-number array grown on demand.
 """
 
 from __future__ import annotations

@@ -80,11 +80,3 @@ class SimContext:
             stream = np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
             self._streams[name] = stream
         return stream
-
-    def decide_point(self) -> Phase:
-        """Fires now, in the DECIDE phase."""
-        return Phase(self.env, 0, DECIDE)
-
-    def route_point(self, delay_ns: int = 0) -> Phase:
-        """Fires ``delay_ns`` from now, in the ROUTE phase."""
-        return Phase(self.env, delay_ns, ROUTE)

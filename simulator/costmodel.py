@@ -22,7 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CostModel", "ConstantCostModel", "FunctionCostModel"]
+__all__ = ["CostModel", "ConstantCostModel", "FunctionCostModel", "run_ends_ns",
+           "decode_run_ns_of", "prefill_step_s_of"]
 
 
 @runtime_checkable
@@ -36,6 +37,43 @@ class CostModel(Protocol):
     def mixed_step_time_s(
         self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray, decode_context_tokens: np.ndarray
     ) -> float: ...
+
+
+def run_ends_ns(step_times_s: np.ndarray) -> np.ndarray:
+    """Step ends of a decode run in ns after its start: each step's time rounded to the ns (at
+    least 1), summed. Integers below 2**53, so exact in float64."""
+    ends = np.rint(np.asarray(step_times_s, dtype=np.float64) * 1e9)
+    np.maximum(ends, 1.0, out=ends)
+    return ends.cumsum(out=ends)
+
+
+def decode_run_ns_of(model: CostModel) -> Callable[[int, float, int], np.ndarray]:
+    """``(batch_size, first_context_tokens, steps) -> run_ends_ns`` at mean contexts
+    ``first_context_tokens + k``: the model's own ``decode_run_ns`` when it has one (table
+    models: same numbers, less work), else from ``decode_step_times_s``."""
+    own = getattr(model, "decode_run_ns", None)
+    if own is not None:
+        return own
+
+    def generic(batch_size: int, first_context_tokens: float, steps: int) -> np.ndarray:
+        contexts = np.arange(steps, dtype=np.float64) + first_context_tokens
+        return run_ends_ns(model.decode_step_times_s(batch_size, contexts))
+
+    return generic
+
+
+def prefill_step_s_of(model: CostModel) -> Callable[[tuple[int, ...], tuple[int, ...]], float]:
+    """``(chunk_tokens, prefix_tokens) -> seconds`` over tuples of ints: the model's own
+    ``prefill_step_s`` when it has one, else ``prefill_time_s`` on int64 arrays."""
+    own = getattr(model, "prefill_step_s", None)
+    if own is not None:
+        return own
+
+    def generic(chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]) -> float:
+        return model.prefill_time_s(np.array(chunk_tokens, dtype=np.int64),
+                                    np.array(prefix_tokens, dtype=np.int64))
+
+    return generic
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

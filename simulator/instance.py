@@ -30,7 +30,7 @@ import numpy as np
 
 from simulator.batching import InstanceView, StepPlan, prefill_tokens
 from simulator.context import DECIDE, NORMAL, Phase, SimContext, ns
-from simulator.costmodel import CostModel
+from simulator.costmodel import CostModel, decode_run_ns_of, prefill_step_s_of
 from simulator.kv import KVCache
 from simulator.request import Request
 from simulator.topology import Role
@@ -98,9 +98,8 @@ class Instance:
         self._asleep = False  # on an idle decision: a poke schedules the next one
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: _Run | None = None
-        self._step_index = np.arange(1024, dtype=np.float64)  # 0, 1, 2...: a run's step numbers
-        self._run_ns = getattr(cost_model, "decode_run_ns", None) or self._decode_run_ns
-        self._prefill_step_s = getattr(cost_model, "prefill_step_s", None)
+        self._run_ns = decode_run_ns_of(cost_model)
+        self._prefill_step_s = prefill_step_s_of(cost_model)
         self._policy_view = InstanceView(
             waiting=self.waiting, running=self.running, ready=self.ready,
             free_blocks=kv.free_blocks, watermark_blocks=kv.watermark_blocks,
@@ -177,11 +176,9 @@ class Instance:
         requests whose reservations it granted."""
         if self.reservations:
             self._grant_reservations()
-            self._decide_now()
-            if self._granted:
-                self._tell_granted()
-        else:
-            self._decide_now()
+        self._decide_now()
+        if self._granted:
+            self._tell_granted()
 
     def _decide_now(self) -> None:
         plan = self.policy(self._view())
@@ -284,7 +281,7 @@ class Instance:
 
     def _step_ns(self, plan: StepPlan) -> int:
         cost = self.cost_model
-        if plan.chunks and not plan.decode and self._prefill_step_s is not None:
+        if plan.chunks and not plan.decode:  # a prefill iteration
             if len(plan.chunks) == 1:
                 (request, tokens), = plan.chunks
                 seconds = self._prefill_step_s((tokens,), (request.prefill_done_tokens,))
@@ -292,16 +289,13 @@ class Instance:
                 seconds = self._prefill_step_s(
                     tuple(c for _, c in plan.chunks),
                     tuple(r.prefill_done_tokens for r, _ in plan.chunks))
-        elif plan.chunks:
+        elif plan.chunks:  # a mixed iteration (chunked prefill)
             chunk = np.fromiter((c for _, c in plan.chunks), dtype=np.int64, count=len(plan.chunks))
             prefix = np.fromiter((r.prefill_done_tokens for r, _ in plan.chunks), dtype=np.int64,
                                  count=len(plan.chunks))
-            if plan.decode:
-                ctx = np.fromiter((r.cached_tokens for r in plan.decode), dtype=np.int64,
-                                  count=len(plan.decode))
-                seconds = cost.mixed_step_time_s(chunk, prefix, ctx)
-            else:
-                seconds = cost.prefill_time_s(chunk, prefix)
+            ctx = np.fromiter((r.cached_tokens for r in plan.decode), dtype=np.int64,
+                              count=len(plan.decode))
+            seconds = cost.mixed_step_time_s(chunk, prefix, ctx)
         else:
             batch = len(plan.decode)
             mean_ctx = sum(r.cached_tokens for r in plan.decode) / batch
@@ -363,15 +357,6 @@ class Instance:
         ends = self._run_ns(size, sum(cached) / size, steps)
         run = self._run = _Run(batch, start, ends, steps, cached, blocks)
         run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
-
-    def _decode_run_ns(self, size: int, first_context_tokens: float, steps: int) -> np.ndarray:
-        """Step ends of a run in ns after its start (cost models without ``decode_run_ns``)."""
-        if steps > len(self._step_index):
-            self._step_index = np.arange(2 * steps, dtype=np.float64)
-        contexts = self._step_index[:steps] + first_context_tokens
-        ends = np.rint(np.asarray(self.cost_model.decode_step_times_s(size, contexts)) * 1e9)
-        np.maximum(ends, 1.0, out=ends)  # each step >= 1 ns
-        return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
 
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""

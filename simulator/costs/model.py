@@ -42,6 +42,7 @@ import pandas as pd
 
 from simulator import table_schema as ts
 from simulator.catalog.models import ModelSpec
+from simulator.costmodel import run_ends_ns
 from simulator.costs.surface import Surface
 from simulator.costs.table import CostTableWarning, validate_table
 
@@ -71,8 +72,8 @@ class _RunTables:
     def of(cls, decode: Surface, prefill: Surface) -> _RunTables:
         rows = list(decode.dense)
         return cls(rows=rows, rows_at_least_1ns=[bool(r.min() * 1e9 >= 1.0) for r in rows],
-                   max_tokens=decode.limits[1], step_index=np.arange(1024, dtype=np.float64),
-                   prefill_row_1=prefill.dense[0], max_prefill_tokens=prefill.limits[1])
+                   max_tokens=decode.max_tokens, step_index=np.arange(1024, dtype=np.float64),
+                   prefill_row_1=prefill.dense[0], max_prefill_tokens=prefill.max_tokens)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,10 +197,8 @@ class TableCostModel:
             np.rint(ends, out=ends)
             if not run.rows_at_least_1ns[batch_size - 1]:
                 np.maximum(ends, 1.0, out=ends)
-        else:
-            ends = np.rint(self.decode_step_times_s(batch_size, contexts) * 1e9)
-            np.maximum(ends, 1.0, out=ends)
-        return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
+            return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
+        return run_ends_ns(self.decode_step_times_s(batch_size, contexts))
 
     def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,
                           decode_context_tokens: np.ndarray) -> float:

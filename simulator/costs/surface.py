@@ -73,11 +73,6 @@ class Surface:
         object.__setattr__(self, "_limits", (int(self.grid_batches[-1]), float(self.tokens[-1])))
 
     @property
-    def limits(self) -> tuple[int, float]:
-        """(largest grid batch, largest grid tokens) as plain Python numbers."""
-        return self._limits
-
-    @property
     def max_batch(self) -> int:
         return int(self.grid_batches[-1])
 

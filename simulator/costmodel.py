@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["CostModel", "ConstantCostModel", "FunctionCostModel", "run_ends_ns",
-           "decode_run_ns_of", "prefill_step_s_of"]
+           "decode_run_of", "prefill_step_s_of"]
 
 
 @runtime_checkable
@@ -47,17 +47,22 @@ def run_ends_ns(step_times_s: np.ndarray) -> np.ndarray:
     return ends.cumsum(out=ends)
 
 
-def decode_run_ns_of(model: CostModel) -> Callable[[int, float, int], np.ndarray]:
-    """``(batch_size, first_context_tokens, steps) -> run_ends_ns`` at mean contexts
-    ``first_context_tokens + k``: the model's own ``decode_run_ns`` when it has one (table
-    models: same numbers, less work), else from ``decode_step_times_s``."""
-    own = getattr(model, "decode_run_ns", None)
+def decode_run_of(model: CostModel) -> Callable[[int, int, int], tuple[np.ndarray, int]]:
+    """``(batch_size, context_sum_tokens, steps) -> (cum_ns, lo)``: a fast-forwarded decode
+    run whose step k (< ``steps``) ends ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after its start,
+    at mean context ``(context_sum_tokens + k * batch_size) / batch_size`` (the float a per-step
+    call gets). The model's own ``decode_run`` when it has one (table models: shared tables,
+    same numbers), else from ``decode_step_times_s``."""
+    own = getattr(model, "decode_run", None)
     if own is not None:
         return own
 
-    def generic(batch_size: int, first_context_tokens: float, steps: int) -> np.ndarray:
-        contexts = np.arange(steps, dtype=np.float64) + first_context_tokens
-        return run_ends_ns(model.decode_step_times_s(batch_size, contexts))
+    def generic(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[np.ndarray, int]:
+        contexts = (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) \
+            / batch_size
+        cum = np.zeros(steps + 1, dtype=np.float64)
+        cum[1:] = run_ends_ns(model.decode_step_times_s(batch_size, contexts))
+        return cum, 0
 
     return generic
 

@@ -6,9 +6,9 @@ the step's end, apply it, tell the requests that finished. It is a state machine
 callbacks (see ``simulator.context``): ``_decide`` takes a decision and schedules the event that
 ends the step; an idle instance schedules nothing until a request pokes it. In ``fast`` mode a
 plan that only decodes (joins applied first) is fast-forwarded in closed form:
-the times of the next ``k`` steps come from one vectorised call (``decode_run_ns`` of a table
-cost model, else ``decode_step_times_s``), up to the next completion (or the last step whose KV
-growth fits); a new arrival, reservation or hand-over cuts the run short at the end of the step
+the ends of the next ``k`` steps come from one call (``decode_run`` of a table cost model: a
+slice of a cumulative table shared by all runs of that batch size; else one vectorised
+``decode_step_times_s``), up to the next completion (or the last step whose KV growth fits); a new arrival, reservation or hand-over cuts the run short at the end of the step
 in progress, exactly where the per-step reference mode would take its next decision (the run's
 own end event then fires stale and is ignored). A run's KV growth is applied when it ends, so
 the fast mode's time series shows KV use at run ends (the reference mode's, at every step).
@@ -30,7 +30,7 @@ import numpy as np
 
 from simulator.batching import InstanceView, StepPlan, prefill_tokens
 from simulator.context import DECIDE, NORMAL, Phase, SimContext, ns
-from simulator.costmodel import CostModel, decode_run_ns_of, prefill_step_s_of
+from simulator.costmodel import CostModel, decode_run_of, prefill_step_s_of
 from simulator.kv import KVCache
 from simulator.request import Request
 from simulator.topology import Role
@@ -58,7 +58,9 @@ class _Run:
 
     batch: tuple[Request, ...]
     start_ns: int
-    ends_ns: np.ndarray  # float64 holding exact integers: step ends, in ns after start_ns
+    cum_ns: np.ndarray  # step k ends cum_ns[lo + 1 + k] - base_ns after start_ns (exact ints)
+    lo: int
+    base_ns: float  # cum_ns[lo]
     steps: int  # steps it will have run when it ends (fewer once cut short)
     cached: list[int]
     blocks: list[int]
@@ -98,7 +100,7 @@ class Instance:
         self._asleep = False  # on an idle decision: a poke schedules the next one
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: _Run | None = None
-        self._run_ns = decode_run_ns_of(cost_model)
+        self._decode_run = decode_run_of(cost_model)
         self._prefill_step_s = prefill_step_s_of(cost_model)
         self._policy_view = InstanceView(
             waiting=self.waiting, running=self.running, ready=self.ready,
@@ -120,8 +122,8 @@ class Instance:
         run = self._run
         if run is not None:
             elapsed = self.env._now - run.start_ns
-            started = min(len(run.ends_ns),
-                          int(run.ends_ns.searchsorted(elapsed, side="right")) + 1)
+            started = min(run.steps, int(run.cum_ns.searchsorted(run.base_ns + elapsed,
+                                                                  side="right")) - run.lo)
             bt = self.kv.block_tokens
             used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
         return used
@@ -354,16 +356,18 @@ class Instance:
             blocks.append(r.kv_blocks)
             left.append(r.output_tokens - r.generated_tokens)
         steps = self._steps_that_fit(cached, blocks, min(left))
-        ends = self._run_ns(size, sum(cached) / size, steps)
-        run = self._run = _Run(batch, start, ends, steps, cached, blocks)
-        run.end = Phase(self.env, int(ends[-1]), DECIDE, self._run_done)
+        cum, lo = self._decode_run(size, sum(cached), steps)
+        base = cum[lo]
+        run = self._run = _Run(batch, start, cum, lo, base, steps, cached, blocks)
+        run.end = Phase(self.env, int(cum[lo + steps] - base), DECIDE, self._run_done)
 
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
         elapsed = self.env._now - run.start_ns
-        run.steps = int(run.ends_ns.searchsorted(elapsed, side="right")) + 1  # the one in progress
-        last = int(run.ends_ns[run.steps - 1])
+        # steps ended by now, plus the one in progress
+        run.steps = int(run.cum_ns.searchsorted(run.base_ns + elapsed, side="right")) - run.lo
+        last = int(run.cum_ns[run.lo + run.steps] - run.base_ns)
         run.end = Phase(self.env, last - elapsed, DECIDE, self._run_done)
 
     def _run_done(self, event: Phase) -> None:
@@ -378,7 +382,7 @@ class Instance:
         finished = []
         for request in batch:
             if request.generated_tokens == 0:
-                request.first_token_ns = run.start_ns + int(run.ends_ns[0])
+                request.first_token_ns = run.start_ns + int(run.cum_ns[run.lo + 1] - run.base_ns)
             request.cached_tokens += steps
             request.generated_tokens += steps
             grow = -(-request.cached_tokens // block_tokens) - request.kv_blocks

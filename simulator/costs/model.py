@@ -21,14 +21,15 @@ mixed_step_time_s(chunks, prefixes, decode_contexts)
 
 Two entry points for the simulator's hot path, optional for other cost models (the instance falls
 back to the three above) and equal to them number for number:
-``decode_run_ns(batch_size, first_context_tokens, steps)`` (a fast-forwarded run's step ends in
-ns) and ``prefill_step_s(chunk_tokens, prefix_tokens)`` (tuples of ints).
+``decode_run(batch_size, context_sum_tokens, steps)`` (a fast-forwarded run's step ends in ns,
+as a slice of a cumulative table) and ``prefill_step_s(chunk_tokens, prefix_tokens)`` (tuples of
+ints).
 
 Lookups beyond the table's grid are extrapolated (fitted linear model) and warn once per model
 with :class:`CostTableWarning`. The model is read-only after construction; the only mutable
 state is that one-shot warning flag, a bounded memo of prefill times (a pure function of the
 chunk and prefix arrays; the same prompt lengths recur in every trace, so lookups repeat) and a
-step-number array grown on demand.
+bounded memo of cumulative decode-run tables (a pure function of batch size and context residue).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from simulator.costs.table import CostTableWarning, validate_table
 __all__ = ["TableCostModel"]
 
 _PREFILL_MEMO_ENTRIES = 1 << 16  # bounded: cleared when full
+_CUM_MEMO_ENTRIES = 1 << 22  # floats (32 MiB) of cumulative decode-run tables per model
 try:  # np.interp without its Python-level wrapper (same function underneath)
     from numpy._core.multiarray import interp as _interp
 except ImportError:  # numpy < 2
@@ -57,23 +59,41 @@ except ImportError:  # numpy < 2
 
 @dataclass(slots=True)
 class _RunTables:
-    """Plain-Python copies of the surfaces for ``decode_run_ns`` and ``prefill_step_s`` (hot: one
-    call per decode run, one per prefill iteration)."""
+    """Plain-Python copies of the surfaces for ``decode_run`` and ``prefill_step_s`` (hot: one
+    call per decode run, one per prefill iteration), and the memo of cumulative run tables."""
 
     rows: list[np.ndarray]  # row b-1: the interpolant for batch b
-    rows_at_least_1ns: list[bool]  # every value of the row rounds to >= 1 ns
     max_tokens: float
-    step_index: np.ndarray  # 0, 1, 2, ... (grown on demand)
 
     prefill_row_1: np.ndarray  # the prefill interpolant for one sequence
     max_prefill_tokens: float
 
+    # (batch b, context residue r) -> cumulative ns of steps at mean contexts (j*b + r)/b,
+    # j = 0, 1, ... up to the grid's end; bounded by _CUM_MEMO_ENTRIES floats in all
+    cum: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    cum_entries: int = 0
+
     @classmethod
     def of(cls, decode: Surface, prefill: Surface) -> _RunTables:
-        rows = list(decode.dense)
-        return cls(rows=rows, rows_at_least_1ns=[bool(r.min() * 1e9 >= 1.0) for r in rows],
-                   max_tokens=decode.max_tokens, step_index=np.arange(1024, dtype=np.float64),
+        return cls(rows=list(decode.dense), max_tokens=decode.max_tokens,
                    prefill_row_1=prefill.dense[0], max_prefill_tokens=prefill.max_tokens)
+
+    def build_cum(self, batch_size: int, residue: int, tokens: np.ndarray) -> np.ndarray | None:
+        """The (batch, residue) table, remembered; None once the memo is full (the caller then
+        computes its run alone: same numbers, more work)."""
+        count = int(self.max_tokens) + 2
+        contexts = (np.arange(count, dtype=np.float64) * batch_size + residue) / batch_size
+        contexts = contexts[:int(np.searchsorted(contexts, self.max_tokens, side="right"))]
+        if self.cum_entries + len(contexts) > _CUM_MEMO_ENTRIES:
+            return None
+        steps_ns = _interp(contexts, tokens, self.rows[batch_size - 1]) * 1e9
+        np.rint(steps_ns, out=steps_ns)
+        np.maximum(steps_ns, 1.0, out=steps_ns)
+        cum = np.zeros(len(contexts) + 1, dtype=np.float64)
+        np.cumsum(steps_ns, out=cum[1:])  # integers below 2**53: exact in float64
+        self.cum[(batch_size, residue)] = cum
+        self.cum_entries += len(cum)
+        return cum
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,24 +201,28 @@ class TableCostModel:
             self._note(True)
         return vals
 
-    def decode_run_ns(self, batch_size: int, first_context_tokens: float,
-                      steps: int) -> np.ndarray:
-        """Step ends of a fast-forwarded decode run, in ns after its start: the cumulative sum of
-        each step's time rounded to the ns (at least 1), at mean contexts
-        ``first_context_tokens + k`` for k < ``steps``. The same numbers as rounding
-        ``decode_step_times_s`` step by step, with less work per call inside the grid."""
+    def decode_run(self, batch_size: int, context_sum_tokens: int,
+                   steps: int) -> tuple[np.ndarray, int]:
+        """A fast-forwarded decode run of ``steps`` steps as ``(cum_ns, lo)``: step k ends
+        ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after the run starts (each step's time rounded
+        to the ns, at least 1, summed; exact integers in float64). Step k's mean context is
+        ``(context_sum_tokens + k * batch_size) / batch_size``, the very float the per-step
+        ``decode_step_times_s`` call would get. Inside the grid ``cum_ns`` is a table shared by
+        every run of this batch size and context residue (built once, then two lookups a run);
+        beyond it, or past the memo's bound, the run is computed alone (same numbers)."""
         run = self._run
-        if steps > len(run.step_index):
-            run.step_index = np.arange(2 * steps, dtype=np.float64)
-        contexts = run.step_index[:steps] + first_context_tokens
-        if batch_size <= len(run.rows) and first_context_tokens + (steps - 1) <= run.max_tokens:
-            ends = _interp(contexts, self.decode.tokens, run.rows[batch_size - 1])
-            ends *= 1e9
-            np.rint(ends, out=ends)
-            if not run.rows_at_least_1ns[batch_size - 1]:
-                np.maximum(ends, 1.0, out=ends)
-            return ends.cumsum(out=ends)  # integers below 2**53: exact in float64
-        return run_ends_ns(self.decode_step_times_s(batch_size, contexts))
+        if batch_size <= len(run.rows):
+            q, r = divmod(context_sum_tokens, batch_size)
+            cum = run.cum.get((batch_size, r))
+            if cum is None:
+                cum = run.build_cum(batch_size, r, self.decode.tokens)
+            if cum is not None and q + steps < len(cum):
+                return cum, q
+        contexts = (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) \
+            / batch_size
+        cum = np.zeros(steps + 1, dtype=np.float64)
+        cum[1:] = run_ends_ns(self.decode_step_times_s(batch_size, contexts))
+        return cum, 0
 
     def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,
                           decode_context_tokens: np.ndarray) -> float:

@@ -197,19 +197,44 @@ def test_kv_capacity():
         kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b", reserve_fraction=1.5)
 
 
-@settings(max_examples=60, deadline=None)
-@given(batch=st.integers(1, 300), first=st.floats(0.0, 5000.0), steps=st.integers(1, 700))
-def test_decode_run_ns_is_the_sum_of_rounded_steps(batch: int, first: float, steps: int) -> None:
-    """The fast path (inside the grid) and the fallback (batch or context beyond it) both equal
-    rounding each step of ``decode_step_times_s`` to the ns (>= 1) and summing."""
+@settings(max_examples=80, deadline=None)
+@given(batch=st.integers(1, 300), context_sum=st.integers(0, 300 * 5000), steps=st.integers(1, 700))
+def test_decode_run_is_the_sum_of_rounded_steps(batch: int, context_sum: int, steps: int) -> None:
+    """The shared tables (inside the grid) and the lone-run fallback (batch or context beyond it)
+    both equal rounding each step of ``decode_step_times_s`` at the per-step mean context
+    ``(sum + k * batch) / batch`` to the ns (>= 1) and summing; a second call (memo) agrees."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CostTableWarning)
         m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
-        contexts = first + np.arange(steps, dtype=np.float64)
-        per_step = np.maximum(np.rint(m.decode_step_times_s(batch, contexts) * 1e9), 1.0)
-        got = m.decode_run_ns(batch, first, steps)
-    assert got.dtype == np.float64 and len(got) == steps
-    assert (got == np.cumsum(per_step)).all()
+        per_step = [max(1.0, np.rint(m.decode_step_times_s(
+            batch, np.array([(context_sum + k * batch) / batch]))[0] * 1e9)) for k in range(steps)]
+        for _ in range(2):
+            cum, lo = m.decode_run(batch, context_sum, steps)
+            assert cum.dtype == np.float64 and lo >= 0 and len(cum) > lo + steps
+            ends = cum[lo + 1:lo + 1 + steps] - cum[lo]
+            assert (ends == np.cumsum(per_step)).all()
+
+
+def test_decode_run_tables_are_shared_and_bounded() -> None:
+    """Runs of one batch size and context residue share one table; beyond the grid or past the
+    memo's bound a run is computed alone, with the same numbers."""
+    from simulator.costs import model as model_module
+
+    m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+    a, lo_a = m.decode_run(4, 4 * 100 + 1, 50)
+    b, lo_b = m.decode_run(4, 4 * 300 + 1, 20)
+    assert a is b and (lo_a, lo_b) == (100, 300)
+    c, _ = m.decode_run(4, 4 * 100 + 2, 50)
+    assert c is not a
+    fresh = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+    limit = model_module._CUM_MEMO_ENTRIES
+    try:
+        model_module._CUM_MEMO_ENTRIES = 0  # full from the start: every run alone
+        alone, lo = fresh.decode_run(4, 4 * 100 + 1, 50)
+    finally:
+        model_module._CUM_MEMO_ENTRIES = limit
+    assert lo == 0 and len(alone) == 51
+    assert (alone[1:] - alone[0] == a[101:151] - a[100]).all()
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,7 +3,7 @@ columns, turned into the contract's ``timeseries`` DataFrame at the end."""
 
 from __future__ import annotations
 
-from array import array
+import struct
 
 import numpy as np
 import pandas as pd
@@ -16,18 +16,22 @@ TIMESERIES_COLUMNS = ("time_s", "entity", "pool", "instance", "link", "queue_len
 _INSTANCE, _LINK = 0, 1
 _INT_FIELDS = ("time", "entity", "where", "instance", "queue_len", "running", "kv_used_tokens",
                "kv_capacity_tokens", "active_transfers")  # where: pool code or link code
+_ROW = struct.Struct("=" + "q" * len(_INT_FIELDS) + "d")  # the int fields, then bytes_in_flight
+_ROW_DTYPE = np.dtype([(name, "=i8") for name in _INT_FIELDS] + [("bytes_in_flight", "=f8")])
 
 
 class Recorder:
-    """Append-only rows packed into one integer and one float column (one ``extend`` per row, far
-    cheaper than a column each); ``enabled=False`` records nothing (an empty frame comes out)."""
+    """Append-only fixed-width binary rows in one buffer (one ``struct`` pack per row: a third of
+    the cost of extending an integer array from a tuple, and far cheaper than a column each);
+    ``enabled=False`` records nothing (an empty frame comes out)."""
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self._names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._ints = array("q")  # _INT_FIELDS per row
-        self._bytes = array("d")
+        self._rows = bytearray()
+        self._extend = self._rows.extend
+        self._pack = _ROW.pack
 
     def code(self, name: str) -> int:
         if name not in self._codes:
@@ -38,19 +42,17 @@ class Recorder:
     def instance(self, time_ns: int, pool: int, instance: int, queue_len: int, running: int,
                  kv_used_tokens: int, kv_capacity_tokens: int) -> None:
         if self.enabled:
-            self._ints.extend((time_ns, _INSTANCE, pool, instance, queue_len, running,
-                               kv_used_tokens, kv_capacity_tokens, 0))
-            self._bytes.append(0.0)
+            self._extend(self._pack(time_ns, _INSTANCE, pool, instance, queue_len, running,
+                                    kv_used_tokens, kv_capacity_tokens, 0, 0.0))
 
     def link(self, time_ns: int, link: int, active_transfers: int, bytes_in_flight: float) -> None:
         if self.enabled:
-            self._ints.extend((time_ns, _LINK, link, -1, 0, 0, 0, 0, active_transfers))
-            self._bytes.append(bytes_in_flight)
+            self._extend(self._pack(time_ns, _LINK, link, -1, 0, 0, 0, 0, active_transfers,
+                                    bytes_in_flight))
 
     def frame(self) -> pd.DataFrame:
-        rows = np.frombuffer(self._ints, dtype=np.int64).reshape(-1, len(_INT_FIELDS)) \
-            if len(self._ints) else np.zeros((0, len(_INT_FIELDS)), dtype=np.int64)
-        ints = {name: rows[:, k] for k, name in enumerate(_INT_FIELDS)}  # views, no copies
+        rows = np.frombuffer(self._rows, dtype=_ROW_DTYPE)
+        ints = {name: rows[name] for name in _INT_FIELDS}  # strided views, no copies
         entity, where = ints["entity"], ints["where"]
         names = np.asarray(self._names + [""], dtype=object)
         is_link = entity == _LINK
@@ -65,5 +67,5 @@ class Recorder:
         for key in ("queue_len", "running", "kv_used_tokens", "kv_capacity_tokens",
                     "active_transfers"):
             cols[key] = ints[key]
-        cols["bytes_in_flight"] = np.asarray(self._bytes, dtype=np.float64)
+        cols["bytes_in_flight"] = rows["bytes_in_flight"]
         return pd.DataFrame(cols, columns=list(TIMESERIES_COLUMNS))

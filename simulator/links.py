@@ -6,6 +6,10 @@ remaining bytes of every transfer are advanced at the old share and the next com
 rescheduled at the new one (stale timers are ignored by a version number), so contention is
 modelled exactly; the only rounding is each completion time to the nanosecond. A lone transfer
 takes ``ns(latency_s) + ns(bytes / bandwidth)``.
+
+Time series: one row per change (a transfer starts its latency phase, starts its data phase, or
+is delivered; transfers delivered at one instant leave in one row), with the transfers in flight
+and the bytes not yet delivered.
 """
 
 from __future__ import annotations
@@ -98,8 +102,8 @@ class Link:
         self.stats.max_concurrent = max(self.stats.max_concurrent, self._in_flight)
         self._record()
 
-    def _end(self) -> None:
-        self._in_flight -= 1
+    def _end(self, transfers: int = 1) -> None:
+        self._in_flight -= transfers
         if self._in_flight == 0:
             self.stats.busy_ns += self.env._now - self._busy_since
         self._record()
@@ -131,9 +135,8 @@ class Link:
         finished = [t for t in self._active if t.remaining_bytes <= limit]
         self._active = [t for t in self._active if t.remaining_bytes > limit]
         self._reschedule()
-        self._record()
-        for transfer in finished:  # delivered: the link lets go of it, then its owner goes on
-            self._end()
+        self._end(len(finished))  # delivered: the link lets go of them (one row), then their
+        for transfer in finished:  # owners go on
             transfer.on_done()
 
     def _record(self) -> None:

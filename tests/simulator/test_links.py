@@ -64,3 +64,27 @@ def test_link_shares_never_exceed_the_bandwidth(env) -> None:
     # all bytes have been served at full bandwidth (1 byte per ns here)
     assert max(out.values()) == sum(sizes)
     assert out[3] < out[1] + 100_000  # small later transfers are not stuck behind big ones
+
+
+def test_time_series_rows_follow_the_transfers(env) -> None:
+    """One row per change: a transfer's start (latency phase), its data phase's start, and each
+    completion instant, where everything that finishes at once leaves in one row. A: 1 MB at t=0,
+    B: 1 MB at t=0 (together: both end at 2 ms), C: 0.5 MB at 2.5 ms (alone: ends at 3 ms + 1 us
+    of latency)."""
+    link = _link(env, bandwidth=1e9, latency_s=1e-6)
+    out: dict[str, int] = {}
+    env.process(_send(env, link, 1_000_000, 0, out, "a"))
+    env.process(_send(env, link, 1_000_000, 0, out, "b"))
+    env.process(_send(env, link, 500_000, 2_500_000, out, "c"))
+    env.run()
+    assert out == {"a": 2_001_000, "b": 2_001_000, "c": 3_001_000}
+    ts = link.ctx.recorder.frame()
+    assert (ts["entity"] == "link").all() and (ts["link"] == "l").all()
+    rows = list(zip((ts["time_s"] * 1e9).round().astype(int), ts["active_transfers"],
+                    ts["bytes_in_flight"].round()))
+    assert rows == [
+        (0, 1, 1_000_000), (0, 2, 2_000_000),  # A, then B start (latency phase)
+        (1_000, 2, 2_000_000), (1_000, 2, 2_000_000),  # A's, then B's data phase
+        (2_001_000, 0, 0),  # both delivered at once: one row
+        (2_500_000, 1, 500_000), (2_501_000, 1, 500_000), (3_001_000, 0, 0),  # C alone
+    ]

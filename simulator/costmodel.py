@@ -16,13 +16,14 @@ Conventions (all times in seconds, all lengths in tokens):
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CostModel", "ConstantCostModel", "FunctionCostModel", "run_ends_ns",
+__all__ = ["CostModel", "ConstantCostModel", "FunctionCostModel", "run_cum_ns",
            "decode_run_of", "prefill_step_s_of"]
 
 
@@ -39,30 +40,31 @@ class CostModel(Protocol):
     ) -> float: ...
 
 
-def run_ends_ns(step_times_s: np.ndarray) -> np.ndarray:
-    """Step ends of a decode run in ns after its start: each step's time rounded to the ns (at
-    least 1), summed. Integers below 2**53, so exact in float64."""
-    ends = np.rint(np.asarray(step_times_s, dtype=np.float64) * 1e9)
-    np.maximum(ends, 1.0, out=ends)
-    return ends.cumsum(out=ends)
+def run_cum_ns(step_times_s: np.ndarray) -> array:
+    """A decode run's step ends in ns after its start, behind a leading 0: each step's time
+    rounded to the ns (at least 1), summed exactly in int64 (``array('q')``: indexing gives
+    Python ints, ``bisect`` searches it)."""
+    steps_ns = np.rint(np.asarray(step_times_s, dtype=np.float64) * 1e9)
+    np.maximum(steps_ns, 1.0, out=steps_ns)
+    cum = np.zeros(len(steps_ns) + 1, dtype=np.int64)
+    np.cumsum(steps_ns.astype(np.int64), out=cum[1:])
+    return array("q", cum.tobytes())
 
 
-def decode_run_of(model: CostModel) -> Callable[[int, int, int], tuple[np.ndarray, int]]:
+def decode_run_of(model: CostModel) -> Callable[[int, int, int], tuple[array, int]]:
     """``(batch_size, context_sum_tokens, steps) -> (cum_ns, lo)``: a fast-forwarded decode
     run whose step k (< ``steps``) ends ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after its start,
     at mean context ``(context_sum_tokens + k * batch_size) / batch_size`` (the float a per-step
-    call gets). The model's own ``decode_run`` when it has one (table models: shared tables,
-    same numbers), else from ``decode_step_times_s``."""
+    call gets); ``cum_ns`` as ``run_cum_ns`` makes it. The model's own ``decode_run`` when it has
+    one (table models: shared tables, same numbers), else from ``decode_step_times_s``."""
     own = getattr(model, "decode_run", None)
     if own is not None:
         return own
 
-    def generic(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[np.ndarray, int]:
+    def generic(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[array, int]:
         contexts = (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) \
             / batch_size
-        cum = np.zeros(steps + 1, dtype=np.float64)
-        cum[1:] = run_ends_ns(model.decode_step_times_s(batch_size, contexts))
-        return cum, 0
+        return run_cum_ns(model.decode_step_times_s(batch_size, contexts)), 0
 
     return generic
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,9 +58,9 @@ class _Run:
 
     batch: tuple[Request, ...]
     start_ns: int
-    cum_ns: np.ndarray  # step k ends cum_ns[lo + 1 + k] - base_ns after start_ns (exact ints)
+    cum_ns: Sequence[int]  # step k ends cum_ns[lo + 1 + k] - base_ns after start_ns
     lo: int
-    base_ns: float  # cum_ns[lo]
+    base_ns: int  # cum_ns[lo]
     steps: int  # steps it will have run when it ends (fewer once cut short)
     cached: list[int]
     blocks: list[int]
@@ -122,8 +122,8 @@ class Instance:
         run = self._run
         if run is not None:
             elapsed = self.env._now - run.start_ns
-            started = min(run.steps, int(run.cum_ns.searchsorted(run.base_ns + elapsed,
-                                                                  side="right")) - run.lo)
+            started = min(run.steps, bisect.bisect_right(
+                run.cum_ns, run.base_ns + elapsed, run.lo, run.lo + run.steps + 1) - run.lo)
             bt = self.kv.block_tokens
             used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
         return used
@@ -359,15 +359,17 @@ class Instance:
         cum, lo = self._decode_run(size, sum(cached), steps)
         base = cum[lo]
         run = self._run = _Run(batch, start, cum, lo, base, steps, cached, blocks)
-        run.end = Phase(self.env, int(cum[lo + steps] - base), DECIDE, self._run_done)
+        run.end = Phase(self.env, cum[lo + steps] - base, DECIDE, self._run_done)
 
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
         elapsed = self.env._now - run.start_ns
         # steps ended by now, plus the one in progress
-        run.steps = int(run.cum_ns.searchsorted(run.base_ns + elapsed, side="right")) - run.lo
-        last = int(run.cum_ns[run.lo + run.steps] - run.base_ns)
+        lo = run.lo
+        run.steps = bisect.bisect_right(run.cum_ns, run.base_ns + elapsed, lo,
+                                        lo + run.steps + 1) - lo
+        last = run.cum_ns[lo + run.steps] - run.base_ns
         run.end = Phase(self.env, last - elapsed, DECIDE, self._run_done)
 
     def _run_done(self, event: Phase) -> None:
@@ -382,7 +384,7 @@ class Instance:
         finished = []
         for request in batch:
             if request.generated_tokens == 0:
-                request.first_token_ns = run.start_ns + int(run.cum_ns[run.lo + 1] - run.base_ns)
+                request.first_token_ns = run.start_ns + run.cum_ns[run.lo + 1] - run.base_ns
             request.cached_tokens += steps
             request.generated_tokens += steps
             grow = -(-request.cached_tokens // block_tokens) - request.kv_blocks

@@ -35,6 +35,7 @@ bounded memo of cumulative decode-run tables (a pure function of batch size and 
 from __future__ import annotations
 
 import warnings
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,14 @@ import pandas as pd
 
 from simulator import table_schema as ts
 from simulator.catalog.models import ModelSpec
-from simulator.costmodel import run_ends_ns
+from simulator.costmodel import run_cum_ns
 from simulator.costs.surface import Surface
 from simulator.costs.table import CostTableWarning, validate_table
 
 __all__ = ["TableCostModel"]
 
 _PREFILL_MEMO_ENTRIES = 1 << 16  # bounded: cleared when full
-_CUM_MEMO_ENTRIES = 1 << 22  # floats (32 MiB) of cumulative decode-run tables per model
+_CUM_MEMO_ENTRIES = 1 << 22  # int64s (32 MiB) of cumulative decode-run tables per model
 try:  # np.interp without its Python-level wrapper (same function underneath)
     from numpy._core.multiarray import interp as _interp
 except ImportError:  # numpy < 2
@@ -70,7 +71,7 @@ class _RunTables:
 
     # (batch b, context residue r) -> cumulative ns of steps at mean contexts (j*b + r)/b,
     # j = 0, 1, ... up to the grid's end; bounded by _CUM_MEMO_ENTRIES floats in all
-    cum: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    cum: dict[tuple[int, int], array] = field(default_factory=dict)
     cum_entries: int = 0
 
     @classmethod
@@ -78,7 +79,7 @@ class _RunTables:
         return cls(rows=list(decode.dense), max_tokens=decode.max_tokens,
                    prefill_row_1=prefill.dense[0], max_prefill_tokens=prefill.max_tokens)
 
-    def build_cum(self, batch_size: int, residue: int, tokens: np.ndarray) -> np.ndarray | None:
+    def build_cum(self, batch_size: int, residue: int, tokens: np.ndarray) -> array | None:
         """The (batch, residue) table, remembered; None once the memo is full (the caller then
         computes its run alone: same numbers, more work)."""
         count = int(self.max_tokens) + 2
@@ -86,11 +87,7 @@ class _RunTables:
         contexts = contexts[:int(np.searchsorted(contexts, self.max_tokens, side="right"))]
         if self.cum_entries + len(contexts) > _CUM_MEMO_ENTRIES:
             return None
-        steps_ns = _interp(contexts, tokens, self.rows[batch_size - 1]) * 1e9
-        np.rint(steps_ns, out=steps_ns)
-        np.maximum(steps_ns, 1.0, out=steps_ns)
-        cum = np.zeros(len(contexts) + 1, dtype=np.float64)
-        np.cumsum(steps_ns, out=cum[1:])  # integers below 2**53: exact in float64
+        cum = run_cum_ns(_interp(contexts, tokens, self.rows[batch_size - 1]))
         self.cum[(batch_size, residue)] = cum
         self.cum_entries += len(cum)
         return cum
@@ -202,10 +199,10 @@ class TableCostModel:
         return vals
 
     def decode_run(self, batch_size: int, context_sum_tokens: int,
-                   steps: int) -> tuple[np.ndarray, int]:
+                   steps: int) -> tuple[array, int]:
         """A fast-forwarded decode run of ``steps`` steps as ``(cum_ns, lo)``: step k ends
-        ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after the run starts (each step's time rounded
-        to the ns, at least 1, summed; exact integers in float64). Step k's mean context is
+        ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after the run starts (``run_cum_ns``: each
+        step's time rounded to the ns, at least 1, summed in int64). Step k's mean context is
         ``(context_sum_tokens + k * batch_size) / batch_size``, the very float the per-step
         ``decode_step_times_s`` call would get. Inside the grid ``cum_ns`` is a table shared by
         every run of this batch size and context residue (built once, then two lookups a run);
@@ -220,9 +217,7 @@ class TableCostModel:
                 return cum, q
         contexts = (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) \
             / batch_size
-        cum = np.zeros(steps + 1, dtype=np.float64)
-        cum[1:] = run_ends_ns(self.decode_step_times_s(batch_size, contexts))
-        return cum, 0
+        return run_cum_ns(self.decode_step_times_s(batch_size, contexts)), 0
 
     def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,
                           decode_context_tokens: np.ndarray) -> float:

@@ -45,6 +45,8 @@ def run_cum_ns(step_times_s: np.ndarray) -> array:
     rounded to the ns (at least 1), summed exactly in int64 (``array('q')``: indexing gives
     Python ints, ``bisect`` searches it)."""
     steps_ns = np.rint(np.asarray(step_times_s, dtype=np.float64) * 1e9)
+    if not np.isfinite(steps_ns).all():  # as ns() raises for one step: never garbage int64s
+        raise ValueError("cost model gave a non-finite decode step time")
     np.maximum(steps_ns, 1.0, out=steps_ns)
     cum = np.zeros(len(steps_ns) + 1, dtype=np.int64)
     np.cumsum(steps_ns.astype(np.int64), out=cum[1:])

@@ -251,3 +251,19 @@ def test_prefill_step_s_equals_prefill_time_s(chunks: list[int], prefixed: bool,
         want = m.prefill_time_s(np.array(chunks), np.array(prefixes))
         for _ in range(2):  # the second call may come from the memo
             assert m.prefill_step_s(tuple(chunks), tuple(prefixes)) == want
+
+
+def test_generic_decode_runs_match_per_step_rounding_and_refuse_non_finite_times() -> None:
+    """Cost models without their own ``decode_run`` (function-backed) get the same run ends as
+    rounding each step; a step time that is NaN or infinite is an error, never a garbage time."""
+    from simulator.costmodel import FunctionCostModel, decode_run_of
+
+    model = FunctionCostModel(prefill=lambda tokens, batch: 0.01,
+                              decode=lambda batch, ctx: 1e-3 + 1e-7 * batch * ctx)
+    cum, lo = decode_run_of(model)(3, 3 * 500 + 2, 40)
+    per_step = [max(1, round((1e-3 + 1e-7 * 3 * ((1502 + 3 * k) / 3)) * 1e9)) for k in range(40)]
+    assert lo == 0 and list(cum) == [0, *np.cumsum(per_step).tolist()]
+    broken = FunctionCostModel(prefill=lambda tokens, batch: 0.01,
+                               decode=lambda batch, ctx: np.where(ctx > 10, np.nan, 1e-3))
+    with pytest.raises(ValueError, match="non-finite"):
+        decode_run_of(broken)(1, 5, 10)

@@ -7,9 +7,9 @@ rescheduled at the new one (stale timers are ignored by a version number), so co
 modelled exactly; the only rounding is each completion time to the nanosecond. A lone transfer
 takes ``ns(latency_s) + ns(bytes / bandwidth)``.
 
-Time series: one row per change (a transfer starts its latency phase, starts its data phase, or
-is delivered; transfers delivered at one instant leave in one row), with the transfers in flight
-and the bytes not yet delivered.
+Time series: the transfers in flight and the bytes not yet delivered, one row when either changes
+(a transfer starts, enters its data phase beside others, or is delivered; transfers delivered at
+one instant leave in one row).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Link:
         self._latent_bytes = 0  # bytes of transfers still in their latency phase
         self._busy_since = 0
         self._last_ns = 0
+        self._last_row: tuple[int, float] | None = None  # (in flight, bytes) of the last row
         self._version = 0
 
     def start(self, nbytes: int, on_done: Callable[[], object]) -> None:
@@ -140,5 +141,11 @@ class Link:
             transfer.on_done()
 
     def _record(self) -> None:
-        self._advance()
-        self._recorder.link(self.env._now, self._code, self._in_flight, self.bytes_in_flight)
+        """A time-series row when what it shows changed (a lone transfer entering its data
+        phase changes nothing it shows)."""
+        self._advance()  # also when not recording: the same float steps either way
+        if self._recorder.enabled:
+            row = (self._in_flight, self.bytes_in_flight)
+            if row != self._last_row:
+                self._last_row = row
+                self._recorder.link(self.env._now, self._code, *row)

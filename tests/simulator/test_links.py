@@ -67,24 +67,31 @@ def test_link_shares_never_exceed_the_bandwidth(env) -> None:
 
 
 def test_time_series_rows_follow_the_transfers(env) -> None:
-    """One row per change: a transfer's start (latency phase), its data phase's start, and each
-    completion instant, where everything that finishes at once leaves in one row. A: 1 MB at t=0,
-    B: 1 MB at t=0 (together: both end at 2 ms), C: 0.5 MB at 2.5 ms (alone: ends at 3 ms + 1 us
-    of latency)."""
+    """A row when the transfers in flight or the bytes not yet delivered change: a transfer's
+    start, its data phase's start when others are being served (their bytes went down), each
+    delivery instant (everything delivered at once leaves in one row). A: 1 MB at t=0, B: 1 MB
+    at t=0 (together: both end at 2 ms + 1 us of latency), C: 0.5 MB at 2.5 ms (alone), D: 0.5 MB
+    at 2.75 ms (joins C's data phase)."""
     link = _link(env, bandwidth=1e9, latency_s=1e-6)
     out: dict[str, int] = {}
     env.process(_send(env, link, 1_000_000, 0, out, "a"))
     env.process(_send(env, link, 1_000_000, 0, out, "b"))
     env.process(_send(env, link, 500_000, 2_500_000, out, "c"))
+    env.process(_send(env, link, 500_000, 2_750_000, out, "d"))
     env.run()
-    assert out == {"a": 2_001_000, "b": 2_001_000, "c": 3_001_000}
+    # C alone from 2.501 ms (0.249 MB by 2.75 ms) plus 1 us more until D's data phase; then both
+    # share: C's last 0.25 MB take 0.5 ms (3.251 ms), D's last 0.25 MB alone (3.501 ms)
+    assert out == {"a": 2_001_000, "b": 2_001_000, "c": 3_251_000, "d": 3_501_000}
     ts = link.ctx.recorder.frame()
     assert (ts["entity"] == "link").all() and (ts["link"] == "l").all()
     rows = list(zip((ts["time_s"] * 1e9).round().astype(int), ts["active_transfers"],
                     ts["bytes_in_flight"].round()))
     assert rows == [
-        (0, 1, 1_000_000), (0, 2, 2_000_000),  # A, then B start (latency phase)
-        (1_000, 2, 2_000_000), (1_000, 2, 2_000_000),  # A's, then B's data phase
+        (0, 1, 1_000_000), (0, 2, 2_000_000),  # A, then B start (their data phases: no change)
         (2_001_000, 0, 0),  # both delivered at once: one row
-        (2_500_000, 1, 500_000), (2_501_000, 1, 500_000), (3_001_000, 0, 0),  # C alone
+        (2_500_000, 1, 500_000),  # C starts (alone, its data phase changes nothing shown)
+        (2_750_000, 2, 751_000),  # D starts: C has 0.251 MB left
+        (2_751_000, 2, 750_000),  # D's data phase: C served 1 kB more meanwhile
+        (3_251_000, 1, 250_000),  # C delivered
+        (3_501_000, 0, 0),  # D delivered
     ]

@@ -140,6 +140,11 @@ def test_same_seed_identical_frames(scenario) -> None:
     assert repr(one.pool_stats) == repr(two.pool_stats)  # NaN-safe
     assert one.link_stats == two.link_stats
     assert one.summary == two.summary
+    # keeping no time series changes nothing else (links advance the same float steps)
+    bare = simulate(trace, topo, cost_models=costs, seed=seed, timeseries=False)
+    assert bare.timeseries.empty
+    pd.testing.assert_frame_equal(one.requests, bare.requests)
+    assert repr(one.pool_stats) == repr(bare.pool_stats) and one.link_stats == bare.link_stats
 
 
 def test_random_routing_depends_on_the_seed() -> None:

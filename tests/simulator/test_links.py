@@ -95,3 +95,23 @@ def test_time_series_rows_follow_the_transfers(env) -> None:
         (3_251_000, 1, 250_000),  # C delivered
         (3_501_000, 0, 0),  # D delivered
     ]
+
+
+def test_timings_do_not_depend_on_keeping_a_time_series() -> None:
+    """The link advances its transfers at every would-be row, recorded or not: splitting the
+    service into other float steps moves completions by a ns (this case found by search did,
+    when only recorded rows advanced)."""
+    sends = [(2_451_418, 19_289_226), (4_071_462, 12_914_427), (9_535_686, 18_938_133)]
+
+    def run(enabled: bool) -> dict[int, int]:
+        env = simpy.Environment()
+        link = Link(ctx=SimContext(env=env, seed=0, recorder=Recorder(enabled=enabled)),
+                    name="l", bandwidth_bytes_per_s=1e9 / 3, latency_s=1e-6)
+        out: dict[int, int] = {}
+        for i, (nbytes, start_ns) in enumerate(sends):
+            env.process(_send(env, link, nbytes, start_ns, out, i))
+        env.run()
+        return out
+
+    recorded, bare = run(True), run(False)
+    assert len(recorded) == len(sends) and recorded == bare

@@ -5,12 +5,13 @@ The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPl
 the step's end, apply it, tell the requests that finished. It is a state machine on SimPy
 callbacks (see ``simulator.context``): ``_decide`` takes a decision and schedules the event that
 ends the step; an idle instance schedules nothing until a request pokes it. In ``fast`` mode a
-plan that only decodes (joins applied first) is fast-forwarded in closed form:
-the ends of the next ``k`` steps come from one call (``decode_run`` of a table cost model: a
-slice of a cumulative table shared by all runs of that batch size; else one vectorised
-``decode_step_times_s``), up to the next completion (or the last step whose KV growth fits); a new arrival, reservation or hand-over cuts the run short at the end of the step
-in progress, exactly where the per-step reference mode would take its next decision (the run's
-own end event then fires stale and is ignored). A run's KV growth is applied when it ends, so
+plan that only decodes (joins applied first) is fast-forwarded in closed form: the ends of the
+next ``k`` steps come from one call (``decode_run`` of a table cost model: a slice of a
+cumulative table shared by all runs of that batch size; else one vectorised
+``decode_step_times_s``), up to the next completion (or the last step whose KV growth fits); a
+new arrival, reservation or hand-over cuts the run short at the end of the step in progress,
+exactly where the per-step reference mode would take its next decision (the run's own end event
+then fires stale and is ignored). A run's KV growth is applied when it ends, so
 the fast mode's time series shows KV use at run ends (the reference mode's, at every step).
 
 Requests talk to an instance only in the ROUTE phase: ``enqueue`` (wait for prefill / for

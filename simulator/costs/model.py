@@ -70,7 +70,7 @@ class _RunTables:
     max_prefill_tokens: float
 
     # (batch b, context residue r) -> cumulative ns of steps at mean contexts (j*b + r)/b,
-    # j = 0, 1, ... up to the grid's end; bounded by _CUM_MEMO_ENTRIES floats in all
+    # j = 0, 1, ... up to the grid's end; _CUM_MEMO_ENTRIES int64s in all at most
     cum: dict[tuple[int, int], array] = field(default_factory=dict)
     cum_entries: int = 0
 

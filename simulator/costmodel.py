@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["CostModel", "ConstantCostModel", "FunctionCostModel", "run_cum_ns",
-           "decode_run_of", "prefill_step_s_of"]
+           "run_mean_contexts", "decode_run_of", "prefill_step_s_of"]
 
 
 @runtime_checkable
@@ -53,6 +53,13 @@ def run_cum_ns(step_times_s: np.ndarray) -> array:
     return array("q", cum.tobytes())
 
 
+def run_mean_contexts(batch_size: int, context_sum_tokens: int, steps: int) -> np.ndarray:
+    """Mean context of each step of a decode run: ``(context_sum_tokens + k * batch_size) /
+    batch_size`` for k < ``steps``, the very float a per-step call computes (exact integer
+    numerators, one division)."""
+    return (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) / batch_size
+
+
 def decode_run_of(model: CostModel) -> Callable[[int, int, int], tuple[array, int]]:
     """``(batch_size, context_sum_tokens, steps) -> (cum_ns, lo)``: a fast-forwarded decode
     run whose step k (< ``steps``) ends ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after its start,
@@ -64,8 +71,7 @@ def decode_run_of(model: CostModel) -> Callable[[int, int, int], tuple[array, in
         return own
 
     def generic(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[array, int]:
-        contexts = (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) \
-            / batch_size
+        contexts = run_mean_contexts(batch_size, context_sum_tokens, steps)
         return run_cum_ns(model.decode_step_times_s(batch_size, contexts)), 0
 
     return generic

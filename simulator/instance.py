@@ -68,6 +68,17 @@ class _Run:
     end: Phase | None = None  # the event that ends the run (cut short: a new one)
     interrupted: bool = False
 
+    def end_ns(self, k: int) -> int:
+        """When step k-1 ends (the k-th step), in ns after the run's start."""
+        return self.cum_ns[self.lo + k] - self.base_ns
+
+    def started(self, elapsed_ns: int) -> int:
+        """Steps started by ``elapsed_ns`` after the start: those ended, plus the one in
+        progress (``steps`` + 1 once the run is over)."""
+        lo = self.lo
+        return bisect.bisect_right(self.cum_ns, self.base_ns + elapsed_ns, lo,
+                                   lo + self.steps + 1) - lo
+
 
 class Instance:
     """One instance of a pool (a GPU, or a whole GroqRack)."""
@@ -123,8 +134,7 @@ class Instance:
         run = self._run
         if run is not None:
             elapsed = self.env._now - run.start_ns
-            started = min(run.steps, bisect.bisect_right(
-                run.cum_ns, run.base_ns + elapsed, run.lo, run.lo + run.steps + 1) - run.lo)
+            started = min(run.steps, run.started(elapsed))
             bt = self.kv.block_tokens
             used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
         return used
@@ -358,20 +368,15 @@ class Instance:
             left.append(r.output_tokens - r.generated_tokens)
         steps = self._steps_that_fit(cached, blocks, min(left))
         cum, lo = self._decode_run(size, sum(cached), steps)
-        base = cum[lo]
-        run = self._run = _Run(batch, start, cum, lo, base, steps, cached, blocks)
-        run.end = Phase(self.env, cum[lo + steps] - base, DECIDE, self._run_done)
+        run = self._run = _Run(batch, start, cum, lo, cum[lo], steps, cached, blocks)
+        run.end = Phase(self.env, run.end_ns(steps), DECIDE, self._run_done)
 
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
         elapsed = self.env._now - run.start_ns
-        # steps ended by now, plus the one in progress
-        lo = run.lo
-        run.steps = bisect.bisect_right(run.cum_ns, run.base_ns + elapsed, lo,
-                                        lo + run.steps + 1) - lo
-        last = run.cum_ns[lo + run.steps] - run.base_ns
-        run.end = Phase(self.env, last - elapsed, DECIDE, self._run_done)
+        run.steps = run.started(elapsed)
+        run.end = Phase(self.env, run.end_ns(run.steps) - elapsed, DECIDE, self._run_done)
 
     def _run_done(self, event: Phase) -> None:
         run = self._run
@@ -385,7 +390,7 @@ class Instance:
         finished = []
         for request in batch:
             if request.generated_tokens == 0:
-                request.first_token_ns = run.start_ns + run.cum_ns[run.lo + 1] - run.base_ns
+                request.first_token_ns = run.start_ns + run.end_ns(1)
             request.cached_tokens += steps
             request.generated_tokens += steps
             grow = -(-request.cached_tokens // block_tokens) - request.kv_blocks

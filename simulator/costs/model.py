@@ -44,7 +44,7 @@ import pandas as pd
 
 from simulator import table_schema as ts
 from simulator.catalog.models import ModelSpec
-from simulator.costmodel import run_cum_ns
+from simulator.costmodel import run_cum_ns, run_mean_contexts
 from simulator.costs.surface import Surface
 from simulator.costs.table import CostTableWarning, validate_table
 
@@ -82,11 +82,11 @@ class _RunTables:
     def build_cum(self, batch_size: int, residue: int, tokens: np.ndarray) -> array | None:
         """The (batch, residue) table, remembered; None once the memo is full (the caller then
         computes its run alone: same numbers, more work)."""
-        count = int(self.max_tokens) + 2
-        contexts = (np.arange(count, dtype=np.float64) * batch_size + residue) / batch_size
-        contexts = contexts[:int(np.searchsorted(contexts, self.max_tokens, side="right"))]
-        if self.cum_entries + len(contexts) > _CUM_MEMO_ENTRIES:
+        count = int(self.max_tokens) + 2  # covers every j with (j*b + r)/b <= max_tokens
+        if self.cum_entries + count + 1 > _CUM_MEMO_ENTRIES:  # full: build nothing
             return None
+        contexts = run_mean_contexts(batch_size, residue, count)
+        contexts = contexts[:int(np.searchsorted(contexts, self.max_tokens, side="right"))]
         cum = run_cum_ns(_interp(contexts, tokens, self.rows[batch_size - 1]))
         self.cum[(batch_size, residue)] = cum
         self.cum_entries += len(cum)
@@ -215,8 +215,7 @@ class TableCostModel:
                 cum = run.build_cum(batch_size, r, self.decode.tokens)
             if cum is not None and q + steps < len(cum):
                 return cum, q
-        contexts = (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) \
-            / batch_size
+        contexts = run_mean_contexts(batch_size, context_sum_tokens, steps)
         return run_cum_ns(self.decode_step_times_s(batch_size, contexts)), 0
 
     def mixed_step_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray,

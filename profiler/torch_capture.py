@@ -23,7 +23,7 @@ from profiler.grid import (Checkpoint, GridPoint, PointResult, checkpoint_path, 
 from profiler.table import host_provenance, results_frame, write_cost_table
 from profiler.torch_device import (DeviceInfo, free_bytes, is_oom, open_device, release,
                                    synchronize, time_call)
-from profiler.torch_model import (ATTENTION_BACKENDS, TORCH_DTYPES, KVCache, LlamaWeights,
+from profiler.torch_model import (ATTENTION_BACKENDS, TORCH_DTYPES, LlamaWeights,
                                   build_weights, decode_step,
                                   new_kv_cache, prefill)
 from simulator.catalog.models import DTYPE_BYTES, ModelSpec

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from profiler.analytical import CONSTANTS_PATH, build_analytical_table, token_grid

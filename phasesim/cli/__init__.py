@@ -1,0 +1,28 @@
+"""The ``sim`` command: traces, cost profiles, replay, scenarios and sweeps."""
+
+from __future__ import annotations
+
+import typer
+
+from phasesim.errors import show_warnings_on_one_line
+
+from phasesim.cli import profiles_cmd, replay_cmd, scenario_cmd, traces_cmd
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="phasesim: prefill/decode-aware simulator of LLM inference clusters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(traces_cmd.app, name="traces", help="Import, generate and inspect request traces.")
+app.add_typer(profiles_cmd.app, name="profiles", help="List, show and plot cost tables.")
+# replay/run/sweep/report are top-level commands defined in their own modules.
+app.registered_commands += replay_cmd.app.registered_commands
+app.registered_commands += scenario_cmd.app.registered_commands
+
+
+def main() -> None:
+    show_warnings_on_one_line()
+    app()

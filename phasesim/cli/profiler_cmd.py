@@ -1,0 +1,233 @@
+"""The ``profiler`` command: capture cost tables and validate them in closed loop.
+
+``profiler capture --backend torch|groq|analytical ... -o T.parquet``
+``profiler validate --table T --device D --model M --trace small.parquet [--json]``
+
+torch and groq are optional extras, imported only by the backend that needs them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from phasesim.profiler.analytical import build_analytical_table
+from phasesim.profiler.grid import parse_int_list
+from phasesim.simulator.catalog.models import MODELS, get_model
+from phasesim.cli.errors import cli_errors
+from phasesim.simulator.costs import write_table
+from phasesim.errors import InputError, show_warnings_on_one_line
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Capture cost tables on hardware and validate them in closed loop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+DEFAULT_PREFILL_BATCHES = "1,2,4,8"
+DEFAULT_PROMPT_LENS = "32,64,128,256,512,1024,2048,3072,4096"
+DEFAULT_DECODE_BATCHES = "1,2,4,8,16,32,64,128,256"
+DEFAULT_CONTEXTS = "128,256,512,1024,2048,3072,4032"
+
+
+class Backend(enum.StrEnum):
+    TORCH = "torch"
+    GROQ = "groq"
+    ANALYTICAL = "analytical"
+
+
+def _model_name(model: str) -> str:
+    return model if model in MODELS else get_model(model).name
+
+
+def _fit_lengths(values: list[int], max_context: int, explicit: bool, option: str) -> list[int]:
+    """Default grids are clipped to the model's context; explicit ones are checked later."""
+    if explicit:
+        return values
+    room = 0 if option == "--prompt-lens" else 1  # a decode step adds one token to the context
+    kept = [v for v in values if v + room <= max_context]
+    if not kept:
+        raise InputError(f"no default length fits the model's context ({max_context})",
+                         column=option)
+    return kept
+
+
+SECRET_PARAMS = frozenset({"api_key"})
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The command as parsed (every option, defaults included; secrets left out): what the
+    tables and reports record as provenance."""
+    parts = [ctx.command_path]
+    for name, value in ctx.params.items():
+        if name in SECRET_PARAMS or value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{name.replace('_', '-')}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def _require(module: str) -> None:
+    """Import an optional extra now, so a missing one gives the install hint (exit 2)."""
+    __import__(module)
+
+
+def _set_threads(threads: int | None) -> None:
+    """torch intra-op threads for CPU timing (recorded in the table's capture libraries)."""
+    if threads is not None:
+        import torch  # optional extra, already checked by _require
+
+        torch.set_num_threads(threads)
+
+
+@app.command()
+@cli_errors
+def capture(
+    ctx: typer.Context,
+    backend: Backend = typer.Option(..., "--backend", help="torch | groq | analytical"),
+    output: Path = typer.Option(..., "-o", "--output", help="Output cost table (.parquet)."),
+    model: str = typer.Option("llama2-7b", "--model", help="Catalog model name (torch/analytical), "
+                              "or the Groq model id (groq)."),
+    config: Path | None = typer.Option(None, "--config", help="Hugging Face config.json for the "
+                                       "architecture (torch; random weights)."),
+    device: str = typer.Option("cuda", "--device", help="cuda | cpu | mps | xpu (torch)."),
+    dtype: str = typer.Option("fp16", "--dtype", help="bf16 | fp16 | fp32."),
+    hardware: str | None = typer.Option(None, "--hardware", help="The table's hardware name "
+                                        "(default: derived from the device, e.g. h100-sxm)."),
+    prefill_batch_sizes: str = typer.Option(DEFAULT_PREFILL_BATCHES, "--prefill-batch-sizes"),
+    prompt_lens: str | None = typer.Option(None, "--prompt-lens",
+                                           help=f"[default: {DEFAULT_PROMPT_LENS}]"),
+    decode_batch_sizes: str = typer.Option(DEFAULT_DECODE_BATCHES, "--decode-batch-sizes"),
+    contexts: str | None = typer.Option(None, "--contexts", help=f"[default: {DEFAULT_CONTEXTS}]"),
+    repeats: int = typer.Option(10, "--repeats", min=1, help="Timed runs per point."),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed runs per point first."),
+    graphs: bool = typer.Option(True, "--graphs/--no-graphs", help="CUDA graphs for decode."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint beside -o."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.0,
+                                             help="Stop cleanly when this budget is spent."),
+    max_points: int | None = typer.Option(None, "--max-points", min=0,
+                                          help="Stop after this many new points."),
+    memory_limit_gb: float | None = typer.Option(None, "--memory-limit-gb", min=0.0,
+                                                 help="Pretend the device has only this much "
+                                                 "memory (weights + one point)."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU device: torch "
+                                       "threads (1 gives steadier timings on a shared box)."),
+    base_url: str = typer.Option("https://api.groq.com", "--base-url", help="Groq endpoint."),
+    api_key: str | None = typer.Option(None, "--api-key", help="Groq key (default: "
+                                       "$GROQ_API_KEY); never written anywhere."),
+    output_tokens: int = typer.Option(64, "--output-tokens", min=1, help="Groq: tokens to ask."),
+    max_rps: float | None = typer.Option(None, "--max-rps", min=0.0, help="Groq: request rate cap."),
+    timeout_s: float = typer.Option(60.0, "--timeout-s", min=0.1, help="Groq: per-request timeout."),
+    max_retries: int = typer.Option(6, "--max-retries", min=0, help="Groq: retries per request."),
+    tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, help="analytical only."),
+) -> None:
+    """Capture a cost table (measured on hardware, or analytical from specs)."""
+    console = Console(stderr=True)
+    output = Path(output)
+    if backend is Backend.ANALYTICAL:
+        if hardware is None:
+            raise InputError("the analytical backend needs --hardware (a catalog name, e.g. "
+                             "h100-sxm)", column="--hardware")
+        df, meta = build_analytical_table(hardware=hardware, model=model,
+                                          dtype=dtype, tensor_parallel=tensor_parallel)
+        write_table(df, meta, output)
+        console.print(f"[profiler] wrote {output} ({len(df)} rows, analytical)", highlight=False, markup=False)
+        return
+    if backend is Backend.GROQ:
+        _require("groq")
+        from phasesim.profiler.groq_capture import GroqCaptureConfig, capture_groq
+
+        key = api_key or os.environ.get("GROQ_API_KEY", "")
+        if not key:
+            raise InputError("no API key: set GROQ_API_KEY or pass --api-key", column="--api-key")
+        lens = parse_int_list(prompt_lens or "128,512,1024,2048", option="--prompt-lens")
+        capture_groq(GroqCaptureConfig(
+            model=model, base_url=base_url, api_key=key, prompt_lens=tuple(lens),
+            output_tokens=output_tokens, repeats=repeats, max_rps=max_rps, resume=resume,
+            output=output, hardware=hardware or "groqrack", dtype=dtype, timeout_s=timeout_s,
+            max_retries=max_retries, seed=seed, command=command_line(ctx)), console=console)
+        return
+    _require("torch")
+    _set_threads(threads)
+    from phasesim.profiler.torch_capture import TorchCaptureConfig, capture_torch
+
+    spec = get_model(str(config) if config is not None else model)
+    model_name = _model_name(model) if config is None else spec.name
+    cfg = TorchCaptureConfig(
+        device=device, model=spec, model_name=model_name, dtype=dtype, output=output,
+        prefill_batch_sizes=tuple(parse_int_list(prefill_batch_sizes,
+                                                 option="--prefill-batch-sizes")),
+        prompt_lens=tuple(_fit_lengths(parse_int_list(prompt_lens or DEFAULT_PROMPT_LENS,
+                                                      option="--prompt-lens"),
+                                       spec.max_context_tokens, prompt_lens is not None,
+                                       "--prompt-lens")),
+        decode_batch_sizes=tuple(parse_int_list(decode_batch_sizes,
+                                                option="--decode-batch-sizes")),
+        contexts=tuple(_fit_lengths(parse_int_list(contexts or DEFAULT_CONTEXTS,
+                                                   option="--contexts"),
+                                    spec.max_context_tokens, contexts is not None, "--contexts")),
+        repeats=repeats, warmup=warmup, graphs=graphs, resume=resume, hardware=hardware,
+        max_seconds=max_seconds, max_points=max_points,
+        memory_limit_bytes=None if memory_limit_gb is None else int(memory_limit_gb * 1024**3),
+        seed=seed, command=command_line(ctx))
+    capture_torch(cfg, console=console)
+
+
+@app.command()
+@cli_errors
+def validate(
+    ctx: typer.Context,
+    table: Path = typer.Option(..., "--table", help="Cost table to validate."),
+    trace: Path = typer.Option(..., "--trace", help="Short trace to replay (canonical parquet)."),
+    model: str = typer.Option("llama2-7b", "--model"),
+    device: str = typer.Option("cuda", "--device", help="cuda | cpu | mps | xpu"),
+    dtype: str | None = typer.Option(None, "--dtype", help="Default: the table's dtype."),
+    save_real: Path | None = typer.Option(None, "--save-real", help="Store the real per-request "
+                                          "records (re-run the comparison later with --real)."),
+    real: Path | None = typer.Option(None, "--real", help="Use stored real records instead of "
+                                     "running the model (no device needed)."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.0,
+                                             help="Stop admitting requests after this budget."),
+    graphs: bool = typer.Option(True, "--graphs/--no-graphs", help="CUDA graphs for decode."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="CPU device: torch threads."),
+) -> None:
+    """Run the real model over a short trace, simulate the same trace with the table, compare."""
+    if real is None and threads is not None:
+        _require("torch")
+        _set_threads(threads)
+    from phasesim.profiler.validate import ValidateConfig, render_report, run_validation
+
+    report = run_validation(ValidateConfig(
+        table=table, trace=trace, model=model, device=device, dtype=dtype, save_real=save_real,
+        real=real, max_seconds=max_seconds, graphs=graphs, seed=seed,
+        command=command_line(ctx)),
+        console=Console(stderr=True))
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    else:
+        Console().print(render_report(report))
+
+
+def main() -> None:
+    show_warnings_on_one_line()
+    app()
+
+
+if __name__ == "__main__":  # `python -m phasesim.cli.profiler_cmd` (the GPU script uses this form)
+    main()

@@ -1,0 +1,315 @@
+"""`sim replay`: replay one trace on one topology, write the results, print a summary.
+
+Units are parsed here, at the edge (``--link-bandwidth 100Gbps``, ``--link-latency 5us``); the
+topology, engine and writers below only ever see bytes/s and seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperCommand
+
+from phasesim import traces
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
+from phasesim.cli.errors import cli_errors, fail
+from phasesim.simulator.output import summary_json, write_results
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import (BUILTIN_TOPOLOGIES, Batching, FirstToken, Role, TopologySpec,
+                                builtin_topology, load_topology)
+from phasesim.units import bandwidth_bytes_per_s, duration_s
+from phasesim.errors import InputError
+
+__all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "render_summary"]
+
+app = typer.Typer(help="replay commands", no_args_is_help=True, pretty_exceptions_enable=False)
+
+def parse_bandwidth_bytes_per_s(text: str, *, option: str) -> float:
+    """``100Gbps``, ``400gbit``, ``12.5GB/s``, ``64GiB/s`` -> bytes per second (see simulator.units)."""
+    try:
+        return bandwidth_bytes_per_s(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+def parse_latency_s(text: str, *, option: str) -> float:
+    """``5us``, ``5µs``, ``2ms``, ``0.001s``, ``250ns`` -> seconds (see simulator.units)."""
+    try:
+        return duration_s(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+_PROFILE_OVERRIDE = {Role.COLOCATED: "profile", Role.PREFILL: "prefill_profile",
+                     Role.DECODE: "decode_profile"}
+
+
+class _OneLineUsageErrors(TyperCommand):
+    """Option-parsing errors (``--instances abc``, a missing ``-o``) as one ``error:`` line and
+    exit 2, like every other bad input, instead of click's usage box.
+
+    A usage error is recognised by its interface (``exit_code`` 2 and ``format_message``) because
+    typer may vendor click, whose exception classes it does not export.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
+                raise
+            raise fail(exc.format_message()) from None
+
+
+@app.command("replay", cls=_OneLineUsageErrors)
+@cli_errors
+def replay(
+    trace: Path = typer.Argument(..., show_default=False, help=(
+        "Trace: canonical parquet, or a raw Azure/Vidur CSV or Mooncake JSONL "
+        "(imported on the fly).")),
+    topology: str = typer.Option(..., "--topology", "-t", show_default=False, help=(
+        "Built-in topology (gpu, groq, gpu-prefill-gpu-decode, gpu-prefill-groq-decode, "
+        "groq-prefill-gpu-decode) or a topology YAML file.")),
+    out: Path = typer.Option(..., "--out", "-o", show_default=False, help=(
+        "Directory for requests.parquet, timeseries.parquet, summary.json, meta.json.")),
+    gpu: str | None = typer.Option(None, "--gpu", show_default="h100-sxm",
+                                   help="Hardware of the GPU pools."),
+    model: str | None = typer.Option(None, "--model", show_default="llama2-7b", help="Model."),
+    instances: int | None = typer.Option(None, "--instances",
+                                         help="Instances of a colocated pool."),
+    prefill_instances: int | None = typer.Option(None, "--prefill-instances",
+                                                 help="Prefill instances."),
+    decode_instances: int | None = typer.Option(None, "--decode-instances",
+                                                help="Decode instances."),
+    batching: str | None = typer.Option(None, "--batching", help=(
+        "Batching policy of every pool: " + ", ".join(b.value for b in Batching) + ".")),
+    max_batch: int | None = typer.Option(None, "--max-batch",
+                                         help="Max sequences per iteration."),
+    link_bandwidth: str | None = typer.Option(None, "--link-bandwidth", help=(
+        "KV link bandwidth, e.g. 100Gbps, 400gbit, 12.5GB/s.")),
+    link_latency: str | None = typer.Option(None, "--link-latency",
+                                            help="KV link latency, e.g. 5us, 2ms, 0.001s."),
+    profile: list[str] | None = typer.Option(None, "--profile", help=(
+        "Cost table: POOL=PATH (repeatable; POOL is a pool name or role) or PATH for "
+        "every pool.")),
+    seed: int | None = typer.Option(None, "--seed", show_default="0, or the topology file's",
+                                    help="Seed of every random stream."),
+    rate_scale: float | None = typer.Option(None, "--rate-scale", show_default="1", help=(
+        "Multiply the request rate (arrivals at arrival_s / X).")),
+    slo_ttft: float = typer.Option(0.5, "--slo-ttft",
+                                   help="TTFT SLO in seconds (goodput, attainment)."),
+    slo_tpot: float = typer.Option(0.05, "--slo-tpot",
+                                   help="TPOT SLO in seconds (goodput, attainment)."),
+    first_token: str | None = typer.Option(None, "--first-token", show_default="prefill", help=(
+        "Who emits the first token in a disaggregated topology: prefill or decode.")),
+    json_output: bool = typer.Option(False, "--json", help="Print only the summary JSON object."),
+) -> None:
+    """Replay a trace on a topology; write per-request results and print a summary."""
+    if out.exists() and not out.is_dir():
+        raise InputError("-o/--out: exists and is not a directory", path=out)
+    overrides: dict[str, Any] = {
+        "gpu": _known(get_hardware, gpu, "--gpu"),
+        "model": _known(get_model, model, "--model"),
+        "instances": _count(instances, "--instances"),
+        "prefill_instances": _count(prefill_instances, "--prefill-instances"),
+        "decode_instances": _count(decode_instances, "--decode-instances"),
+        "batching": _choice(Batching, batching, "--batching"),
+        "max_batch": _count(max_batch, "--max-batch"),
+        "link_bandwidth": None if link_bandwidth is None else parse_bandwidth_bytes_per_s(
+            link_bandwidth, option="--link-bandwidth"),
+        "link_latency": None if link_latency is None else parse_latency_s(
+            link_latency, option="--link-latency"),
+        "first_token": _choice(FirstToken, first_token, "--first-token"),
+        "rate_scale": None if rate_scale is None else _positive(rate_scale, "--rate-scale"),
+    }
+    slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
+    slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
+    spec = _topology(topology, overrides, profile or [])
+    frame = _read_trace(trace)
+
+    result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
+    write_results(result, out, trace_path=trace, extra_meta={
+        "replay": {"topology": topology, "slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s}})
+    if json_output:
+        typer.echo(summary_json(result.summary), nl=False)
+        return
+    console = Console(highlight=False)
+    console.print(f"[bold]{escape(trace.name)}[/] on [bold]{escape(spec.name)}[/] "
+                  f"({len(frame):,} requests, "
+                  f"seed {result.meta['seed']}, rate x{spec.rate_scale:g}, "
+                  f"SLO TTFT {1e3 * slo_ttft_s:g} ms / TPOT {1e3 * slo_tpot_s:g} ms)")
+    render_summary(result.summary, console)
+    console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
+                  "meta.json")
+
+
+def _topology(name_or_path: str, overrides: dict[str, Any], profiles: list[str]) -> TopologySpec:
+    """A built-in with overrides, or a YAML file (which takes only run-wide overrides)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if name_or_path in BUILTIN_TOPOLOGIES:
+        base = builtin_topology(name_or_path)
+        _check_layout_options(base, given)
+        given.update(_profile_overrides(base, profiles))
+        return builtin_topology(name_or_path, **given)
+    spec = load_topology(name_or_path)
+    pool_level = sorted(set(given) - {"rate_scale", "first_token"})
+    if pool_level or profiles:
+        option = "--" + (pool_level[0].replace("_", "-") if pool_level else "profile")
+        raise InputError(f"{option}: only built-in topologies take pool overrides; "
+                         f"set it in {name_or_path}")
+    data = spec.model_dump(mode="json")
+    data.update({k: v.value if hasattr(v, "value") else v for k, v in given.items()})
+    try:
+        return TopologySpec.model_validate(data)
+    except ValueError as exc:
+        raise InputError(" ".join(str(exc).split()), path=name_or_path) from None
+
+
+def _check_layout_options(spec: TopologySpec, given: dict[str, Any]) -> None:
+    """Refuse options that the layout would silently ignore."""
+    if spec.disaggregated:
+        ignored = ["instances"]
+        hint = "use --prefill-instances / --decode-instances"
+    else:
+        ignored = ["prefill_instances", "decode_instances", "link_bandwidth", "link_latency",
+                   "first_token"]
+        hint = "it applies to disaggregated topologies only"
+    if "gpu" in given and all(p.hardware == "groqrack" for p in spec.pools):
+        raise InputError(f"--gpu: {spec.name} has no GPU pool")
+    for key in ignored:
+        if key in given:
+            raise InputError(f"--{key.replace('_', '-')}: {spec.name} is "
+                             f"{'disaggregated' if spec.disaggregated else 'colocated'}; {hint}")
+
+
+def _profile_overrides(spec: TopologySpec, profiles: list[str]) -> dict[str, str]:
+    """``--profile`` values -> builtin_topology's profile / prefill_profile / decode_profile."""
+    chosen: dict[Role, str] = {}
+    for item in profiles:
+        pool, sep, path = item.partition("=")
+        if not sep or not pool or "/" in pool:
+            targets, path = list(spec.pools), item
+        else:
+            targets = [p for p in spec.pools if pool in (p.name, p.role.value)]
+            if not targets:
+                names = ", ".join(p.name for p in spec.pools)
+                raise InputError(f"--profile: no pool '{pool}' in {spec.name} (pools: {names})")
+        if not Path(path).is_file():
+            raise InputError("--profile: no such file", path=path)
+        for pool_spec in targets:
+            if pool_spec.role in chosen:
+                raise InputError(f"--profile: pool '{pool_spec.name}' given twice")
+            chosen[pool_spec.role] = path
+    return {_PROFILE_OVERRIDE[role]: path for role, path in chosen.items()}
+
+
+def _read_trace(path: Path) -> pd.DataFrame:
+    """A canonical parquet trace, or any raw format the importers know."""
+    if not path.exists():
+        raise InputError("no such trace file", path=path)
+    if not path.is_file():
+        raise InputError("trace is not a file", path=path)
+    if traces.detect_format(path) is traces.TraceFormat.PARQUET:
+        return traces.read_trace(path)
+    return traces.import_trace(path)
+
+
+def _known(lookup: Any, name: str | None, option: str) -> str | None:
+    """``name`` unchanged once ``lookup`` accepts it (the engine resolves it again)."""
+    if name is None:
+        return None
+    try:
+        lookup(name)
+        return name
+    except InputError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+def _choice(kind: type, value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(item.value for item in kind)
+        raise InputError(f"{option}: unknown value '{value}' (one of: {known})") from None
+
+
+def _count(value: int | None, option: str) -> int | None:
+    if value is not None and value < 1:
+        raise InputError(f"{option} must be >= 1, got {value}")
+    return value
+
+
+def _positive(value: float, option: str) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{option} must be a positive number, got {value}")
+    return value
+
+
+def render_summary(summary: dict[str, Any], console: Console) -> None:
+    """The summary as rich tables: requests, latency (ms), rates, pools, links."""
+    requests = Table(title="requests", title_justify="left", show_header=False)
+    requests.add_row("total", f"{summary['requests']:,}")
+    requests.add_row("completed", f"{summary['completed']:,}")
+    requests.add_row("rejected", f"{summary['rejected']:,}")
+    for reason, count in summary["rejected_by_reason"].items():
+        requests.add_row(f"  {escape(reason) or '(no reason)'}", f"{count:,}")
+    requests.add_row("duration", _fmt(summary["duration_s"], " s"))
+    requests.add_row("throughput", _fmt(summary["throughput_rps"], " req/s"))
+    requests.add_row("output tokens", _fmt(summary["output_tps"], " tok/s"))
+    requests.add_row("goodput", _fmt(summary["goodput_rps"], " req/s"))
+    attainment = summary["slo_attainment"]
+    requests.add_row("SLO attainment", "-" if attainment is None else f"{100 * attainment:.1f} %")
+    console.print(requests)
+
+    latency = Table(title="latency (ms)", title_justify="left")
+    latency.add_column("metric")
+    for column in ("mean", "p50", "p90", "p99"):
+        latency.add_column(column, justify="right")
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E"),
+                       ("queue_s", "queue")):
+        stats = summary[key]
+        latency.add_row(label, *(_fmt_ms(stats[c]) for c in ("mean", "p50", "p90", "p99")))
+    console.print(latency)
+
+    if summary["pools"]:
+        pools = Table(title="pools", title_justify="left")
+        for column in ("pool", "role", "hardware", "inst", "util", "batch", "preempt"):
+            pools.add_column(column, justify="left" if column in ("pool", "role", "hardware")
+                             else "right")
+        for pool in summary["pools"]:
+            pools.add_row(escape(pool["pool"]), pool["role"], escape(pool["hardware"]),
+                          str(pool["instances"]),
+                          _fmt_pct(pool["utilization"]), _fmt(pool["mean_batch_size"]),
+                          f"{pool['preemptions']:,}")
+        console.print(pools)
+
+    if summary["links"]:
+        links = Table(title="links", title_justify="left")
+        for column in ("link", "util", "GB moved", "transfers"):
+            links.add_column(column, justify="left" if column == "link" else "right")
+        for link in summary["links"]:
+            links.add_row(escape(link["link"]), _fmt_pct(link["utilization"]),
+                          f"{link['bytes_moved'] / 1e9:,.3f}", f"{link['transfers']:,}")
+        console.print(links)
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:,.2f}{unit}"
+
+
+def _fmt_ms(value_s: float | None) -> str:
+    return "-" if value_s is None else f"{1e3 * value_s:,.1f}"
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"

@@ -1,0 +1,49 @@
+"""Reading quantities with units at the edges (CLI options, scenario files, report axes).
+
+One grammar for everyone: bandwidths like ``100Gbps``, ``400gbit``, ``25Gb/s`` (bits) or
+``12.5GB/s``, ``64GiB/s`` (bytes), and durations like ``250ns``, ``5us``, ``5µs``, ``2ms``,
+``0.001s``, ``1min``. Callers turn the ``ValueError`` into their own located error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["bandwidth_bytes_per_s", "duration_s"]
+
+_NUMBER = r"(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
+_BANDWIDTH = re.compile(rf"^{_NUMBER}\s*(?P<prefix>[kKmMgGtT]?)(?P<binary>i?)"
+                        r"(?P<base>bps|bits?/s|bits?|b/s|Bps|B/s|B|bytes?/s)$")
+_DURATION = re.compile(rf"^{_NUMBER}\s*(?P<unit>ns|us|µs|ms|s|min)$")
+_PREFIXES = "_kmgt"
+_DURATION_UNITS_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+
+
+def bandwidth_bytes_per_s(text: str) -> float:
+    """``100Gbps`` -> 12.5e9. A lower-case ``b`` (or ``bps``, ``bit``) is bits, an upper-case
+    ``B`` (or ``byte``) bytes; ``Ki``..``Ti`` are binary prefixes. Positive and finite."""
+    match = _BANDWIDTH.match(text.strip())
+    if match is None:
+        raise ValueError(f"cannot read bandwidth '{text}' (use e.g. 100Gbps, 400gbit, 12.5GB/s, "
+                         "64GiB/s)")
+    prefix, binary, base = match["prefix"].lower(), match["binary"], match["base"]
+    if binary and not prefix:
+        raise ValueError(f"cannot read bandwidth '{text}' (a binary 'i' needs a prefix)")
+    scale = (1024.0 if binary else 1000.0) ** _PREFIXES.index(prefix) if prefix else 1.0
+    is_bits = base == "bps" or base.startswith("bit") or base == "b/s"
+    value = float(match["number"]) * scale / (8.0 if is_bits else 1.0)
+    if not math.isfinite(value) or value <= 0.0:
+        raise ValueError(f"bandwidth must be positive and finite, got '{text}'")
+    return value
+
+
+def duration_s(text: str) -> float:
+    """``5us`` -> 5e-6 seconds. Non-negative (the grammar has no sign) and finite."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f"cannot read duration '{text}' (use e.g. 5us, 200ms, 0.2s)")
+    value = float(match["number"]) * _DURATION_UNITS_S[match["unit"]]
+    if not math.isfinite(value):
+        raise ValueError(f"duration must be finite, got '{text}'")
+    return value

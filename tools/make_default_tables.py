@@ -1,0 +1,49 @@
+"""Maintainer script (not part of the wheel): regenerate the shipped analytical default tables
+(deterministic: same constants, same bytes).
+
+    python tools/make_default_tables.py
+
+Writes ``{hardware}__llama2-7b__fp16__analytical.parquet`` into ``simulator/tables/`` for
+h100-sxm, a100-sxm-80gb and groqrack (calibrated), and h200, l40s and mi300x (constants borrowed
+from a calibrated sibling, flagged in their metadata; the scenarios sweep them), from
+``phasesim.profiler.analytical.build_analytical_table`` and the constants committed in
+``profiler/calibrated_constants.json`` (refit them with ``python -m
+phasesim.profiler.calibration``). Measured tables there win over these in ``load_cost_model``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from phasesim.profiler.analytical import build_analytical_table
+from phasesim.simulator.costs import write_table
+
+__all__ = ["DEFAULTS", "main"]
+
+DEFAULTS: tuple[tuple[str, str, str], ...] = (
+    ("h100-sxm", "llama2-7b", "fp16"),
+    ("a100-sxm-80gb", "llama2-7b", "fp16"),
+    ("groqrack", "llama2-7b", "fp16"),
+    ("h200", "llama2-7b", "fp16"),
+    ("l40s", "llama2-7b", "fp16"),
+    ("mi300x", "llama2-7b", "fp16"),
+)
+
+
+TABLES_DIR = Path(__file__).resolve().parent.parent / "simulator" / "tables"
+
+
+def main(directory: Path = TABLES_DIR) -> list[Path]:
+    written = []
+    for hardware, model, dtype in DEFAULTS:
+        df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype)
+        meta["capture"]["command"] = "python tools/make_default_tables.py"
+        path = directory / f"{hardware}__{model}__{dtype}__analytical.parquet"
+        write_table(df, meta, path)
+        written.append(path)
+        print(f"wrote {path.name} ({len(df)} rows)")
+    return written
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from simulator.costs import load_cost_model
+from phasesim.simulator.costs import load_cost_model
 
 
 def rate(fn, seconds: float) -> tuple[float, int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from traces.importers import import_to_parquet
+from phasesim.traces.importers import import_to_parquet
 
 GEN_CHUNK_ROWS = 1_000_000
 

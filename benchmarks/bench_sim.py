@@ -20,9 +20,9 @@ import resource
 import sys
 import time
 
-from simulator.run import simulate
-from simulator.topology import builtin_topology
-from traces.generators import LogNormal, Poisson, generate_frame
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import builtin_topology
+from phasesim.traces.generators import LogNormal, Poisson, generate_frame
 
 PROMPT = LogNormal(median_tokens=1155 / math.exp(0.8**2 / 2), sigma=0.8, max_tokens=3500)
 OUTPUT = LogNormal(median_tokens=211 / math.exp(1.0 / 2), sigma=1.0, max_tokens=590)

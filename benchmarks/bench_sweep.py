@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
-from scenarios.executors import process_start_method
-from scenarios.point import PointOutcome, PointTask, check_point, execute_point
-from traces import read_trace, write_trace
-from traces.schema import ARRIVAL_S, REQUEST_ID
+from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from phasesim.scenarios.executors import process_start_method
+from phasesim.scenarios.point import PointOutcome, PointTask, check_point, execute_point
+from phasesim.traces import read_trace, write_trace
+from phasesim.traces.schema import ARRIVAL_S, REQUEST_ID
 
 REPO = Path(__file__).resolve().parents[1]
 TRACE = REPO / "traces" / "samples" / "azure_code_2023.parquet"

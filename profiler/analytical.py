@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator import table_schema as ts
-from simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
-from simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
+from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
 
 __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time_s",
            "decode_step_time_s", "token_grid", "build_analytical_table", "CONSTANTS_PATH",

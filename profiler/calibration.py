@@ -38,19 +38,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from profiler.analytical import (
+from phasesim.atomic import atomic_path
+from phasesim.profiler.analytical import (
     CONSTANTS_PATH,
-    build_analytical_table,
     RooflineConstants,
+    build_analytical_table,
     decode_step_time_s,
     linear_layer_time_s,
     prefill_time_s,
 )
-from simulator import table_schema as ts
-from simulator.catalog.hardware import get_hardware
-from simulator.catalog.models import ModelSpec, get_model
-from simulator.costs import TableCostModel, read_table
-from traces.atomic import atomic_path
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import ModelSpec, get_model
+from phasesim.simulator.costs import TableCostModel, read_table
 
 __all__ = ["REFERENCE_DIR", "DOCS_PATH", "condense", "calibrate", "render_markdown", "update_docs",
            "compare_to_measured", "main"]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.table_schema import Phase
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator.table_schema import Phase
 
 __all__ = ["GridPoint", "PointResult", "Checkpoint", "parse_int_list", "coverage_order",
            "checkpoint_path", "interleave", "grid_dict"]

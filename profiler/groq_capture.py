@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from profiler.grid import Checkpoint, checkpoint_path
-from profiler.table import host_provenance, latency_columns, write_cost_table
-from simulator import table_schema as ts
-from simulator.cli_errors import CommandError
-from traces.errors import InputError
+from phasesim.errors import CommandError, InputError
+from phasesim.profiler.grid import Checkpoint, checkpoint_path
+from phasesim.profiler.table import host_provenance, latency_columns, write_cost_table
+from phasesim.simulator import table_schema as ts
 
 __all__ = ["GroqCaptureConfig", "capture_groq", "make_prompt", "CLIENT_COLUMNS"]
 

@@ -26,10 +26,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from profiler.torch_device import DeviceInfo, free_bytes, synchronize
-from profiler.torch_model import (TORCH_DTYPES, KVCache, LlamaWeights, build_weights, decode_step,
-                                  new_kv_cache, prefill)
-from simulator.catalog.models import ModelSpec
+from phasesim.profiler.torch_device import DeviceInfo, free_bytes, synchronize
+from phasesim.profiler.torch_model import (
+    TORCH_DTYPES,
+    KVCache,
+    LlamaWeights,
+    build_weights,
+    decode_step,
+    new_kv_cache,
+    prefill,
+)
+from phasesim.simulator.catalog.models import ModelSpec
 
 __all__ = ["LoopPolicy", "LoopResult", "serve_trace", "ATTN_BUCKET_TOKENS"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.catalog.models import ModelSpec
-from simulator.costs import TableCostModel, read_table
-from simulator.run import simulate
-from simulator.topology import builtin_topology
+from phasesim.simulator.catalog.models import ModelSpec
+from phasesim.simulator.costs import TableCostModel, read_table
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import builtin_topology
 
 __all__ = ["simulate_colocated", "SIM_COLUMNS"]
 

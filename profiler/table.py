@@ -22,10 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from profiler.grid import PointResult
-from simulator import table_schema as ts
-from simulator.costs import write_table
-from traces.atomic import atomic_path
+from phasesim.atomic import atomic_path
+from phasesim.profiler.grid import PointResult
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.costs import write_table
 
 __all__ = ["latency_columns", "results_frame", "write_cost_table", "host_provenance", "nvidia_smi_field",
            "hardware_name_for_device"]

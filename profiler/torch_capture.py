@@ -15,20 +15,45 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from profiler.grid import (Checkpoint, GridPoint, PointResult, checkpoint_path, coverage_order,
-                           interleave)
-from profiler.table import host_provenance, results_frame, write_cost_table
-from profiler.torch_device import (DeviceInfo, free_bytes, is_oom, open_device, release,
-                                   synchronize, time_call)
-from profiler.torch_model import (ATTENTION_BACKENDS, TORCH_DTYPES, LlamaWeights,
-                                  build_weights, decode_step,
-                                  new_kv_cache, prefill)
-from simulator.catalog.models import DTYPE_BYTES, ModelSpec
-from simulator.table_schema import SCHEMA_VERSION, Phase, Source
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.profiler.grid import (
+    Checkpoint,
+    GridPoint,
+    PointResult,
+    checkpoint_path,
+    coverage_order,
+    interleave,
+)
+from phasesim.profiler.table import host_provenance, results_frame, write_cost_table
+from phasesim.profiler.torch_device import (
+    DeviceInfo,
+    free_bytes,
+    is_oom,
+    open_device,
+    release,
+    synchronize,
+    time_call,
+)
+from phasesim.profiler.torch_model import (
+    ATTENTION_BACKENDS,
+    TORCH_DTYPES,
+    LlamaWeights,
+    build_weights,
+    decode_step,
+    new_kv_cache,
+    prefill,
+)
+from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec
+from phasesim.simulator.table_schema import SCHEMA_VERSION, Phase, Source
 
 __all__ = ["TorchCaptureConfig", "CaptureOutcome", "capture_torch", "predicted_bytes"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from profiler.table import hardware_name_for_device, nvidia_smi_field
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.profiler.table import hardware_name_for_device, nvidia_smi_field
 
 __all__ = ["DeviceInfo", "open_device", "synchronize", "free_bytes", "release", "time_call",
            "is_oom"]

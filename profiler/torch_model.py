@@ -11,16 +11,15 @@ torch is an optional extra: this module imports it at module level, so import it
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-
-import contextlib
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from simulator.catalog.models import ModelSpec
+from phasesim.simulator.catalog.models import ModelSpec
 
 __all__ = ["TORCH_DTYPES", "ATTENTION_BACKENDS", "LlamaWeights", "KVCache", "build_weights",
            "new_kv_cache", "prefill", "decode_step"]

@@ -29,14 +29,13 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from profiler.sim_bridge import simulate_colocated
-from simulator import table_schema as ts
-from simulator.catalog.models import ModelSpec, get_model
-from simulator.cli_errors import CommandError
-from simulator.costs import TableCostModel
-from traces.atomic import atomic_path
-from traces.errors import InputError
-from traces.storage import read_trace
+from phasesim.atomic import atomic_path
+from phasesim.errors import CommandError, InputError
+from phasesim.profiler.sim_bridge import simulate_colocated
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.models import ModelSpec, get_model
+from phasesim.simulator.costs import TableCostModel
+from phasesim.traces.storage import read_trace
 
 __all__ = ["ValidateConfig", "run_validation", "render_report", "TableLookup", "loop_replay",
            "compare", "REAL_METADATA_KEY"]
@@ -127,7 +126,7 @@ def table_cost_model(df: pd.DataFrame, meta: dict[str, Any], spec: ModelSpec) ->
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return TableCostModel.from_table(df, meta, model=spec), "simulator.costs.TableCostModel"
+            return TableCostModel.from_table(df, meta, model=spec), "phasesim.simulator.costs.TableCostModel"
     except (ImportError, InputError) as exc:
         dtype = str(df[ts.DTYPE].iloc[0])
         return (TableLookup(df, kv_bytes_per_token=spec.kv_bytes_per_token(dtype)),
@@ -286,9 +285,9 @@ def _run_real(cfg: ValidateConfig, trace: pd.DataFrame, dtype: str,
               say: Callable[[str], None]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     import torch  # noqa: F401 - optional extra; a missing one becomes the install hint
 
-    from profiler.serve_loop import LoopPolicy, serve_trace
-    from profiler.table import host_provenance
-    from profiler.torch_device import open_device
+    from phasesim.profiler.serve_loop import LoopPolicy, serve_trace
+    from phasesim.profiler.table import host_provenance
+    from phasesim.profiler.torch_device import open_device
 
     spec = get_model(cfg.model)
     need = (trace["prompt_tokens"] + trace["output_tokens"]).to_numpy()

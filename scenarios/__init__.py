@@ -6,11 +6,17 @@ points on any ``concurrent.futures.Executor`` (``open_executor``: process pool, 
 sweep directory (kept out of this package's imports so that sweep workers never load matplotlib).
 """
 
-from scenarios.executors import Backend, ExecutorSpec, InlineExecutor, open_executor
-from scenarios.model import ScenarioKind, ScenarioSpec
-from scenarios.plan import Plan, Point, load_plan
-from scenarios.point import PointOutcome, PointTask, check_point, execute_point, run_scenario
-from scenarios.sweep import SweepReport, collect_results, run_sweep
+from phasesim.scenarios.executors import Backend, ExecutorSpec, InlineExecutor, open_executor
+from phasesim.scenarios.model import ScenarioKind, ScenarioSpec
+from phasesim.scenarios.plan import Plan, Point, load_plan
+from phasesim.scenarios.point import (
+    PointOutcome,
+    PointTask,
+    check_point,
+    execute_point,
+    run_scenario,
+)
+from phasesim.scenarios.sweep import SweepReport, collect_results, run_sweep
 
 __all__ = [
     "Backend",

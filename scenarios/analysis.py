@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.units import bandwidth_bytes_per_s, duration_s
+from phasesim.units import bandwidth_bytes_per_s, duration_s
 
 __all__ = ["AxisRoles", "guess_roles", "short_axis", "numeric_axis", "reference_slice", "disagg_gain",
            "sustained_rate", "crossovers"]

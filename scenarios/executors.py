@@ -26,7 +26,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from traces.errors import InputError
+from phasesim.errors import InputError
 
 __all__ = ["Backend", "ExecutorSpec", "InlineExecutor", "open_executor", "process_start_method",
            "DASK_HINT"]
@@ -35,7 +35,7 @@ DASK_HINT = "this needs the 'dask' extra: pip install 'phasesim[dask]'"
 
 # imported once by the fork server (``__main__``: the program's main module, which every worker
 # would otherwise run again); a module that cannot be imported is skipped by multiprocessing
-_PRELOAD = ("__main__", "scenarios.point", "simulator.run", "simulator.output")
+_PRELOAD = ("__main__", "phasesim.scenarios.point", "phasesim.simulator.run", "phasesim.simulator.output")
 
 
 class Backend(enum.StrEnum):

@@ -13,15 +13,22 @@ import enum
 import math
 from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
-                      Tag, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
-from simulator.topology import LinkSharing, TopologySpec
-from simulator.units import bandwidth_bytes_per_s, duration_s
-
-from traces.errors import InputError
-from traces.transforms import ContextPolicy
-from traces.specs import arrival_from_spec, length_from_spec
+from phasesim.errors import InputError
+from phasesim.simulator.topology import LinkSharing, TopologySpec
+from phasesim.traces.specs import arrival_from_spec, length_from_spec
+from phasesim.traces.transforms import ContextPolicy
+from phasesim.units import bandwidth_bytes_per_s, duration_s
 
 __all__ = [
     "ScenarioKind",

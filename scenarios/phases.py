@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scenarios.model import ScenarioSpec
-from simulator.catalog.hardware import get_hardware
-from simulator.costs import find_table, kv_capacity_tokens, load_cost_model
-from simulator.output import parquet_bytes, summary_json
-from traces.atomic import atomic_path
-from traces.errors import InputError
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.scenarios.model import ScenarioSpec
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.costs import find_table, kv_capacity_tokens, load_cost_model
+from phasesim.simulator.output import parquet_bytes, summary_json
 
 __all__ = ["phases_files", "phases_curves", "check_phases", "CURVES_FILE"]
 

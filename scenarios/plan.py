@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from scenarios.model import ScenarioSpec, SweepAxes
-from scenarios.source import KeyPath, YamlSource, load_yaml_with_marks, locate
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.scenarios.model import ScenarioSpec, SweepAxes
+from phasesim.scenarios.source import KeyPath, YamlSource, load_yaml_with_marks, locate
 
 __all__ = ["Point", "Plan", "load_plan", "expand_axes", "point_id", "set_dotted", "split_dotted",
            "canonical_json"]

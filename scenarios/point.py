@@ -24,12 +24,12 @@ from typing import Any
 
 import yaml
 
-from scenarios.model import ScenarioKind, ScenarioSpec
-from scenarios.phases import check_phases, phases_files
-from scenarios.plan import Point
-from scenarios.simulate import check_simulate, simulate_files
-from traces.atomic import atomic_path
-from traces.errors import InputError
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.scenarios.model import ScenarioKind, ScenarioSpec
+from phasesim.scenarios.phases import check_phases, phases_files
+from phasesim.scenarios.plan import Point
+from phasesim.scenarios.simulate import check_simulate, simulate_files
 
 __all__ = ["PointTask", "PointOutcome", "execute_point", "run_scenario", "check_point",
            "point_dir", "is_finished", "config_yaml", "write_error", "CONFIG_FILE", "SUMMARY_FILE",

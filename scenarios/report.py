@@ -25,12 +25,20 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from scenarios.analysis import (AxisRoles, crossovers, disagg_gain, guess_roles,  # noqa: E402
-                                numeric_axis, reference_slice, short_axis, sustained_rate)
-from scenarios.phases import CURVES_FILE  # noqa: E402
-from scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE  # noqa: E402
-from traces.atomic import atomic_path  # noqa: E402
-from traces.errors import InputError  # noqa: E402
+from phasesim.atomic import atomic_path  # noqa: E402
+from phasesim.errors import InputError  # noqa: E402
+from phasesim.scenarios.analysis import (  # noqa: E402
+    AxisRoles,
+    crossovers,
+    disagg_gain,
+    guess_roles,
+    numeric_axis,
+    reference_slice,
+    short_axis,
+    sustained_rate,
+)
+from phasesim.scenarios.phases import CURVES_FILE  # noqa: E402
+from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE  # noqa: E402
 
 __all__ = ["write_report"]
 

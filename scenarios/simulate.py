@@ -6,15 +6,15 @@ import functools
 import os
 from pathlib import Path
 
-from scenarios.model import BuiltinTopology, ScenarioSpec
-from scenarios.trace_source import build_trace, check_trace
-from simulator.catalog.hardware import get_hardware
-from simulator.costmodel import CostModel
-from simulator.costs import find_table, load_cost_model, resolve_table_path
-from simulator.output import REQUESTS_FILE, TIMESERIES_FILE, write_results
-from simulator.run import simulate
-from simulator.topology import BUILTIN_TOPOLOGIES, PoolSpec, TopologySpec, builtin_topology
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.scenarios.model import BuiltinTopology, ScenarioSpec
+from phasesim.scenarios.trace_source import build_trace, check_trace
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.costs import find_table, load_cost_model, resolve_table_path
+from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.output import REQUESTS_FILE, TIMESERIES_FILE, write_results
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import BUILTIN_TOPOLOGIES, PoolSpec, TopologySpec, builtin_topology
 
 __all__ = ["resolve_topology", "check_simulate", "simulate_files", "pool_cost_model"]
 

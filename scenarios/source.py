@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from traces.errors import InputError
+from phasesim.errors import InputError
 
 __all__ = ["YamlSource", "load_yaml_with_marks", "parse_yaml_text", "locate", "dotted"]
 

@@ -27,11 +27,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scenarios.plan import Plan, canonical_json
-from scenarios.point import (ERROR_FILE, SUMMARY_FILE, PointOutcome, PointTask, execute_point,
-                             is_finished, write_error)
-from simulator.output import parquet_bytes, summary_json
-from traces.atomic import atomic_path
+from phasesim.atomic import atomic_path
+from phasesim.scenarios.plan import Plan, canonical_json
+from phasesim.scenarios.point import (
+    ERROR_FILE,
+    SUMMARY_FILE,
+    PointOutcome,
+    PointTask,
+    execute_point,
+    is_finished,
+    write_error,
+)
+from phasesim.simulator.output import parquet_bytes, summary_json
 
 __all__ = ["SweepReport", "run_sweep", "collect_results", "flatten_summary", "RESULTS_FILE",
            "SWEEP_FILE", "POINTS_DIR"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.model import TraceSpec
-from traces import clip_context, generate, head, import_trace, read_trace, scale_rate
-from traces.errors import InputError
-from traces.schema import ARRIVAL_S
+from phasesim.errors import InputError
+from phasesim.scenarios.model import TraceSpec
+from phasesim.traces import clip_context, generate, head, import_trace, read_trace, scale_rate
+from phasesim.traces.schema import ARRIVAL_S
 
 __all__ = ["build_trace", "check_trace", "mean_rate_rps"]
 

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from simulator.kv import blocks_for
-from simulator.request import Request
-from simulator.topology import Batching
+from phasesim.simulator.kv import blocks_for
+from phasesim.simulator.request import Request
+from phasesim.simulator.topology import Batching
 
 __all__ = ["StepPlan", "InstanceView", "POLICIES", "continuous", "chunked", "static",
            "no_batching", "prefill_tokens"]

@@ -11,13 +11,13 @@ handed over (``ROUTE``). Fixing these phases makes a decision at ``t`` independe
 in which simultaneous events were scheduled, which is what lets the fast (closed-form decode) and
 the reference (one event per step) modes agree to the nanosecond.
 
-The hot path runs on callbacks, not processes: ``Phase(env, delay_ns, priority, callback)``
+The hot path runs on callbacks, not processes: ``Timer(env, delay_ns, priority, callback)``
 schedules one event whose only callback is ``callback(event)``. Instances and requests are state
 machines driven by such events (a SimPy process costs a generator resume per event and an
 ``Interrupt`` costs an exception; a callback costs a call), so the event order is SimPy's, with
 far less work per event. Two SimPy internals are used on purpose, both hot: ``env._now`` (what
 ``env.now`` returns, without a property call) and ``Environment.schedule``'s push onto
-``env._queue`` with ``next(env._eid)``, inlined in ``Phase``. SimPy is pinned below 5 and
+``env._queue`` with ``next(env._eid)``, inlined in ``Timer``. SimPy is pinned below 5 and
 ``tests/simulator/test_context.py`` checks both against the public API.
 """
 
@@ -31,9 +31,9 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
-from simulator.recorder import Recorder
+from phasesim.simulator.recorder import Recorder
 
-__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Phase", "SimContext", "ns", "seconds"]
+__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Timer", "SimContext", "ns"]
 
 DECIDE = NORMAL + 1
 ROUTE = NORMAL + 2
@@ -44,11 +44,7 @@ def ns(duration_s: float) -> int:
     return int(round(duration_s * 1e9))
 
 
-def seconds(time_ns: int) -> float:
-    return time_ns * 1e-9
-
-
-class Phase(Event):
+class Timer(Event):
     """An event that fires ``delay_ns`` from now with a given priority (``URGENT``, ``NORMAL``,
     ``DECIDE`` or ``ROUTE``): a Timeout with a priority and, optionally, its one callback."""
 

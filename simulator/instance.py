@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.batching import InstanceView, StepPlan, prefill_tokens
-from simulator.context import DECIDE, NORMAL, Phase, SimContext, ns
-from simulator.costmodel import CostModel, decode_run_of, prefill_step_s_of
-from simulator.kv import KVCache
-from simulator.request import Request
-from simulator.topology import Role
+from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
+from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, ns
+from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
+from phasesim.simulator.kv import KVCache
+from phasesim.simulator.request import Request
+from phasesim.simulator.topology import Role
 
 __all__ = ["Instance", "InstanceLimits", "InstanceStats"]
 
@@ -65,7 +65,7 @@ class _Run:
     steps: int  # steps it will have run when it ends (fewer once cut short)
     cached: list[int]
     blocks: list[int]
-    end: Phase | None = None  # the event that ends the run (cut short: a new one)
+    end: Timer | None = None  # the event that ends the run (cut short: a new one)
     interrupted: bool = False
 
     def end_ns(self, k: int) -> int:
@@ -124,7 +124,7 @@ class Instance:
         self._capacity_tokens = kv.capacity_tokens
         self._pool_code = ctx.recorder.code(pool)
         self._last_row: tuple[int, int, int] | None = None
-        Phase(self.env, 0, DECIDE, self._decide)  # the first decision
+        Timer(self.env, 0, DECIDE, self._decide)  # the first decision
 
     # --- what routers and requests see -----------------------------------------------------------
 
@@ -205,12 +205,12 @@ class Instance:
         if fast_run:
             self._start_run(plan.decode)
         elif not (plan.chunks or plan.decode):
-            Phase(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
+            Timer(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
         else:
             step_ns = self._step_ns(plan)
             self._count(step_ns, len(plan.chunks) + len(plan.decode), 1)
             self._plan = plan
-            Phase(self.env, step_ns, DECIDE, self._step_done)  # apply and decide in one go
+            Timer(self.env, step_ns, DECIDE, self._step_done)  # apply and decide in one go
 
     def _step_done(self, _event: object) -> None:
         plan, self._plan = self._plan, None
@@ -369,16 +369,16 @@ class Instance:
         steps = self._steps_that_fit(cached, blocks, min(left))
         cum, lo = self._decode_run(size, sum(cached), steps)
         run = self._run = _Run(batch, start, cum, lo, cum[lo], steps, cached, blocks)
-        run.end = Phase(self.env, run.end_ns(steps), DECIDE, self._run_done)
+        run.end = Timer(self.env, run.end_ns(steps), DECIDE, self._run_done)
 
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
         elapsed = self.env._now - run.start_ns
         run.steps = run.started(elapsed)
-        run.end = Phase(self.env, run.end_ns(run.steps) - elapsed, DECIDE, self._run_done)
+        run.end = Timer(self.env, run.end_ns(run.steps) - elapsed, DECIDE, self._run_done)
 
-    def _run_done(self, event: Phase) -> None:
+    def _run_done(self, event: Timer) -> None:
         run = self._run
         if run is None or event is not run.end:
             return  # the end of a run that was cut short
@@ -442,7 +442,7 @@ class Instance:
         fast-forwarded run short at the end of its step in progress."""
         if self._asleep:
             self._asleep = False
-            Phase(self.env, 0, NORMAL, self._decide)
+            Timer(self.env, 0, NORMAL, self._decide)
         elif self._run is not None and not self._run.interrupted:
             self._run.interrupted = True
             self._cut_run()

@@ -33,10 +33,6 @@ class KVCache:
     def blocks_for(self, tokens: int) -> int:
         return -(-tokens // self.block_tokens)
 
-    def fits_alone(self, tokens: int) -> bool:
-        """Whether one sequence of ``tokens`` tokens fits an empty cache."""
-        return self.blocks_for(tokens) <= self.capacity_blocks
-
     def allocate(self, blocks: int) -> None:
         assert 0 <= blocks <= self.capacity_blocks - self.used_blocks, "KV over-allocation"
         self.used_blocks += blocks

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.context import ROUTE, Phase, SimContext
-from simulator.instance import Instance
-from simulator.kv import blocks_for
-from simulator.links import Link
-from simulator.request import RejectReason, Request, RequestLog
-from simulator.routing import ROUTERS
-from simulator.topology import FirstToken, PoolSpec, Role
+from phasesim.simulator.context import ROUTE, SimContext, Timer
+from phasesim.simulator.instance import Instance
+from phasesim.simulator.kv import blocks_for
+from phasesim.simulator.links import Link
+from phasesim.simulator.request import RejectReason, Request, RequestLog
+from phasesim.simulator.routing import ROUTERS
+from phasesim.simulator.topology import FirstToken, PoolSpec, Role
 
 __all__ = ["Pool", "Cluster", "Arrivals", "Handover", "serve_colocated", "serve_disaggregated"]
 
@@ -96,7 +96,7 @@ def serve_disaggregated(cluster: Cluster, request: Request) -> None:
     prefill = prefill_pool.route()
     cluster.log.prefill_instance[request.index] = prefill.index
     handover = Handover(cluster, request, prefill)
-    prefill.enqueue(request, handover.prefilled)  # the first token too unless first_token=decode
+    prefill.enqueue(request, handover.after_prefill)  # the first token too unless first_token=decode
 
 
 class Handover:
@@ -115,9 +115,9 @@ class Handover:
         self.held_blocks = 0
         self.held_since_ns = 0
 
-    def prefilled(self, request: Request) -> None:
+    def after_prefill(self, request: Request) -> None:
         self.held_blocks = request.kv_blocks
-        Phase(self.cluster.ctx.env, 0, ROUTE, self._route)
+        Timer(self.cluster.ctx.env, 0, ROUTE, self._route)
 
     def _route(self, _event: object) -> None:
         cluster, request = self.cluster, self.request
@@ -143,7 +143,7 @@ class Handover:
     def _delivered(self) -> None:
         env = self.cluster.ctx.env
         self.cluster.log.times["transfer_end"][self.request.index] = env._now
-        Phase(env, 0, ROUTE, self._hand_over)
+        Timer(env, 0, ROUTE, self._hand_over)
 
     def _hand_over(self, _event: object) -> None:
         self.prefill.release_kv(self.held_blocks)
@@ -182,7 +182,7 @@ class Arrivals:
         self.rows = _rows(trace)
         self.next_row = next(self.rows, None)
         if self.next_row is not None:
-            Phase(self.env, self.next_row[-1], ROUTE, self._arrive)
+            Timer(self.env, self.next_row[-1], ROUTE, self._arrive)
 
     def _arrive(self, _event: object) -> None:
         now, row, rows, serve, cluster = self.env._now, self.next_row, self.rows, self.serve, \
@@ -194,7 +194,7 @@ class Arrivals:
             row = next(rows, None)
         self.next_row = row
         if row is not None:
-            Phase(self.env, row[-1] - now, ROUTE, self._arrive)
+            Timer(self.env, row[-1] - now, ROUTE, self._arrive)
 
 
 def _rows(trace: dict[str, np.ndarray]):

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
-from simulator.context import NORMAL, Phase, SimContext, ns
+from phasesim.simulator.context import NORMAL, SimContext, Timer, ns
 
 __all__ = ["Link", "LinkStats"]
 
@@ -66,16 +65,10 @@ class Link:
         ``on_done()`` is called when the last byte has arrived (SimPy's ``NORMAL`` phase)."""
         self._begin(nbytes)
         if self.latency_ns:
-            Phase(self.env, self.latency_ns, NORMAL,
+            Timer(self.env, self.latency_ns, NORMAL,
                   lambda _event: self._data_phase(nbytes, on_done))
         else:
             self._data_phase(nbytes, on_done)
-
-    def send(self, nbytes: int):
-        """``start`` as a generator, for ``yield from`` in a SimPy process."""
-        done = self.env.event()
-        self.start(nbytes, done.succeed)
-        yield done
 
     def _data_phase(self, nbytes: int, on_done: Callable[[], object]) -> None:
         self._latent_bytes -= nbytes
@@ -124,7 +117,7 @@ class Link:
         share = self.bandwidth_bytes_per_s / len(self._active)
         first = min(t.remaining_bytes for t in self._active)
         version = self._version
-        Phase(self.env, max(1, ns(first / share)), NORMAL,
+        Timer(self.env, max(1, ns(first / share)), NORMAL,
               lambda _event: self._on_timer(version))
 
     def _on_timer(self, version: int) -> None:

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phasesim.simulator.request import COMPLETED, REJECTED
+
 __all__ = ["LATENCY_COLUMNS", "PERCENTILES", "COMPLETED", "REJECTED", "summarize", "latency_stats",
            "meets_slo"]
 
-COMPLETED = "completed"
-REJECTED = "rejected"
 LATENCY_COLUMNS = ("ttft_s", "tpot_s", "e2e_s", "queue_s")
 PERCENTILES = (50, 90, 95, 99)
 

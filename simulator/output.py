@@ -3,12 +3,12 @@
 Files (all written or none):
 - ``requests.parquet``   one row per request (the result contract's columns, no pandas index);
 - ``timeseries.parquet`` queue/KV/link occupancy over time;
-- ``summary.json``       :func:`simulator.metrics.summarize` output, sorted keys, indent 2;
+- ``summary.json``       :func:`phasesim.simulator.metrics.summarize` output, sorted keys, indent 2;
 - ``meta.json``          provenance: phasesim version, trace path and sha256, the run's own meta
                          (seed, topology dump, versions) and any extra meta the caller adds.
 
 Every file is first serialised in memory, then staged in a hidden temporary directory beside
-``out_dir`` (each file through :func:`traces.atomic.atomic_path`) and only then moved into place;
+``out_dir`` (each file through :func:`phasesim.atomic.atomic_path`) and only then moved into place;
 a failure at any point leaves ``out_dir`` as it was (a directory created for the purpose is
 removed again). No timestamps, hostnames or absolute temporary paths enter any file.
 """
@@ -23,7 +23,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
@@ -32,11 +31,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from traces.atomic import atomic_path
-from traces.errors import InputError
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.simulator.run import phasesim_version
 
 __all__ = ["REQUESTS_FILE", "TIMESERIES_FILE", "SUMMARY_FILE", "META_FILE", "write_results",
-           "summary_json", "parquet_bytes", "file_sha256", "phasesim_version"]
+           "summary_json", "parquet_bytes", "file_sha256"]
 
 REQUESTS_FILE = "requests.parquet"
 TIMESERIES_FILE = "timeseries.parquet"
@@ -109,13 +109,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def phasesim_version() -> str:
-    try:
-        return metadata.version("phasesim")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _commit(payloads: Mapping[str, bytes], out: Path) -> dict[str, Path]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from simulator.request import Request
-from simulator.topology import QueueOrder
+from phasesim.simulator.request import Request
+from phasesim.simulator.topology import QueueOrder
 
 __all__ = ["QUEUE_ORDERS", "fcfs", "shortest_prompt_first", "by_priority"]
 

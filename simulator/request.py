@@ -14,8 +14,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+__all__ = ["Status", "RejectReason", "Request", "RequestLog", "REQUEST_COLUMNS", "COMPLETED",
+           "REJECTED"]
 
-__all__ = ["Status", "RejectReason", "Request", "RequestLog", "REQUEST_COLUMNS"]
+# The values of requests.parquet's ``status`` column
+COMPLETED = "completed"
+REJECTED = "rejected"
 
 
 class Status(enum.IntEnum):
@@ -69,10 +73,6 @@ class Request:
     @property
     def prefilled(self) -> bool:
         return self.prefill_done_tokens >= self.prefill_target_tokens
-
-    @property
-    def remaining_tokens(self) -> int:
-        return self.output_tokens - self.generated_tokens
 
 
 REQUEST_COLUMNS = (
@@ -142,7 +142,7 @@ class RequestLog:
         gaps = np.where(out_tokens > 1, out_tokens - 1, np.nan)
         tpot = (sec["finish"] - sec["first_token"]) / gaps
         transfer = sec["transfer_end"] - sec["transfer_start"]
-        status = np.where(done, "completed", "rejected")
+        status = np.where(done, COMPLETED, REJECTED)
         df = pd.DataFrame({
             "request_id": self.request_ids.astype(np.int64),
             "status": status.astype(object),

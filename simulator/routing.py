@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from simulator.topology import Routing
+from phasesim.simulator.topology import Routing
 
 __all__ = ["InstanceLoad", "ROUTERS", "round_robin", "random_choice", "least_outstanding",
            "least_kv", "power_of_two"]

@@ -15,24 +15,31 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from simulator import costs
-from simulator.batching import POLICIES
-from simulator.catalog.hardware import HARDWARE
-from simulator.catalog.models import get_model
-from simulator.context import SimContext
-from simulator.costmodel import CostModel
-from simulator.instance import Instance, InstanceLimits
-from simulator.kv import KVCache
-from simulator.lifecycle import Arrivals, Cluster, Pool
-from simulator.links import Link
-from simulator.metrics import summarize
-from simulator.queueing import QUEUE_ORDERS
-from simulator.recorder import Recorder
-from simulator.request import RequestLog
-from simulator.result import SimResult
-from simulator.topology import Batching, FirstToken, LinkSharing, PoolSpec, Role, TopologySpec
-from traces import schema
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator import costs
+from phasesim.simulator.batching import POLICIES
+from phasesim.simulator.catalog.hardware import HARDWARE
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.context import SimContext
+from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.instance import Instance, InstanceLimits
+from phasesim.simulator.kv import KVCache
+from phasesim.simulator.lifecycle import Arrivals, Cluster, Pool
+from phasesim.simulator.links import Link
+from phasesim.simulator.metrics import summarize
+from phasesim.simulator.queueing import QUEUE_ORDERS
+from phasesim.simulator.recorder import Recorder
+from phasesim.simulator.request import RequestLog
+from phasesim.simulator.result import SimResult
+from phasesim.simulator.topology import (
+    Batching,
+    FirstToken,
+    LinkSharing,
+    PoolSpec,
+    Role,
+    TopologySpec,
+)
+from phasesim.traces import schema
 
 __all__ = ["simulate", "MODES", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
 
@@ -206,11 +213,15 @@ def _pool_stats(pool: Pool) -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
+def phasesim_version() -> str:
+    """The installed distribution's version ("unknown" when run from an uninstalled tree)."""
     try:
-        phasesim = importlib.metadata.version("phasesim")
+        return importlib.metadata.version("phasesim")
     except importlib.metadata.PackageNotFoundError:
-        phasesim = "unknown"
-    return {"phasesim": phasesim, "simpy": simpy.__version__, "numpy": np.__version__,
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    return {"phasesim": phasesim_version(), "simpy": simpy.__version__, "numpy": np.__version__,
             "pandas": pd.__version__}
 

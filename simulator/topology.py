@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator.catalog.hardware import NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S
 
 __all__ = [
     "Role",
@@ -36,14 +37,10 @@ __all__ = [
     "LinkSpec",
     "TopologySpec",
     "BUILTIN_TOPOLOGIES",
-    "NDR_400G_BYTES_PER_S",
-    "PCIE_GEN4_X16_BYTES_PER_S",
     "builtin_topology",
     "load_topology",
 ]
 
-NDR_400G_BYTES_PER_S = 400e9 / 8  # InfiniBand NDR 400 Gb/s (SOURCES.md)
-PCIE_GEN4_X16_BYTES_PER_S = 31.5e9  # PCIe Gen4 x16 per direction (SOURCES.md)
 GPU_LINK_LATENCY_S = 5e-6  # assumption: RDMA one-way latency
 GROQ_LINK_LATENCY_S = 10e-6  # assumption: NIC + PCIe hop
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import simpy
 
-from simulator.costmodel import ConstantCostModel
-from simulator.topology import TopologySpec
+from phasesim.simulator.costs.closed_form import ConstantCostModel
+from phasesim.simulator.topology import TopologySpec
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 Documented in ``traces/README.md``.
 """
 
-from traces.errors import InputError
-from traces.generators import (
+from phasesim.errors import InputError
+from phasesim.traces.generators import (
     ArrivalClock,
     ConstantRate,
     Empirical,
@@ -16,11 +16,18 @@ from traces.generators import (
     Uniform,
     draw_lengths,
 )
-from traces.importers import ImportReport, TraceFormat, TraceWarning, detect_format, import_to_parquet, import_trace
-from traces.specs import arrival_from_spec, empirical_lengths, generate, length_from_spec
-from traces.stats import trace_stats
-from traces.storage import read_meta, read_trace, validate_frame, write_trace
-from traces.transforms import ContextPolicy, clip_context, head, sample, scale_rate, window
+from phasesim.traces.importers import (
+    ImportReport,
+    TraceFormat,
+    TraceWarning,
+    detect_format,
+    import_to_parquet,
+    import_trace,
+)
+from phasesim.traces.specs import arrival_from_spec, empirical_lengths, generate, length_from_spec
+from phasesim.traces.stats import trace_stats
+from phasesim.traces.storage import read_meta, read_trace, validate_frame, write_trace
+from phasesim.traces.transforms import ContextPolicy, clip_context, head, sample, scale_rate, window
 
 __all__ = [
     "InputError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 
-from traces.errors import InputError
+from phasesim.errors import InputError
 
 __all__ = ["TraceFormat", "CSV_COLUMNS", "MOONCAKE_KEYS", "parse_format", "read_header", "detect_format",
            "check_header", "existing_file"]

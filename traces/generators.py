@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traces import schema
-from traces.errors import InputError
-from traces.storage import META_ATTR, new_meta
+from phasesim.errors import InputError
+from phasesim.traces import schema
+from phasesim.traces.storage import META_ATTR, new_meta
 
 __all__ = [
     "Poisson",

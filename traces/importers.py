@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from traces import schema
-from traces.atomic import atomic_path
-from traces.errors import InputError
-from traces.formats import CSV_COLUMNS, TraceFormat, detect_format
-from traces.generators import ArrivalProcess
-from traces.readers import Chunk, Source, location_kw, open_source
-from traces.storage import (
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.traces import schema
+from phasesim.traces.formats import CSV_COLUMNS, TraceFormat, detect_format
+from phasesim.traces.generators import ArrivalProcess
+from phasesim.traces.readers import Chunk, Source, location_kw, open_source
+from phasesim.traces.storage import (
     ARROW_TYPES,
     COMPRESSION,
     ROW_GROUP_ROWS,

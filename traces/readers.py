@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from traces import schema
-from traces.errors import InputError
-from traces.formats import (
+from phasesim.errors import InputError
+from phasesim.traces import schema
+from phasesim.traces.formats import (
     CSV_COLUMNS,
     MOONCAKE_KEYS,
     TraceFormat,
@@ -34,8 +34,8 @@ from traces.formats import (
     parse_format,
     read_header,
 )
-from traces.generators import ArrivalClock, ArrivalProcess, spec_dict
-from traces.storage import ARROW_TYPES, coerce_table, new_meta, read_meta, with_transform
+from phasesim.traces.generators import ArrivalClock, ArrivalProcess, spec_dict
+from phasesim.traces.storage import ARROW_TYPES, coerce_table, new_meta, read_meta, with_transform
 
 __all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "Source", "location_kw", "open_source"]
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traces.errors import InputError
-from traces.generators import (
+from phasesim.errors import InputError
+from phasesim.traces.generators import (
     ArrivalProcess,
     ConstantRate,
     Empirical,
@@ -32,7 +32,7 @@ from traces.generators import (
     Uniform,
     generate_frame,
 )
-from traces.importers import import_trace
+from phasesim.traces.importers import import_trace
 
 __all__ = ["arrival_from_spec", "length_from_spec", "empirical_lengths", "generate"]
 

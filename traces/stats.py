@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traces import schema
+from phasesim.traces import schema
 
 __all__ = ["trace_stats"]
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from traces import schema
-from traces.atomic import atomic_path
-from traces.errors import InputError
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.traces import schema
 
 __all__ = [
     "META_ATTR",

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from traces import schema
-from traces.errors import InputError
-from traces.storage import META_ATTR, with_transform
+from phasesim.errors import InputError
+from phasesim.traces import schema
+from phasesim.traces.storage import META_ATTR, with_transform
 
 __all__ = ["ContextPolicy", "scale_rate", "window", "head", "sample", "clip_context"]
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from phasesim.errors import show_warnings_on_one_line
-
 from phasesim.cli import profiles_cmd, replay_cmd, scenario_cmd, traces_cmd
+from phasesim.errors import show_warnings_on_one_line
 
 __all__ = ["app", "main"]
 

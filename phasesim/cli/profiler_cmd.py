@@ -17,12 +17,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from phasesim.cli.errors import cli_errors
+from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.catalog.models import MODELS, get_model
-from phasesim.cli.errors import cli_errors
 from phasesim.simulator.costs import write_table
-from phasesim.errors import InputError, show_warnings_on_one_line
 
 __all__ = ["app", "main"]
 

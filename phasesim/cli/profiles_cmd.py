@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from phasesim.atomic import atomic_path
+from phasesim.cli.errors import cli_errors
+from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.models import get_model
-from phasesim.cli.errors import cli_errors
 from phasesim.simulator.costs import (
     TableCostModel,
     list_tables,
@@ -21,8 +23,6 @@ from phasesim.simulator.costs import (
     resolve_table_path,
 )
 from phasesim.simulator.costs.shipped import table_info
-from phasesim.atomic import atomic_path
-from phasesim.errors import InputError
 
 __all__ = ["app"]
 

@@ -18,15 +18,22 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from phasesim import traces
+from phasesim.cli.errors import cli_errors, fail
+from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
-from phasesim.cli.errors import cli_errors, fail
 from phasesim.simulator.output import summary_json, write_results
 from phasesim.simulator.run import simulate
-from phasesim.simulator.topology import (BUILTIN_TOPOLOGIES, Batching, FirstToken, Role, TopologySpec,
-                                builtin_topology, load_topology)
+from phasesim.simulator.topology import (
+    BUILTIN_TOPOLOGIES,
+    Batching,
+    FirstToken,
+    Role,
+    TopologySpec,
+    builtin_topology,
+    load_topology,
+)
 from phasesim.units import bandwidth_bytes_per_s, duration_s
-from phasesim.errors import InputError
 
 __all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "render_summary"]
 

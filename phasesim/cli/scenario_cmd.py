@@ -9,14 +9,27 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_scenario, run_sweep
-from phasesim.scenarios.point import check_point
 from phasesim.cli.errors import cli_errors, fail
 from phasesim.cli.replay_cmd import render_summary
 from phasesim.errors import InputError
+from phasesim.scenarios import (
+    Backend,
+    ExecutorSpec,
+    load_plan,
+    open_executor,
+    run_scenario,
+    run_sweep,
+)
+from phasesim.scenarios.point import check_point
 
 __all__ = ["app", "run", "sweep", "report", "parse_jobqueue_options"]
 

@@ -2,7 +2,8 @@
 # Capture a measured llama2-7b fp16 cost table on one H100 and validate it in closed loop.
 #
 # Run from the repository root on the GPU box (python3 with torch+CUDA, pandas, pyarrow, typer,
-# rich, pyyaml, numpy; simpy/pydantic on PYTHONPATH):
+# rich, pyyaml, numpy; simpy/pydantic on PYTHONPATH; phasesim itself is installed into a
+# temporary folder when the python in use cannot import it):
 #
 #   OUT=/path/to/out PYTHONPATH=/tmp/site bash profiler/scripts/h100_capture.sh
 #
@@ -38,8 +39,12 @@ VALIDATE_HARD_S="${VALIDATE_HARD_S:-175}"
 TRACE="${TRACE:-profiler/scripts/validate_trace.parquet}"
 TABLE="$OUT/${HARDWARE}__${MODEL}__${DTYPE}__measured.parquet"
 
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
+if ! "$PY" -c 'import phasesim.profiler' 2>/dev/null; then
+    SITE="$(mktemp -d)"
+    "$PY" -m pip install --quiet --no-deps --no-build-isolation --target "$SITE" . || exit 1
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 date -u
 nvidia-smi || true
@@ -48,7 +53,7 @@ nvidia-smi || true
 git rev-parse HEAD 2>/dev/null || true
 
 # 1. Capture (coverage-first order; stops cleanly at CAPTURE_SECONDS, checkpoint kept).
-timeout -k 10 "$CAPTURE_HARD_S" "$PY" -m profiler.cli capture --backend torch \
+timeout -k 10 "$CAPTURE_HARD_S" "$PY" -m phasesim.cli.profiler_cmd capture --backend torch \
     --device "$DEVICE" --model "$MODEL" --dtype "$DTYPE" --hardware "$HARDWARE" \
     --prefill-batch-sizes "$PREFILL_BATCHES" --prompt-lens "$PROMPT_LENS" \
     --decode-batch-sizes "$DECODE_BATCHES" --contexts "$CONTEXTS" \
@@ -58,7 +63,7 @@ echo "capture exit code: $?"
 # 1b. If the capture was killed before writing the table, write it from the checkpoint
 #     (--max-seconds 0: no new points, no weights built).
 if [ ! -s "$TABLE" ] && [ -s "$TABLE.ckpt.jsonl" ]; then
-    timeout -k 5 60 "$PY" -m profiler.cli capture --backend torch \
+    timeout -k 5 60 "$PY" -m phasesim.cli.profiler_cmd capture --backend torch \
         --device "$DEVICE" --model "$MODEL" --dtype "$DTYPE" --hardware "$HARDWARE" \
         --prefill-batch-sizes "$PREFILL_BATCHES" --prompt-lens "$PROMPT_LENS" \
         --decode-batch-sizes "$DECODE_BATCHES" --contexts "$CONTEXTS" \
@@ -69,7 +74,7 @@ ls -la "$OUT"
 
 # 2. Closed-loop validation (real records saved first, so the comparison can be redone on a CPU
 #    with `profiler validate --real $OUT/validate_real.parquet ...`).
-timeout -k 10 "$VALIDATE_HARD_S" "$PY" -m profiler.cli validate --table "$TABLE" \
+timeout -k 10 "$VALIDATE_HARD_S" "$PY" -m phasesim.cli.profiler_cmd validate --table "$TABLE" \
     --device "$DEVICE" --model "$MODEL" --dtype "$DTYPE" --trace "$TRACE" \
     --max-seconds "$VALIDATE_SECONDS" --save-real "$OUT/validate_real.parquet" \
     --json > "$OUT/validate.json"

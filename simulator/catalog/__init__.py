@@ -1,7 +1,13 @@
 """Catalogs of models and hardware (numbers with their sources)."""
 
-from simulator.catalog.hardware import HARDWARE, DeviceKind, HardwareSpec, get_hardware
-from simulator.catalog.models import DTYPE_BYTES, MODELS, ModelSpec, get_model, model_from_hf_config
+from phasesim.simulator.catalog.hardware import HARDWARE, DeviceKind, HardwareSpec, get_hardware
+from phasesim.simulator.catalog.models import (
+           DTYPE_BYTES,
+           MODELS,
+           ModelSpec,
+           get_model,
+           model_from_hf_config,
+)
 
 __all__ = ["DTYPE_BYTES", "MODELS", "ModelSpec", "get_model", "model_from_hf_config",
            "HARDWARE", "DeviceKind", "HardwareSpec", "get_hardware"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from traces.errors import InputError
+from phasesim.errors import InputError
 
-__all__ = ["DeviceKind", "HardwareSpec", "HARDWARE", "get_hardware"]
+__all__ = ["DeviceKind", "HardwareSpec", "HARDWARE", "get_hardware", "NDR_400G_BYTES_PER_S",
+           "PCIE_GEN4_X16_BYTES_PER_S"]
 
 
 class DeviceKind(enum.StrEnum):
@@ -61,9 +62,11 @@ class HardwareSpec:
 
 
 _GPU_SRC = "NVIDIA/AMD datasheets as listed in shared/data/SOURCES.md 'Public facts' (dense BF16)"
-_PCIE4 = 31.5 * _GB
+PCIE_GEN4_X16_BYTES_PER_S = 31.5 * _GB  # PCIe Gen4 x16, per direction
+_PCIE4 = PCIE_GEN4_X16_BYTES_PER_S
 _PCIE5 = 63.0 * _GB
-_NDR = 400e9 / 8  # InfiniBand NDR 400 Gb/s
+NDR_400G_BYTES_PER_S = 400e9 / 8  # InfiniBand NDR 400 Gb/s
+_NDR = NDR_400G_BYTES_PER_S
 _HDR = 200e9 / 8  # InfiniBand HDR 200 Gb/s (DGX A100 compute fabric)
 
 _GROQ_SRC = ("GroqChip: ALCF AI-testbed GroqRack user guide and Groq vendor material "

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from traces.errors import InputError
+from phasesim.errors import InputError
 
 __all__ = ["ModelSpec", "MODELS", "DTYPE_BYTES", "get_model", "model_from_hf_config"]
 

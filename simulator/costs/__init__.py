@@ -5,16 +5,15 @@
 (measured > published > analytical); ``kv_capacity_tokens`` sizes an instance's KV cache.
 """
 
-from simulator.costs.capacity import kv_capacity_tokens, max_context_tokens
-from simulator.costs.claims import (
+from phasesim.simulator.costs.capacity import kv_capacity_tokens, max_context_tokens
+from phasesim.simulator.costs.claims import (
     decode_throughput_crossover,
     decode_throughput_tokens_per_s,
     tpot_s,
     ttft_crossover_tokens,
     ttft_s,
 )
-from simulator.costs.model import TableCostModel
-from simulator.costs.shipped import (
+from phasesim.simulator.costs.shipped import (
     TABLES_DIR,
     TableInfo,
     find_table,
@@ -22,7 +21,14 @@ from simulator.costs.shipped import (
     load_cost_model,
     resolve_table_path,
 )
-from simulator.costs.table import CostTableWarning, read_table, read_table_meta, validate_table, write_table
+from phasesim.simulator.costs.table import (
+    CostTableWarning,
+    read_table,
+    read_table_meta,
+    validate_table,
+    write_table,
+)
+from phasesim.simulator.costs.table_model import TableCostModel
 
 __all__ = [
     "CostTableWarning", "read_table", "read_table_meta", "validate_table", "write_table",

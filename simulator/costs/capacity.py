@@ -9,9 +9,9 @@ Llama-2-7B deployment).
 
 from __future__ import annotations
 
-from simulator.catalog.hardware import get_hardware
-from simulator.catalog.models import DTYPE_BYTES, get_model
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
 
 __all__ = ["kv_capacity_tokens", "max_context_tokens"]
 

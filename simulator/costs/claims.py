@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.costs.model import TableCostModel
+from phasesim.simulator.costs.table_model import TableCostModel
 
 __all__ = ["ttft_s", "tpot_s", "decode_throughput_tokens_per_s", "decode_throughput_crossover",
            "ttft_crossover_tokens"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator import table_schema as ts
-from simulator.catalog.hardware import get_hardware
-from simulator.catalog.models import get_model
-from simulator.costs.model import TableCostModel
-from simulator.costs.table import read_table, read_table_meta
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.table import read_table, read_table_meta
+from phasesim.simulator.costs.table_model import TableCostModel
 
 __all__ = ["TABLES_DIR", "SOURCE_RANK", "TableInfo", "table_info", "list_tables", "find_table", "load_cost_model",
            "resolve_table_path"]

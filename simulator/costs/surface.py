@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from simulator import table_schema as ts
+from phasesim.simulator import table_schema as ts
 
 __all__ = ["Surface", "fit_nonnegative"]
 

@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator import table_schema as ts
-from traces.atomic import atomic_path
-from traces.errors import InputError
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.simulator import table_schema as ts
 
 __all__ = ["CostTableWarning", "read_table", "write_table", "validate_table", "read_table_meta",
            "MONOTONE_TOLERANCE"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from profiler.analytical import CONSTANTS_PATH, build_analytical_table, token_grid
-from profiler.calibration import (
+from phasesim.profiler.analytical import CONSTANTS_PATH, build_analytical_table, token_grid
+from phasesim.profiler.calibration import (
     DOCS_PATH,
     REFERENCE_DIR,
     calibrate,
@@ -16,13 +17,13 @@ from profiler.calibration import (
     condense,
     render_markdown,
 )
-from simulator import table_schema as ts
-from simulator.catalog import HARDWARE, MODELS, get_hardware, get_model
-from simulator.costs import write_table
-from simulator.costs.shipped import TABLES_DIR
-from simulator.tables.make_defaults import DEFAULTS, main as make_defaults
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog import HARDWARE, MODELS, get_hardware, get_model
+from phasesim.simulator.costs import write_table
+from phasesim.simulator.costs.shipped import TABLES_DIR
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "reference"
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO / ".." / "shared" / "data" / "reference"
 LLAMA = get_model("llama2-7b")
 
 
@@ -102,9 +103,18 @@ def test_docs_show_the_committed_calibration_errors():
     assert render_markdown(committed) in DOCS_PATH.read_text()
 
 
+def _maintainer_script(name: str):
+    """A script of tools/ (outside the wheel), loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_shipped_defaults_are_regenerated_byte_for_byte(tmp_path, capsys):
-    make_defaults(tmp_path)
-    for hardware, model, dtype in DEFAULTS:
+    script = _maintainer_script("make_default_tables")
+    script.main(tmp_path)
+    for hardware, model, dtype in script.DEFAULTS:
         name = f"{hardware}__{model}__{dtype}__analytical.parquet"
         assert (tmp_path / name).read_bytes() == (TABLES_DIR / name).read_bytes(), name
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from profiler.cli import app
-from simulator import table_schema as ts
+from phasesim.cli.profiler_cmd import app
+from phasesim.simulator import table_schema as ts
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_python_dash_m_entry_point_runs():
     """The GPU script calls `python3 -m profiler.cli`: it must dispatch, not silently exit."""
-    proc = subprocess.run([sys.executable, "-m", "profiler.cli", "capture", "--help"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "phasesim.cli.profiler_cmd", "capture", "--help"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--max-seconds" in proc.stdout
 

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from profiler.cli import app
-from simulator import table_schema as ts
+from phasesim.cli.profiler_cmd import app
+from phasesim.simulator import table_schema as ts
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu,
@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.gpu,
 
 
 def test_decode_graph_replay_equals_eager_step():
-    from profiler.torch_model import build_weights, decode_step, new_kv_cache
-    from simulator.catalog.models import get_model
+    from phasesim.profiler.torch_model import build_weights, decode_step, new_kv_cache
+    from phasesim.simulator.catalog.models import get_model
 
     spec, dev = get_model("tiny-llama"), torch.device("cuda", 0)
     w = build_weights(spec, device=dev, dtype=torch.float16, seed=0)

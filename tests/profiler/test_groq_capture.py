@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from profiler.cli import app
-from simulator import table_schema as ts
+from phasesim.cli.profiler_cmd import app
+from phasesim.simulator import table_schema as ts
 from tests.profiler.groq_server import FakeGroq, serve
 
 pytest.importorskip("groq")

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from profiler.cli import app
-from profiler.grid import coverage_order, interleave
-from simulator import table_schema as ts
-from simulator.table_schema import Phase
+from phasesim.cli.profiler_cmd import app
+from phasesim.profiler.grid import coverage_order, interleave
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.table_schema import Phase
 from tests.profiler.conftest import TINY_POINTS, tiny_capture_args
 
 torch = pytest.importorskip("torch")
@@ -34,8 +34,8 @@ def _ckpt_lines(out: Path) -> list[dict]:
 
 
 def test_decode_with_kv_cache_matches_full_prefill():
-    from profiler.torch_model import build_weights, decode_step, new_kv_cache, prefill
-    from simulator.catalog.models import get_model
+    from phasesim.profiler.torch_model import build_weights, decode_step, new_kv_cache, prefill
+    from phasesim.simulator.catalog.models import get_model
 
     spec = get_model("tiny-llama")
     w = build_weights(spec, device=torch.device("cpu"), dtype=torch.float32, seed=1)
@@ -73,7 +73,7 @@ def test_capture_cpu_tiny_writes_valid_measured_table(tmp_path):
     assert meta["grid"]["contexts"] == [32, 256] and meta["repeats"] == 3
     assert meta["cuda_graphs"]["used"] is False and meta["skipped"] == []
     # the costs helper's reader accepts it when present
-    costs = pytest.importorskip("simulator.costs")
+    costs = pytest.importorskip("phasesim.simulator.costs")
     if hasattr(costs, "read_table"):
         df2, _ = costs.read_table(out)
         assert len(df2) == TINY_POINTS

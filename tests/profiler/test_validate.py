@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from profiler.cli import app
-from profiler.validate import compare, loop_replay
-from simulator.costmodel import ConstantCostModel
+from phasesim.cli.profiler_cmd import app
+from phasesim.profiler.validate import compare, loop_replay
+from phasesim.simulator.costs.closed_form import ConstantCostModel
 from tests.profiler.conftest import tiny_capture_args, write_small_trace
 
 
@@ -134,10 +134,10 @@ def test_simulator_policy_matches_the_serve_loop_replay(tmp_path: Path):
     """Same table, same trace with queueing and a seat limit: the simulator's colocated run
     (as configured by profiler.sim_bridge) and the loop's replay give the same per-request
     times, i.e. the validation compares tables, not two different schedulers."""
-    costs = pytest.importorskip("simulator.costs")
-    pytest.importorskip("simulator.run")
-    from profiler.sim_bridge import simulate_colocated
-    from simulator.catalog.models import get_model
+    costs = pytest.importorskip("phasesim.simulator.costs")
+    pytest.importorskip("phasesim.simulator.run")
+    from phasesim.profiler.sim_bridge import simulate_colocated
+    from phasesim.simulator.catalog.models import get_model
 
     rows = []
     for b in (1, 2, 4):

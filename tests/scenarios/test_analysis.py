@@ -8,8 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.analysis import (crossovers, disagg_gain, guess_roles, numeric_axis,
-                                reference_slice, sustained_rate)
+from phasesim.scenarios.analysis import (
+    crossovers,
+    disagg_gain,
+    guess_roles,
+    numeric_axis,
+    reference_slice,
+    sustained_rate,
+)
 
 
 def test_numeric_axis_reads_units() -> None:

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
-from scenarios.point import check_point
-from scenarios.report import write_report
-from simulator.costs import decode_throughput_crossover, load_cost_model
-
+from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from phasesim.scenarios.point import check_point
+from phasesim.scenarios.report import write_report
+from phasesim.simulator.costs import decode_throughput_crossover, load_cost_model
 from tests.scenarios.conftest import REPO, write
 
 BUILTIN = ["paper-phases", "paper-disagg", "pd-ratio"]

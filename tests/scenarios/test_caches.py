@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from scenarios.model import TraceSpec
-from scenarios.plan import load_plan
-from scenarios.simulate import pool_cost_model, resolve_topology
-from scenarios.trace_source import build_trace
-from simulator.costs import find_table
-from simulator.run import simulate
-from simulator.topology import builtin_topology
-from traces import head, read_trace, write_trace
+from phasesim.scenarios.model import TraceSpec
+from phasesim.scenarios.plan import load_plan
+from phasesim.scenarios.simulate import pool_cost_model, resolve_topology
+from phasesim.scenarios.trace_source import build_trace
+from phasesim.simulator.costs import find_table
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import builtin_topology
+from phasesim.traces import head, read_trace, write_trace
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 

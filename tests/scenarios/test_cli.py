@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
-
+from phasesim.cli import app
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 runner = CliRunner()

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.model import ScenarioSpec, SweepAxes
-from scenarios.plan import expand_axes, load_plan, point_id, set_dotted
-from scenarios.point import check_point
-from scenarios.source import parse_yaml_text
-from traces.errors import InputError
-
+from phasesim.errors import InputError
+from phasesim.scenarios.model import ScenarioSpec, SweepAxes
+from phasesim.scenarios.plan import expand_axes, load_plan, point_id, set_dotted
+from phasesim.scenarios.point import check_point
+from phasesim.scenarios.source import parse_yaml_text
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 MakeFile = Callable[[str], Path]

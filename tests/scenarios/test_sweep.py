@@ -12,11 +12,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from scenarios import (Backend, ExecutorSpec, InlineExecutor, load_plan, open_executor,
-                       run_sweep)
-from scenarios.point import PointOutcome, PointTask, check_point, execute_point
-from scenarios.sweep import POINTS_DIR, RESULTS_FILE
-
+from phasesim.scenarios import (
+    Backend,
+    ExecutorSpec,
+    InlineExecutor,
+    load_plan,
+    open_executor,
+    run_sweep,
+)
+from phasesim.scenarios.point import PointOutcome, PointTask, check_point, execute_point
+from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.batching import InstanceView, chunked, continuous, no_batching, static
-from simulator.costmodel import ConstantCostModel
-from simulator.request import Request
-from simulator.run import simulate
-from simulator.topology import builtin_topology
+from phasesim.simulator.batching import InstanceView, chunked, continuous, no_batching, static
+from phasesim.simulator.costs.closed_form import ConstantCostModel
+from phasesim.simulator.request import Request
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import builtin_topology
 
 
 def _req(i: int, prompt: int = 100, output: int = 10, *, cached: int = 0, generated: int = 0,

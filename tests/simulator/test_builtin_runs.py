@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import traces
-from simulator.run import simulate
-from simulator.topology import BUILTIN_TOPOLOGIES, builtin_topology
+from phasesim import traces
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import BUILTIN_TOPOLOGIES, builtin_topology
 
 SAMPLE = Path(__file__).resolve().parents[2] / "traces" / "samples" / "azure_code_2023.parquet"
 

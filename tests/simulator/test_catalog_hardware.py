@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from simulator.catalog import HARDWARE, DeviceKind, get_hardware, get_model
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator.catalog import HARDWARE, DeviceKind, get_hardware, get_model
 
 NUMERIC = ("peak_flops_fp16", "memory_bytes", "memory_bandwidth_bytes_per_s", "interconnect_bytes_per_s",
            "pcie_bytes_per_s", "nic_bytes_per_s", "max_batch_size")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import traces
-from simulator.cli import app
-from simulator.topology import BUILTIN_TOPOLOGIES
+from phasesim import traces
+from phasesim.cli import app
+from phasesim.simulator.topology import BUILTIN_TOPOLOGIES
 
 runner = CliRunner()
 TABLES = Path(__file__).resolve().parents[2] / "simulator" / "tables"

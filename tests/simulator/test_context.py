@@ -1,11 +1,11 @@
 """The clock's phases, and the two SimPy internals the hot path relies on (``env._now`` and the
-inlined ``schedule`` in ``Phase``), checked against SimPy's public API."""
+inlined ``schedule`` in ``Timer``), checked against SimPy's public API."""
 
 from __future__ import annotations
 
 import simpy
 
-from simulator.context import DECIDE, NORMAL, ROUTE, URGENT, Phase, SimContext
+from phasesim.simulator.context import DECIDE, NORMAL, ROUTE, URGENT, SimContext, Timer
 
 
 def test_phase_events_fire_like_scheduled_events_in_phase_order() -> None:
@@ -15,12 +15,12 @@ def test_phase_events_fire_like_scheduled_events_in_phase_order() -> None:
     def note(name: str):
         return lambda _event: fired.append((name, env.now, env._now))
 
-    Phase(env, 5, ROUTE, note("route@5"))
-    Phase(env, 5, DECIDE, note("decide@5"))
+    Timer(env, 5, ROUTE, note("route@5"))
+    Timer(env, 5, DECIDE, note("decide@5"))
     env.timeout(5).callbacks.append(note("timeout@5"))  # SimPy's own NORMAL event
-    Phase(env, 5, URGENT, note("urgent@5"))
-    Phase(env, 3, ROUTE, note("route@3"))
-    Phase(env, 5, NORMAL, note("normal@5"))  # same time and priority: after the timeout (FIFO)
+    Timer(env, 5, URGENT, note("urgent@5"))
+    Timer(env, 3, ROUTE, note("route@3"))
+    Timer(env, 5, NORMAL, note("normal@5"))  # same time and priority: after the timeout (FIFO)
     env.run()
     assert [name for name, _, _ in fired] == ["route@3", "urgent@5", "timeout@5", "normal@5",
                                               "decide@5", "route@5"]

@@ -20,14 +20,14 @@ import warnings
 import numpy as np
 import pytest
 
-from simulator.costs import (
+from phasesim.simulator.costs import (
     decode_throughput_crossover,
     decode_throughput_tokens_per_s,
     load_cost_model,
     tpot_s,
     ttft_s,
 )
-from simulator.costs.claims import ttft_crossover_tokens
+from phasesim.simulator.costs.claims import ttft_crossover_tokens
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.costs.shipped import TABLES_DIR
+from phasesim.cli import app
+from phasesim.simulator.costs.shipped import TABLES_DIR
 
 DEFAULTS = ["h100-sxm__llama2-7b__fp16__analytical", "a100-sxm-80gb__llama2-7b__fp16__analytical",
             "groqrack__llama2-7b__fp16__analytical"]

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import table_schema as ts
-from simulator.catalog import get_model
-from simulator.costmodel import CostModel
-from simulator.costs import (
+from phasesim.errors import InputError
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog import get_model
+from phasesim.simulator.costs import (
     CostTableWarning,
     TableCostModel,
     kv_capacity_tokens,
@@ -22,9 +22,9 @@ from simulator.costs import (
     read_table,
     write_table,
 )
-from simulator.costs.shipped import TABLES_DIR
+from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.costs.shipped import TABLES_DIR
 from tests.simulator.test_costs_table import small_table
-from traces.errors import InputError
 
 LLAMA = get_model("llama2-7b")
 
@@ -219,7 +219,7 @@ def test_decode_run_is_the_sum_of_rounded_steps(batch: int, context_sum: int, st
 def test_decode_run_tables_are_shared_and_bounded() -> None:
     """Runs of one batch size and context residue share one table; beyond the grid or past the
     memo's bound a run is computed alone, with the same numbers."""
-    from simulator.costs import model as model_module
+    from phasesim.simulator.costs import table_model as model_module
 
     m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
     a, lo_a = m.decode_run(4, 4 * 100 + 1, 50)
@@ -256,7 +256,8 @@ def test_prefill_step_s_equals_prefill_time_s(chunks: list[int], prefixed: bool,
 def test_generic_decode_runs_match_per_step_rounding_and_refuse_non_finite_times() -> None:
     """Cost models without their own ``decode_run`` (function-backed) get the same run ends as
     rounding each step; a step time that is NaN or infinite is an error, never a garbage time."""
-    from simulator.costmodel import FunctionCostModel, decode_run_of
+    from phasesim.simulator.costs.closed_form import FunctionCostModel
+    from phasesim.simulator.costs.interface import decode_run_of
 
     model = FunctionCostModel(prefill=lambda tokens, batch: 0.01,
                               decode=lambda batch, ctx: 1e-3 + 1e-7 * batch * ctx)

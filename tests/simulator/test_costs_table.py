@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from simulator import table_schema as ts
-from simulator.cli import app
-from simulator.costs import CostTableWarning, read_table, write_table
-from traces.errors import InputError
+from phasesim.cli import app
+from phasesim.errors import InputError
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.costs import CostTableWarning, read_table, write_table
 
 
 def small_table(*, prefill_tokens=(16, 64, 256), decode_batches=(1, 4, 16)) -> tuple[pd.DataFrame, dict]:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.costmodel import ConstantCostModel, FunctionCostModel
-from simulator.run import simulate
-from simulator.topology import TopologySpec, builtin_topology
+from phasesim.simulator.costs.closed_form import ConstantCostModel, FunctionCostModel
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import TopologySpec, builtin_topology
 
 PREFILL_S = 0.0123456789
 DECODE_S = 0.0004321

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.costmodel import FunctionCostModel
-from simulator.run import simulate
-from simulator.topology import TopologySpec, builtin_topology
+from phasesim.simulator.costs.closed_form import FunctionCostModel
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import TopologySpec, builtin_topology
 
 TIME_COLUMNS = ["arrival_s", "prefill_start_s", "prefill_end_s", "transfer_start_s",
                 "transfer_end_s", "decode_start_s", "first_token_s", "finish_s"]

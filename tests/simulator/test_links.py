@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import simpy
 
-from simulator.context import SimContext
-from simulator.links import Link
-from simulator.recorder import Recorder
+from phasesim.simulator.context import SimContext
+from phasesim.simulator.links import Link
+from phasesim.simulator.recorder import Recorder
 
 
 def _link(env: simpy.Environment, bandwidth: float = 1e9, latency_s: float = 0.0) -> Link:
@@ -17,7 +17,9 @@ def _link(env: simpy.Environment, bandwidth: float = 1e9, latency_s: float = 0.0
 
 def _send(env, link, nbytes, start_ns, out, key):
     yield env.timeout(start_ns)
-    yield from link.send(nbytes)
+    done = env.event()
+    link.start(nbytes, done.succeed)
+    yield done
     out[key] = env.now
 
 

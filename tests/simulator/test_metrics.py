@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.metrics import latency_stats, meets_slo, summarize
+from phasesim.simulator.metrics import latency_stats, meets_slo, summarize
 
 NAN = float("nan")
 

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import traces
-from simulator.catalog.hardware import get_hardware
-from simulator.catalog.models import get_model
-from simulator.cli import app
-from simulator.topology import BUILTIN_TOPOLOGIES, builtin_topology
+from phasesim import traces
+from phasesim.cli import app
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.topology import BUILTIN_TOPOLOGIES, builtin_topology
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = {name: REPO / "traces" / "samples" / f"{name}.parquet"

@@ -16,9 +16,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from simulator.output import (META_FILE, REQUESTS_FILE, SUMMARY_FILE, TIMESERIES_FILE,
-                              write_results)
-from traces.errors import InputError
+from phasesim.errors import InputError
+from phasesim.simulator.output import (
+    META_FILE,
+    REQUESTS_FILE,
+    SUMMARY_FILE,
+    TIMESERIES_FILE,
+    write_results,
+)
 
 FILES = {META_FILE, REQUESTS_FILE, SUMMARY_FILE, TIMESERIES_FILE}
 
@@ -86,7 +91,7 @@ def test_same_result_gives_identical_bytes_in_another_process(tmp_path: Path) ->
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_replay_output import _result
-        from simulator.output import write_results
+        from phasesim.simulator.output import write_results
         write_results(_result(), {str(tmp_path / "b")!r})
     """)
     subprocess.run([sys.executable, "-c", script], check=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.cli.replay_cmd import parse_bandwidth_bytes_per_s, parse_latency_s
-from traces.errors import InputError
+from phasesim.cli.replay_cmd import parse_bandwidth_bytes_per_s, parse_latency_s
+from phasesim.errors import InputError
 
 
 @pytest.mark.parametrize(("text", "bits_per_s"), [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.topology import (
+from phasesim.errors import InputError
+from phasesim.simulator.topology import (
     BUILTIN_TOPOLOGIES,
     Batching,
     LinkSharing,
@@ -12,7 +13,6 @@ from simulator.topology import (
     builtin_topology,
     load_topology,
 )
-from traces.errors import InputError
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_TOPOLOGIES))

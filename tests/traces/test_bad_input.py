@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import traces
+from phasesim import traces
 
 AZURE_HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens"
 GOOD_ROWS = ["2023-11-16 18:17:03.9799600,4808,10", "2023-11-16 18:17:04.0319600,3180,8",

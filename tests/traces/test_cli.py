@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-import traces
+from phasesim import traces
 from tests.traces.conftest import SAMPLES
 
 

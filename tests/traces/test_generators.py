@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import traces
-from traces.errors import InputError
+from phasesim import traces
+from phasesim.errors import InputError
 
 N = 20_000
 seeds = st.integers(min_value=0, max_value=2**32 - 1)

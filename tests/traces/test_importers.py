@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-import traces
-import traces.readers as readers
-from traces.errors import InputError
+import phasesim.traces.readers as readers
+from phasesim import traces
+from phasesim.errors import InputError
 
 
 def azure_csv(path, stamps, prompt, output):

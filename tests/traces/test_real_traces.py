@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import traces
+from phasesim import traces
 from tests.traces.conftest import SAMPLES
 
 # Published figures (Splitwise paper / trace README for Azure code; Mooncake FAST'25 trace)

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import traces
+from phasesim import traces
+from phasesim.errors import InputError
+from phasesim.traces import schema
 from tests.traces.conftest import SAMPLES
-from traces import schema
-from traces.errors import InputError
 
 
 @st.composite

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from traces.importers import import_to_parquet
+from phasesim.traces.importers import import_to_parquet
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / ".." / "shared" / "data" / "traces"

@@ -1,0 +1,5 @@
+"""``python -m phasesim``: the ``sim`` command."""
+
+from phasesim.cli import main
+
+main()

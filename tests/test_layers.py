@@ -9,6 +9,7 @@ still a layering error).
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -98,8 +99,14 @@ def test_every_package_folder_is_in_the_wheel_list() -> None:
 
 @pytest.mark.slow
 def test_wheel_holds_only_the_phasesim_namespace(tmp_path: Path) -> None:
+    # built from a copy: setuptools builds in the source tree, and a stale build/ there would
+    # carry deleted modules into the wheel
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache",
+        "out", "runs"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", str(REPO), "-w", str(tmp_path)], check=True,
+                    "--no-build-isolation", str(source), "-w", str(tmp_path)], check=True,
                    capture_output=True)
     wheel, = tmp_path.glob("phasesim-*.whl")
     with zipfile.ZipFile(wheel) as zf:

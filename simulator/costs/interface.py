@@ -13,6 +13,13 @@ Conventions (all times in seconds, all lengths in tokens):
   Lets the simulator fast-forward n steps in one call (contexts grow by one token per step).
 - ``mixed_step_time_s(chunk_tokens, prefix_tokens, decode_context_tokens)``: one iteration that
   runs prefill chunks and decode steps together (Sarathi-style chunked prefill).
+
+Fast paths (optional, :class:`FastPaths`): the engine's two hottest calls, in a form that avoids
+numpy call overhead. A cost model may implement them; if it does, they must give the very numbers
+the defaults derived from the protocol methods give (:func:`default_decode_run`,
+:func:`default_prefill_step_s`; ``tests/simulator/test_costs_interface.py`` checks every shipped
+table and the closed-form models). The engine asks only through :func:`decode_run_of` and
+:func:`prefill_step_s_of`, which pick the model's own fast path or the default.
 """
 
 from __future__ import annotations
@@ -23,7 +30,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CostModel", "run_cum_ns", "run_mean_contexts", "decode_run_of", "prefill_step_s_of"]
+__all__ = ["CostModel", "FastPaths", "DecodeRun", "PrefillStep", "run_cum_ns", "run_mean_contexts",
+           "default_decode_run", "default_prefill_step_s", "decode_run_of", "prefill_step_s_of"]
+
+# (batch_size, context_sum_tokens, steps) -> (cum_ns, lo); see FastPaths.decode_run
+DecodeRun = Callable[[int, int, int], tuple[array, int]]
+# (chunk_tokens, prefix_tokens) -> seconds; see FastPaths.prefill_step_s
+PrefillStep = Callable[[tuple[int, ...], tuple[int, ...]], float]
 
 
 @runtime_checkable
@@ -37,6 +50,28 @@ class CostModel(Protocol):
     def mixed_step_time_s(
         self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray, decode_context_tokens: np.ndarray
     ) -> float: ...
+
+
+@runtime_checkable
+class FastPaths(Protocol):
+    """Optional fast entry points of a :class:`CostModel`, equal number for number to the
+    defaults derived from its protocol methods (``default_decode_run(model)``,
+    ``default_prefill_step_s(model)``)."""
+
+    def decode_run(self, batch_size: int, context_sum_tokens: int, steps: int
+                   ) -> tuple[array, int]:
+        """A fast-forwarded decode run of ``steps`` steps of ``batch_size`` sequences whose
+        contexts sum to ``context_sum_tokens`` at its start: ``(cum_ns, lo)`` such that step k
+        (< ``steps``) ends ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after the run's start, each
+        step's time taken at mean context ``(context_sum_tokens + k * batch_size) / batch_size``
+        and rounded as :func:`run_cum_ns` does. ``cum_ns`` may be shared between calls (never
+        mutate it)."""
+        ...
+
+    def prefill_step_s(self, chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]
+                       ) -> float:
+        """``prefill_time_s`` over tuples of Python ints instead of int64 arrays."""
+        ...
 
 
 def run_cum_ns(step_times_s: np.ndarray) -> array:
@@ -59,32 +94,33 @@ def run_mean_contexts(batch_size: int, context_sum_tokens: int, steps: int) -> n
     return (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) / batch_size
 
 
-def decode_run_of(model: CostModel) -> Callable[[int, int, int], tuple[array, int]]:
-    """``(batch_size, context_sum_tokens, steps) -> (cum_ns, lo)``: a fast-forwarded decode
-    run whose step k (< ``steps``) ends ``cum_ns[lo + 1 + k] - cum_ns[lo]`` ns after its start,
-    at mean context ``(context_sum_tokens + k * batch_size) / batch_size`` (the float a per-step
-    call gets); ``cum_ns`` as ``run_cum_ns`` makes it. The model's own ``decode_run`` when it has
-    one (table models: shared tables, same numbers), else from ``decode_step_times_s``."""
-    own = getattr(model, "decode_run", None)
-    if own is not None:
-        return own
+def default_decode_run(model: CostModel) -> DecodeRun:
+    """``FastPaths.decode_run`` from ``model.decode_step_times_s``: one vectorised call per run."""
 
-    def generic(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[array, int]:
+    def decode_run(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[array, int]:
         contexts = run_mean_contexts(batch_size, context_sum_tokens, steps)
         return run_cum_ns(model.decode_step_times_s(batch_size, contexts)), 0
 
-    return generic
+    return decode_run
 
 
-def prefill_step_s_of(model: CostModel) -> Callable[[tuple[int, ...], tuple[int, ...]], float]:
-    """``(chunk_tokens, prefix_tokens) -> seconds`` over tuples of ints: the model's own
-    ``prefill_step_s`` when it has one, else ``prefill_time_s`` on int64 arrays."""
-    own = getattr(model, "prefill_step_s", None)
-    if own is not None:
-        return own
+def default_prefill_step_s(model: CostModel) -> PrefillStep:
+    """``FastPaths.prefill_step_s`` from ``model.prefill_time_s`` on int64 arrays."""
 
-    def generic(chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]) -> float:
+    def prefill_step_s(chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]) -> float:
         return model.prefill_time_s(np.array(chunk_tokens, dtype=np.int64),
                                     np.array(prefix_tokens, dtype=np.int64))
 
-    return generic
+    return prefill_step_s
+
+
+def decode_run_of(model: CostModel) -> DecodeRun:
+    """The model's own ``decode_run`` when it implements :class:`FastPaths` (table models: slices
+    of shared cumulative tables), else :func:`default_decode_run`."""
+    return model.decode_run if isinstance(model, FastPaths) else default_decode_run(model)
+
+
+def prefill_step_s_of(model: CostModel) -> PrefillStep:
+    """The model's own ``prefill_step_s`` when it implements :class:`FastPaths`, else
+    :func:`default_prefill_step_s`."""
+    return model.prefill_step_s if isinstance(model, FastPaths) else default_prefill_step_s(model)

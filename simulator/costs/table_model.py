@@ -19,11 +19,10 @@ mixed_step_time_s(chunks, prefixes, decode_contexts)
     overhead (weights are read once per iteration), where P0 and D0 are the fixed parts of each.
     It lies between max(P, D) and P + D.
 
-Two entry points for the simulator's hot path, optional for other cost models (the instance falls
-back to the three above) and equal to them number for number:
-``decode_run(batch_size, context_sum_tokens, steps)`` (a fast-forwarded run's step ends in ns,
-as a slice of a cumulative table) and ``prefill_step_s(chunk_tokens, prefix_tokens)`` (tuples of
-ints).
+It also implements the optional :class:`~phasesim.simulator.costs.interface.FastPaths`, equal to
+the three above number for number: ``decode_run(batch_size, context_sum_tokens, steps)`` (a
+fast-forwarded run's step ends in ns, as a slice of a cumulative table) and
+``prefill_step_s(chunk_tokens, prefix_tokens)`` (tuples of ints).
 
 Lookups beyond the table's grid are extrapolated (fitted linear model) and warn once per model
 with :class:`CostTableWarning`. The model is read-only after construction; the only mutable

@@ -4,7 +4,7 @@
 
 Generates a synthetic CSV with the Azure LLM inference trace columns (TIMESTAMP with 7 fractional
 digits, ContextTokens, GeneratedTokens) in a temporary folder, imports it with
-``traces.import_to_parquet`` (streamed, chunked) in a child process, and prints rows/s and the
+``phasesim.traces.import_to_parquet`` (streamed, chunked) in a child process, and prints rows/s and the
 child's peak RSS (``ru_maxrss``). The generation is not timed.
 """
 

@@ -68,7 +68,7 @@ def load_constants(path: Path = CONSTANTS_PATH) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise InputError("calibrated constants missing; run `python -m profiler.calibration`",
+        raise InputError("calibrated constants missing; run `python -m phasesim.profiler.calibration`",
                          path=path) from None
 
 
@@ -171,7 +171,7 @@ def _batch_grid(max_batch: int, *, midpoints: bool) -> list[int]:
 
 def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
                            calibration: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A cost table (schema of ``simulator.table_schema``) and its metadata, from the roofline.
+    """A cost table (schema of ``phasesim.simulator.table_schema``) and its metadata, from the roofline.
 
     Grid: prefill batch {1, 2, 4, ..., 256} (GPU) or {1} (Groq) x prompt tokens {16, 24, 32, 48,
     ..., max context}; decode batch {1, 2, 3, 4, 6, ..., max batch} (GPU: 512) or {1} x context

@@ -1,13 +1,13 @@
 """Fit the analytical roofline's constants on public measurements and report the error per source.
 
-    python -m profiler.calibration                 # fit from the condensed data in the repo
-    python -m profiler.calibration --condense ../shared/data/reference   # rebuild that data first
+    python -m phasesim.profiler.calibration                 # fit from the condensed data in the repo
+    python -m phasesim.profiler.calibration --condense ../shared/data/reference   # rebuild that data first
 
 Sources (condensed copies, with attribution, in ``simulator/tables/reference/``):
 
 - ``vidur-<gpu>``: Vidur's measured kernel times of one Llama-2-7B layer's non-attention ops
   (``mlp.csv``, TP 1), summed and x 32 layers, by token count: fits the GEMM and memory
-  efficiencies and the per-layer overhead of :func:`profiler.analytical.linear_layer_time_s`.
+  efficiencies and the per-layer overhead of :func:`phasesim.profiler.analytical.linear_layer_time_s`.
 - ``trtllm-<gpu>``: TensorRT-LLM v0.5 published batch-1 TTFT (A100 FP16, H100 FP8): fits the
   attention efficiency and the per-pass overhead (full prefill pass).
 - ``distserve-a100-kv``: DistServe's fitted A100 decode models (OPT-13B, TP 1): the slope of decode
@@ -379,7 +379,7 @@ def compare_to_measured(path: Path) -> dict[str, Any]:
     return out
 
 
-_BEGIN = "<!-- calibration:begin (written by python -m profiler.calibration) -->"
+_BEGIN = "<!-- calibration:begin (written by python -m phasesim.profiler.calibration) -->"
 _END = "<!-- calibration:end -->"
 
 

@@ -1,6 +1,6 @@
 """A simple continuous-batching server loop over the real model, for ``profiler validate``.
 
-Policy (the simulator run in ``profiler.validate`` is configured to match it):
+Policy (the simulator run in ``phasesim.profiler.validate`` is configured to match it):
 - prefill-first: while a request has arrived and a slot is free, the next iteration prefills the
   oldest waiting request alone (one whole prompt per iteration, its first token comes out of it);
 - otherwise one decode step for every running sequence (one token each);
@@ -12,7 +12,7 @@ sequence's row is refilled by moving the last row into it), decode attends over 
 with a per-sequence mask. On CUDA decode steps replay CUDA graphs keyed by (batch, bucket), like
 the capture; graph recording and warm-up are engine start-up work and are excluded from the clock.
 
-Import only after ``require_torch()``.
+torch is an optional extra: a missing one is the ``profiler`` command's install hint.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run the phasesim simulator on the validation trace with a 1-instance colocated topology whose
-batching matches ``profiler.serve_loop``: continuous batching, prefill-first with one prompt per
-iteration (token budget 1: ``simulator.batching._admit`` lets the first admission exceed it
+batching matches ``phasesim.profiler.serve_loop``: continuous batching, prefill-first with one prompt per
+iteration (token budget 1: ``phasesim.simulator.batching._admit`` lets the first admission exceed it
 alone), at most ``max_running`` sequences, the KV capacity of the loop's cache, the cost table
 under test.
 """
@@ -36,7 +36,7 @@ def simulate_colocated(trace: pd.DataFrame, *, table: Path, model: ModelSpec, ha
         "gpu", gpu=hardware, model=model_ref or model.name, dtype=dtype,
         batching="continuous", max_batch=max_running, kv_capacity_tokens=kv_capacity_tokens,
         max_num_batched_tokens=1)  # the first admission may exceed the budget alone: one
-    # prefill per iteration, like the loop (simulator.batching.continuous / _admit)
+    # prefill per iteration, like the loop (phasesim.simulator.batching.continuous / _admit)
     result = simulate(trace.reset_index(drop=True), topology, seed=0, timeseries=False,
                       cost_models={topology.pools[0].name: cost})
     req = result.requests

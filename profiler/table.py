@@ -1,4 +1,4 @@
-"""Turn captured points into a cost table and write it (through ``simulator.costs.write_table``).
+"""Turn captured points into a cost table and write it (through ``phasesim.simulator.costs.write_table``).
 
 Also the provenance every measured table carries: device, driver, library versions, date,
 command line and host.
@@ -74,7 +74,7 @@ def _fallback_write(df: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
 
 
 def write_cost_table(df: pd.DataFrame, meta: dict[str, Any], path: Path) -> str:
-    """Write with ``simulator.costs.write_table`` (validating, atomic). If it rejects the table,
+    """Write with ``phasesim.simulator.costs.write_table`` (validating, atomic). If it rejects the table,
     write it anyway with the same metadata key (a captured table is too
     costly to lose) and say so. Returns "costs.write_table" or a warning line."""
     try:

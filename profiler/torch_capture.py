@@ -1,6 +1,6 @@
 """``profiler capture --backend torch``: time prefill and decode steps of a Llama-family model.
 
-Import only after ``require_torch()``. The grid runs coverage-first (corners, then midpoints, both
+torch is an optional extra (a missing one is the CLI's install hint). The grid runs coverage-first (corners, then midpoints, both
 phases interleaved), each point is appended to the checkpoint as it completes, points predicted
 not to fit (KV bytes + activations) or hitting an out-of-memory error are recorded as skipped.
 """

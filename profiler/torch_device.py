@@ -1,6 +1,6 @@
 """Device plumbing for the torch backend: availability, names, memory, synchronisation, timing.
 
-Import only after ``require_torch()``: torch is an optional extra.
+torch is an optional extra: a missing one is the ``profiler`` command's install hint.
 """
 
 from __future__ import annotations

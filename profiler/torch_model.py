@@ -5,8 +5,9 @@ RMSNorm, RoPE, SwiGLU, grouped-query attention through
 directly on the device in the target dtype (``torch.empty(...).normal_()``, no CPU copy) and QKV /
 gate-up projections are fused as serving engines do.
 
-torch is an optional extra: this module imports it at module level, so import it only after
-``profiler._torch.require_torch()`` has given the install hint.
+torch is an optional extra, imported at module level here: a missing torch surfaces as
+ModuleNotFoundError, which the ``profiler`` command turns into an install hint
+(``phasesim.cli.errors.cli_errors``).
 """
 
 from __future__ import annotations

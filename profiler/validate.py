@@ -1,6 +1,6 @@
 """``profiler validate``: closed-loop check of a cost table against the real model.
 
-1. Real: replay a short trace through ``profiler.serve_loop`` (real forward passes, real KV cache)
+1. Real: replay a short trace through ``phasesim.profiler.serve_loop`` (real forward passes, real KV cache)
    and record each request's TTFT/TPOT/E2E — or load records saved earlier (``--real``).
 2. Estimate the same trace with the table: the phasesim simulator (1 colocated instance whose
    batching matches the loop) when it is available, and always a replay of the loop's policy
@@ -64,7 +64,7 @@ class ValidateConfig:
 # --------------------------------------------------------------------------- inputs
 
 def read_validation_trace(path: Path) -> pd.DataFrame:
-    """The canonical trace (via ``traces.read_trace``), reduced to the four required columns."""
+    """The canonical trace (via ``phasesim.traces.read_trace``), reduced to the four required columns."""
     df = read_trace(path)
     return df.loc[:, list(TRACE_COLUMNS)].reset_index(drop=True)
 

@@ -2,7 +2,7 @@
 
 ``load_plan`` reads and validates a scenario file and expands its sweep; ``run_sweep`` runs the
 points on any ``concurrent.futures.Executor`` (``open_executor``: process pool, Dask) with resume;
-``run_scenario`` runs one point in-process (``sim run``); ``scenarios.report.write_report`` plots a
+``run_scenario`` runs one point in-process (``sim run``); ``phasesim.scenarios.report.write_report`` plots a
 sweep directory (kept out of this package's imports so that sweep workers never load matplotlib).
 """
 

@@ -1,7 +1,7 @@
 """Numbers behind the report: axis roles, slices, disaggregation gain, sustained rates, crossovers.
 
 Pure functions of a results DataFrame (one row per finished point, as written by
-:func:`scenarios.sweep.collect_results`); no plotting and no files here, so they are tested
+:func:`phasesim.scenarios.sweep.collect_results`); no plotting and no files here, so they are tested
 directly.
 """
 

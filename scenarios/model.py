@@ -1,7 +1,7 @@
 """The scenario file's pydantic models: where a YAML experiment enters the program.
 
 A scenario names a model, a topology (a built-in name with overrides, or inline pools and links,
-validated by :mod:`simulator.topology`'s own models), a trace (a file relative to the scenario file
+validated by :mod:`phasesim.simulator.topology`'s own models), a trace (a file relative to the scenario file
 or a generator spec), SLOs, a seed, which outputs to keep and an optional ``sweep:`` section.
 Every model forbids unknown keys. Durations accept a number of seconds or a string with a unit
 (``200ms``, ``50us``).
@@ -90,7 +90,7 @@ BytesPerS = Annotated[float, BeforeValidator(bytes_per_s)]
 
 
 class ScenarioKind(enum.StrEnum):
-    SIMULATE = "simulate"  # replay a trace on a topology (simulator.run.simulate)
+    SIMULATE = "simulate"  # replay a trace on a topology (phasesim.simulator.run.simulate)
     PHASES = "phases"  # prefill and decode curves straight from the cost tables
 
 
@@ -117,7 +117,7 @@ def _where(exc: InputError) -> str:
 
 
 class GeneratorSpec(_Strict):
-    """A synthetic trace (:func:`traces.generate`): ``arrival`` (e.g. ``{process: poisson,
+    """A synthetic trace (:func:`phasesim.traces.generate`): ``arrival`` (e.g. ``{process: poisson,
     rate_rps: 2}``), ``prompt`` and ``output`` lengths (an int, or e.g. ``{dist: lognormal,
     median_tokens: 1000, sigma: 1.0}``; an ``empirical`` ``path`` is relative to the scenario
     file), and ``count`` requests or ``duration_s`` of arrivals. ``seed`` defaults to the
@@ -144,7 +144,7 @@ class TraceSpec(_Strict):
     rescales a file's arrival times (keeping their shape) so that its mean rate is ``rate_rps``.
     ``max_requests`` keeps the first requests of a file trace. ``max_context_tokens`` fits
     requests into a context (prompt + output) by ``context_policy``: ``clip`` shortens the prompt
-    (then the output), ``drop`` removes them (:func:`traces.clip_context`).
+    (then the output), ``drop`` removes them (:func:`phasesim.traces.clip_context`).
     """
 
     path: str | None = None
@@ -232,7 +232,7 @@ class LinkOverrides(_Strict):
 
 class BuiltinTopology(BaseModel):
     """A built-in topology by ``name`` with overrides: ``link`` (bandwidth, latency, ...) and any
-    keyword of :func:`simulator.topology.builtin_topology` (``prefill_instances: 2``,
+    keyword of :func:`phasesim.simulator.topology.builtin_topology` (``prefill_instances: 2``,
     ``decode_instances``, ``instances``, ``gpu: a100-sxm-80gb``, ``max_batch``, ``routing`` ...).
     The scenario's ``model`` and ``dtype`` apply to every pool."""
 
@@ -277,8 +277,8 @@ TopologyRef = Annotated[
 
 class ScenarioSpec(_Strict):
     """One experiment. ``topology``: a built-in name (with overrides) or inline pools and links
-    (:class:`simulator.topology.TopologySpec`); resolved by
-    :func:`scenarios.simulate.resolve_topology`."""
+    (:class:`phasesim.simulator.topology.TopologySpec`); resolved by
+    :func:`phasesim.scenarios.simulate.resolve_topology`."""
 
     name: str = Field(min_length=1)
     description: str = ""

@@ -3,7 +3,7 @@
 ``execute_point(task)`` is a top-level function of picklable values, so every executor (process
 pool, Dask) can run it. It writes ``<points_dir>/<point_id>/`` in one rename:
 ``config.yaml`` (the point's whole scenario, runnable with ``sim run``), ``summary.json``, and for
-``simulate`` points the :func:`simulator.output.write_results` files (``requests.parquet``,
+``simulate`` points the :func:`phasesim.simulator.output.write_results` files (``requests.parquet``,
 ``meta.json``, ``timeseries.parquet`` when kept); for ``phases`` points ``curves.parquet``.
 A failure writes ``error.txt`` (the traceback) instead and is reported, never raised.
 The output directory must be reachable from the workers (a shared file system on a cluster).

@@ -55,7 +55,7 @@ _PARQUET_OPTIONS: dict[str, Any] = {
 
 
 class ResultLike(Protocol):
-    """What :func:`write_results` reads from ``simulator.result.SimResult``."""
+    """What :func:`write_results` reads from ``phasesim.simulator.result.SimResult``."""
 
     requests: pd.DataFrame
     timeseries: pd.DataFrame

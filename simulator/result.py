@@ -1,4 +1,5 @@
-"""The value ``simulate`` returns (see notes/sim_contract.md for every column)."""
+"""The value ``simulate`` returns; its columns are documented in the README (``sim replay``'s
+output files) and by ``phasesim.simulator.request.REQUEST_COLUMNS``."""
 
 from __future__ import annotations
 
@@ -18,4 +19,4 @@ class SimResult:
     link_stats: list[dict[str, Any]]
     duration_s: float  # last finish - first arrival
     meta: dict[str, Any]  # seed, mode, topology dump, versions
-    summary: dict[str, Any]  # simulator.metrics.summarize(...)
+    summary: dict[str, Any]  # phasesim.simulator.metrics.summarize(...)

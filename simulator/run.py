@@ -1,6 +1,6 @@
 """``simulate(trace, topology) -> SimResult``: build the cluster, replay the trace, collect results.
 
-The story of one request through the cluster is ``simulator.lifecycle``; this module builds the
+The story of one request through the cluster is ``phasesim.simulator.lifecycle``; this module builds the
 pools, instances and links from a topology, runs the clock until the last request has ended,
 and turns the request log and statistics into a ``SimResult``.
 """
@@ -64,7 +64,7 @@ def simulate(
     ``seed``: None = the topology's seed, else 0. ``mode``: "fast" (closed-form decode runs) or
     "reference" (one event per iteration; same per-request times). ``cost_models``: per pool
     name, injected cost models (tests); other pools load theirs with
-    ``simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile.
+    ``phasesim.simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile.
     ``timeseries=False`` skips the per-change time series (an empty frame comes back).
     """
     if mode not in MODES:

@@ -5,7 +5,7 @@ Built-in topologies are data: each name maps to a plain dict fragment below, and
 ``builtin_topology(name, **overrides)`` edits a copy of that dict before validation. A custom
 topology is the same structure in a YAML file (``load_topology(path)``).
 
-Link defaults (sources: shared/data/SOURCES.md "Public facts" and ``simulator.catalog.hardware``):
+Link defaults (sources: shared/data/SOURCES.md "Public facts" and ``phasesim.simulator.catalog.hardware``):
 - GPU -> GPU: one InfiniBand NDR 400 Gb/s NIC per H100 (DGX H100) = 50 GB/s, 5 us latency
   (typical RDMA one-way latency; an assumption).
 - GPU <-> GroqRack: the GPU node's 400 Gb/s NDR NIC (50 GB/s), then PCIe Gen4 x16 into the Groq

@@ -181,7 +181,7 @@ class LogNormal:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Empirical:
-    """Resampled with replacement from observed token counts (``traces.empirical_lengths`` reads a file)."""
+    """Resampled with replacement from observed token counts (``phasesim.traces.empirical_lengths`` reads a file)."""
 
     tokens: tuple[int, ...]
     source: str = ""  # where the values came from, for the metadata

@@ -2,7 +2,7 @@
 
 Bad input raises :class:`InputError` with the file, the 1-based file line (header = line 1) or
 parquet row, and the source column. Arrival order and request ids are the assembler's job
-(:mod:`traces.importers`).
+(:mod:`phasesim.traces.importers`).
 """
 
 from __future__ import annotations

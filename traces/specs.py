@@ -1,6 +1,6 @@
 """Generator specs from plain data (YAML/CLI): mappings to arrival processes and length distributions.
 
-``traces.generate`` is the entry point scenario files use::
+``phasesim.traces.generate`` is the entry point scenario files use::
 
     generate(arrival={"process": "gamma", "rate_rps": 5, "cv": 2},
              prompt={"dist": "lognormal", "median_tokens": 1000, "sigma": 1.0},

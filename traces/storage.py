@@ -1,6 +1,6 @@
 """Canonical trace files: validate a frame, write it to parquet atomically, read it back.
 
-A canonical trace is a pandas DataFrame with the columns of :mod:`traces.schema`; its metadata
+A canonical trace is a pandas DataFrame with the columns of :mod:`phasesim.traces.schema`; its metadata
 (schema version, source, prefix block size, transforms applied) is a plain dict kept in
 ``df.attrs["trace_meta"]`` in memory and as JSON under ``schema.METADATA_KEY`` in the parquet file.
 """

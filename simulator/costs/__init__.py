@@ -1,6 +1,6 @@
 """Cost tables: read/validate/write them and turn them into a :class:`CostModel`.
 
-``read_table`` / ``write_table`` speak the schema of ``simulator.table_schema``;
+``read_table`` / ``write_table`` speak the schema of ``phasesim.simulator.table_schema``;
 ``TableCostModel`` interpolates a table; ``load_cost_model`` picks the best shipped table
 (measured > published > analytical); ``kv_capacity_tokens`` sizes an instance's KV cache.
 """

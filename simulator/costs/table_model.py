@@ -1,6 +1,6 @@
 """``TableCostModel``: the :class:`~phasesim.simulator.costs.interface.CostModel` protocol backed by a cost table.
 
-Semantics (all times in seconds; see ``simulator.costs.surface`` for interpolation):
+Semantics (all times in seconds; see ``phasesim.simulator.costs.surface`` for interpolation):
 
 prefill_time_s(chunk_tokens, prefix_tokens)
     ``n`` chunks in one forward pass. With ``T(n, x)`` the table's prefill latency of ``n``

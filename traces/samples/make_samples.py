@@ -2,7 +2,7 @@
 
     python traces/samples/make_samples.py [--data DIR]
 
-Each sample is the full trace imported with ``traces.import_to_parquet`` (canonical schema,
+Each sample is the full trace imported with ``phasesim.traces.import_to_parquet`` (canonical schema,
 zstd); the metadata records the source file name and its sha256. Provenance: SOURCES.md here.
 """
 

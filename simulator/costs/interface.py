@@ -17,7 +17,7 @@ Conventions (all times in seconds, all lengths in tokens):
 Fast paths (optional, :class:`FastPaths`): the engine's two hottest calls, in a form that avoids
 numpy call overhead. A cost model may implement them; if it does, they must give the very numbers
 the defaults derived from the protocol methods give (:func:`default_decode_run`,
-:func:`default_prefill_step_s`; ``tests/simulator/test_costs_interface.py`` checks every shipped
+:func:`default_prefill_step_s`; ``tests/simulator/costs/test_interface.py`` checks every shipped
 table and the closed-form models). The engine asks only through :func:`decode_run_of` and
 :func:`prefill_step_s_of`, which pick the model's own fast path or the default.
 """

@@ -24,7 +24,7 @@ from phasesim.simulator.costs import (
 )
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.costs.shipped import TABLES_DIR
-from tests.simulator.test_costs_table import small_table
+from tests.simulator.costs.test_table import small_table
 
 LLAMA = get_model("llama2-7b")
 

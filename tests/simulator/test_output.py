@@ -90,7 +90,7 @@ def test_same_result_gives_identical_bytes_in_another_process(tmp_path: Path) ->
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_replay_output import _result
+        from test_output import _result
         from phasesim.simulator.output import write_results
         write_results(_result(), {str(tmp_path / "b")!r})
     """)

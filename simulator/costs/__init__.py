@@ -1,5 +1,7 @@
-"""Cost tables: read/validate/write them and turn them into a :class:`CostModel`.
+"""Cost models and cost tables.
 
+``CostModel`` (and its optional ``FastPaths``) is the interface the engine sees (``interface``);
+``ConstantCostModel`` / ``FunctionCostModel`` implement it in closed form (``closed_form``).
 ``read_table`` / ``write_table`` speak the schema of ``phasesim.simulator.table_schema``;
 ``TableCostModel`` interpolates a table; ``load_cost_model`` picks the best shipped table
 (measured > published > analytical); ``kv_capacity_tokens`` sizes an instance's KV cache.
@@ -13,6 +15,8 @@ from phasesim.simulator.costs.claims import (
     ttft_crossover_tokens,
     ttft_s,
 )
+from phasesim.simulator.costs.closed_form import ConstantCostModel, FunctionCostModel
+from phasesim.simulator.costs.interface import CostModel, FastPaths
 from phasesim.simulator.costs.shipped import (
     TABLES_DIR,
     TableInfo,
@@ -31,6 +35,7 @@ from phasesim.simulator.costs.table import (
 from phasesim.simulator.costs.table_model import TableCostModel
 
 __all__ = [
+    "CostModel", "FastPaths", "ConstantCostModel", "FunctionCostModel",
     "CostTableWarning", "read_table", "read_table_meta", "validate_table", "write_table",
     "TableCostModel", "load_cost_model", "find_table", "list_tables", "resolve_table_path",
     "TableInfo", "TABLES_DIR", "kv_capacity_tokens", "max_context_tokens", "ttft_s", "tpot_s",

@@ -3,8 +3,8 @@
 Used to show that a refactoring changes no behaviour: run it before and after, compare the
 printed digests (``diff``). Each run goes through the installed ``sim`` command (so the harness
 does not depend on the package's import paths) and hashes every output file except
-``meta.json``'s version fields, which name the code and its dependencies rather than the
-results.
+``meta.json``'s version fields and the checkout's location in the trace path, which name the
+code and where it lies rather than the results (so two checkouts can be compared).
 
 Usage: python benchmarks/replay_harness.py [-o DIGESTS.txt] [--work DIR] [--only SUBSTRING]
 """
@@ -74,9 +74,12 @@ def _digest(out: Path) -> str:
     h = hashlib.sha256()
     for name in sorted(p.name for p in out.iterdir()):
         data = (out / name).read_bytes()
-        if name == "meta.json":
+        if name == "meta.json":  # versions and the checkout's location are not results
             meta = json.loads(data)
             meta.pop("versions", None)
+            trace = meta.get("trace", {})
+            if "path" in trace:
+                trace["path"] = str(Path(trace["path"]).relative_to(ROOT))
             data = json.dumps(meta, sort_keys=True).encode()
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()

@@ -56,8 +56,8 @@ def _read_raw():
 def _sim(*args: str) -> subprocess.CompletedProcess:
     """The ``sim`` command in a fresh interpreter: its real stderr, warnings as users see them."""
     code = "import sys; from phasesim.cli import main; sys.argv[0] = 'sim'; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
-                          text=True)
+    return subprocess.run([sys.executable, "-c", code, *args], check=False, cwd=REPO,
+                          capture_output=True, text=True)
 
 
 # -- (a) the default path prints no warning ---------------------------------------------------

@@ -28,10 +28,11 @@ ints).
 Lookups beyond the table's grid are extrapolated (fitted linear model); the model remembers
 that it did (:attr:`TableCostModel.extrapolated`) and, when built with ``warn_beyond_grid`` (the
 default; ``load_cost_model`` turns it off for the shipped tables, whose grids and extrapolation
-``simulator/tables/SOURCES.md`` documents), warns once with :class:`CostTableWarning`. The model is
-read-only after construction; the only mutable state is that one-shot flag, a bounded memo of prefill times (a pure function of the
-chunk and prefix arrays; the same prompt lengths recur in every trace, so lookups repeat) and a
-bounded memo of cumulative decode-run tables (a pure function of batch size and context residue).
+``simulator/tables/SOURCES.md`` documents), warns once with :class:`CostTableWarning`. The model
+is read-only after construction; the only mutable state is that one-shot flag, a bounded memo of
+prefill times (a pure function of the chunk and prefix arrays; the same prompt lengths recur in
+every trace, so lookups repeat) and a bounded memo of cumulative decode-run tables (a pure
+function of batch size and context residue).
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def test_shipped_table_extrapolates_without_warning_and_records_it():
 def test_user_table_with_non_monotone_rows_warns_naming_the_row(tmp_path):
     mine = tmp_path / "mine.parquet"
     shutil.copyfile(RAW, mine)  # the raw capture, given by path, is a user's table like any other
-    proc = _sim("replay", str(TRACE), "-t", "gpu", "--profile", str(mine), "-o", str(tmp_path / "o"))
+    proc = _sim("replay", str(TRACE), "-t", "gpu", "--profile", str(mine),
+                "-o", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert any(f"{mine}: row 57, row 59" in line and "latency_s falls as tokens grows (first: "

@@ -3,6 +3,15 @@
 Shipped tables are named ``{hardware}__{model}__{dtype}__{source}.parquet``. For one hardware,
 model and dtype the best source wins: measured > published > analytical, so dropping a measured
 table into ``simulator/tables`` replaces the analytical default in :func:`load_cost_model`.
+Only that folder's own ``*.parquet`` files are tables: the raw captures a shipped table was built
+from live in ``simulator/tables/raw/`` and are never listed or picked.
+
+Warnings are for the user's own tables. A shipped table is cleaned when it is built (so reading it
+warns of nothing), and its grid and what lies beyond it are documented in
+``simulator/tables/SOURCES.md``, so :func:`load_cost_model` builds the model of a table that lies
+in ``TABLES_DIR`` with ``warn_beyond_grid=False``: lookups beyond its grid extrapolate exactly as
+for any table (``TableCostModel.extrapolated`` records that they did) without a warning. A table
+anywhere else (``--profile PATH``, ``directory=``) warns as before.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from phasesim.simulator.costs.table import read_table, read_table_meta
 from phasesim.simulator.costs.table_model import TableCostModel
 
 __all__ = ["TABLES_DIR", "SOURCE_RANK", "TableInfo", "table_info", "list_tables", "find_table", "load_cost_model",
-           "resolve_table_path"]
+           "resolve_table_path", "is_shipped"]
 
 TABLES_DIR = Path(__file__).resolve().parents[1] / "tables"
 SOURCE_RANK: dict[ts.Source, int] = {ts.Source.MEASURED: 0, ts.Source.PUBLISHED: 1,
@@ -87,6 +96,11 @@ def find_table(*, hardware: str, model: str, dtype: str = "fp16",
     return min(candidates)[2]
 
 
+def is_shipped(path: Path) -> bool:
+    """True for a table file in ``TABLES_DIR`` itself (not a subfolder such as ``raw/``)."""
+    return Path(path).resolve().parent == TABLES_DIR
+
+
 def resolve_table_path(name: str, directory: Path | None = None) -> Path:
     """A table given by path, or by the stem of a shipped table."""
     path = Path(name)
@@ -114,4 +128,5 @@ def load_cost_model(*, hardware: str, model: str, dtype: str = "fp16", path: str
         if str(first[col]) != want:
             raise InputError(f"table is for {col} '{first[col]}', not '{want}'", path=table_path,
                              row=1, column=col)
-    return TableCostModel.from_table(df, meta, model=spec, name=table_path.stem, validated=True)
+    return TableCostModel.from_table(df, meta, model=spec, name=table_path.stem, validated=True,
+                                     warn_beyond_grid=not is_shipped(table_path))

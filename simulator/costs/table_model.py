@@ -24,11 +24,14 @@ the three above number for number: ``decode_run(batch_size, context_sum_tokens, 
 fast-forwarded run's step ends in ns, as a slice of a cumulative table) and
 ``prefill_step_s(chunk_tokens, prefix_tokens)`` (tuples of ints).
 
-Lookups beyond the table's grid are extrapolated (fitted linear model) and warn once per model
-with :class:`CostTableWarning`. The model is read-only after construction; the only mutable
-state is that one-shot warning flag, a bounded memo of prefill times (a pure function of the
-chunk and prefix arrays; the same prompt lengths recur in every trace, so lookups repeat) and a
-bounded memo of cumulative decode-run tables (a pure function of batch size and context residue).
+Lookups beyond the table's grid are extrapolated (fitted linear model); the model remembers
+that it did (:attr:`TableCostModel.extrapolated`) and, when built with ``warn_beyond_grid`` (the
+default; ``load_cost_model`` turns it off for the shipped tables, whose grids and extrapolation
+``simulator/tables/SOURCES.md`` documents), warns once with :class:`CostTableWarning`. The model
+is read-only after construction; the only mutable state is that one-shot flag, a bounded memo of
+prefill times (a pure function of the chunk and prefix arrays; the same prompt lengths recur in
+every trace, so lookups repeat) and a bounded memo of cumulative decode-run tables (a pure
+function of batch size and context residue).
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ class TableCostModel:
     prefill: Surface
     decode: Surface
     name: str = ""
-    _warned: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
+    warn_beyond_grid: bool = field(default=True, compare=False)
+    _extrapolated: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
     _prefill_memo: dict[tuple, float] = field(default_factory=dict, repr=False, compare=False)
     _run: _RunTables = field(init=False, repr=False, compare=False)
 
@@ -115,9 +119,11 @@ class TableCostModel:
 
     @classmethod
     def from_table(cls, df: pd.DataFrame, meta: dict[str, Any], *, model: ModelSpec,
-                   name: str = "", validated: bool = False) -> TableCostModel:
+                   name: str = "", validated: bool = False,
+                   warn_beyond_grid: bool = True) -> TableCostModel:
         """``df``/``meta`` as built by hand (validated here) or as returned by ``read_table``
-        (pass ``validated=True`` to skip re-validating and re-warning)."""
+        (pass ``validated=True`` to skip re-validating and re-warning). ``warn_beyond_grid``:
+        warn (once) when a lookup leaves the grid."""
         if not validated:
             df = validate_table(df, meta)
         first = df.iloc[0]
@@ -129,6 +135,7 @@ class TableCostModel:
             kv_bytes_per_token=model.kv_bytes_per_token(dtype), meta=dict(meta),
             prefill=Surface.from_frame(df, ts.Phase.PREFILL),
             decode=Surface.from_frame(df, ts.Phase.DECODE), name=name,
+            warn_beyond_grid=warn_beyond_grid,
         )
 
     # -- limits the table was built for ------------------------------------------------------
@@ -136,6 +143,11 @@ class TableCostModel:
     def max_batch_size(self) -> int:
         """Largest decode batch on the grid (1 for GroqRack)."""
         return self.decode.max_batch
+
+    @property
+    def extrapolated(self) -> bool:
+        """True once a lookup has left the grid (extrapolated with the fitted model)."""
+        return self._extrapolated[0]
 
     @property
     def max_context_tokens(self) -> int:
@@ -232,8 +244,10 @@ class TableCostModel:
         return p + d - shared
 
     def _note(self, outside: bool) -> None:
-        if outside and not self._warned[0]:
-            self._warned[0] = True
+        if outside and not self._extrapolated[0]:
+            self._extrapolated[0] = True
+            if not self.warn_beyond_grid:
+                return
             label = self.name or f"{self.hardware}/{self.model_name}/{self.dtype}"
             warnings.warn(
                 f"cost table {label}: lookup beyond the grid (prefill batch <= "

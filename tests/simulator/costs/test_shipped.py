@@ -30,7 +30,7 @@ from phasesim.simulator.costs import (
 )
 from phasesim.simulator.costs.shipped import TABLES_DIR, is_shipped
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TRACE = REPO / "traces" / "samples" / "azure_code_2023.parquet"
 NAME = "h100-sxm__llama2-7b__fp16__measured"
 CLEANED = TABLES_DIR / f"{NAME}.parquet"

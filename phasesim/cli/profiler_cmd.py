@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from phasesim.cli.errors import cli_errors
+from phasesim.cli.errors import OneLineUsageErrors, cli_errors
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
 from phasesim.profiler.grid import parse_int_list
@@ -27,6 +27,7 @@ from phasesim.simulator.costs import write_table
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,  # usage errors of every subcommand: one `error:` line, exit 2
     help="Capture cost tables on hardware and validate them in closed loop.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -15,10 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperCommand
 
 from phasesim import traces
-from phasesim.cli.errors import cli_errors, fail
+from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
@@ -59,24 +58,7 @@ _PROFILE_OVERRIDE = {Role.COLOCATED: "profile", Role.PREFILL: "prefill_profile",
                      Role.DECODE: "decode_profile"}
 
 
-class _OneLineUsageErrors(TyperCommand):
-    """Option-parsing errors (``--instances abc``, a missing ``-o``) as one ``error:`` line and
-    exit 2, like every other bad input, instead of click's usage box.
-
-    A usage error is recognised by its interface (``exit_code`` 2 and ``format_message``) because
-    typer may vendor click, whose exception classes it does not export.
-    """
-
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except Exception as exc:
-            if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
-                raise
-            raise fail(exc.format_message()) from None
-
-
-@app.command("replay", cls=_OneLineUsageErrors)
+@app.command("replay")
 @cli_errors
 def replay(
     trace: Path = typer.Argument(..., show_default=False, help=(

@@ -11,6 +11,12 @@ from phasesim import traces
 from tests.traces.conftest import SAMPLES
 
 
+@pytest.fixture
+def cli(sim):
+    """``cli(*args)``: ``sim traces ARGS...``."""
+    return lambda *args: sim("traces", *args)
+
+
 def test_generate_is_deterministic_and_matches_the_library(cli, tmp_path):
     args = ["--arrival", "gamma", "--rate", "4", "--cv", "2", "--count", "3000",
             "--prompt", "lognormal:1000:1.0:8192", "--output", "uniform:1:400", "--seed", "5"]

@@ -87,8 +87,8 @@ def replay(
     link_latency: str | None = typer.Option(None, "--link-latency",
                                             help="KV link latency, e.g. 5us, 2ms, 0.001s."),
     profile: list[str] | None = typer.Option(None, "--profile", help=(
-        "Cost table: POOL=PATH (repeatable; POOL is a pool name or role) or PATH for "
-        "every pool.")),
+        "Cost tables, comma-separated: POOL=PATH (POOL is a pool name or role) or PATH for "
+        "every pool; may also be repeated.")),
     seed: int | None = typer.Option(None, "--seed", show_default="0, or the topology file's",
                                     help="Seed of every random stream."),
     rate_scale: float | None = typer.Option(None, "--rate-scale", show_default="1", help=(
@@ -99,7 +99,8 @@ def replay(
                                    help="TPOT SLO in seconds (goodput, attainment)."),
     first_token: str | None = typer.Option(None, "--first-token", show_default="prefill", help=(
         "Who emits the first token in a disaggregated topology: prefill or decode.")),
-    json_output: bool = typer.Option(False, "--json", help="Print only the summary JSON object."),
+    json_output: bool = typer.Option(False, "--json/--no-json",
+                                     help="Print only the summary JSON object."),
 ) -> None:
     """Replay a trace on a topology; write per-request results and print a summary."""
     if out.exists() and not out.is_dir():
@@ -121,7 +122,7 @@ def replay(
     }
     slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
-    spec = _topology(topology, overrides, profile or [])
+    spec = _topology(topology, overrides, _comma_list(profile or []))
     frame = _read_trace(trace)
 
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
@@ -198,6 +199,11 @@ def _profile_overrides(spec: TopologySpec, profiles: list[str]) -> dict[str, str
                 raise InputError(f"--profile: pool '{pool_spec.name}' given twice")
             chosen[pool_spec.role] = path
     return {_PROFILE_OVERRIDE[role]: path for role, path in chosen.items()}
+
+
+def _comma_list(values: list[str]) -> list[str]:
+    """Repeated values, each of them comma-separated, as one list (empty items dropped)."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
 def _read_trace(path: Path) -> pd.DataFrame:

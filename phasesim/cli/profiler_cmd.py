@@ -148,7 +148,8 @@ def capture(
         df, meta = build_analytical_table(hardware=hardware, model=model,
                                           dtype=dtype, tensor_parallel=tensor_parallel)
         write_table(df, meta, out)
-        console.print(f"[profiler] wrote {out} ({len(df)} rows, analytical)", highlight=False, markup=False)
+        console.print(f"[profiler] wrote {out} ({len(df)} rows, analytical)", highlight=False,
+                      markup=False)
         return
     if backend is Backend.GROQ:
         _require("groq")

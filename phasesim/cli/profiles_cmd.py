@@ -39,7 +39,8 @@ def _info_dict(info: Any) -> dict[str, Any]:
 @cli_errors
 def list_cmd(
     directory: Annotated[Path | None, typer.Option("--dir", help="Table folder (default: shipped)")] = None,
-    as_json: Annotated[bool, typer.Option("--json/--no-json", help="JSON instead of a table")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json",
+                                          help="JSON instead of a table")] = False,
 ) -> None:
     """List cost tables: name, hardware, model, dtype, source, grid."""
     infos = list_tables(directory)

@@ -117,7 +117,8 @@ def import_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output parquet file.")],
     format: Annotated[str | None, typer.Option("--format", help="azure|vidur|mooncake|lengths|parquet "
                                                "(default: detected).")] = None,
-    strict: Annotated[bool, typer.Option("--strict/--no-strict", help="Reject unsorted arrivals instead of sorting.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict/--no-strict", help="Reject unsorted arrivals instead of sorting.")] = False,
     arrival: Annotated[ArrivalKind | None, typer.Option(help="Length-only CSV: arrival process.")] = None,
     rate: Annotated[float | None, typer.Option(help="Length-only CSV: arrival rate (requests/s).")] = None,
     cv: Annotated[float, typer.Option(help="Inter-arrival coefficient of variation (gamma/onoff).")] = 1.0,
@@ -143,7 +144,8 @@ def generate_cmd(
     off_s: Annotated[float | None, typer.Option("--off-s", help="onoff: gap length (s).")] = None,
     count: Annotated[int | None, typer.Option(help="Number of requests.")] = None,
     duration: Annotated[float | None, typer.Option(
-        "--duration-s", "--duration", help="Seconds of arrivals (--duration: the old name).")] = None,
+        "--duration-s", "--duration",
+        help="Seconds of arrivals (--duration: the old name).")] = None,
     prompt: Annotated[str, typer.Option(
         "--prompt-tokens", "--prompt", help="Prompt lengths: N, uniform:LOW:HIGH, "
         "lognormal:MEDIAN:SIGMA[:MAX], empirical:PATH (--prompt: the old name).")] = "512",
@@ -219,7 +221,8 @@ def _json_safe(value: Any) -> Any:
 @cli_errors
 def stats_cmd(
     src: Annotated[Path, typer.Argument(help="Any importable trace.")],
-    as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json",
+                                          help="Print one JSON object.")] = False,
     format: Annotated[str | None, typer.Option("--format", help="Input format (default: detected).")] = None,
 ) -> None:
     """Rows, span, mean rate, inter-arrival CV, token mean/median/p99."""

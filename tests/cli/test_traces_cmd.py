@@ -20,7 +20,8 @@ def cli(sim):
 def test_generate_is_deterministic_and_matches_the_library(cli, tmp_path):
     """Run twice, the second time with the old option names (kept as aliases): same bytes."""
     args = ["--arrival", "gamma", "--rate", "4", "--cv", "2", "--count", "3000", "--seed", "5"]
-    lengths = {"a": ["--prompt-tokens", "lognormal:1000:1.0:8192", "--output-tokens", "uniform:1:400"],
+    lengths = {"a": ["--prompt-tokens", "lognormal:1000:1.0:8192",
+                     "--output-tokens", "uniform:1:400"],
                "b": ["--prompt", "lognormal:1000:1.0:8192", "--output", "uniform:1:400"]}
     for name in ("a", "b"):
         result = cli("generate", "-o", tmp_path / f"{name}.parquet", *args, *lengths[name])
@@ -37,7 +38,8 @@ def test_generate_is_deterministic_and_matches_the_library(cli, tmp_path):
 def test_generate_onoff_duration_and_empirical(cli, tmp_path):
     result = cli("generate", "-o", tmp_path / "g.parquet", "--arrival", "onoff", "--rate", "20", "--on-s", "2",
                  "--off-s", "8", "--duration-s", "600",
-                 "--prompt-tokens", f"empirical:{SAMPLES / 'azure_code_2023.parquet'}", "--output-tokens", "64")
+                 "--prompt-tokens", f"empirical:{SAMPLES / 'azure_code_2023.parquet'}",
+                 "--output-tokens", "64")
     assert result.exit_code == 0, result.output
     df = traces.read_trace(tmp_path / "g.parquet")
     assert df["arrival_s"].max() < 600

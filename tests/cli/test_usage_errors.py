@@ -118,7 +118,7 @@ def test_help_still_works(path: tuple[str, ...]) -> None:
 def test_console_entry_points_too(main: str, args: list[str], tmp_path) -> None:
     """The same through ``main()``, the function the ``sim`` and ``profiler`` scripts call."""
     result = subprocess.run([sys.executable, "-c", f"from {main} import main; main()", *args],
-                            capture_output=True, text=True, cwd=tmp_path)
+                            check=False, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
     assert result.stdout == "" and not list(tmp_path.iterdir())

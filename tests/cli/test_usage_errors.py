@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,22 +46,32 @@ NEEDS_SOMETHING = [leaf for leaf, cmd in LEAVES.items() if any(p.required for p 
 GROUPS = [group for root, app in ROOTS.items()
           for group in _groups(typer.main.get_command(app), (root,))]
 
-# subcommand -> arguments whose only fault is one bad option value (required ones given, fine)
+# subcommand -> (the option at fault, arguments whose only fault is that option's value)
 BAD_VALUE = {
-    ("sim", "replay"): ["t.parquet", "-t", "gpu", "-o", "out", "--instances", "abc"],
-    ("sim", "run"): ["s.yaml", "-o"],
-    ("sim", "sweep"): ["s.yaml", "-o", "out", "--workers", "many"],
-    ("sim", "report"): ["sweep", "-o"],
-    ("sim", "traces", "import"): ["t.csv", "-o", "t.parquet", "--rate", "fast"],
-    ("sim", "traces", "generate"): ["-o", "t.parquet", "--count", "ten"],
-    ("sim", "traces", "transform"): ["t.parquet", "-o", "u.parquet", "--head", "abc"],
-    ("sim", "traces", "stats"): ["t.parquet", "--format"],
-    ("sim", "profiles", "list"): ["--dir"],
-    ("sim", "profiles", "show"): ["name", "--help=yes"],
-    ("sim", "profiles", "plot"): ["name", "-o", "p.png", "--context", "long"],
-    ("profiler", "capture"): ["--backend", "tpu", "-o", "t.parquet"],
-    ("profiler", "validate"): ["--table", "t.parquet", "--trace", "x.parquet", "--seed", "abc"],
+    ("sim", "replay"): ("--instances", ["t.parquet", "-t", "gpu", "-o", "out",
+                                        "--instances", "abc"]),
+    ("sim", "run"): ("-o", ["s.yaml", "-o"]),
+    ("sim", "sweep"): ("--workers", ["s.yaml", "-o", "out", "--workers", "many"]),
+    ("sim", "report"): ("-o", ["sweep", "-o"]),
+    ("sim", "traces", "import"): ("--rate", ["t.csv", "-o", "t.parquet", "--rate", "fast"]),
+    ("sim", "traces", "generate"): ("--count", ["-o", "t.parquet", "--count", "ten"]),
+    ("sim", "traces", "transform"): ("--head", ["t.parquet", "-o", "u.parquet", "--head", "x"]),
+    ("sim", "traces", "stats"): ("--format", ["t.parquet", "--format"]),
+    ("sim", "profiles", "list"): ("--dir", ["--dir"]),
+    ("sim", "profiles", "show"): ("--help", ["name", "--help=yes"]),  # its only option
+    ("sim", "profiles", "plot"): ("--context", ["name", "-o", "p.png", "--context", "long"]),
+    ("profiler", "capture"): ("--backend", ["--backend", "tpu", "-o", "t.parquet"]),
+    ("profiler", "validate"): ("--seed", ["--table", "t.parquet", "--trace", "x.parquet",
+                                          "--seed", "abc"]),
 }
+
+
+@pytest.fixture(autouse=True)
+def _in_an_empty_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each run starts in an empty directory, which must stay empty: no partial output."""
+    monkeypatch.chdir(tmp_path)
+    yield
+    assert not list(tmp_path.iterdir())
 
 
 def _run(path: tuple[str, ...], *args: str):
@@ -85,7 +97,8 @@ def test_the_table_names_every_subcommand() -> None:
 
 @pytest.mark.parametrize("path", SUBCOMMANDS, ids=" ".join)
 def test_bad_option_value(path: tuple[str, ...]) -> None:
-    _assert_one_line_error(_run(path, *BAD_VALUE[path]))
+    option, args = BAD_VALUE[path]
+    _assert_one_line_error(_run(path, *args), option)
 
 
 @pytest.mark.parametrize("path", SUBCOMMANDS, ids=" ".join)
@@ -115,10 +128,10 @@ def test_help_still_works(path: tuple[str, ...]) -> None:
     ("phasesim.cli", ["traces", "generate", "-o", "t.parquet", "--count", "ten"]),
     ("phasesim.cli.profiler_cmd", ["capture", "--backend", "analytical", "--bogus"]),
 ])
-def test_console_entry_points_too(main: str, args: list[str], tmp_path) -> None:
+def test_console_entry_points_too(main: str, args: list[str], tmp_path: Path) -> None:
     """The same through ``main()``, the function the ``sim`` and ``profiler`` scripts call."""
     result = subprocess.run([sys.executable, "-c", f"from {main} import main; main()", *args],
                             check=False, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
-    assert result.stdout == "" and not list(tmp_path.iterdir())
+    assert result.stdout == ""

@@ -16,18 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from phasesim.atomic import atomic_path  # noqa: E402
-from phasesim.errors import InputError  # noqa: E402
-from phasesim.scenarios.analysis import (  # noqa: E402
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.scenarios.analysis import (
     AxisRoles,
     crossovers,
     disagg_gain,
@@ -37,8 +34,8 @@ from phasesim.scenarios.analysis import (  # noqa: E402
     short_axis,
     sustained_rate,
 )
-from phasesim.scenarios.phases import CURVES_FILE  # noqa: E402
-from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE  # noqa: E402
+from phasesim.scenarios.phases import CURVES_FILE
+from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE
 
 __all__ = ["write_report"]
 
@@ -93,7 +90,7 @@ def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) 
     batches = sorted(decode["batch_size"].unique())
     sources = (dict(zip(ok["hardware"], ok["table_source"], strict=True))
                if {"hardware", "table_source"} <= set(ok.columns) else {})
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    fig, axes = _figure(1, 3, figsize=(17, 5))
     for hw in hardware:
         p = prefill[(prefill["hardware"] == hw) & prefill["supported"]]
         label = f"{hw} ({sources[hw]} table)" if hw in sources else hw
@@ -236,7 +233,7 @@ def _cdf_section(folder: Path, shown: pd.DataFrame, roles: AxisRoles, out: Path,
                 path, columns=["status", "ttft_s", "tpot_s", "e2e_s"])
     if not frames:
         return []
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, axes = _figure(1, 3, figsize=(16, 4.6))
     for k, (label, df) in enumerate(frames.items()):
         done = df[df["status"] == "completed"]
         for ax, column in zip(axes, ("ttft_s", "tpot_s", "e2e_s"), strict=True):
@@ -265,7 +262,7 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
     if shown.empty:
         return []
     groups = roles.line_groups(shown)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, axes = _figure(1, 3, figsize=(16, 4.6))
     summary_rows = []
     n_lines = 0
     for k, (label, frame) in enumerate(groups):
@@ -311,7 +308,7 @@ def _ratio_section(ok: pd.DataFrame, roles: AxisRoles, attainment: float, out: P
     table = sustained_rate(ok, roles, attainment=attainment)
     if table.empty:
         return []
-    fig, ax = plt.subplots(figsize=(8, 4.6))
+    fig, ax = _figure(figsize=(8, 4.6))
     labels = table["config"].tolist()
     best_index = int(table["sustained_rps_per_instance"].to_numpy().argmax())
     ax.bar(range(len(labels)), table["sustained_rps_per_instance"],
@@ -361,7 +358,7 @@ def _gain_section(ok: pd.DataFrame, roles: AxisRoles, out: Path, lines: list[str
               ""]
     for metric, title, file in (("goodput_gain", "goodput gain", "gain_goodput.png"),
                                 ("tpot_gain", "P99 TPOT gain", "gain_tpot.png")):
-        fig, axes = plt.subplots(len(others), len(panels), squeeze=False,
+        fig, axes = _figure(len(others), len(panels), squeeze=False,
                                  figsize=(4.8 * len(panels) + 1, 3.8 * len(others)))
         for i, topo in enumerate(others):
             for j, panel in enumerate(panels):
@@ -415,7 +412,7 @@ def _heatmap(ax: Any, grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: st
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.title.set_fontsize(9)
     ticks = np.arange(-_GAIN_SPAN_LOG2, _GAIN_SPAN_LOG2 + 1)
-    bar = plt.colorbar(image, ax=ax, shrink=0.8, ticks=ticks)
+    bar = ax.figure.colorbar(image, ax=ax, shrink=0.8, ticks=ticks)
     bar.ax.set_yticklabels([f"{2 ** t:g}x" if t >= 0 else f"1/{2 ** -t:g}x" for t in ticks],
                            fontsize=7)
 
@@ -452,11 +449,18 @@ def _legend(axes: Sequence[Any], n_lines: int) -> None:
                     borderaxespad=0.0)
 
 
+def _figure(*grid: int, **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure and its axes (as pyplot's ``subplots``) on an Agg canvas of its own: no backend
+    is chosen, or changed for whoever imported us, and pyplot keeps no list of open figures."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*grid, **kwargs)
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=_DPI, format="png", metadata={"Software": None})
-    plt.close(fig)
     return path
 
 

@@ -121,3 +121,30 @@ def test_wheel_holds_only_the_phasesim_namespace(tmp_path: Path) -> None:
         assert needed in names
     assert not any("make_default_tables" in name or name.startswith("phasesim/tests")
                    for name in names)
+
+
+def _calls_matplotlib_use(path: Path) -> list[int]:
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "use" and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in {"matplotlib", "mpl"}]
+
+
+def test_nothing_chooses_a_matplotlib_backend(tmp_path: Path) -> None:
+    """Plots draw on a canvas of their own (``Figure`` + ``FigureCanvasAgg``): no module calls
+    ``matplotlib.use``, and importing the report or plotting leaves the caller's backend alone."""
+    wrong = [f"{p.relative_to(REPO)}:{line}"
+             for folder in (*FOLDERS.values(), "benchmarks", "tools")
+             for p in sorted((REPO / folder).rglob("*.py"))
+             for line in _calls_matplotlib_use(p)]
+    assert not wrong, "matplotlib.use(...) calls:\n" + "\n".join(wrong)
+    code = ("import sys, matplotlib; matplotlib.use('svg'); "
+            "import phasesim.scenarios.report; from phasesim.cli import app; "
+            "from typer.testing import CliRunner; "
+            "r = CliRunner().invoke(app, ['profiles', 'plot', "
+            "'h100-sxm__llama2-7b__fp16__analytical', '-o', sys.argv[1]]); "
+            "assert r.exit_code == 0, r.output; "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.png")],
+                         capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.split() == ["svg", "False"], out.stdout

@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from phasesim.cli import profiles_cmd, replay_cmd, scenario_cmd, traces_cmd
+from phasesim.cli.errors import OneLineUsageErrors
 from phasesim.errors import show_warnings_on_one_line
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,  # usage errors of every subcommand: one `error:` line, exit 2
     help="phasesim: prefill/decode-aware simulator of LLM inference clusters.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -1,5 +1,13 @@
-"""Turn bad input into one line on stderr and exit code 2, never a traceback: shared by the
-``sim`` and ``profiler`` commands.
+"""Turn bad input into one line on stderr and exit code 2, never a traceback or a usage box:
+shared by the ``sim`` and ``profiler`` commands.
+
+Two kinds of bad input, two pieces, each written once:
+
+- ``OneLineUsageErrors``, the class of both root apps (``typer.Typer(cls=...)``): what click
+  rejects while parsing (a bad option value, a missing or unknown option, a missing argument,
+  an unknown subcommand), at any depth below the root.
+- ``cli_errors``, a decorator on each command: what the command itself rejects (an
+  ``InputError`` or ``CommandError``, a missing optional extra).
 
 A module of its own, importing only typer and ``phasesim.errors``, so the ``profiler`` command on
 a bare GPU box does not import the whole ``sim`` CLI.
@@ -9,14 +17,16 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from phasesim.errors import CommandError, InputError
 
-__all__ = ["cli_errors", "fail"]
+__all__ = ["OneLineUsageErrors", "cli_errors", "fail"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,6 +35,8 @@ R = TypeVar("R")
 _EXTRAS = {"torch": "torch", "groq": "groq", "dask": "dask", "distributed": "dask",
            "dask_jobqueue": "dask"}
 
+# click's "no arguments, so here is the help" signal: a usage error by class, but it prints help
+_HELP_NOT_ERRORS = frozenset({"NoArgsIsHelpError"})
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -50,3 +62,36 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(f"this needs the '{extra}' extra: pip install 'phasesim[{extra}]'") from None
 
     return wrapper
+
+
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    """A click usage error raised inside becomes ``error: ...`` on one line and exit 2.
+
+    A usage error is recognised by its interface (a ``typer.TyperException`` with exit code 2)
+    because typer vendors click and does not export click's exception classes.
+    """
+    try:
+        yield
+    except typer.TyperException as exc:
+        if exc.exit_code != 2 or type(exc).__name__ in _HELP_NOT_ERRORS:
+            raise
+        raise fail(exc.format_message()) from None
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The root group of ``sim`` and ``profiler``: usage errors anywhere below it (the root's
+    own options, subcommand names, every subcommand's options and arguments) as one ``error:``
+    line and exit 2, like every other bad input, instead of click's usage box.
+
+    Subcommands are parsed inside the root's ``invoke``, so two overrides cover every depth;
+    ``--help`` and a bare group's help are not errors and pass through unchanged.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        with _usage_errors_on_one_line():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)

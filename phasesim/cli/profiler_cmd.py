@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from phasesim.cli.errors import cli_errors
+from phasesim.cli.errors import OneLineUsageErrors, cli_errors
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
 from phasesim.profiler.grid import parse_int_list
@@ -27,6 +27,7 @@ from phasesim.simulator.costs import write_table
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,  # usage errors of every subcommand: one `error:` line, exit 2
     help="Capture cost tables on hardware and validate them in closed loop.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -67,13 +68,15 @@ SECRET_PARAMS = frozenset({"api_key"})
 def command_line(ctx: typer.Context) -> str:
     """The command as parsed (every option, defaults included; secrets left out): what the
     tables and reports record as provenance."""
+    params = {param.name: param for param in ctx.command.params}
     parts = [ctx.command_path]
     for name, value in ctx.params.items():
         if name in SECRET_PARAMS or value is None:
             continue
-        flag = "--" + name.replace("_", "-")
+        param = params[name]
+        flag = next(opt for opt in param.opts if opt.startswith("--"))  # the option's own name
         if isinstance(value, bool):
-            parts.append(flag if value else f"--no-{name.replace('_', '-')}")
+            parts.append(flag if value else next(iter(param.secondary_opts), f"--no-{flag[2:]}"))
         else:
             parts.append(f"{flag} {value}")
     return " ".join(parts)
@@ -97,7 +100,8 @@ def _set_threads(threads: int | None) -> None:
 def capture(
     ctx: typer.Context,
     backend: Backend = typer.Option(..., "--backend", help="torch | groq | analytical"),
-    output: Path = typer.Option(..., "-o", "--output", help="Output cost table (.parquet)."),
+    out: Path = typer.Option(..., "-o", "--out", "--output",
+                             help="Output cost table (.parquet); --output: the old name."),
     model: str = typer.Option("llama2-7b", "--model", help="Catalog model name (torch/analytical), "
                               "or the Groq model id (groq)."),
     config: Path | None = typer.Option(None, "--config", help="Hugging Face config.json for the "
@@ -114,7 +118,8 @@ def capture(
     repeats: int = typer.Option(10, "--repeats", min=1, help="Timed runs per point."),
     warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed runs per point first."),
     graphs: bool = typer.Option(True, "--graphs/--no-graphs", help="CUDA graphs for decode."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint beside -o."),
+    resume: bool = typer.Option(False, "--resume/--no-resume",
+                                help="Continue from the checkpoint beside -o."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.0,
                                              help="Stop cleanly when this budget is spent."),
     max_points: int | None = typer.Option(None, "--max-points", min=0,
@@ -136,15 +141,15 @@ def capture(
 ) -> None:
     """Capture a cost table (measured on hardware, or analytical from specs)."""
     console = Console(stderr=True)
-    output = Path(output)
     if backend is Backend.ANALYTICAL:
         if hardware is None:
             raise InputError("the analytical backend needs --hardware (a catalog name, e.g. "
                              "h100-sxm)", column="--hardware")
         df, meta = build_analytical_table(hardware=hardware, model=model,
                                           dtype=dtype, tensor_parallel=tensor_parallel)
-        write_table(df, meta, output)
-        console.print(f"[profiler] wrote {output} ({len(df)} rows, analytical)", highlight=False, markup=False)
+        write_table(df, meta, out)
+        console.print(f"[profiler] wrote {out} ({len(df)} rows, analytical)", highlight=False,
+                      markup=False)
         return
     if backend is Backend.GROQ:
         _require("groq")
@@ -157,7 +162,7 @@ def capture(
         capture_groq(GroqCaptureConfig(
             model=model, base_url=base_url, api_key=key, prompt_lens=tuple(lens),
             output_tokens=output_tokens, repeats=repeats, max_rps=max_rps, resume=resume,
-            output=output, hardware=hardware or "groqrack", dtype=dtype, timeout_s=timeout_s,
+            output=out, hardware=hardware or "groqrack", dtype=dtype, timeout_s=timeout_s,
             max_retries=max_retries, seed=seed, command=command_line(ctx)), console=console)
         return
     _require("torch")
@@ -167,7 +172,7 @@ def capture(
     spec = get_model(str(config) if config is not None else model)
     model_name = _model_name(model) if config is None else spec.name
     cfg = TorchCaptureConfig(
-        device=device, model=spec, model_name=model_name, dtype=dtype, output=output,
+        device=device, model=spec, model_name=model_name, dtype=dtype, output=out,
         prefill_batch_sizes=tuple(parse_int_list(prefill_batch_sizes,
                                                  option="--prefill-batch-sizes")),
         prompt_lens=tuple(_fit_lengths(parse_int_list(prompt_lens or DEFAULT_PROMPT_LENS,
@@ -202,7 +207,8 @@ def validate(
     max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.0,
                                              help="Stop admitting requests after this budget."),
     graphs: bool = typer.Option(True, "--graphs/--no-graphs", help="CUDA graphs for decode."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json/--no-json",
+                                 help="Print the report as JSON on stdout."),
     seed: int = typer.Option(0, "--seed"),
     threads: int | None = typer.Option(None, "--threads", min=1,
                                        help="CPU device: torch threads."),

@@ -15,10 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperCommand
 
 from phasesim import traces
-from phasesim.cli.errors import cli_errors, fail
+from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
@@ -59,24 +58,7 @@ _PROFILE_OVERRIDE = {Role.COLOCATED: "profile", Role.PREFILL: "prefill_profile",
                      Role.DECODE: "decode_profile"}
 
 
-class _OneLineUsageErrors(TyperCommand):
-    """Option-parsing errors (``--instances abc``, a missing ``-o``) as one ``error:`` line and
-    exit 2, like every other bad input, instead of click's usage box.
-
-    A usage error is recognised by its interface (``exit_code`` 2 and ``format_message``) because
-    typer may vendor click, whose exception classes it does not export.
-    """
-
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except Exception as exc:
-            if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
-                raise
-            raise fail(exc.format_message()) from None
-
-
-@app.command("replay", cls=_OneLineUsageErrors)
+@app.command("replay")
 @cli_errors
 def replay(
     trace: Path = typer.Argument(..., show_default=False, help=(
@@ -105,8 +87,8 @@ def replay(
     link_latency: str | None = typer.Option(None, "--link-latency",
                                             help="KV link latency, e.g. 5us, 2ms, 0.001s."),
     profile: list[str] | None = typer.Option(None, "--profile", help=(
-        "Cost table: POOL=PATH (repeatable; POOL is a pool name or role) or PATH for "
-        "every pool.")),
+        "Cost tables, comma-separated: POOL=PATH (POOL is a pool name or role) or PATH for "
+        "every pool; may also be repeated.")),
     seed: int | None = typer.Option(None, "--seed", show_default="0, or the topology file's",
                                     help="Seed of every random stream."),
     rate_scale: float | None = typer.Option(None, "--rate-scale", show_default="1", help=(
@@ -117,7 +99,8 @@ def replay(
                                    help="TPOT SLO in seconds (goodput, attainment)."),
     first_token: str | None = typer.Option(None, "--first-token", show_default="prefill", help=(
         "Who emits the first token in a disaggregated topology: prefill or decode.")),
-    json_output: bool = typer.Option(False, "--json", help="Print only the summary JSON object."),
+    json_output: bool = typer.Option(False, "--json/--no-json",
+                                     help="Print only the summary JSON object."),
 ) -> None:
     """Replay a trace on a topology; write per-request results and print a summary."""
     if out.exists() and not out.is_dir():
@@ -139,7 +122,7 @@ def replay(
     }
     slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
-    spec = _topology(topology, overrides, profile or [])
+    spec = _topology(topology, overrides, _comma_list(profile or []))
     frame = _read_trace(trace)
 
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
@@ -216,6 +199,11 @@ def _profile_overrides(spec: TopologySpec, profiles: list[str]) -> dict[str, str
                 raise InputError(f"--profile: pool '{pool_spec.name}' given twice")
             chosen[pool_spec.role] = path
     return {_PROFILE_OVERRIDE[role]: path for role, path in chosen.items()}
+
+
+def _comma_list(values: list[str]) -> list[str]:
+    """Repeated values, each of them comma-separated, as one list (empty items dropped)."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
 def _read_trace(path: Path) -> pd.DataFrame:

@@ -117,7 +117,8 @@ def import_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output parquet file.")],
     format: Annotated[str | None, typer.Option("--format", help="azure|vidur|mooncake|lengths|parquet "
                                                "(default: detected).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Reject unsorted arrivals instead of sorting.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict/--no-strict", help="Reject unsorted arrivals instead of sorting.")] = False,
     arrival: Annotated[ArrivalKind | None, typer.Option(help="Length-only CSV: arrival process.")] = None,
     rate: Annotated[float | None, typer.Option(help="Length-only CSV: arrival rate (requests/s).")] = None,
     cv: Annotated[float, typer.Option(help="Inter-arrival coefficient of variation (gamma/onoff).")] = 1.0,
@@ -142,16 +143,22 @@ def generate_cmd(
     on_s: Annotated[float | None, typer.Option("--on-s", help="onoff: burst length (s).")] = None,
     off_s: Annotated[float | None, typer.Option("--off-s", help="onoff: gap length (s).")] = None,
     count: Annotated[int | None, typer.Option(help="Number of requests.")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="Seconds of arrivals.")] = None,
-    prompt: Annotated[str, typer.Option(help="Prompt lengths: N, uniform:LOW:HIGH, lognormal:MEDIAN:SIGMA[:MAX], "
-                                        "empirical:PATH.")] = "512",
-    output: Annotated[str, typer.Option(help="Output lengths (same forms as --prompt).")] = "128",
+    duration: Annotated[float | None, typer.Option(
+        "--duration-s", "--duration",
+        help="Seconds of arrivals (--duration: the old name).")] = None,
+    prompt: Annotated[str, typer.Option(
+        "--prompt-tokens", "--prompt", help="Prompt lengths: N, uniform:LOW:HIGH, "
+        "lognormal:MEDIAN:SIGMA[:MAX], empirical:PATH (--prompt: the old name).")] = "512",
+    output: Annotated[str, typer.Option(
+        "--output-tokens", "--output", help="Output lengths, same forms as --prompt-tokens "
+        "(--output: the old name).")] = "128",
     seed: Annotated[int, typer.Option(help="Seed (same seed: byte-identical file).")] = 0,
 ) -> None:
     """Write a seeded synthetic trace."""
     process = _arrival(arrival, rate, cv, on_s, off_s)
-    df = generate(arrival=process, prompt=_length(prompt, option="prompt", column="prompt_tokens"),
-                  output=_length(output, option="output", column="output_tokens"),
+    df = generate(arrival=process,
+                  prompt=_length(prompt, option="--prompt-tokens", column="prompt_tokens"),
+                  output=_length(output, option="--output-tokens", column="output_tokens"),
                   count=count, duration_s=duration, seed=seed)
     write_trace(df, out)
     print(f"wrote {out}: {len(df)} requests")
@@ -214,7 +221,8 @@ def _json_safe(value: Any) -> Any:
 @cli_errors
 def stats_cmd(
     src: Annotated[Path, typer.Argument(help="Any importable trace.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json",
+                                          help="Print one JSON object.")] = False,
     format: Annotated[str | None, typer.Option("--format", help="Input format (default: detected).")] = None,
 ) -> None:
     """Rows, span, mean rate, inter-arrival CV, token mean/median/p99."""

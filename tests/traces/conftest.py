@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from phasesim.cli.traces_cmd import app
+from phasesim.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_TRACES = REPO / ".." / "shared" / "data" / "traces"
@@ -23,10 +23,11 @@ def shared_traces() -> Path:
 
 @pytest.fixture
 def cli():
+    """``cli(*args)``: run ``sim traces ARGS...`` in-process, through the root ``sim`` app."""
     runner = CliRunner()
 
     def invoke(*args: str):
-        return runner.invoke(app, [*map(str, args)])
+        return runner.invoke(app, ["traces", *map(str, args)])
 
     return invoke
 

@@ -200,13 +200,17 @@ def test_profiles_per_pool_reach_the_topology(sample_heads: dict[str, Path],
     tables = REPO / "simulator" / "tables"
     prefill = tables / "h100-sxm__llama2-7b__fp16__analytical.parquet"
     decode = tables / "groqrack__llama2-7b__fp16__analytical.parquet"
-    code, _, stderr = _replay(str(sample_heads["azure_code_2023"]), "-t",
-                              "gpu-prefill-groq-decode", "--profile", f"prefill={prefill}",
-                              "--profile", f"decode={decode}", "-o", str(tmp_path / "out"),
-                              "--json")
-    assert code == 0, stderr
-    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
-    assert [p["profile"] for p in meta["topology"]["pools"]] == [str(prefill), str(decode)]
+    given = {"repeated": ["--profile", f"prefill={prefill}", "--profile", f"decode={decode}"],
+             "comma": ["--profile", f"prefill={prefill},decode={decode}"]}
+    for form, args in given.items():
+        out = tmp_path / form
+        code, _, stderr = _replay(str(sample_heads["azure_code_2023"]), "-t",
+                                  "gpu-prefill-groq-decode", *args, "-o", str(out), "--json")
+        assert code == 0, stderr
+        meta = json.loads((out / "meta.json").read_text())
+        assert [p["profile"] for p in meta["topology"]["pools"]] == [str(prefill), str(decode)]
+    assert (tmp_path / "repeated" / "requests.parquet").read_bytes() == \
+        (tmp_path / "comma" / "requests.parquet").read_bytes()
 
 
 def test_raw_mooncake_jsonl_is_imported_on_the_fly(tmp_path: Path) -> None:

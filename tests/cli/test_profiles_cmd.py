@@ -45,11 +45,15 @@ def test_show_unknown_name_exits_2():
 
 
 def test_plot_writes_png(tmp_path):
-    out = tmp_path / "fig.png"
-    result = CliRunner().invoke(app, ["profiles", "plot", *DEFAULTS, "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    data = out.read_bytes()
+    """-o, --out and the old --output write the same file."""
+    for flag in ("-o", "--out", "--output"):
+        out = tmp_path / f"fig{flag}.png"
+        result = CliRunner().invoke(app, ["profiles", "plot", *DEFAULTS, flag, str(out)])
+        assert result.exit_code == 0, result.output
+    data = (tmp_path / "fig-o.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    assert (tmp_path / "fig--out.png").read_bytes() == data
+    assert (tmp_path / "fig--output.png").read_bytes() == data
 
 
 def test_plot_bad_output_exits_2_without_file(tmp_path):

@@ -11,11 +11,20 @@ from phasesim import traces
 from tests.traces.conftest import SAMPLES
 
 
+@pytest.fixture
+def cli(sim):
+    """``cli(*args)``: ``sim traces ARGS...``."""
+    return lambda *args: sim("traces", *args)
+
+
 def test_generate_is_deterministic_and_matches_the_library(cli, tmp_path):
-    args = ["--arrival", "gamma", "--rate", "4", "--cv", "2", "--count", "3000",
-            "--prompt", "lognormal:1000:1.0:8192", "--output", "uniform:1:400", "--seed", "5"]
+    """Run twice, the second time with the old option names (kept as aliases): same bytes."""
+    args = ["--arrival", "gamma", "--rate", "4", "--cv", "2", "--count", "3000", "--seed", "5"]
+    lengths = {"a": ["--prompt-tokens", "lognormal:1000:1.0:8192",
+                     "--output-tokens", "uniform:1:400"],
+               "b": ["--prompt", "lognormal:1000:1.0:8192", "--output", "uniform:1:400"]}
     for name in ("a", "b"):
-        result = cli("generate", "-o", tmp_path / f"{name}.parquet", *args)
+        result = cli("generate", "-o", tmp_path / f"{name}.parquet", *args, *lengths[name])
         assert result.exit_code == 0, result.output
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     expected = traces.generate(arrival=traces.Gamma(rate_rps=4, cv=2), count=3000, seed=5,
@@ -28,8 +37,9 @@ def test_generate_is_deterministic_and_matches_the_library(cli, tmp_path):
 
 def test_generate_onoff_duration_and_empirical(cli, tmp_path):
     result = cli("generate", "-o", tmp_path / "g.parquet", "--arrival", "onoff", "--rate", "20", "--on-s", "2",
-                 "--off-s", "8", "--duration", "600", "--prompt", f"empirical:{SAMPLES / 'azure_code_2023.parquet'}",
-                 "--output", "64")
+                 "--off-s", "8", "--duration-s", "600",
+                 "--prompt-tokens", f"empirical:{SAMPLES / 'azure_code_2023.parquet'}",
+                 "--output-tokens", "64")
     assert result.exit_code == 0, result.output
     df = traces.read_trace(tmp_path / "g.parquet")
     assert df["arrival_s"].max() < 600
@@ -39,7 +49,7 @@ def test_generate_onoff_duration_and_empirical(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--prompt", "zipf:3"], "column 'prompt'"),
+    (["--prompt-tokens", "zipf:3"], "column '--prompt-tokens'"),
     (["--arrival", "onoff", "--rate", "3"], "column 'on_s'"),
     (["--rate", "0"], "column 'rate_rps'"),
 ])

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
-from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, ns
+from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
 from phasesim.simulator.kv import KVCache
 from phasesim.simulator.request import Request
@@ -133,7 +133,7 @@ class Instance:
         used = self.kv.used_blocks
         run = self._run
         if run is not None:
-            elapsed = self.env._now - run.start_ns
+            elapsed = now_ns(self.env) - run.start_ns
             started = min(run.steps, run.started(elapsed))
             bt = self.kv.block_tokens
             used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
@@ -147,8 +147,8 @@ class Instance:
         when its prefill is done (prefill role; its KV stays held until ``release_kv``)."""
         request.on_done = on_done
         request.queue_key = self.queue_key(request)
-        request.waiting_since_ns = self.env._now
-        bisect.insort(self.waiting, request, key=_queue_key)
+        request.waiting_since_ns = now_ns(self.env)
+        bisect.insort(self.waiting, request, key=_waiting_order)
         self.outstanding += 1
         self._record()
         self._poke()
@@ -189,11 +189,11 @@ class Instance:
         requests whose reservations it granted."""
         if self.reservations:
             self._grant_reservations()
-        self._decide_now()
+        self._decide_step()
         if self._granted:
             self._tell_granted()
 
-    def _decide_now(self) -> None:
+    def _decide_step(self) -> None:
         plan = self.policy(self._view())
         if plan.idle:
             self._record()
@@ -248,7 +248,7 @@ class Instance:
             on_granted()
 
     def _begin(self, plan: StepPlan, fast_run: bool) -> None:
-        now = self.env._now
+        now = now_ns(self.env)
         kv = self.kv
         for request in plan.join:
             self.ready.remove(request)
@@ -290,7 +290,7 @@ class Instance:
         request.preemptions += 1
         self.stats.preemptions += 1
         request.waiting_since_ns = now
-        bisect.insort(self.waiting, request, key=_queue_key)
+        bisect.insort(self.waiting, request, key=_waiting_order)
 
     def _step_ns(self, plan: StepPlan) -> int:
         cost = self.cost_model
@@ -322,7 +322,7 @@ class Instance:
         stats.batch_sum += batch * iterations
 
     def _end(self, plan: StepPlan) -> None:
-        now = self.env._now
+        now = now_ns(self.env)
         for request, tokens in plan.chunks:
             request.prefill_done_tokens += tokens
             request.cached_tokens = request.prefill_done_tokens
@@ -359,7 +359,7 @@ class Instance:
 
     def _start_run(self, batch: tuple[Request, ...]) -> None:
         """Fast-forward decode steps of an unchanged batch (see the module docstring)."""
-        start = self.env._now
+        start = now_ns(self.env)
         size = len(batch)
         cached, blocks, left = [], [], []
         for r in batch:
@@ -374,7 +374,7 @@ class Instance:
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
-        elapsed = self.env._now - run.start_ns
+        elapsed = now_ns(self.env) - run.start_ns
         run.steps = run.started(elapsed)
         run.end = Timer(self.env, run.end_ns(run.steps) - elapsed, DECIDE, self._run_done)
 
@@ -384,7 +384,7 @@ class Instance:
             return  # the end of a run that was cut short
         self._run = None
         batch, steps = run.batch, run.steps
-        self._count(self.env._now - run.start_ns, len(batch), steps)
+        self._count(now_ns(self.env) - run.start_ns, len(batch), steps)
         block_tokens = self.kv.block_tokens
         grown = 0
         finished = []
@@ -452,10 +452,10 @@ class Instance:
             row = (len(self.waiting), len(self.running), self.kv.used_blocks)
             if row != self._last_row:
                 self._last_row = row
-                self._recorder.instance(self.env._now, self._pool_code, self.index, row[0],
+                self._recorder.instance(now_ns(self.env), self._pool_code, self.index, row[0],
                                         row[1], row[2] * self.kv.block_tokens,
                                         self._capacity_tokens)
 
 
-def _queue_key(request: Request) -> tuple:
+def _waiting_order(request: Request) -> tuple:
     return request.queue_key

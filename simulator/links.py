@@ -39,7 +39,7 @@ class LinkStats:
 
 
 class Link:
-    """One shared path: ``start(nbytes, on_done)``, or ``yield from send(nbytes)`` in a process."""
+    """One shared path: ``start(nbytes, on_done)`` moves ``nbytes`` and calls ``on_done()``."""
 
     def __init__(self, *, ctx: SimContext, name: str, bandwidth_bytes_per_s: float,
                  latency_s: float) -> None:

@@ -4,6 +4,9 @@ API. ``simulator.context`` is the only module that touches SimPy's private field
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import simpy
 
 from phasesim.simulator.context import DECIDE, NORMAL, ROUTE, URGENT, SimContext, Timer, now_ns
@@ -58,6 +61,20 @@ def test_timer_is_scheduled_like_a_public_timeout() -> None:
     bare = Timer(env, 2, NORMAL)  # no callback: fires and does nothing
     env.run()
     assert bare.processed and env.now == 6
+
+
+def test_only_context_touches_simpys_private_fields() -> None:
+    """``env._now``, ``env._queue`` and ``env._eid`` are read in ``simulator/context.py`` and
+    nowhere else in the package (attribute accesses, found with ``ast``)."""
+    repo = Path(__file__).resolve().parents[2]
+    private = {"_now", "_queue", "_eid"}
+    found: dict[str, set[str]] = {}
+    for folder in ("simulator", "traces", "profiler", "scenarios", "phasesim"):
+        for path in (repo / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Attribute) and node.attr in private:
+                    found.setdefault(str(path.relative_to(repo)), set()).add(node.attr)
+    assert found == {"simulator/context.py": private}
 
 
 def test_named_streams_are_independent_and_reproducible() -> None:

@@ -5,9 +5,9 @@ Time is an integer number of nanoseconds (``env.now``). Every duration is rounde
 ``ns()``, where it is computed.
 
 Event phases at one instant (SimPy orders its heap by ``(time, priority, id)``): first everything
-that *happens* at ``t`` (transfers, request processes; SimPy's ``NORMAL``), then every instance
-ends its step and *decides* its next one (``DECIDE``), then requests *arrive* and are routed and
-handed over (``ROUTE``). Fixing these phases makes a decision at ``t`` independent of the order
+that *happens* at ``t`` (link latencies end, transfers are delivered, an idle instance wakes;
+SimPy's ``NORMAL``), then every instance ends its step and *decides* its next one (``DECIDE``),
+then requests *arrive* and are routed and handed over (``ROUTE``). Fixing these phases makes a decision at ``t`` independent of the order
 in which simultaneous events were scheduled, which is what lets the fast (closed-form decode) and
 the reference (one event per step) modes agree to the nanosecond.
 

@@ -5,9 +5,9 @@ Time is an integer number of nanoseconds (``env.now``). Every duration is rounde
 ``ns()``, where it is computed.
 
 Event phases at one instant (SimPy orders its heap by ``(time, priority, id)``): first everything
-that *happens* at ``t`` (transfers, request processes; SimPy's ``NORMAL``), then every instance
-ends its step and *decides* its next one (``DECIDE``), then requests *arrive* and are routed and
-handed over (``ROUTE``). Fixing these phases makes a decision at ``t`` independent of the order
+that *happens* at ``t`` (link latencies end, transfers are delivered, an idle instance wakes;
+SimPy's ``NORMAL``), then every instance ends its step and *decides* its next one (``DECIDE``),
+then requests *arrive* and are routed and handed over (``ROUTE``). Fixing these phases makes a decision at ``t`` independent of the order
 in which simultaneous events were scheduled, which is what lets the fast (closed-form decode) and
 the reference (one event per step) modes agree to the nanosecond.
 
@@ -15,10 +15,12 @@ The hot path runs on callbacks, not processes: ``Timer(env, delay_ns, priority, 
 schedules one event whose only callback is ``callback(event)``. Instances and requests are state
 machines driven by such events (a SimPy process costs a generator resume per event and an
 ``Interrupt`` costs an exception; a callback costs a call), so the event order is SimPy's, with
-far less work per event. Two SimPy internals are used on purpose, both hot: ``env._now`` (what
-``env.now`` returns, without a property call) and ``Environment.schedule``'s push onto
-``env._queue`` with ``next(env._eid)``, inlined in ``Timer``. SimPy is pinned below 5 and
-``tests/simulator/test_context.py`` checks both against the public API.
+far less work per event. Two SimPy internals are used on purpose, both hot, and this module is
+the only one that touches them: ``env._now``, read through ``now_ns(env)`` (what ``env.now``
+returns, without a property call: an ``operator.attrgetter``, a C call), and
+``Environment.schedule``'s push onto ``env._queue`` with ``next(env._eid)``, inlined in
+``Timer``. SimPy is pinned below 5 and ``tests/simulator/test_context.py`` checks both against
+the public API.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappush
+from operator import attrgetter
 
 import numpy as np
 import simpy
@@ -33,10 +36,13 @@ from simpy.events import NORMAL, URGENT, Event
 
 from phasesim.simulator.recorder import Recorder
 
-__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Timer", "SimContext", "ns"]
+__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Timer", "SimContext", "ns", "now_ns"]
 
 DECIDE = NORMAL + 1
 ROUTE = NORMAL + 2
+
+now_ns: Callable[[simpy.Environment], int] = attrgetter("_now")
+"""``now_ns(env)``: the clock in integer ns, ``env.now`` without the property call (hot)."""
 
 
 def ns(duration_s: float) -> int:

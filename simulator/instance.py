@@ -3,16 +3,20 @@ them.
 
 The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPlan``, schedule
 the step's end, apply it, tell the requests that finished. It is a state machine on SimPy
-callbacks (see ``simulator.context``): ``_decide`` takes a decision and schedules the event that
+callbacks (see ``phasesim.simulator.context``): ``_decide`` takes a decision and schedules the event that
 ends the step; an idle instance schedules nothing until a request pokes it. In ``fast`` mode a
-plan that only decodes (joins applied first) is fast-forwarded in closed form: the ends of the
-next ``k`` steps come from one call (``decode_run`` of a table cost model: a slice of a
-cumulative table shared by all runs of that batch size; else one vectorised
-``decode_step_times_s``), up to the next completion (or the last step whose KV growth fits); a
-new arrival, reservation or hand-over cuts the run short at the end of the step in progress,
-exactly where the per-step reference mode would take its next decision (the run's own end event
-then fires stale and is ignored). A run's KV growth is applied when it ends, so
+plan that only decodes (joins applied first) is fast-forwarded in closed form
+(``phasesim.simulator.decode_runs``): the ends of the next ``k`` steps come from one call (``decode_run``
+of a table cost model: a slice of a cumulative table shared by all runs of that batch size; else
+one vectorised ``decode_step_times_s``), up to the next completion (or the last step whose KV
+growth fits); a new arrival, reservation or hand-over cuts the run short at the end of the step
+in progress, exactly where the per-step reference mode would take its next decision (the run's
+own end event then fires stale and is ignored). A run's KV growth is applied when it ends, so
 the fast mode's time series shows KV use at run ends (the reference mode's, at every step).
+
+The pieces beside the loop live in their own modules: the run arithmetic in
+``phasesim.simulator.decode_runs``, the KV cache and the decode side's reservations in ``phasesim.simulator.kv``,
+the time series and counters in ``phasesim.simulator.recorder``.
 
 Requests talk to an instance only in the ROUTE phase: ``enqueue`` (wait for prefill / for
 completion), ``reserve`` (decode-side KV before a transfer), ``join`` (a transferred request
@@ -23,61 +27,27 @@ request's ``on_done(request)`` when it is finished here (or, in a prefill pool, 
 from __future__ import annotations
 
 import bisect
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
-from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, ns
+from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
-from phasesim.simulator.kv import KVCache
+from phasesim.simulator.decode_runs import DecodeRun, start_run
+from phasesim.simulator.kv import KVCache, KVReservations
+from phasesim.simulator.recorder import InstanceSeries, InstanceStats
 from phasesim.simulator.request import Request
 from phasesim.simulator.topology import Role
 
-__all__ = ["Instance", "InstanceLimits", "InstanceStats"]
+__all__ = ["Instance", "InstanceLimits"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstanceLimits:
     max_num_seqs: int
     max_num_batched_tokens: int
-
-
-@dataclass(slots=True)
-class InstanceStats:
-    busy_ns: int = 0
-    iterations: int = 0
-    batch_sum: int = 0  # running sequences summed over iterations
-    preemptions: int = 0
-
-
-@dataclass(slots=True)
-class _Run:
-    """A fast-forwarded decode run in progress (for lazy views of KV use)."""
-
-    batch: tuple[Request, ...]
-    start_ns: int
-    cum_ns: Sequence[int]  # step k ends cum_ns[lo + 1 + k] - base_ns after start_ns
-    lo: int
-    base_ns: int  # cum_ns[lo]
-    steps: int  # steps it will have run when it ends (fewer once cut short)
-    cached: list[int]
-    blocks: list[int]
-    end: Timer | None = None  # the event that ends the run (cut short: a new one)
-    interrupted: bool = False
-
-    def end_ns(self, k: int) -> int:
-        """When step k-1 ends (the k-th step), in ns after the run's start."""
-        return self.cum_ns[self.lo + k] - self.base_ns
-
-    def started(self, elapsed_ns: int) -> int:
-        """Steps started by ``elapsed_ns`` after the start: those ended, plus the one in
-        progress (``steps`` + 1 once the run is over)."""
-        lo = self.lo
-        return bisect.bisect_right(self.cum_ns, self.base_ns + elapsed_ns, lo,
-                                   lo + self.steps + 1) - lo
 
 
 class Instance:
@@ -103,15 +73,15 @@ class Instance:
         self.waiting: list[Request] = []  # sorted by queue_key
         self.running: list[Request] = []  # admission order (newest last)
         self.ready: list[Request] = []  # transferred in, KV reserved, not yet joined
-        self.incoming = 0  # reservations granted, transfer in flight
+        # decode-side KV for incoming transfers: queued, granted (``incoming``), told
+        self.reservations = KVReservations(kv=kv, running=self.running, ready=self.ready,
+                                           max_num_seqs=limits.max_num_seqs)
         # what routers see: requests waiting, running, or on their way in (= waiting + running +
         # ready + incoming + reservations; kept as a count: +1 at enqueue/reserve, -1 on leaving)
         self.outstanding = 0
-        self.reservations: deque[tuple[Request, int, Callable[[], object]]] = deque()
-        self._granted: list[Callable[[], object]] = []  # granted reservations to call back
         self._asleep = False  # on an idle decision: a poke schedules the next one
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
-        self._run: _Run | None = None
+        self._run: DecodeRun | None = None
         self._decode_run = decode_run_of(cost_model)
         self._prefill_step_s = prefill_step_s_of(cost_model)
         self._policy_view = InstanceView(
@@ -119,11 +89,8 @@ class Instance:
             free_blocks=kv.free_blocks, watermark_blocks=kv.watermark_blocks,
             block_tokens=kv.block_tokens, max_num_seqs=limits.max_num_seqs,
             max_num_batched_tokens=limits.max_num_batched_tokens)
-        self._recorder = ctx.recorder
-        self._recording = ctx.recorder.enabled
-        self._capacity_tokens = kv.capacity_tokens
-        self._pool_code = ctx.recorder.code(pool)
-        self._last_row: tuple[int, int, int] | None = None
+        self._record = InstanceSeries(recorder=ctx.recorder, pool=pool, index=index,
+                                      waiting=self.waiting, running=self.running, kv=kv).record
         Timer(self.env, 0, DECIDE, self._decide)  # the first decision
 
     # --- what routers and requests see -----------------------------------------------------------
@@ -133,10 +100,7 @@ class Instance:
         used = self.kv.used_blocks
         run = self._run
         if run is not None:
-            elapsed = self.env._now - run.start_ns
-            started = min(run.steps, run.started(elapsed))
-            bt = self.kv.block_tokens
-            used += sum(max(0, -(-(c + started) // bt) - b) for c, b in zip(run.cached, run.blocks))
+            used += run.grown_blocks(now_ns(self.env) - run.start_ns, self.kv.block_tokens)
         return used
 
     def kv_used_fraction(self) -> float:
@@ -147,21 +111,22 @@ class Instance:
         when its prefill is done (prefill role; its KV stays held until ``release_kv``)."""
         request.on_done = on_done
         request.queue_key = self.queue_key(request)
-        request.waiting_since_ns = self.env._now
-        bisect.insort(self.waiting, request, key=_queue_key)
+        request.waiting_since_ns = now = now_ns(self.env)
+        bisect.insort(self.waiting, request, key=_waiting_order)
         self.outstanding += 1
-        self._record()
+        self._record(now)
         self._poke()
 
     def reserve(self, request: Request, blocks: int, on_granted: Callable[[], object]) -> None:
         """Ask for ``blocks`` of KV for an incoming transfer; ``on_granted()`` once granted (first
         come first served), after the decision or reservation that granted it."""
-        self.reservations.append((request, blocks, on_granted))
+        reservations = self.reservations
+        reservations.ask(request, blocks, on_granted)
         self.outstanding += 1
         if self._asleep_and_empty():  # what the woken loop would do, without waking it
-            self._grant_reservations()
-            self._record()
-            self._tell_granted()
+            reservations.grant()
+            self._record(now_ns(self.env))
+            reservations.tell_granted()
         else:
             self._poke()
 
@@ -170,7 +135,7 @@ class Instance:
         when it has finished."""
         request.on_done = on_done
         request.queue_key = self.queue_key(request)
-        self.incoming -= 1
+        self.reservations.incoming -= 1
         self.ready.append(request)
         self._poke()
 
@@ -178,7 +143,7 @@ class Instance:
         """The prefill side frees a transferred request's KV."""
         self.kv.free(blocks)
         if self._asleep_and_empty():  # more free KV cannot wake an empty instance: just note it
-            self._record()
+            self._record(now_ns(self.env))
         else:
             self._poke()
 
@@ -187,28 +152,33 @@ class Instance:
     def _decide(self, _event: object = None) -> None:
         """Take the next decision and schedule what ends it (nothing when idle); then tell the
         requests whose reservations it granted."""
-        if self.reservations:
-            self._grant_reservations()
-        self._decide_now()
-        if self._granted:
-            self._tell_granted()
+        reservations = self.reservations
+        if reservations.pending:
+            reservations.grant()
+        self._decide_step()
+        if reservations.granted:
+            reservations.tell_granted()
 
-    def _decide_now(self) -> None:
+    def _decide_step(self) -> None:
         plan = self.policy(self._view())
+        now = now_ns(self.env)
         if plan.idle:
-            self._record()
+            self._record(now)
             self._asleep = True  # a poke (ROUTE phase) schedules the next decision
             return
         fast_run = self.fast and plan.decode_only
-        self._begin(plan, fast_run)
-        self._record()
-        if fast_run:
-            self._start_run(plan.decode)
+        self._begin(plan, fast_run, now)
+        self._record(now)
+        if fast_run:  # fast-forward decode steps of an unchanged batch (module docstring)
+            kv = self.kv
+            run = self._run = start_run(plan.decode, now, kv.capacity_blocks - kv.used_blocks,
+                                        kv.block_tokens, self._decode_run)
+            run.end = Timer(self.env, run.end_ns(run.steps), DECIDE, self._run_done)
         elif not (plan.chunks or plan.decode):
             Timer(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
         else:
             step_ns = self._step_ns(plan)
-            self._count(step_ns, len(plan.chunks) + len(plan.decode), 1)
+            self.stats.count(step_ns, len(plan.chunks) + len(plan.decode), 1)
             self._plan = plan
             Timer(self.env, step_ns, DECIDE, self._step_done)  # apply and decide in one go
 
@@ -224,31 +194,7 @@ class Instance:
         view.free_blocks = self.kv.capacity_blocks - self.kv.used_blocks
         return view
 
-    def _grant_reservations(self) -> None:
-        """Grant decode-side KV first come first served while a seat and the blocks are free."""
-        kv = self.kv
-        while self.reservations:
-            request, blocks, granted = self.reservations[0]  # granted: the on_granted callback
-            seated = len(self.running) + len(self.ready) + self.incoming
-            if seated >= self.limits.max_num_seqs:
-                return
-            headroom = kv.watermark_blocks if seated else 0
-            if blocks + headroom > kv.free_blocks:
-                return
-            self.reservations.popleft()
-            kv.allocate(blocks)
-            request.kv_blocks = blocks
-            self.incoming += 1
-            self._granted.append(granted)
-
-    def _tell_granted(self) -> None:
-        """Call the granted requests back, after the decision that granted them is complete."""
-        granted, self._granted = self._granted, []
-        for on_granted in granted:
-            on_granted()
-
-    def _begin(self, plan: StepPlan, fast_run: bool) -> None:
-        now = self.env._now
+    def _begin(self, plan: StepPlan, fast_run: bool, now: int) -> None:
         kv = self.kv
         for request in plan.join:
             self.ready.remove(request)
@@ -290,7 +236,7 @@ class Instance:
         request.preemptions += 1
         self.stats.preemptions += 1
         request.waiting_since_ns = now
-        bisect.insort(self.waiting, request, key=_queue_key)
+        bisect.insort(self.waiting, request, key=_waiting_order)
 
     def _step_ns(self, plan: StepPlan) -> int:
         cost = self.cost_model
@@ -315,14 +261,8 @@ class Instance:
             seconds = float(cost.decode_step_times_s(batch, np.array([mean_ctx]))[0])
         return max(1, ns(seconds))
 
-    def _count(self, busy_ns: int, batch: int, iterations: int) -> None:
-        stats = self.stats
-        stats.busy_ns += busy_ns
-        stats.iterations += iterations
-        stats.batch_sum += batch * iterations
-
     def _end(self, plan: StepPlan) -> None:
-        now = self.env._now
+        now = now_ns(self.env)
         for request, tokens in plan.chunks:
             request.prefill_done_tokens += tokens
             request.cached_tokens = request.prefill_done_tokens
@@ -357,26 +297,11 @@ class Instance:
         request.kv_blocks = 0
         request.on_done(request)
 
-    def _start_run(self, batch: tuple[Request, ...]) -> None:
-        """Fast-forward decode steps of an unchanged batch (see the module docstring)."""
-        start = self.env._now
-        size = len(batch)
-        cached, blocks, left = [], [], []
-        for r in batch:
-            cached.append(r.cached_tokens)
-            blocks.append(r.kv_blocks)
-            left.append(r.output_tokens - r.generated_tokens)
-        steps = self._steps_that_fit(cached, blocks, min(left))
-        cum, lo = self._decode_run(size, sum(cached), steps)
-        run = self._run = _Run(batch, start, cum, lo, cum[lo], steps, cached, blocks)
-        run.end = Timer(self.env, run.end_ns(steps), DECIDE, self._run_done)
-
     def _cut_run(self) -> None:
         """A poke during a run: end it at the end of the step in progress."""
         run = self._run
-        elapsed = self.env._now - run.start_ns
-        run.steps = run.started(elapsed)
-        run.end = Timer(self.env, run.end_ns(run.steps) - elapsed, DECIDE, self._run_done)
+        delay_ns = run.cut(now_ns(self.env) - run.start_ns)
+        run.end = Timer(self.env, delay_ns, DECIDE, self._run_done)
 
     def _run_done(self, event: Timer) -> None:
         run = self._run
@@ -384,7 +309,7 @@ class Instance:
             return  # the end of a run that was cut short
         self._run = None
         batch, steps = run.batch, run.steps
-        self._count(self.env._now - run.start_ns, len(batch), steps)
+        self.stats.count(now_ns(self.env) - run.start_ns, len(batch), steps)
         block_tokens = self.kv.block_tokens
         grown = 0
         finished = []
@@ -404,31 +329,6 @@ class Instance:
             self._finish(request)
         self._decide()
 
-    def _steps_that_fit(self, cached: list[int], blocks: list[int], steps: int) -> int:
-        """The most steps (<= ``steps``) whose KV growth fits the free blocks."""
-        free = self.kv.free_blocks
-        bt = self.kv.block_tokens
-        need = 0
-        for c, b in zip(cached, blocks):
-            grow = -(-(c + steps) // bt) - b
-            if grow > 0:
-                need += grow
-        if need <= free:
-            return steps
-        cached_a, blocks_a = np.asarray(cached), np.asarray(blocks)
-
-        def growth(k: int) -> int:
-            return int(np.maximum(-(-(cached_a + k) // bt) - blocks_a, 0).sum())
-
-        lo, hi = 1, steps  # growth(1) fits: the policy checked it
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if growth(mid) <= free:
-                lo = mid
-            else:
-                hi = mid
-        return lo
-
     def _asleep_and_empty(self) -> bool:
         """The loop sleeps on an idle decision and has nothing to admit, join or decode. A change
         of free KV or a new reservation leaves its next decision idle, so a caller may apply it
@@ -447,15 +347,6 @@ class Instance:
             self._run.interrupted = True
             self._cut_run()
 
-    def _record(self) -> None:
-        if self._recording:
-            row = (len(self.waiting), len(self.running), self.kv.used_blocks)
-            if row != self._last_row:
-                self._last_row = row
-                self._recorder.instance(self.env._now, self._pool_code, self.index, row[0],
-                                        row[1], row[2] * self.kv.block_tokens,
-                                        self._capacity_tokens)
 
-
-def _queue_key(request: Request) -> tuple:
+def _waiting_order(request: Request) -> tuple:
     return request.queue_key

@@ -3,7 +3,7 @@
 Colocated (``serve_colocated``): arrive, route, wait for prefill, prefill, decode, record.
 Disaggregated (``serve_disaggregated`` then ``Handover``): arrive, route, prefill; then route to
 a decode instance, reserve its KV, move the KV over the link, hand over, decode, record. Each
-step of the story is one callback in the phase it belongs to (see ``simulator.context``): a
+step of the story is one callback in the phase it belongs to (see ``phasesim.simulator.context``): a
 SimPy process per request would cost a generator resume per step, on the hottest path there is.
 Every request ends exactly once: completed, or rejected with a reason when it can never fit
 (longer than the context, or than one instance's KV cache).
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phasesim.simulator.context import ROUTE, SimContext, Timer
+from phasesim.simulator.context import ROUTE, SimContext, Timer, now_ns
 from phasesim.simulator.instance import Instance
 from phasesim.simulator.kv import blocks_for
 from phasesim.simulator.links import Link
@@ -67,7 +67,7 @@ class Cluster:
         return self.links.get(prefill.index) or self.links[-1]
 
     def finished(self, request: Request) -> None:
-        self.log.finish(request, self.ctx.env._now)
+        self.log.finish(request, now_ns(self.ctx.env))
 
 
 # --- the story of one request --------------------------------------------------------------------
@@ -128,13 +128,13 @@ class Handover:
         decode_pool = cluster.pools[Role.DECODE]
         decode = self.decode = decode_pool.route()
         cluster.log.decode_instance[request.index] = decode.index
-        self.held_since_ns = cluster.ctx.env._now
+        self.held_since_ns = now_ns(cluster.ctx.env)
         decode.reserve(request, blocks_for(request.cached_tokens, decode_pool.spec.block_tokens),
                        self._granted)
 
     def _granted(self) -> None:
         cluster, i = self.cluster, self.request.index
-        now = cluster.ctx.env._now
+        now = now_ns(cluster.ctx.env)
         cluster.log.blocking_ns[i] = now - self.held_since_ns  # decode had no room until now
         cluster.log.times["transfer_start"][i] = now
         nbytes = _transfer_bytes(cluster, cluster.pools[Role.PREFILL], self.request)
@@ -142,7 +142,7 @@ class Handover:
 
     def _delivered(self) -> None:
         env = self.cluster.ctx.env
-        self.cluster.log.times["transfer_end"][self.request.index] = env._now
+        self.cluster.log.times["transfer_end"][self.request.index] = now_ns(env)
         Timer(env, 0, ROUTE, self._hand_over)
 
     def _hand_over(self, _event: object) -> None:
@@ -185,7 +185,7 @@ class Arrivals:
             Timer(self.env, self.next_row[-1], ROUTE, self._arrive)
 
     def _arrive(self, _event: object) -> None:
-        now, row, rows, serve, cluster = self.env._now, self.next_row, self.rows, self.serve, \
+        now, row, rows, serve, cluster = now_ns(self.env), self.next_row, self.rows, self.serve, \
             self.cluster
         while row is not None and row[-1] <= now:
             i, request_id, prompt, output, priority, at = row

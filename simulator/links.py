@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from phasesim.simulator.context import NORMAL, SimContext, Timer, ns
+from phasesim.simulator.context import NORMAL, SimContext, Timer, now_ns, ns
 
 __all__ = ["Link", "LinkStats"]
 
@@ -39,7 +39,7 @@ class LinkStats:
 
 
 class Link:
-    """One shared path: ``start(nbytes, on_done)`` moves ``nbytes`` and calls ``on_done()`` when done."""
+    """One shared path: ``start(nbytes, on_done)`` moves ``nbytes`` and calls ``on_done()``."""
 
     def __init__(self, *, ctx: SimContext, name: str, bandwidth_bytes_per_s: float,
                  latency_s: float) -> None:
@@ -88,7 +88,7 @@ class Link:
 
     def _begin(self, nbytes: int) -> None:
         if self._in_flight == 0:
-            self._busy_since = self.env._now
+            self._busy_since = now_ns(self.env)
         self._in_flight += 1
         self._latent_bytes += nbytes
         self.stats.transfers += 1
@@ -99,11 +99,11 @@ class Link:
     def _end(self, transfers: int = 1) -> None:
         self._in_flight -= transfers
         if self._in_flight == 0:
-            self.stats.busy_ns += self.env._now - self._busy_since
+            self.stats.busy_ns += now_ns(self.env) - self._busy_since
         self._record()
 
     def _advance(self) -> None:
-        now = self.env._now
+        now = now_ns(self.env)
         if self._active and now > self._last_ns:
             served = (now - self._last_ns) * 1e-9 * self.bandwidth_bytes_per_s / len(self._active)
             for transfer in self._active:
@@ -141,4 +141,4 @@ class Link:
             row = (self._in_flight, self.bytes_in_flight)
             if row != self._last_row:
                 self._last_row = row
-                self._recorder.link(self.env._now, self._code, *row)
+                self._recorder.link(now_ns(self.env), self._code, *row)

@@ -1,14 +1,19 @@
 """The metrics sink: time-series rows (one per change of an instance or a link) in compact
-columns, turned into the contract's ``timeseries`` DataFrame at the end."""
+columns, turned into the contract's ``timeseries`` DataFrame at the end; and what an instance
+records: its row whenever it changes (``InstanceSeries``) and its counters (``InstanceStats``)."""
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Recorder", "TIMESERIES_COLUMNS"]
+from phasesim.simulator.kv import KVCache
+from phasesim.simulator.request import Request
+
+__all__ = ["Recorder", "InstanceSeries", "InstanceStats", "TIMESERIES_COLUMNS"]
 
 TIMESERIES_COLUMNS = ("time_s", "entity", "pool", "instance", "link", "queue_len", "running",
                       "kv_used_tokens", "kv_capacity_tokens", "active_transfers",
@@ -69,3 +74,48 @@ class Recorder:
             cols[key] = ints[key]
         cols["bytes_in_flight"] = rows["bytes_in_flight"]
         return pd.DataFrame(cols, columns=list(TIMESERIES_COLUMNS))
+
+
+@dataclass(slots=True)
+class InstanceStats:
+    """One instance's counters (the pool's ``pool_stats``)."""
+
+    busy_ns: int = 0
+    iterations: int = 0
+    batch_sum: int = 0  # running sequences summed over iterations
+    preemptions: int = 0
+
+    def count(self, busy_ns: int, batch: int, iterations: int) -> None:
+        """``iterations`` iterations of ``batch`` sequences that took ``busy_ns`` in all."""
+        self.busy_ns += busy_ns
+        self.iterations += iterations
+        self.batch_sum += batch * iterations
+
+
+class InstanceSeries:
+    """One instance's time series: a row (queue length, running, KV used and capacity in tokens)
+    whenever one of them changed since the instance's last row; nothing when not recording."""
+
+    __slots__ = ("_recorder", "_enabled", "_pool_code", "_index", "_waiting", "_running", "_kv",
+                 "_capacity_tokens", "_last_row")
+
+    def __init__(self, *, recorder: Recorder, pool: str, index: int, waiting: list[Request],
+                 running: list[Request], kv: KVCache) -> None:
+        self._recorder = recorder
+        self._enabled = recorder.enabled
+        self._pool_code = recorder.code(pool)
+        self._index = index
+        self._waiting = waiting  # the instance's own lists and cache, read here
+        self._running = running
+        self._kv = kv
+        self._capacity_tokens = kv.capacity_tokens
+        self._last_row: tuple[int, int, int] | None = None
+
+    def record(self, time_ns: int) -> None:
+        """A row at ``time_ns`` if the instance changed since its last row."""
+        if self._enabled:
+            row = (len(self._waiting), len(self._running), self._kv.used_blocks)
+            if row != self._last_row:
+                self._last_row = row
+                self._recorder.instance(time_ns, self._pool_code, self._index, row[0], row[1],
+                                        row[2] * self._kv.block_tokens, self._capacity_tokens)

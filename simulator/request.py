@@ -1,8 +1,9 @@
 """A request's live state while it is in the system, and the log its timestamps end up in.
 
-``Request`` is mutable and slotted: instances, policies (read-only) and the request's own flow
-(``phasesim.simulator.run``) see it. ``RequestLog`` holds one row per trace request in numpy arrays (integer nanoseconds, -1 =
-did not happen) and turns them into the contract's ``requests`` DataFrame at the end.
+``Request`` is mutable and slotted: instances, policies (read-only) and the request's own story
+(``phasesim.simulator.lifecycle``) see it. ``RequestLog`` holds one row per trace request in compact
+arrays (integer nanoseconds, -1 = did not happen) and turns them into the contract's
+``requests`` DataFrame at the end.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Read, validate and write cost tables (the parquet files of ``simulator.table_schema``).
+"""Read, validate and write cost tables (the parquet files of ``phasesim.simulator.table_schema``).
 
-Every problem with a table's content is an :class:`~traces.errors.InputError` naming the file,
+Every problem with a table's content is an :class:`~phasesim.traces.errors.InputError` naming the file,
 the row (1-based, as in the traces package) and the column. A latency that falls as the batch or
 the token count grows is suspicious but not fatal: it gets a :class:`CostTableWarning` naming the
 row.

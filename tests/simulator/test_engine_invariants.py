@@ -1,5 +1,6 @@
 """Property tests over random traces and topologies: every request ends exactly once, timestamps
-are causal, KV use stays within capacity, links never beat their bandwidth, runs are
+are causal, KV use stays within capacity, batches within ``max_num_seqs``, instances and links
+are busy exactly while they hold work, links never beat their bandwidth, runs are
 deterministic, and the fast (closed-form decode) and reference (per-step) modes agree to 1 ns."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.costs.closed_form import FunctionCostModel
-from phasesim.simulator.run import simulate
-from phasesim.simulator.topology import TopologySpec, builtin_topology
+from phasesim.simulator.run import DEFAULT_MAX_NUM_SEQS, simulate
+from phasesim.simulator.topology import Batching, Role, TopologySpec, builtin_topology
 
 TIME_COLUMNS = ["arrival_s", "prefill_start_s", "prefill_end_s", "transfer_start_s",
                 "transfer_end_s", "decode_start_s", "first_token_s", "finish_s"]
@@ -68,6 +70,65 @@ def scenarios(draw):
     return trace, topo, costs, seed
 
 
+def _union_ns(starts_s: pd.Series, ends_s: pd.Series) -> int:
+    """Length of the union of the intervals [start, end], in whole ns."""
+    total, reach = 0, None
+    for a, b in sorted(zip(np.rint(starts_s.to_numpy() * 1e9).astype(np.int64).tolist(),
+                           np.rint(ends_s.to_numpy() * 1e9).astype(np.int64).tolist())):
+        if reach is None or a > reach:
+            total += b - a
+            reach = b
+        elif b > reach:
+            total += b - reach
+            reach = b
+    return total
+
+
+def _max_num_seqs(pool) -> int:
+    if pool.batching == Batching.NONE:
+        return 1
+    hardware_seqs = HARDWARE.get(pool.hardware).max_batch_size
+    return min(pool.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
+
+
+def _check_busy_times(topo: TopologySpec, res) -> None:
+    """An instance steps exactly while one of its requests is between the start of its work
+    there and its end there: a colocated request from its first prefill start to its finish
+    (preempted, it waits for KV only while others run), a prefill pool's from prefill start to
+    end. So such a pool's busy time is the sum over instances of the union of those intervals,
+    to the ns. A decode instance steps while a request it has never preempted is between its
+    first decode step and its finish, and only while some request is (a preempted request may
+    wait for KV held by transfers still in flight). A link is busy exactly while a transfer is
+    in flight. Nothing is busy for longer than the run."""
+    done = res.requests[res.requests.status == "completed"]
+    for spec, pool in zip(topo.pools, res.pool_stats):
+        if spec.role == Role.PREFILL:
+            on, start, end = "prefill_instance", "prefill_start_s", "prefill_end_s"
+        elif spec.role == Role.DECODE:
+            on, start, end = "decode_instance", "decode_start_s", "finish_s"
+        else:
+            on, start, end = "decode_instance", "prefill_start_s", "finish_s"
+        served = done[done[start].notna()]
+        upper = sum(_union_ns(group[start], group[end]) for _, group in served.groupby(on))
+        if spec.role == Role.DECODE:
+            steady = served[served.preemptions == 0]
+            lower = sum(_union_ns(group[start], group[end]) for _, group in steady.groupby(on))
+        else:
+            lower = upper
+        busy_ns = round(pool["busy_s"] * 1e9)
+        assert lower - 1 <= busy_ns <= upper + 1, (spec.name, lower, busy_ns, upper)
+        assert (busy_ns > 0) == (pool["iterations"] > 0) == (len(served) > 0)
+        assert pool["busy_s"] <= res.duration_s * spec.instances + 1e-9
+    for link in res.link_stats:
+        moved = done[done.transfer_start_s.notna()]
+        if "[" in link["link"]:  # one link per prefill instance: name[index]
+            moved = moved[moved.prefill_instance == int(link["link"].split("[")[1][:-1])]
+        assert link["transfers"] == len(moved)
+        busy_ns = round(link["busy_s"] * 1e9)
+        assert abs(busy_ns - _union_ns(moved.transfer_start_s, moved.transfer_end_s)) <= 1
+        assert link["busy_s"] <= res.duration_s + 1e-9
+
+
 def _check_invariants(trace: pd.DataFrame, topo: TopologySpec, res) -> None:
     req = res.requests
     # every request ends exactly once, with a reason when rejected
@@ -90,17 +151,25 @@ def _check_invariants(trace: pd.DataFrame, topo: TopologySpec, res) -> None:
         needs_decode = done[(done.output_tokens > 1) | (topo.first_token == "decode")]
         assert needs_decode.transfer_end_s.notna().all()
         assert (needs_decode.blocking_s >= 0).all()
-    # KV within capacity
+    # KV within capacity; batches within max_num_seqs
     inst = res.timeseries[res.timeseries.entity == "instance"]
     assert (inst.kv_used_tokens <= inst.kv_capacity_tokens).all()
     assert (inst.kv_used_tokens >= 0).all()
-    # a link never moves more than bandwidth x busy time, nor runs more transfers than exist
+    for spec, pool in zip(topo.pools, res.pool_stats):
+        limit = _max_num_seqs(spec)
+        assert (inst.running[inst.pool == spec.name] <= limit).all(), spec.name
+        if pool["iterations"]:
+            assert 1 <= pool["mean_batch_size"] <= limit
+    # every preemption is some request's
+    assert sum(pool["preemptions"] for pool in res.pool_stats) == req.preemptions.sum()
+    # a link never moves more than bandwidth x busy time; its peak concurrency is in its rows
+    links = res.timeseries[res.timeseries.entity == "link"]
     for link in res.link_stats:
         capacity = link["bandwidth_bytes_per_s"] * link["busy_s"]
         assert link["bytes_moved"] <= capacity * (1 + 1e-9) + 1
-        assert link["max_concurrent"] <= len(trace)
-    for pool in res.pool_stats:
-        assert pool["busy_s"] >= 0 and pool["preemptions"] >= 0
+        rows = links.active_transfers[links.link == link["link"]].to_numpy()
+        assert link["max_concurrent"] == rows.max(initial=0) <= link["transfers"]
+    _check_busy_times(topo, res)
 
 
 _EXAMPLES = int(os.environ.get("PHASESIM_STRESS_EXAMPLES", 40))  # raise it for a stress run

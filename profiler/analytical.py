@@ -46,8 +46,12 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
 CONSTANTS_PATH = Path(__file__).resolve().parent / "calibrated_constants.json"
 
 # Hardware without its own public measurements borrows the constants of a calibrated sibling.
+# The LLM-Inference-Bench accelerators (gh200 ... sn40l) borrow until `profiler fit` calibrates
+# them per engine (issue 12); GPU-like kernels are assumed even for Gaudi2 and the SN40L.
 _BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
-                           "groq-lpu": "groqrack"}
+                           "groq-lpu": "groqrack", "gh200": "h100-sxm", "mi250": "a100-sxm-80gb",
+                           "gaudi2": "a100-sxm-80gb", "max1550": "a100-sxm-80gb",
+                           "sn40l": "h100-sxm"}
 _ALLREDUCE_LATENCY_S = 10e-6  # one NCCL all-reduce launch + sync (assumption)
 
 

@@ -170,12 +170,12 @@ HARDWARE: dict[str, HardwareSpec] = {
                                       "batch-1 decode is 1.25x the H100's there, nearer 4.0/3.35 = "
                                       "1.19x than 4.9/3.35 = 1.46x"),
                      ("memory_bandwidth_bytes_per_s", _GH200_SRC + " (see memory_bytes for the variant)"),
-                     ("interconnect_bytes_per_s", "NVLink 4 on the Hopper GPU, 18 links = 900 GB/s "
-                                                  "both directions (GH200 datasheet; used in NVL2/NVL32 "
-                                                  "systems)"),
+                     ("interconnect_bytes_per_s", ("NVLink 4 on the Hopper GPU, 18 links = 900 GB/s "
+                                                   "both directions (GH200 datasheet; used in NVL2/NVL32 "
+                                                   "systems)")),
                      ("fp8_speedup", "FP8 Tensor Core 3,958 TFLOPS with sparsity = 2x FP16 (GH200 datasheet)"),
-                     ("pcie_bytes_per_s", "host link is NVLink-C2C, 900 GB/s both directions = 450 GB/s "
-                                          "per direction (GH200 datasheet), not PCIe"),
+                     ("pcie_bytes_per_s", ("host link is NVLink-C2C, 900 GB/s both directions = 450 GB/s "
+                                           "per direction (GH200 datasheet), not PCIe")),
                      ("nic_bytes_per_s", "assumption: one InfiniBand NDR 400 Gb/s NIC per superchip"),
                      ("max_batch_size", "assumption: vLLM-style max_num_seqs=512"))),
         HardwareSpec(
@@ -183,19 +183,19 @@ HARDWARE: dict[str, HardwareSpec] = {
             memory_bytes=128 * _GB, memory_bandwidth_bytes_per_s=3.2768 * _TB,
             interconnect_bytes_per_s=_MI250_IF, pcie_bytes_per_s=_PCIE4,
             nic_bytes_per_s=200e9 / 8, max_batch_size=512, fp8_speedup=1.0,
-            sources=(("chips", "one MI250 OAM module = 2 graphics compute dies (GCDs), each seen by "
-                               "ROCm as its own GPU with 64 GB and 1.64 TB/s (ROCm MI250 "
-                               "microarchitecture docs). The calibration data counts modules: it runs "
-                               "Llama-3-70B (141 GB in FP16) on '2' MI250s, which only 2 modules "
-                               "(256 GB) hold, not 2 GCDs (128 GB). So its TP degree N means 2N GCDs "
-                               "in vLLM's terms; the all-reduce between the 2 GCDs of a module runs "
-                               "over in-package Infinity Fabric"),
+            sources=(("chips", ("one MI250 OAM module = 2 graphics compute dies (GCDs), each seen by "
+                                "ROCm as its own GPU with 64 GB and 1.64 TB/s (ROCm MI250 "
+                                "microarchitecture docs). The calibration data counts modules: it runs "
+                                "Llama-3-70B (141 GB in FP16) on '2' MI250s, which only 2 modules "
+                                "(256 GB) hold, not 2 GCDs (128 GB). So its TP degree N means 2N GCDs "
+                                "in vLLM's terms; the all-reduce between the 2 GCDs of a module runs "
+                                "over in-package Infinity Fabric")),
                      ("peak_flops_fp16", _MI250_SRC), ("memory_bytes", _MI250_SRC),
                      ("fp8_speedup", "no FP8; INT8 peak 362.1 TOPS = the FP16 rate (" + _MI250_SRC + ")"),
                      ("memory_bandwidth_bytes_per_s", _MI250_SRC),
-                     ("interconnect_bytes_per_s", "6 external Infinity Fabric links x 100 GB/s both "
-                                                  "directions (25 GT/s x 16 lanes = 50 GB/s each way: "
-                                                  "ROCm MI250 microarchitecture docs) = 600 GB/s"),
+                     ("interconnect_bytes_per_s", ("6 external Infinity Fabric links x 100 GB/s both "
+                                                   "directions (25 GT/s x 16 lanes = 50 GB/s each way: "
+                                                   "ROCm MI250 microarchitecture docs) = 600 GB/s")),
                      ("pcie_bytes_per_s", "PCIe Gen4 x16 ~31.5 GB/s per direction (" + _MI250_SRC + ")"),
                      ("nic_bytes_per_s", "assumption: one 200 Gb/s NIC per module"),
                      ("max_batch_size", "assumption: vLLM-style max_num_seqs=512"))),
@@ -207,27 +207,27 @@ HARDWARE: dict[str, HardwareSpec] = {
             sources=(("chips", "one Gaudi2 HPU (OAM); the data ran 1-8 in one HLS-Gaudi2 server"),
                      ("peak_flops_fp16", _GAUDI2_SRC + " (BF16 matrix engines; FP16 taken equal)"),
                      ("memory_bytes", _GAUDI2_SRC), ("memory_bandwidth_bytes_per_s", _GAUDI2_SRC),
-                     ("interconnect_bytes_per_s", "21 of the 24 on-die 100 GbE RoCE ports link the "
-                                                  "8 HPUs of an HLS-Gaudi2 server all-to-all (3 per "
-                                                  "peer; Gaudi2 white paper, May 2022): 21 x 100 Gb/s "
-                                                  "x 2 directions = 525 GB/s"),
-                     ("fp8_speedup", "approx.: FP8 matrix ~2x BF16 (Intel's Gaudi 2 vs 3 comparisons "
-                                     "quote 835-865 TFLOPS FP8)"),
+                     ("interconnect_bytes_per_s", ("21 of the 24 on-die 100 GbE RoCE ports link the "
+                                                   "8 HPUs of an HLS-Gaudi2 server all-to-all (3 per "
+                                                   "peer; Gaudi2 white paper, May 2022): 21 x 100 Gb/s "
+                                                   "x 2 directions = 525 GB/s")),
+                     ("fp8_speedup", ("approx.: FP8 matrix ~2x BF16 (Intel's Gaudi 2 vs 3 comparisons "
+                                      "quote 835-865 TFLOPS FP8)")),
                      ("pcie_bytes_per_s", "PCIe Gen4 x16, 64 GB/s both directions (" + _GAUDI2_SRC + ")"),
-                     ("nic_bytes_per_s", "the other 3 of the 24 RoCE ports scale out: 3 x 100 Gb/s "
-                                         "(Gaudi2 white paper)"),
+                     ("nic_bytes_per_s", ("the other 3 of the 24 RoCE ports scale out: 3 x 100 Gb/s "
+                                          "(Gaudi2 white paper)")),
                      ("max_batch_size", "assumption: engine limit, not the device's; 512 as for GPUs"))),
         HardwareSpec(
             name="max1550", kind=DeviceKind.GPU, chips=1, peak_flops_fp16=832 * _TB,
             memory_bytes=128 * _GB, memory_bandwidth_bytes_per_s=3.2768 * _TB,
             interconnect_bytes_per_s=16 * 2 * 25 * _GB, pcie_bytes_per_s=_PCIE5,
             nic_bytes_per_s=8 * 200e9 / 8 / 6, max_batch_size=512,
-            sources=(("chips", "one Max 1550 (both stacks, 128 GB), as the data's vLLM runs used it "
-                               "('single GPU (both tiles)', LLM-Inference-Bench vLLM/Max1550 README)"),
-                     ("peak_flops_fp16", "Intel Data Center GPU Max Series product brief (2023): 832 "
-                                         "TFLOPS peak FP16/BF16 (XMX) for the 1550 = 1,024 matrix "
-                                         "engines at 1.6 GHz; ALCF measured ~263 TFLOPS FP16 GEMM on "
-                                         "pre-production Aurora (ALCF Aurora node performance overview)"),
+            sources=(("chips", ("one Max 1550 (both stacks, 128 GB), as the data's vLLM runs used it "
+                                "('single GPU (both tiles)', LLM-Inference-Bench vLLM/Max1550 README)")),
+                     ("peak_flops_fp16", ("Intel Data Center GPU Max Series product brief (2023): 832 "
+                                          "TFLOPS peak FP16/BF16 (XMX) for the 1550 = 1,024 matrix "
+                                          "engines at 1.6 GHz; ALCF measured ~263 TFLOPS FP16 GEMM on "
+                                          "pre-production Aurora (ALCF Aurora node performance overview)")),
                      ("memory_bytes", _MAX1550_SRC), ("memory_bandwidth_bytes_per_s", _MAX1550_SRC),
                      ("interconnect_bytes_per_s", "16 Xe Links per GPU (" + _MAX1550_SRC + "); "
                                                   "assumption: 25 GB/s each way per link (no per-link "
@@ -235,38 +235,38 @@ HARDWARE: dict[str, HardwareSpec] = {
                                                   "both directions; all-reduce cost is to be fitted"),
                      ("fp8_speedup", "no FP8; INT8 (XMX) peak 1,664 TOPS = 2x FP16 (same product brief)"),
                      ("pcie_bytes_per_s", "PCIe Gen5 x16 ~63 GB/s per direction (" + _MAX1550_SRC + ")"),
-                     ("nic_bytes_per_s", "Aurora node: 8 Slingshot-11 200 Gb/s NICs for 6 GPUs (ALCF "
-                                         "Aurora machine overview) = 1/6 of 8 x 200 Gb/s per GPU"),
+                     ("nic_bytes_per_s", ("Aurora node: 8 Slingshot-11 200 Gb/s NICs for 6 GPUs (ALCF "
+                                          "Aurora machine overview) = 1/6 of 8 x 200 Gb/s per GPU")),
                      ("max_batch_size", "assumption: vLLM-style max_num_seqs=512"))),
         HardwareSpec(
             name="sn40l", kind=DeviceKind.RDU, chips=1, peak_flops_fp16=638 * _TB,
             memory_bytes=64 * _GB, memory_bandwidth_bytes_per_s=1.6 * _TB,
             interconnect_bytes_per_s=400 * _GB, pcie_bytes_per_s=_PCIE5, nic_bytes_per_s=100e9 / 8,
             max_batch_size=512,
-            sources=(("chips", "one SN40L socket. The calibration data ran 8 sockets as one replica "
-                               "('Num of Hardware' 8): we model that as TP 8 over this per-socket "
-                               "entry, like 8 GPUs, rather than one 8-socket entry like groqrack: "
-                               "SambaFlow shards each layer's weights across the sockets (tensor "
-                               "parallel) and the same chip ships in 8- and 16-socket nodes, so the "
-                               "socket is the unit that scales; weights and KV split 8 ways and the "
-                               "per-layer exchanges go over the peer links"),
+            sources=(("chips", ("one SN40L socket. The calibration data ran 8 sockets as one replica "
+                                "('Num of Hardware' 8): we model that as TP 8 over this per-socket "
+                                "entry, like 8 GPUs, rather than one 8-socket entry like groqrack: "
+                                "SambaFlow shards each layer's weights across the sockets (tensor "
+                                "parallel) and the same chip ships in 8- and 16-socket nodes, so the "
+                                "socket is the unit that scales; weights and KV split 8 ways and the "
+                                "per-layer exchanges go over the peer links")),
                      ("peak_flops_fp16", _SN40L_SRC + " (BF16; FP16 taken equal)"),
                      ("memory_bytes", _SN40L_SRC + ". Only the 64 GB HBM tier counts here: serving "
                                       "runs from HBM; the 1.5 TB DDR tier holds models not being "
                                       "served (model switching)"),
-                     ("memory_bandwidth_bytes_per_s", "derived: the Hot Chips 2024 slide gives 25.6 TB/s "
-                                                      "HBM bandwidth for a 16-socket node = 1.6 TB/s "
-                                                      "per socket (our reading of its per-node totals)"),
+                     ("memory_bandwidth_bytes_per_s", ("derived: the Hot Chips 2024 slide gives 25.6 TB/s "
+                                                       "HBM bandwidth for a 16-socket node = 1.6 TB/s "
+                                                       "per socket (our reading of its per-node totals)")),
                      ("interconnect_bytes_per_s", "assumption: SN40L sockets talk over dedicated "
                                                   "peer-to-peer links (" + _SN40L_SRC + ") whose rate "
                                                   "we found no figure for; 400 GB/s both directions "
                                                   "as a placeholder, to be fitted"),
                      ("fp8_speedup", "assumption: 2x (no FP8/INT8 rate found; the data ran BF16)"),
                      ("pcie_bytes_per_s", "assumption: PCIe Gen5 x16 host link"),
-                     ("nic_bytes_per_s", "assumption: 100 Gb/s per socket. The data's SN40L runs went "
-                                         "through SambaNova's cloud API (LLM-Inference-Bench "
-                                         "Sambaflow/SN40L README), so their latencies include the "
-                                         "network round trip"),
+                     ("nic_bytes_per_s", ("assumption: 100 Gb/s per socket. The data's SN40L runs went "
+                                          "through SambaNova's cloud API (LLM-Inference-Bench "
+                                          "Sambaflow/SN40L README), so their latencies include the "
+                                          "network round trip")),
                      ("max_batch_size", "assumption: engine limit, not the device's; 512 as for GPUs"))),
         HardwareSpec(
             name="groq-lpu", kind=DeviceKind.LPU, chips=1, peak_flops_fp16=188 * _TB,
@@ -293,8 +293,8 @@ HARDWARE: dict[str, HardwareSpec] = {
                      ("pcie_bytes_per_s", "host card link: PCIe Gen4 x16 ~31.5 GB/s"),
                      ("nic_bytes_per_s", "assumption: one 100 Gb/s host NIC for the rack's front end"),
                      ("max_batch_size", "SOURCES.md: batching not supported (SRAM left after weights)"),
-                     ("max_context_tokens", "Groq's published Llama-2-7B deployment used a 2,048-token "
-                                            "context, consistent with the SRAM left after FP16 weights"))),
+                     ("max_context_tokens", ("Groq's published Llama-2-7B deployment used a 2,048-token "
+                                             "context, consistent with the SRAM left after FP16 weights")))),
     )
 }
 

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from phasesim.errors import InputError
 
 __all__ = ["ModelSpec", "MODELS", "DTYPE_BYTES", "get_model", "model_from_hf_config"]
@@ -108,10 +110,13 @@ class ModelSpec:
 
         E * (1 - (1 - k/E)^N) under uniform, independent routing (an assumption: trained routers
         are skewed and touch fewer). 1 for a dense model; 0 for no tokens. For a decode step,
-        ``tokens`` is the batch size; for a prefill, every prompt token of the batch.
+        ``tokens`` is the batch size; for a prefill, every prompt token of the batch. A number or
+        a numpy array (element-wise).
         """
         if not self.is_moe:
-            return 1.0 if tokens > 0 else 0.0
+            if np.ndim(tokens):
+                return np.where(np.asarray(tokens) > 0, 1.0, 0.0)
+            return float(tokens > 0)
         e, k = self.experts, self.experts_per_token
         return e * (1.0 - (1.0 - k / e) ** tokens)
 

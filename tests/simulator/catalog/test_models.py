@@ -55,6 +55,9 @@ def test_expected_experts_touched_closed_form():
     assert mix.expected_experts_touched(256) == pytest.approx(8.0)
     batch = np.array([1, 2, 8])
     assert np.allclose(mix.expected_experts_touched(batch), [2.0, 3.5, 8 * (1 - 0.75**8)])
+    dense = get_model("llama3-8b")
+    assert dense.expected_experts_touched(5) == 1.0 and dense.expected_experts_touched(0) == 0.0
+    assert dense.expected_experts_touched(np.array([0, 1, 64])).tolist() == [0.0, 1.0, 1.0]
 
 
 def test_expected_experts_touched_matches_a_routing_simulation():

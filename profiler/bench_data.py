@@ -65,11 +65,13 @@ import pandas as pd
 
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
 
 __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", "WITHHELD_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
-           "render_markdown", "update_docs", "DOCS_PATH", "main"]
+           "weight_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
 CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_bench.csv"
@@ -318,6 +320,19 @@ def calibration_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows with a catalog hardware, engine and model: what a fit can simulate."""
     ok = (frame["hardware"] != "") & (frame["engine"] != "") & (frame["model"] != "")
     return frame[ok]
+
+
+def weight_read_bound_s(frame: pd.DataFrame) -> pd.Series:
+    """A floor under each catalog row's latency: its decode steps each read the weights the
+    step's sequences touch (MoE: uniform routing) at the catalog's peak bandwidth of ``tp``
+    devices, ``output_len * weight_bytes_touched(requests) / (tp * bandwidth)``; NaN for rows
+    without catalog names. FP16 weights assumed (the data's runs are FP16/BF16)."""
+    out = pd.Series(np.nan, index=frame.index, dtype=float)
+    for idx, r in calibration_rows(frame).iterrows():
+        hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
+        read = model.weight_bytes_touched(int(r["requests"]), "fp16")
+        out[idx] = int(r["output_len"]) * read / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s)
+    return out
 
 
 def render_markdown(frame: pd.DataFrame) -> str:

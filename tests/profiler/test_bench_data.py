@@ -21,6 +21,7 @@ from phasesim.profiler.bench_data import (
     read_power_file,
     render_markdown,
     unmapped_counts,
+    weight_read_bound_s,
 )
 from phasesim.simulator.catalog import HARDWARE, MODELS
 
@@ -180,3 +181,21 @@ def test_condensed_copy_matches_shared():
     pd.testing.assert_series_equal(frame["latency_s"], shipped["latency_s"], rtol=1e-9, check_names=False)
     pd.testing.assert_series_equal(frame["avg_power_w"], shipped["avg_power_w"].astype(float), rtol=1e-9,
                                    check_names=False)
+
+
+def test_rows_faster_than_reading_the_weights(bench):
+    """What docs/calibration.md says about rows below the weight-read floor."""
+    floor = weight_read_bound_s(bench)
+    assert floor.notna().sum() == len(calibration_rows(bench))
+    below = bench[bench["latency_s"] < floor]
+    by_model = below.groupby(["hardware", "engine", "model"]).size().to_dict()
+    assert by_model == {("a100-sxm-80gb", "trt-llm", "mixtral-8x7b"): 2,
+                        ("h100-sxm", "trt-llm", "mixtral-8x7b"): 3,
+                        ("h100-sxm", "trt-llm", "qwen2-72b"): 1,
+                        ("h100-sxm", "trt-llm", "qwen2-7b"): 11}
+    qwen = below[below["model"] == "qwen2-7b"]
+    assert (qwen["input_len"] == 2048).all()
+    assert (qwen["latency_s"] < 0.65 * floor[qwen.index]).all()  # impossible, not marginal
+    mixtral = below[below["model"] == "mixtral-8x7b"]
+    assert (mixtral["batch_size"] == 16).all()
+    assert (mixtral["latency_s"] > 0.95 * floor[mixtral.index]).all()  # a few % under the floor

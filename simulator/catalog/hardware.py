@@ -218,22 +218,24 @@ HARDWARE: dict[str, HardwareSpec] = {
                                           "(Gaudi2 white paper)")),
                      ("max_batch_size", "assumption: engine limit, not the device's; 512 as for GPUs"))),
         HardwareSpec(
-            name="max1550", kind=DeviceKind.GPU, chips=1, peak_flops_fp16=832 * _TB,
+            name="max1550", kind=DeviceKind.GPU, chips=1, peak_flops_fp16=128 * 4096 * 1.6e9,
             memory_bytes=128 * _GB, memory_bandwidth_bytes_per_s=3.2768 * _TB,
             interconnect_bytes_per_s=16 * 2 * 25 * _GB, pcie_bytes_per_s=_PCIE5,
             nic_bytes_per_s=8 * 200e9 / 8 / 6, max_batch_size=512,
             sources=(("chips", ("one Max 1550 (both stacks, 128 GB), as the data's vLLM runs used it "
                                 "('single GPU (both tiles)', LLM-Inference-Bench vLLM/Max1550 README)")),
-                     ("peak_flops_fp16", ("Intel Data Center GPU Max Series product brief (2023): 832 "
-                                          "TFLOPS peak FP16/BF16 (XMX) for the 1550 = 1,024 matrix "
-                                          "engines at 1.6 GHz; ALCF measured ~263 TFLOPS FP16 GEMM on "
-                                          "pre-production Aurora (ALCF Aurora node performance overview)")),
+                     ("peak_flops_fp16", ("derived: 128 Xe cores x 4,096 FP16/BF16 matrix (XMX) ops per "
+                                          "clock per core (Intel Architecture Day 2021, Xe HPC) x "
+                                          "1.6 GHz peak = 838.9 TFLOPS; ALCF measured ~263 TFLOPS "
+                                          "FP16 GEMM on pre-production Aurora (ALCF Aurora node "
+                                          "performance overview)")),
                      ("memory_bytes", _MAX1550_SRC), ("memory_bandwidth_bytes_per_s", _MAX1550_SRC),
                      ("interconnect_bytes_per_s", "16 Xe Links per GPU (" + _MAX1550_SRC + "); "
                                                   "assumption: 25 GB/s each way per link (no per-link "
                                                   "rate found in the vendor material at hand) = 800 GB/s "
                                                   "both directions; all-reduce cost is to be fitted"),
-                     ("fp8_speedup", "no FP8; INT8 (XMX) peak 1,664 TOPS = 2x FP16 (same product brief)"),
+                     ("fp8_speedup", ("no FP8; INT8 (XMX) 8,192 ops per clock per Xe core = 2x "
+                                      "FP16 (Intel Architecture Day 2021, Xe HPC)")),
                      ("pcie_bytes_per_s", "PCIe Gen5 x16 ~63 GB/s per direction (" + _MAX1550_SRC + ")"),
                      ("nic_bytes_per_s", ("Aurora node: 8 Slingshot-11 200 Gb/s NICs for 6 GPUs (ALCF "
                                           "Aurora machine overview) = 1/6 of 8 x 200 Gb/s per GPU")),

@@ -210,8 +210,6 @@ def condense(root: Path) -> tuple[pd.DataFrame, CondenseReport]:
     report.runs = len(frame)
     for name, unit in _POWER_FILES:
         path = root / name
-        if not path.exists():
-            continue
         for _, rec in read_power_file(path, unit=unit, root=root).iterrows():
             hits = _same_run(frame, rec, float(rec["latency_s"]))
             unpowered = [i for i in hits if math.isnan(frame.at[i, "avg_power_w"])]
@@ -232,8 +230,6 @@ def condense(root: Path) -> tuple[pd.DataFrame, CondenseReport]:
                 report.runs_added += 1
     for name in _TTFT_FILES:
         path = root / name
-        if not path.exists():
-            continue
         df = _read(path)
         ttft_col = "TTFT Latency" if "TTFT Latency" in df.columns else "Latency"
         for i, raw in df.iterrows():

@@ -46,8 +46,12 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
 CONSTANTS_PATH = Path(__file__).resolve().parent / "calibrated_constants.json"
 
 # Hardware without its own public measurements borrows the constants of a calibrated sibling.
+# The LLM-Inference-Bench accelerators (gh200 ... sn40l) borrow until `profiler fit` calibrates
+# them per engine (issue 12); GPU-like kernels are assumed even for Gaudi2 and the SN40L.
 _BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
-                           "groq-lpu": "groqrack"}
+                           "groq-lpu": "groqrack", "gh200": "h100-sxm", "mi250": "a100-sxm-80gb",
+                           "gaudi2": "a100-sxm-80gb", "max1550": "a100-sxm-80gb",
+                           "sn40l": "h100-sxm"}
 _ALLREDUCE_LATENCY_S = 10e-6  # one NCCL all-reduce launch + sync (assumption)
 
 
@@ -91,15 +95,32 @@ def _peak_flops(hw: HardwareSpec, dtype: str) -> float:
 
 
 def _layer_shape(model: ModelSpec, dtype: str) -> tuple[float, float, float]:
-    """(matmul FLOPs per token, weight bytes, elementwise bytes per token) of all decoder layers."""
+    """(matmul FLOPs per token, weight bytes, elementwise bytes per token) of all decoder layers.
+
+    A mixture of experts counts ``experts_per_token`` expert MLPs (and the router) per token; its
+    weight bytes depend on the pass's token count (``_moe_weight_bytes``), not on this number.
+    """
     q_o = 2 * model.hidden * model.heads * model.head_dim
     kv = 2 * model.hidden * model.kv_heads * model.head_dim
-    per_layer = q_o + kv + 3 * model.hidden * model.ffn
+    k = model.experts_per_token
+    router = model.hidden * model.experts if model.is_moe else 0
+    per_layer = q_o + kv + k * 3 * model.hidden * model.ffn + router
     nbytes = DTYPE_BYTES[dtype]
     flops = 2.0 * per_layer * model.layers
     weights = float(per_layer * model.layers * nbytes)
-    elementwise = float((12 * model.hidden + 4 * model.ffn) * nbytes * model.layers)
+    elementwise = float((12 * model.hidden + 4 * k * model.ffn) * nbytes * model.layers)
     return flops, weights, elementwise
+
+
+def _moe_weight_bytes(model: ModelSpec, dtype: str, tokens: np.ndarray) -> np.ndarray:
+    """Decoder-layer weight bytes a pass over ``tokens`` tokens reads: attention and router
+    always, experts as many as the tokens are expected to touch (uniform routing; see
+    ``ModelSpec.expected_experts_touched``)."""
+    q_o = 2 * model.hidden * model.heads * model.head_dim
+    kv = 2 * model.hidden * model.kv_heads * model.head_dim
+    experts = model.expected_experts_touched(tokens)
+    per_layer = q_o + kv + model.hidden * model.experts + experts * 3 * model.hidden * model.ffn
+    return per_layer * model.layers * DTYPE_BYTES[dtype]
 
 
 def linear_layer_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: np.ndarray,
@@ -107,6 +128,8 @@ def linear_layer_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: 
     """Decoder layers outside attention for ``tokens`` new tokens (what Vidur's mlp.csv times)."""
     n = np.asarray(tokens, dtype=np.float64)
     flops, weights, elementwise = _layer_shape(model, dtype)
+    if model.is_moe:
+        weights = _moe_weight_bytes(model, dtype, n)
     peak = _peak_flops(hw, dtype) * tensor_parallel
     bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
     core = np.hypot(flops * n / (peak * c.gemm_efficiency), weights / (bw * c.memory_efficiency))

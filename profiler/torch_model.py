@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from phasesim.errors import InputError
 from phasesim.simulator.catalog.models import ModelSpec
 
 __all__ = ["TORCH_DTYPES", "ATTENTION_BACKENDS", "LlamaWeights", "KVCache", "build_weights",
@@ -86,6 +87,9 @@ def build_weights(spec: ModelSpec, *, device: torch.device, dtype: torch.dtype,
                   seed: int = 0) -> LlamaWeights:
     """Random weights scaled 1/sqrt(fan_in) so activations stay finite in fp16 (NaNs or
     denormals would distort CPU timings)."""
+    if spec.is_moe:
+        raise InputError(f"{spec.name} is a mixture of experts; the plain-torch decoder is dense "
+                         "(use the analytical backend)")
     torch.manual_seed(seed)
     h, d = spec.hidden, spec.head_dim
     qkv_out = (spec.heads + 2 * spec.kv_heads) * d

@@ -1,7 +1,18 @@
 """Model catalog: architecture numbers that set parameter bytes and KV bytes per token.
 
 Sources: the models' Hugging Face ``config.json`` files (meta-llama/Llama-2-{7b,13b,70b}-hf,
-meta-llama/Meta-Llama-3-8B, mistralai/Mistral-7B-v0.1). ``tiny-llama`` is our own test size.
+meta-llama/Meta-Llama-3-8B, mistralai/Mistral-7B-v0.1; meta-llama/Llama-3.1-8B,
+meta-llama/Meta-Llama-3-70B, Qwen/Qwen2-7B, Qwen/Qwen2-72B, mistralai/Mixtral-8x7B-v0.1).
+``tiny-llama`` is our own test size.
+
+Mixture of experts (Mixtral): each decoder layer has ``experts`` gated MLPs of width ``ffn`` and
+a router; each token runs ``experts_per_token`` of them. All experts stay resident (parameter and
+memory counts include them), but a forward pass over N tokens reads only the experts its tokens
+picked. Assuming uniform, independent routing (each token picks k of E experts at random; real
+routers are skewed, which touches fewer), the expected number of distinct experts one layer
+reads is E * (1 - (1 - k/E)^N): k at N = 1, approaching E as N grows (Mixtral, E = 8, k = 2:
+2 at N = 1, 3.5 at N = 2, 7.2 at N = 8). ``expected_experts_touched`` and
+``weight_bytes_touched`` compute this; FLOPs per token count k experts.
 """
 
 from __future__ import annotations
@@ -9,6 +20,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from phasesim.errors import InputError
 
@@ -19,7 +32,12 @@ DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
-    """A Llama-family decoder. All sizes are counts (not bytes) unless the name says bytes."""
+    """A Llama-family decoder, dense or mixture of experts (see the module docstring).
+
+    All sizes are counts (not bytes) unless the name says bytes. ``ffn`` is one expert's (or the
+    dense MLP's) intermediate size; ``experts`` routed MLPs per layer (1: dense), of which each
+    token runs ``experts_per_token``. ``attention_bias``: q/k/v projections carry biases (Qwen2).
+    """
 
     name: str
     layers: int
@@ -31,18 +49,50 @@ class ModelSpec:
     vocab: int
     max_context_tokens: int
     tied_embeddings: bool = False
+    attention_bias: bool = False
+    experts: int = 1
+    experts_per_token: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.experts_per_token <= self.experts:
+            raise InputError(f"model '{self.name}': experts_per_token must be in 1..experts "
+                             f"({self.experts}), got {self.experts_per_token}")
 
     @property
-    def param_count(self) -> int:
+    def is_moe(self) -> bool:
+        return self.experts > 1
+
+    def _attention_params(self) -> int:
         attn = self.hidden * self.heads * self.head_dim  # q
         attn += 2 * self.hidden * self.kv_heads * self.head_dim  # k, v
         attn += self.heads * self.head_dim * self.hidden  # o
-        mlp = 3 * self.hidden * self.ffn  # gate, up, down
+        if self.attention_bias:
+            attn += (self.heads + 2 * self.kv_heads) * self.head_dim
+        return attn
+
+    def _expert_params(self) -> int:
+        return 3 * self.hidden * self.ffn  # gate, up, down
+
+    def _router_params(self) -> int:
+        return self.hidden * self.experts if self.is_moe else 0
+
+    def _param_count(self, experts_per_layer: int) -> int:
+        mlp = experts_per_layer * self._expert_params() + self._router_params()
         norms = 2 * self.hidden
-        per_layer = attn + mlp + norms
+        per_layer = self._attention_params() + mlp + norms
         embed = self.vocab * self.hidden
         lm_head = 0 if self.tied_embeddings else self.vocab * self.hidden
         return self.layers * per_layer + embed + lm_head + self.hidden
+
+    @property
+    def param_count(self) -> int:
+        """Every parameter, all experts included (what has to fit in memory)."""
+        return self._param_count(self.experts)
+
+    @property
+    def active_param_count(self) -> int:
+        """Parameters one token runs through: ``experts_per_token`` experts per layer."""
+        return self._param_count(self.experts_per_token)
 
     def param_bytes(self, dtype: str) -> int:
         return self.param_count * DTYPE_BYTES[dtype]
@@ -52,8 +102,37 @@ class ModelSpec:
         return 2 * self.layers * self.kv_heads * self.head_dim * DTYPE_BYTES[dtype]
 
     def flops_per_token_linear(self) -> int:
-        """Matmul FLOPs per token outside attention scores: 2 x (params - embedding table)."""
-        return 2 * (self.param_count - self.vocab * self.hidden)
+        """Matmul FLOPs per token outside attention scores: 2 x (active params - embedding table)."""
+        return 2 * (self.active_param_count - self.vocab * self.hidden)
+
+    def expected_experts_touched(self, tokens: float) -> float:
+        """Expected distinct experts one MoE layer reads in a pass over ``tokens`` tokens.
+
+        E * (1 - (1 - k/E)^N) under uniform, independent routing (an assumption: trained routers
+        are skewed and touch fewer). 1 for a dense model; 0 for no tokens. For a decode step,
+        ``tokens`` is the batch size; for a prefill, every prompt token of the batch. A number or
+        a numpy array (element-wise).
+        """
+        if not self.is_moe:
+            if np.ndim(tokens):
+                return np.where(np.asarray(tokens) > 0, 1.0, 0.0)
+            return float(tokens > 0)
+        e, k = self.experts, self.experts_per_token
+        return e * (1.0 - (1.0 - k / e) ** tokens)
+
+    def weight_bytes_touched(self, tokens: float, dtype: str) -> float:
+        """Weight bytes a forward pass over ``tokens`` tokens reads from memory.
+
+        Decoder layers (attention, router, norms and the expected distinct experts of
+        ``expected_experts_touched``) plus the final norm and LM head. The embedding table is left
+        out: a pass reads only its ``tokens`` rows (unless tied to the LM head, which is read
+        whole). Dense models: every weight but the embedding table, independent of ``tokens``.
+        """
+        experts = self.expected_experts_touched(tokens)
+        mlp = experts * self._expert_params() + self._router_params()
+        per_layer = self._attention_params() + mlp + 2 * self.hidden
+        lm_head = self.vocab * self.hidden
+        return (self.layers * per_layer + lm_head + self.hidden) * DTYPE_BYTES[dtype]
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -69,6 +148,16 @@ MODELS: dict[str, ModelSpec] = {
                   ffn=14336, vocab=128256, max_context_tokens=8192),
         ModelSpec(name="mistral-7b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
                   ffn=14336, vocab=32000, max_context_tokens=32768),
+        ModelSpec(name="llama3.1-8b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+                  ffn=14336, vocab=128256, max_context_tokens=131072),
+        ModelSpec(name="llama3-70b", layers=80, hidden=8192, heads=64, kv_heads=8, head_dim=128,
+                  ffn=28672, vocab=128256, max_context_tokens=8192),
+        ModelSpec(name="qwen2-7b", layers=28, hidden=3584, heads=28, kv_heads=4, head_dim=128,
+                  ffn=18944, vocab=152064, max_context_tokens=131072, attention_bias=True),
+        ModelSpec(name="qwen2-72b", layers=80, hidden=8192, heads=64, kv_heads=8, head_dim=128,
+                  ffn=29568, vocab=152064, max_context_tokens=131072, attention_bias=True),
+        ModelSpec(name="mixtral-8x7b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+                  ffn=14336, vocab=32000, max_context_tokens=32768, experts=8, experts_per_token=2),
         ModelSpec(name="tiny-llama", layers=2, hidden=128, heads=4, kv_heads=4, head_dim=32,
                   ffn=344, vocab=512, max_context_tokens=2048),
     )
@@ -87,7 +176,11 @@ def get_model(name_or_path: str) -> ModelSpec:
 
 
 def model_from_hf_config(path: str | Path) -> ModelSpec:
-    """Read a Hugging Face Llama/Mistral ``config.json``."""
+    """Read a Hugging Face Llama/Mistral/Qwen2/Mixtral ``config.json``.
+
+    MoE: ``num_local_experts`` and ``num_experts_per_tok`` (Mixtral's names). Qwen2 configs do
+    not spell out their q/k/v biases: ``model_type`` "qwen2" implies them.
+    """
     path = Path(path)
     try:
         cfg = json.loads(path.read_text())
@@ -103,6 +196,13 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         if not isinstance(cfg[key], int) or cfg[key] < 1:
             raise InputError(f"must be a positive integer, got {cfg[key]!r}", path=path, column=key)
     heads = cfg["num_attention_heads"]
+    for key in ("num_local_experts", "num_experts_per_tok"):
+        if key in cfg and (not isinstance(cfg[key], int) or cfg[key] < 1):
+            raise InputError(f"must be a positive integer, got {cfg[key]!r}", path=path, column=key)
+    experts = int(cfg.get("num_local_experts", 1))
+    if experts > 1 and "num_experts_per_tok" not in cfg:
+        raise InputError("missing field (a mixture of experts needs it)", path=path,
+                         column="num_experts_per_tok")
     return ModelSpec(
         name=str(cfg.get("_name_or_path") or path.parent.name or path.stem),
         layers=cfg["num_hidden_layers"],
@@ -114,4 +214,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         vocab=cfg["vocab_size"],
         max_context_tokens=int(cfg.get("max_position_embeddings", 4096)),
         tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        attention_bias=bool(cfg.get("attention_bias", cfg.get("model_type") == "qwen2")),
+        experts=experts,
+        experts_per_token=int(cfg.get("num_experts_per_tok", 1)) if experts > 1 else 1,
     )

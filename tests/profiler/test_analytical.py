@@ -135,3 +135,18 @@ def test_compare_to_measured_reports_per_phase_error(tmp_path):
     for p in ("prefill", "decode"):
         assert report[p]["points"] == 4
         assert report[p]["mean_abs_pct_error"] == pytest.approx(20.0, abs=0.01)  # 1/1.25 - 1
+
+
+def test_moe_decode_reads_the_experts_its_batch_touches():
+    """Mixtral: batch 1 streams ~2 experts a layer, a big batch all 8 (uniform routing)."""
+    hw, mix = get_hardware("h100-sxm"), get_model("mixtral-8x7b")
+    df, _ = build_analytical_table(hardware="h100-sxm", model="mixtral-8x7b", tensor_parallel=2)
+    dec = phase(df, "decode").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    bw = 2 * hw.memory_bandwidth_bytes_per_s
+    assert dec[(1, 16)] > mix.weight_bytes_touched(1, "fp16") / bw
+    assert dec[(1, 16)] < mix.param_bytes("fp16") / bw  # far below reading every expert
+    touched = (mix.weight_bytes_touched(64, "fp16") - mix.weight_bytes_touched(1, "fp16")) / bw
+    assert dec[(64, 16)] - dec[(1, 16)] > touched  # the extra experts, at least at peak bandwidth
+    pre = phase(df, "prefill").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    dense_flops = 2 * (mix.param_count - mix.vocab * mix.hidden)  # if every expert ran on every token
+    assert pre[(8, 2048)] < 8 * 2048 * dense_flops / (2 * hw.peak_flops_fp16)

@@ -211,3 +211,12 @@ def test_gpu_script_dry_runs_on_cpu(tmp_path, small_trace):
     report = json.loads((out / "validate.json").read_text())
     assert report["requests_compared"] == 10
     assert "capture exit code: 0" in (out / "log.txt").read_text()
+
+
+def test_the_dense_torch_decoder_refuses_a_mixture_of_experts():
+    from phasesim.errors import InputError
+    from phasesim.profiler.torch_model import build_weights
+    from phasesim.simulator.catalog.models import get_model
+
+    with pytest.raises(InputError, match="mixture of experts"):
+        build_weights(get_model("mixtral-8x7b"), device=torch.device("cpu"), dtype=torch.float32)

@@ -1,7 +1,7 @@
 """``sim report``: PNG plots and a Markdown summary of a sweep directory.
 
 Reads ``sweep.json`` and ``results.parquet`` (and per-point ``requests.parquet`` or
-``curves.parquet``) written by :func:`scenarios.sweep.run_sweep`. ``simulate`` sweeps get latency
+``curves.parquet``) written by :func:`phasesim.scenarios.sweep.run_sweep`. ``simulate`` sweeps get latency
 CDFs, throughput-latency curves, goodput vs request rate, the highest sustained rate per instance
 when instance counts are swept (prefill:decode ratio), and heatmaps of the disaggregation gain;
 ``phases`` sweeps get TTFT vs prompt length, TPOT and decode throughput vs batch size, and the

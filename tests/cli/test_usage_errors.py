@@ -135,3 +135,16 @@ def test_console_entry_points_too(main: str, args: list[str], tmp_path: Path) ->
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
     assert result.stdout == ""
+
+
+def test_the_three_commands_are_declared_and_python_m_phasesim_is_sim() -> None:
+    """pyproject declares sim, its alias phasesim, and profiler; ``python -m phasesim`` is sim."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())[
+        "project"]["scripts"]
+    assert scripts == {"sim": "phasesim.cli:main", "phasesim": "phasesim.cli:main",
+                       "profiler": "phasesim.cli.profiler_cmd:main"}
+    result = subprocess.run([sys.executable, "-m", "phasesim", "traces", "--help"], check=False,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "generate" in result.stdout, result.stderr

@@ -21,6 +21,7 @@ from rich.progress import (
 from phasesim.cli.errors import cli_errors, fail
 from phasesim.cli.replay_cmd import render_summary
 from phasesim.errors import InputError
+from phasesim.safe_yaml import load_yaml
 from phasesim.scenarios import (
     Backend,
     ExecutorSpec,
@@ -130,7 +131,12 @@ def parse_jobqueue_options(text: str, *, option: str) -> dict[str, Any]:
     """``key=value,key=value`` (values read as YAML scalars) or a YAML/JSON file of options."""
     path = Path(text)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise InputError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path=path,
+                             line=None if mark is None else mark.line + 1, column=option) from None
         if not isinstance(data, dict):
             raise InputError("expected a mapping of jobqueue options", path=path, column=option)
         return data
@@ -139,7 +145,11 @@ def parse_jobqueue_options(text: str, *, option: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"{option}: expected key=value, got '{item}'", column=option)
-        options[key.strip()] = yaml.safe_load(value.strip())
+        try:
+            options[key.strip()] = load_yaml(value.strip())
+        except yaml.YAMLError:
+            raise InputError(f"{option}: cannot read the value of '{key.strip()}'",
+                             column=option) from None
     return options
 
 

@@ -100,21 +100,11 @@ def load_plan(path: str | Path, *, full: bool = False, base_only: bool = False,
                          line=source.line_of(axes_key), column=".".join(map(str, axes_key)))
     expanded = expand_axes(axes_spec)
     for index, values in enumerate(expanded):
-        data = copy.deepcopy(body)
-        for axis, value in values.items():
-            try:
-                set_dotted(data, axis, value)
-            except (KeyError, IndexError, TypeError) as exc:
-                raise InputError(f"cannot set '{axis}': {exc}", path=file,
-                                 line=axis_marks[axis][None], column=axis) from None
-        spec = _validate(data, source=source, overrides=values, axis_marks=axis_marks)
-        spec = _absolute_paths(spec, file.parent)
-        for check in checks:
-            try:
-                check(spec, file.parent)
-            except InputError as exc:
-                line = _line_for_key(exc.column or "", source, values, axis_marks)
-                raise InputError(exc.message, path=file, line=line, column=exc.column) from None
+        try:
+            spec = _point_spec(body, values, source=source, axis_marks=axis_marks, checks=checks)
+        except InputError as exc:
+            raise _blame_axis(exc, body, values, source=source, axis_marks=axis_marks,
+                              checks=checks) from None
         pid = point_id(values)
         if pid in seen:
             raise InputError(f"sweep points {seen[pid]} and {index} have the same values",
@@ -125,6 +115,50 @@ def load_plan(path: str | Path, *, full: bool = False, base_only: bool = False,
     axes = tuple(axis_marks)
     groups = tuple(tuple(group) for group in axes_spec.zip if len(group) > 1)
     return Plan(path=file, base=base, axes=axes, points=tuple(points), zip_groups=groups)
+
+
+def _point_spec(body: Mapping[str, Any], values: Mapping[str, Any], *, source: YamlSource,
+                axis_marks: Mapping[str, Mapping[int | None, int | None]],
+                checks: Sequence[PointCheck]) -> ScenarioSpec:
+    """The scenario ``body`` with ``values`` set, validated and checked; InputError with a line."""
+    file = Path(source.path or "")
+    data = copy.deepcopy(dict(body))
+    for axis, value in values.items():
+        try:
+            set_dotted(data, axis, value)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise InputError(f"cannot set '{axis}': {exc}", path=file,
+                             line=axis_marks[axis][None], column=axis) from None
+    spec = _validate(data, source=source, overrides=values, axis_marks=axis_marks)
+    spec = _absolute_paths(spec, file.parent)
+    for check in checks:
+        try:
+            check(spec, file.parent)
+        except InputError as exc:
+            line = _line_for_key(exc.column or "", source, values, axis_marks)
+            raise InputError(exc.message, path=file, line=line, column=exc.column) from None
+    return spec
+
+
+def _blame_axis(error: InputError, body: Mapping[str, Any], values: Mapping[str, Any], *,
+                source: YamlSource, axis_marks: Mapping[str, Mapping[int | None, int | None]],
+                checks: Sequence[PointCheck]) -> InputError:
+    """A point failed where the base scenario passed: its swept values caused it, even when the
+    error names another key (``model: [..., x]`` fails in ``topology``). Put the error at the
+    line of the one swept value that fails alone; keep it as it is when none does (only the
+    combination fails) or it already sits on a sweep value's line."""
+    on_axis = {line for axis in values for line in axis_marks.get(axis, {}).values()}
+    if not values or error.line in on_axis:
+        return error
+    for axis, value in values.items():
+        try:
+            _point_spec(body, {axis: value}, source=source, axis_marks=axis_marks, checks=checks)
+        except InputError:
+            marks = axis_marks[axis]
+            line = marks.get(_value_index(source, axis, value, marks), marks[None])
+            return InputError(f"{error.message} (sweep value {axis} = {value!r})",
+                              path=error.path, line=line, column=error.column)
+    return error
 
 
 def count_points(axes: SweepAxes) -> int:

@@ -102,6 +102,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     target = Path(path)
     with output_errors(target, own=[target.parent / temp_prefix(target.name)]):
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target.parent, name=target.name)  # left by a killed writer of this file
         fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp",
                                         dir=target.parent)
         os.close(fd)

@@ -160,6 +160,20 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
     assert alive.exists() and other_host.exists()
 
 
+def test_a_killed_file_writer_is_tidied_by_the_next_write(tmp_path: Path) -> None:
+    """`sim traces import -o t.parquet` killed mid-write leaves a temporary file; the next write
+    of the same file removes it."""
+    script = ("import os, sys\nfrom phasesim.atomic import atomic_path\n"
+              "with atomic_path(sys.argv[1]) as tmp:\n"
+              "    tmp.write_bytes(b'half')\n    os._exit(9)\n")
+    target = tmp_path / "t.parquet"
+    proc = subprocess.run([sys.executable, "-c", script, str(target)])
+    assert proc.returncode == 9 and len(_temporaries(tmp_path)) == 1 and not target.exists()
+    result = runner.invoke(app, ["traces", "import", str(SAMPLE), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert _temporaries(tmp_path) == [] and target.is_file()
+
+
 # --- group 8: one run's files at every moment ---------------------------------------------------
 
 

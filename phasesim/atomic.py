@@ -30,7 +30,8 @@ the renames leaves no ``out`` and the old run in the aside directory (never a mi
 
 A mount point cannot be renamed or replaced, and a directory beside it may be on another file
 system, so for a mount point (or an ``out`` whose parent is not writable) the staging directory is
-made inside ``out``, and after a manifest of the new names is written the files are moved in one
+made inside ``out`` (for a bind mount that ``os.path.ismount`` cannot tell, the rename's ``EBUSY``
+moves the files staged beside it into such a directory), and after a manifest of the new names is written the files are moved in one
 by one (the old run's files that the new one lacks are removed first). A kill during the moves
 leaves a mix until the next write into ``out``, which finishes the moves (the manifest says which
 files are new) before doing anything else; a kill before the manifest leaves ``out`` untouched.
@@ -150,7 +151,12 @@ def staged_dir(out: str | Path, *, owned: Collection[str] | Callable[[str], bool
                 _write_manifest(staging)
                 _finish_inside(target, staging, owns=owns)
             else:
-                _swap_in(staging, target)
+                try:
+                    _swap_in(staging, target)
+                except OSError as exc:  # a mount point os.path.ismount cannot see (a bind
+                    if exc.errno not in (errno.EBUSY, errno.EXDEV) or not target.is_dir():
+                        raise  # mount of a folder of the same file system)
+                    _move_inside(staging, target, owns=owns)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -214,9 +220,25 @@ def _swap_in(staging: Path, target: Path) -> None:
         return
     aside = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), suffix=".old.tmp",
                                   dir=target.parent))
-    os.replace(target, aside)  # rename over the empty directory just made
+    try:
+        os.replace(target, aside)  # rename over the empty directory just made
+    except OSError:
+        aside.rmdir()
+        raise
     os.rename(staging, target)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _move_inside(staging: Path, target: Path, *, owns: Callable[[str], bool]) -> None:
+    """The mount-point way, for files already staged beside ``target``."""
+    inner = Path(tempfile.mkdtemp(prefix=temp_prefix(_INSIDE), suffix=".tmp", dir=target))
+    try:
+        for entry in sorted(os.scandir(staging), key=lambda e: e.name):
+            shutil.move(entry.path, inner / entry.name)  # copies across file systems
+        _write_manifest(inner)
+        _finish_inside(target, inner, owns=owns)
+    finally:
+        shutil.rmtree(inner, ignore_errors=True)
 
 
 def _write_manifest(staging: Path) -> None:

@@ -138,6 +138,24 @@ def test_a_mount_point_can_be_the_output_directory(tmp_path: Path,
     assert _temporaries(tmp_path, out) == []
 
 
+def test_a_bind_mount_that_ismount_cannot_see_works_too(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bind mount of a folder of the same file system looks like a plain directory until the
+    rename fails with EBUSY; the staged files are then moved in."""
+    out = tmp_path / "bind"
+    out.mkdir()
+
+    def busy(staging: Path, target: Path) -> None:
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(target))
+
+    monkeypatch.setattr(atomic, "_swap_in", busy)
+    write_results(_result(10), out)
+    write_results(_result(30), out)
+    assert {p.name for p in out.iterdir()} == RESULT_FILES
+    assert json.loads((out / "summary.json").read_text()) == {"requests": 30}
+    assert _temporaries(tmp_path, out) == []
+
+
 def _never(*args: object) -> None:
     raise AssertionError("a mount point must not be renamed")
 

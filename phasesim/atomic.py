@@ -53,7 +53,7 @@ from pathlib import Path
 
 from phasesim.errors import InputError, OutputError
 
-__all__ = ["atomic_path", "staged_dir", "output_errors", "remove_stale", "temp_prefix"]
+__all__ = ["atomic_path", "output_errors", "remove_stale", "staged_dir", "temp_prefix"]
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _STALE = re.compile(r"^\.(?P<name>.*)\.psim\.(?P<host>[A-Za-z0-9-]*)\.(?P<pid>\d+)"

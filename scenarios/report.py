@@ -21,15 +21,14 @@ import matplotlib.ticker
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
-import pyarrow as pa  # noqa: E402
-
-from phasesim.atomic import atomic_path, staged_dir  # noqa: E402
-from phasesim.errors import InputError  # noqa: E402
-from phasesim.scenarios.analysis import (  # noqa: E402
+from phasesim.atomic import atomic_path, staged_dir
+from phasesim.errors import InputError
+from phasesim.scenarios.analysis import (
     AxisRoles,
     crossovers,
     disagg_gain,
@@ -39,10 +38,10 @@ from phasesim.scenarios.analysis import (  # noqa: E402
     short_axis,
     sustained_rate,
 )
-from phasesim.scenarios.phases import CURVES_FILE  # noqa: E402
-from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE  # noqa: E402
+from phasesim.scenarios.phases import CURVES_FILE
+from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE
 
-__all__ = ["write_report", "read_sweep_file", "REPORT_FILE"]
+__all__ = ["REPORT_FILE", "read_sweep_file", "write_report"]
 
 REPORT_FILE = "report.md"
 

@@ -23,34 +23,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import phasesim.atomic as atomic
+from phasesim import atomic
 from phasesim.cli import app
 from phasesim.errors import InputError, OutputError
 from phasesim.simulator.output import RESULT_FILES, write_results
+from tests.simulator.small_results import small_result
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "traces" / "samples" / "azure_code_2023.parquet"
 runner = CliRunner()
 
-RESULT_CODE = '''
-import numpy as np, pandas as pd
-from dataclasses import dataclass, field
-
-@dataclass
-class Result:
-    requests: object
-    timeseries: object
-    summary: dict
-    meta: dict = field(default_factory=dict)
-
-def result(n):
-    return Result(pd.DataFrame({"request_id": np.arange(n, dtype=np.int64)}),
-                  pd.DataFrame({"time_s": np.linspace(0, 1, n)}),
-                  {"requests": n}, {"seed": n})
-'''
-namespace: dict = {}
-exec(RESULT_CODE, namespace)  # the same results in this process and in the killed children
-_result = namespace["result"]
+_result = small_result
 
 
 def _digests(directory: Path) -> dict[str, str]:
@@ -185,7 +168,7 @@ def test_a_killed_file_writer_is_tidied_by_the_next_write(tmp_path: Path) -> Non
               "with atomic_path(sys.argv[1]) as tmp:\n"
               "    tmp.write_bytes(b'half')\n    os._exit(9)\n")
     target = tmp_path / "t.parquet"
-    proc = subprocess.run([sys.executable, "-c", script, str(target)])
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], check=False)
     assert proc.returncode == 9 and len(_temporaries(tmp_path)) == 1 and not target.exists()
     result = runner.invoke(app, ["traces", "import", str(SAMPLE), "-o", str(target)])
     assert result.exit_code == 0, result.output
@@ -224,12 +207,13 @@ def test_a_directory_with_foreign_files_is_refused(tmp_path: Path) -> None:
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
 
 
-KILLER = textwrap.dedent('''
+KILLER = textwrap.dedent(f'''
     import os, sys
     from pathlib import Path
-    import phasesim.atomic as atomic
+    sys.path.insert(0, {str(REPO)!r})
+    from phasesim import atomic
     from phasesim.simulator.output import write_results
-    {result_code}
+    from tests.simulator.small_results import small_result as result
     step, out, mount = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "mount"
     if mount:
         os.path.ismount = lambda p: Path(p) == out
@@ -254,7 +238,7 @@ def test_a_kill_at_any_step_leaves_one_runs_files(tmp_path: Path, mode: str) -> 
     new one at every step; a mount point (files moved one by one) is put right by the next
     write. Either way no temporary survives the next write."""
     script = tmp_path / "killer.py"
-    script.write_text(KILLER.replace("{result_code}", textwrap.indent(RESULT_CODE, "")))
+    script.write_text(KILLER)
     old_dir, new_dir = tmp_path / "ref-old", tmp_path / "ref-new"
     write_results(_result(10), old_dir)
     write_results(_result(30), new_dir)
@@ -263,7 +247,7 @@ def test_a_kill_at_any_step_leaves_one_runs_files(tmp_path: Path, mode: str) -> 
         out = tmp_path / f"{mode}-{step}"
         write_results(_result(10), out)
         proc = subprocess.run([sys.executable, str(script), str(step), str(out), mode],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         assert proc.returncode in (0, 9), proc.stderr
         if mode == "plain":
             assert _digests(out) in (old, new), f"step {step}: a mix of two runs"

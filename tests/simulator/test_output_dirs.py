@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -269,3 +270,43 @@ def test_writes_stay_byte_identical(tmp_path: Path) -> None:
     assert socket.gethostname() not in "".join((tmp_path / "a" / "meta.json").read_text())
     assert pd.read_parquet(tmp_path / "a" / "requests.parquet")["request_id"].tolist() == \
         np.arange(10).tolist()
+
+
+# --- the same on real file systems, where this test may mount them (root on Linux) -------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """Mount small tmpfs file systems under tmp_path (skip where mounting is not allowed)."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        mounted.append(point)
+        return point
+
+    if sys.platform != "linux" or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting needs root on Linux")
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_real_full_read_only_and_mount_point_file_systems(tmpfs) -> None:
+    small = tmpfs("small", "size=64k")
+    read_only = tmpfs("ro", "size=64k,ro")
+    roomy = tmpfs("roomy", "size=8m")
+    with pytest.raises(OutputError, match=f"^{small / 'out'}: cannot write: No space left"):
+        write_results(_result(20_000), small / "out")
+    assert list(small.iterdir()) == []
+    with pytest.raises(OutputError, match=f"^{read_only / 'out'}: cannot write: Read-only"):
+        write_results(_result(10), read_only / "out")
+    write_results(_result(10), roomy)  # the mount point itself is the output directory
+    write_results(_result(30), roomy)
+    assert {p.name for p in roomy.iterdir()} == RESULT_FILES
+    assert json.loads((roomy / "summary.json").read_text()) == {"requests": 30}

@@ -81,8 +81,7 @@ def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
     start = time.perf_counter()
     out = Path(out_dir)
     points_dir = out / POINTS_DIR
-    if out.exists() and not out.is_dir():
-        raise InputError("output path exists and is not a directory", path=out)
+    _check_reuse(plan, out)
     with output_errors(out):
         points_dir.mkdir(parents=True, exist_ok=True)
         remove_stale(out)  # temporaries of a killed earlier run
@@ -122,6 +121,26 @@ def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
     return SweepReport(points=len(plan.points), skipped=len(plan.points) - len(todo),
                        outcomes=tuple(outcomes), wall_s=time.perf_counter() - start,
                        results_path=results_path)
+
+
+def _check_reuse(plan: Plan, out: Path) -> None:
+    """A sweep directory holds one study: refuse a file, a non-empty directory that holds no
+    sweep (files phasesim did not write) and a sweep of another scenario (name or kind)."""
+    if out.exists() and not out.is_dir():
+        raise InputError("output path exists and is not a directory", path=out)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        doc = json.loads((out / SWEEP_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"the directory is not empty and holds no sweep (no {SWEEP_FILE}); "
+                         "choose an empty or new directory", path=out) from None
+    except (OSError, ValueError):
+        doc = None  # a damaged description of this sweep is rewritten below
+    if isinstance(doc, dict) and (doc.get("name"), doc.get("kind")) != \
+            (plan.base.name, plan.base.kind.value):
+        raise InputError(f"the directory holds another sweep ('{doc.get('name')}'); choose a new "
+                         "directory, or the same scenario to resume", path=out)
 
 
 def count_finished(plan: Plan, out_dir: str | Path) -> int:

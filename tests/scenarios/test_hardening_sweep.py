@@ -144,3 +144,27 @@ def test_a_disk_that_fills_up_mid_sweep_stops_it_with_one_line(
     assert all(not p.name.startswith(".") for p in points.iterdir())
     for point in points.iterdir():
         assert {"summary.json", "config.yaml"} <= {p.name for p in point.iterdir()}
+
+
+def test_a_sweep_directory_holds_one_study(scenario_file: Callable[[str], Path],
+                                           tmp_path: Path) -> None:
+    """Group 8 for sweeps: resuming the same scenario is fine; another scenario's sweep or a
+    directory of other files is refused before anything is written."""
+    first = scenario_file(BASE + "sweep:\n  grid:\n    seed: [1, 2]\n", name="a.yaml")
+    other = scenario_file(BASE.replace("name: t", "name: other")
+                          + "sweep:\n  grid:\n    seed: [1, 2]\n", name="b.yaml")
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["sweep", str(first), "-o", str(out), "--serial"]).exit_code == 0
+    again = runner.invoke(app, ["sweep", str(first), "-o", str(out), "--serial"])
+    assert again.exit_code == 0 and "0 points run, 2 skipped" in again.output
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    result = runner.invoke(app, ["sweep", str(other), "-o", str(out), "--serial"])
+    assert result.exit_code == 2, result.output
+    assert "holds another sweep ('t')" in _one_error_line(result.output)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["sweep", str(first), "-o", str(home), "--serial"])
+    assert result.exit_code == 2 and "holds no sweep" in _one_error_line(result.output)
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]

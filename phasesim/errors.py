@@ -1,8 +1,10 @@
 """The error types of phasesim, shared by every layer.
 
 Every reader (traces, cost tables, scenario files) raises :class:`InputError`; a failure that is
-not bad input (an unreachable endpoint, a device gone) is a :class:`CommandError`. The CLIs turn
-both into one line on stderr and exit code 2, with no traceback.
+not bad input (an unreachable endpoint, a device gone) is a :class:`CommandError`; an output that
+cannot be written (no such directory, read-only or full file system) is an :class:`OutputError`,
+one kind of CommandError. The CLIs turn all of them into one line on stderr and exit code 2, with
+no traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["InputError", "CommandError", "show_warnings_on_one_line"]
+__all__ = ["InputError", "CommandError", "OutputError", "show_warnings_on_one_line"]
 
 
 class InputError(Exception):
@@ -50,6 +52,18 @@ class InputError(Exception):
 
 class CommandError(Exception):
     """A failure that is not bad input (unreachable endpoint, device gone): one line, exit 2."""
+
+
+class OutputError(CommandError):
+    """An output path that cannot be written: the path the user gave and the OS's reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = " ".join(str(reason).split())
+        super().__init__(f"{self.path}: cannot write: {self.reason}")
+
+    def __reduce__(self) -> tuple[type[OutputError], tuple[str, str]]:
+        return (OutputError, (self.path, self.reason))  # crosses process pools intact
 
 
 def _one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -150,20 +150,22 @@ def _tz_offset_s(text: str) -> int:
 
 
 def _csv_batches(path: Path, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """(first file line, batch of string columns) in file order; CSV structure errors located."""
+    """(first file line, batch of string columns) in file order; CSV structure errors located.
+
+    pyarrow's streaming reader parses on its own native threads, so nothing Python is handed to it
+    (no ``invalid_row_handler``): a native thread that needs the GIL while the interpreter exits
+    after an error is killed mid-C++ and aborts the process ("terminate called without an active
+    exception", exit 134). Ragged rows are located from pyarrow's message instead, which names
+    the row (a 1-based file line) when ``use_threads=False``.
+    """
     header = read_header(path)
-    bad_rows: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        bad_rows.append(row)
-        return "error"
-
     reader_cols = {name: pa.string() for name in header}
+    reader = None
     try:
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=CHUNK_BYTES),
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types=reader_cols, include_columns=columns,
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
@@ -183,16 +185,25 @@ def _csv_batches(path: Path, columns: list[str]) -> Iterator[tuple[int, pa.Recor
                 yield line, batch.slice(0, used)
             line += batch.num_rows
     except pa.ArrowInvalid as exc:
-        text = " ".join(str(exc).split())
-        if bad_rows:
-            row = bad_rows[-1]
-            got = row.actual_columns
-            raise InputError(f"expected {row.expected_columns} fields, got {got}"
-                             + (" (blank line)" if not row.text.strip() else ""),
-                             path=path, line=row.number) from None
-        match = re.search(r"Row #(\d+)", text)
-        raise InputError(f"malformed CSV ({text[:100]})", path=path,
-                         line=int(match.group(1)) if match else None) from None
+        raise _csv_structure_error(path, str(exc)) from None
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+_RAGGED = re.compile(r"Row #(?P<row>\d+): Expected (?P<expected>\d+) columns, got (?P<got>\d+): ?(?P<text>.*)",
+                     re.DOTALL)
+
+
+def _csv_structure_error(path: Path, message: str) -> InputError:
+    """The InputError for a pyarrow CSV parse or conversion error, located by its ``Row #N``."""
+    ragged = _RAGGED.search(message)
+    if ragged:
+        blank = " (blank line)" if not ragged["text"].strip() else ""
+        return InputError(f"expected {ragged['expected']} fields, got {ragged['got']}{blank}", path=path,
+                          line=int(ragged["row"]))
+    match = re.search(r"Row #(\d+)", message)
+    return InputError(f"malformed CSV ({message[:100]})", path=path, line=int(match.group(1)) if match else None)
 
 
 def _blank_rows(batch: pa.RecordBatch) -> np.ndarray:

@@ -1,0 +1,79 @@
+"""Hardening of the trace readers against hostile input: values that overflow 64-bit integers or
+the simulator's int64-nanosecond clock, wall-clock timestamps outside datetime64[ns], duplicated
+CSV columns, binary bytes in error lines, native reader threads on the error path, absurd
+generator sizes and non-finite statistics in JSON.
+
+Every bad input ends in one ``error:`` line naming file, line/row and column, exit code 2, no
+traceback and no output file (``assert_rejected``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+
+from .test_bad_input import assert_rejected
+
+AZURE = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+VIDUR = "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+LENGTHS = "num_prefill_tokens,num_decode_tokens\n"
+MOONCAKE_ROW0 = '{"timestamp": 0, "input_length": 5, "output_length": 5, "hash_ids": [0]}\n'
+
+
+def mooncake(ts: str = "1000", il: str = "10", ol: str = "20", hashes: str = "[1, 2]") -> str:
+    return MOONCAKE_ROW0 + f'{{"timestamp": {ts}, "input_length": {il}, "output_length": {ol}, "hash_ids": {hashes}}}\n'
+
+
+def write_parquet(path: Path, **columns: pa.Array) -> Path:
+    base = {"request_id": pa.array([0, 1], pa.int64()), "arrival_s": pa.array([0.0, 1.0]),
+            "prompt_tokens": pa.array([5, 5], pa.int64()), "output_tokens": pa.array([5, 5], pa.int64())}
+    pq.write_table(pa.table({**base, **columns}), path)
+    return path
+
+
+def import_rejects(cli, path: Path, *parts: str, args: tuple[str, ...] = ()) -> str:
+    out = path.parent / "out.parquet"
+    return assert_rejected(cli("import", path, "-o", out, *args), out, path.name, *parts)
+
+
+# --- group 9: native CSV reader threads on the error path --------------------------------------
+
+
+def _run_import(path: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
+    return subprocess.run([sys.executable, "-m", "phasesim", "traces", "import", str(path), "-o", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+READER_THREAD_CASES = [
+    ("ragged_binary.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n\x00\x01\x1b[31m,\xff,\xfe,\x07\n",
+     "line 2: expected 3 fields, got 4"),
+    ("ragged.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n" + b"2023-11-16 18:17:01,1,1\n" * 500
+     + b"2023-11-16 18:17:02,1,1,9\n" + b"2023-11-16 18:17:03,1,1\n" * 500, "line 502: expected 3 fields, got 4"),
+    ("invalid_utf8.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n" + b"2023-11-16 18:17:01,1,1\n" * 500
+     + b"2023-11-16 18:17:02,\xff\xfe1,1\n", "line 502: malformed CSV"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "fragment"), READER_THREAD_CASES, ids=[c[0] for c in READER_THREAD_CASES])
+def test_csv_structure_errors_exit_cleanly_in_a_real_process(tmp_path, name, data, fragment):
+    """No Python callback is handed to pyarrow's native CSV threads (a thread needing the GIL
+    while the interpreter exits aborted the process with exit 134 in a few percent of runs; a
+    callback failing on binary text printed a traceback every time)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    out = tmp_path / "out.parquet"
+    done = _run_import(path, out)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], done.stderr
+    assert lines[0].isprintable()
+    assert not out.exists() and not list(tmp_path.glob(".out.parquet.*"))

@@ -14,10 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from phasesim.errors import MAX_MESSAGE_CHARS, InputError, one_line
 
 from .test_bad_input import assert_rejected
 
@@ -41,6 +43,23 @@ def write_parquet(path: Path, **columns: pa.Array) -> Path:
 def import_rejects(cli, path: Path, *parts: str, args: tuple[str, ...] = ()) -> str:
     out = path.parent / "out.parquet"
     return assert_rejected(cli("import", path, "-o", out, *args), out, path.name, *parts)
+
+
+# --- group 9: one printable line, whatever the input bytes ---------------------------------------
+
+
+def test_one_line_escapes_control_bytes_and_numpy_reprs():
+    text = one_line(f"got {np.float64('nan')!r} and {np.int64(3)!r} in \x1b[31mred\x00\ufffd\n\tend")
+    assert text == "got nan and 3 in \\x1b[31mred\\x00\\ufffd end"
+    assert str(InputError(f"bad {[np.float32(1.5)]}", path="a\x07.csv")) == "a\\x07.csv: bad [1.5]"
+    long = one_line("x" * 10_000)
+    assert len(long) == MAX_MESSAGE_CHARS and long.endswith("...")
+
+
+def test_error_line_from_binary_parquet_strings_is_printable(cli, tmp_path):
+    path = write_parquet(tmp_path / "binary.parquet", prompt_tokens=pa.array(["5", "\x00\x1b[2J\x07"]))
+    err = import_rejects(cli, path, "column 'prompt_tokens'")
+    assert err.isprintable(), err
 
 
 # --- group 9: native CSV reader threads on the error path --------------------------------------

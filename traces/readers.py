@@ -36,8 +36,10 @@ from phasesim.traces.formats import (
 )
 from phasesim.traces.generators import ArrivalClock, ArrivalProcess, spec_dict
 from phasesim.traces.storage import ARROW_TYPES, coerce_table, new_meta, read_meta, with_transform
+from phasesim.units import MAX_TIME_S
 
-__all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "Source", "location_kw", "open_source"]
+__all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "Source", "horizon_error", "location_kw",
+           "open_source"]
 
 CHUNK_BYTES = 16 << 20
 JSONL_CHUNK_ROWS = 1 << 16
@@ -70,6 +72,15 @@ class Source:
 
 def location_kw(src: Source, loc: int) -> dict[str, int]:
     return {src.location: int(loc)}
+
+
+def horizon_error(src: Source, loc: int, span_s: float) -> InputError:
+    """An arrival ``span_s`` seconds after 0 s (or, for wall-clock sources, apart from another
+    request) that the simulator's int64-nanosecond clock cannot hold."""
+    what = f"arrival {span_s:.6g} s " + ("apart from another request " if src.rebase else "")
+    return InputError(f"{what}is beyond the simulator's horizon of {MAX_TIME_S:.6g} s (64-bit nanoseconds, "
+                      "about 292 years)", path=src.path, column=src.time_column or schema.ARRIVAL_S,
+                      **location_kw(src, loc))
 
 
 def _check_values(src: Source, table: pa.Table, locations: np.ndarray, columns: tuple[str | None, str, str]) -> None:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
 from phasesim.traces import schema
+from phasesim.units import MAX_TIME_S
 
 __all__ = [
     "META_ATTR",
@@ -97,6 +98,10 @@ def validate_frame(df: pd.DataFrame, *, path: str | Path | None = None, require_
         raise _fail("arrival is NaN or infinite", path=path, row=_first(bad), column=schema.ARRIVAL_S)
     if (arrival < 0).any():
         raise _fail("arrival is negative", path=path, row=_first(arrival < 0), column=schema.ARRIVAL_S)
+    if (arrival > MAX_TIME_S).any():
+        row = _first(arrival > MAX_TIME_S)
+        raise _fail(f"arrival {arrival[row - 1]:.6g} s is beyond the simulator's horizon of {MAX_TIME_S:.6g} s "
+                    "(64-bit nanoseconds, about 292 years)", path=path, row=row, column=schema.ARRIVAL_S)
     if require_sorted and len(arrival) > 1:
         down = np.diff(arrival) < 0
         if down.any():

@@ -15,11 +15,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from phasesim.errors import MAX_MESSAGE_CHARS, InputError, one_line
+from phasesim.traces import read_trace
+from phasesim.traces.storage import validate_frame
+from phasesim.units import MAX_TIME_S
 
 from .test_bad_input import assert_rejected
 
@@ -43,6 +47,51 @@ def write_parquet(path: Path, **columns: pa.Array) -> Path:
 def import_rejects(cli, path: Path, *parts: str, args: tuple[str, ...] = ()) -> str:
     out = path.parent / "out.parquet"
     return assert_rejected(cli("import", path, "-o", out, *args), out, path.name, *parts)
+
+
+# --- group 1/2: the simulator's horizon (int64 nanoseconds) at the trace edge ------------------
+
+
+def test_max_time_s_converts_to_int64_nanoseconds():
+    assert 9.2e9 < MAX_TIME_S < 9.3e9
+    assert int(MAX_TIME_S * 1e9) <= 2**63 - 1
+    assert np.array([MAX_TIME_S * 1e9]).astype(np.int64)[0] > 0  # no wrap-around at the edge
+
+
+HORIZON_CASES = [
+    ("vidur_1e10.csv", VIDUR + "0.5,5,5\n1e10,5,5\n", ["line 3", "column 'arrived_at'", "horizon"]),
+    ("vidur_1e300.csv", VIDUR + "0.5,5,5\n1e300,5,5\n", ["line 3", "column 'arrived_at'", "horizon"]),
+    ("vidur_2p63.csv", VIDUR + "0.5,5,5\n9223372036854775808,5,5\n", ["line 3", "horizon"]),
+    ("mooncake_1e13ms.jsonl", mooncake(ts="1e13"), ["line 2", "column 'timestamp'", "horizon"]),
+    ("mooncake_int_ms.jsonl", mooncake(ts="10000000000000"), ["line 2", "column 'timestamp'", "horizon"]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "parts"), HORIZON_CASES, ids=[c[0] for c in HORIZON_CASES])
+def test_arrivals_beyond_the_horizon_are_rejected_where_they_enter(cli, write_text, name, text, parts):
+    import_rejects(cli, write_text(name, text), *parts)
+
+
+@pytest.mark.parametrize("value", [1e10, 1e300, MAX_TIME_S * 1.0000001])
+def test_parquet_arrival_beyond_the_horizon(cli, tmp_path, value):
+    path = write_parquet(tmp_path / "far.parquet", arrival_s=pa.array([0.0, value]))
+    import_rejects(cli, path, "row 2", "column 'arrival_s'", "horizon")
+    with pytest.raises(InputError, match="row 2.*horizon"):
+        read_trace(path)
+
+
+def test_synthesized_arrivals_beyond_the_horizon(cli, write_text):
+    path = write_text("lengths.csv", LENGTHS + "5,5\n6,6\n7,7\n")
+    import_rejects(cli, path, "column 'arrival_s'", "horizon", args=("--rate", "1e-300"))
+
+
+def test_validate_frame_checks_the_horizon():
+    df = pd.DataFrame({"request_id": [0, 1], "arrival_s": [0.0, 1e10], "prompt_tokens": [5, 5],
+                       "output_tokens": [5, 5]})
+    with pytest.raises(InputError, match="row 2, column 'arrival_s'.*horizon"):
+        validate_frame(df, path="x.parquet")
+    df.loc[1, "arrival_s"] = MAX_TIME_S  # the horizon itself is fine
+    validate_frame(df)
 
 
 # --- group 9: one printable line, whatever the input bytes ---------------------------------------

@@ -130,7 +130,10 @@ def _numbers(values: pa.Array, *, src: Source, first_line: int, column: str, int
 
 
 _TIMESTAMP = (r"^\s*(?P<dt>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?"
-              r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?\s*$")
+              r"\s*(?P<tz>Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?\s*$")
+# wall-clock seconds since the epoch whose nanoseconds fit an int64 (datetime64[ns]): 1677-09-21
+# 00:12:44 up to 2262-04-11 23:47:15; outside it the arithmetic below would wrap around silently
+_EPOCH_S_RANGE = (-int(MAX_TIME_S), int(MAX_TIME_S) - 1)
 
 
 def _timestamps_ns(values: pa.Array, *, src: Source, first_line: int, column: str) -> np.ndarray:
@@ -144,12 +147,19 @@ def _timestamps_ns(values: pa.Array, *, src: Source, first_line: int, column: st
         text = values[i].as_py().strip()
         raise InputError(f"bad timestamp {text[:40]!r} (expected YYYY-MM-DD HH:MM:SS[.fffffff])" if text
                          else "empty value", path=src.path, line=first_line + i, column=column)
-    ns = seconds.cast(pa.int64()).to_numpy() * 1_000_000_000
-    ns += pc.cast(pc.utf8_rpad(parts.field("frac"), width=9, padding="0"), pa.int64()).to_numpy()
+    utc_s = seconds.cast(pa.int64()).to_numpy()
     tz = parts.field("tz").to_numpy(zero_copy_only=False)
     if any(tz):
-        ns -= np.array([_tz_offset_s(t) for t in tz], dtype=np.int64) * 1_000_000_000
-    return ns
+        utc_s = utc_s - np.array([_tz_offset_s(t) for t in tz], dtype=np.int64)
+    low, high = _EPOCH_S_RANGE
+    outside = (utc_s < low) | (utc_s > high)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise InputError(f"timestamp {values[i].as_py().strip()[:40]!r} is outside {np.datetime64(low, 's')} .. "
+                         f"{np.datetime64(high, 's')}, the range of 64-bit nanoseconds", path=src.path,
+                         line=first_line + i, column=column)
+    frac_ns = pc.cast(pc.utf8_rpad(parts.field("frac"), width=9, padding="0"), pa.int64()).to_numpy()
+    return utc_s * 1_000_000_000 + frac_ns
 
 
 def _tz_offset_s(text: str) -> int:
@@ -252,6 +262,10 @@ def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None,
                 if base_ns is None and n:
                     base_ns = int(ns[0])
                     src.notes["t0_ns"] = base_ns
+                apart_s = np.abs(ns.astype(np.float64) - base_ns) / 1e9  # the int64 difference below would wrap
+                if (apart_s > MAX_TIME_S).any():
+                    i = int(np.argmax(apart_s > MAX_TIME_S))
+                    raise horizon_error(src, first_line + i, float(apart_s[i]))
                 arrival_s = (ns - base_ns) / 1e9
             elif fmt is TraceFormat.VIDUR:
                 arrival_s = _numbers(batch.column(time_col), src=src, first_line=first_line, column=time_col,

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from phasesim.errors import MAX_MESSAGE_CHARS, InputError, one_line
-from phasesim.traces import read_trace
+from phasesim.traces import import_trace, read_trace
 from phasesim.traces.storage import validate_frame
 from phasesim.units import MAX_TIME_S
 
@@ -92,6 +92,55 @@ def test_validate_frame_checks_the_horizon():
         validate_frame(df, path="x.parquet")
     df.loc[1, "arrival_s"] = MAX_TIME_S  # the horizon itself is fine
     validate_frame(df)
+
+
+# --- group 2: Azure wall-clock timestamps outside datetime64[ns] --------------------------------
+
+
+AZURE_TIME_CASES = [
+    # beyond 2262-04-11 the old nanosecond arithmetic wrapped around into a wrong arrival time
+    ("year_2300", "2300-01-01 00:00:00", "line 3"),
+    ("year_2262_late", "2262-04-12 00:00:00", "line 3"),
+    ("year_9999", "9999-12-31 23:59:59", "line 3"),
+    ("year_1677_early", "1677-09-21 00:00:00", "line 3"),
+    ("year_1600", "1600-01-01 00:00:00", "line 3"),
+    ("year_0001", "0001-01-01 00:00:00", "line 3"),
+]
+
+
+@pytest.mark.parametrize(("name", "stamp", "line"), AZURE_TIME_CASES, ids=[c[0] for c in AZURE_TIME_CASES])
+def test_azure_timestamp_outside_int64_nanoseconds(cli, write_text, name, stamp, line):
+    path = write_text(f"{name}.csv", AZURE + f"2023-11-16 18:17:00.0000000,5,5\n{stamp},10,20\n")
+    import_rejects(cli, path, line, "column 'TIMESTAMP'", "outside", "64-bit nanoseconds")
+
+
+@pytest.mark.parametrize("rows", [
+    ["2262-04-01 00:00:00", "2000-01-01 00:00:00", "1700-01-01 00:00:00"],  # 562 years from the first row
+    ["2000-01-01 00:00:00", "2262-04-01 00:00:00", "1700-01-01 00:00:00"],  # each within reach of the first
+], ids=["from_first", "between_others"])
+def test_azure_span_beyond_the_horizon(cli, write_text, rows):
+    path = write_text("span.csv", AZURE + "".join(f"{r},5,5\n" for r in rows))
+    import_rejects(cli, path, "line 4", "column 'TIMESTAMP'", "horizon")
+
+
+def test_azure_first_row_outside_int64_nanoseconds(cli, write_text):
+    path = write_text("first.csv", AZURE + "2300-01-01 00:00:00,5,5\n2023-01-01 00:00:00,5,5\n")
+    import_rejects(cli, path, "line 2", "column 'TIMESTAMP'", "outside")
+
+
+def test_azure_bad_utc_offset(cli, write_text):
+    path = write_text("tz.csv", AZURE + "2023-11-16 18:17:00.0000000,5,5\n2023-11-16 18:17:03.1+99:99,5,5\n")
+    import_rejects(cli, path, "line 3", "column 'TIMESTAMP'", "bad timestamp")
+
+
+@pytest.mark.parametrize("stamps", [["1677-09-21 00:12:44.000000001", "1900-01-01 00:00:00", "1950-01-01 00:00:00.5"],
+                                    ["2000-01-01 00:00:00", "2262-04-11 23:47:15.999999999"]])
+def test_azure_timestamps_near_the_edges_stay_exact(write_text, stamps):
+    path = write_text("edges.csv", AZURE + "".join(f"{s},5,5\n" for s in stamps))
+    df = import_trace(path)
+    ns = np.array([s.replace(" ", "T") for s in stamps], dtype="datetime64[ns]")
+    assert df["arrival_s"].tolist() == ((ns - ns[0]).astype(np.int64) / 1e9).tolist()
+    assert np.datetime64(df.attrs["trace_meta"]["source"]["t0"], "ns") == ns[0]
 
 
 # --- group 9: one printable line, whatever the input bytes ---------------------------------------

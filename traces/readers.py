@@ -311,11 +311,32 @@ def _mooncake_source(path: Path) -> Source:
     return src
 
 
+_MAX_EXACT = 2**53  # the largest count a float64 holds exactly: the limit for token counts everywhere
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a repeated key (``json`` would silently keep the last one)."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _DuplicateKey(f"key {json.dumps(key)[:40]} appears twice")
+    return obj
+
+
 def _mooncake_row(raw: bytes, *, path: Path, line: int) -> tuple[float, int, int, list[int] | None]:
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = getattr(exc, "msg", "not UTF-8")
+        obj = json.loads(raw, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, not UTF-8, an int of > 4300 digits
+        if isinstance(exc, _DuplicateKey):
+            raise InputError(f"invalid JSON object ({exc})", path=path, line=line) from None
+        msg = getattr(exc, "msg", None) or ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else
+                                            "nested too deeply" if isinstance(exc, RecursionError) else str(exc))
         raise InputError(f"truncated or invalid JSON ({msg} at char {getattr(exc, 'pos', 0) + 1})",
                          path=path, line=line) from None
     if not isinstance(obj, dict):
@@ -324,17 +345,38 @@ def _mooncake_row(raw: bytes, *, path: Path, line: int) -> tuple[float, int, int
     for key in MOONCAKE_KEYS:
         if key not in obj:
             raise InputError("missing field", path=path, line=line, column=key)
-        value = obj[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(f"expected a finite number, got {value!r}"[:80], path=path, line=line, column=key)
-        if key != "timestamp" and value != int(value):
-            raise InputError(f"not an integer: {value}", path=path, line=line, column=key)
-        values.append(value)
+        values.append(_json_number(obj[key], integer=key != "timestamp", path=path, line=line, column=key))
     hash_ids = obj.get("hash_ids")
-    if hash_ids is not None and (not isinstance(hash_ids, list)
-                                 or not all(isinstance(h, int) and not isinstance(h, bool) for h in hash_ids)):
-        raise InputError("expected a list of integers", path=path, line=line, column="hash_ids")
-    return float(values[0]) / 1000.0, int(values[1]), int(values[2]), hash_ids
+    if hash_ids is not None:
+        if not isinstance(hash_ids, list) or not all(type(h) is int for h in hash_ids):
+            raise InputError("expected a list of integers", path=path, line=line, column="hash_ids")
+        if hash_ids and (min(hash_ids) < _INT64[0] or max(hash_ids) > _INT64[1]):
+            big = next(h for h in hash_ids if not _INT64[0] <= h <= _INT64[1])
+            raise InputError(f"hash id {_magnitude(big)} is outside the 64-bit integer range", path=path, line=line,
+                             column="hash_ids")
+    return values[0] / 1000.0, int(values[1]), int(values[2]), hash_ids
+
+
+def _json_number(value: Any, *, integer: bool, path: Path, line: int, column: str) -> float:
+    """A JSON number checked like a CSV field: finite, at most 2**53 in magnitude, an integer
+    where one is expected. Python's ``json`` reads integers of any size and NaN/Infinity."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"expected a number, got {json.dumps(value)[:40]}", path=path, line=line, column=column)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"expected a finite number, got {value}", path=path, line=line, column=column)
+    if abs(value) > _MAX_EXACT:
+        raise InputError(f"value too large: {_magnitude(value)}", path=path, line=line, column=column)
+    if integer and value != int(value):
+        raise InputError(f"not an integer: {value}", path=path, line=line, column=column)
+    return value
+
+
+def _magnitude(value: float) -> str:
+    """A number of any size, short: ``1e+300``, ``1.84467e+19``, ``-123456...(400 digits)``."""
+    if isinstance(value, int) and abs(value) >= 10**300:  # beyond float; json caps ints at 4300 digits
+        digits = str(abs(value))
+        return f"{'-' if value < 0 else ''}{digits[:6]}...({len(digits)} digits)"
+    return f"{value:g}"
 
 
 def _mooncake_chunk(rows: list[tuple[float, int, int, list[int] | None]], lines: list[int]) -> Chunk:

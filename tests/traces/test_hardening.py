@@ -143,6 +143,62 @@ def test_azure_timestamps_near_the_edges_stay_exact(write_text, stamps):
     assert np.datetime64(df.attrs["trace_meta"]["source"]["t0"], "ns") == ns[0]
 
 
+# --- group 2: integers beyond int64 (and tokens beyond 2**53) in every format ------------------
+
+
+MOONCAKE_CASES = [
+    ("il_2p63", mooncake(il="9223372036854775808"), "column 'input_length'", "value too large"),
+    ("il_2p64", mooncake(il="18446744073709551616"), "column 'input_length'", "value too large"),
+    ("il_1e300", mooncake(il="1e300"), "column 'input_length'", "value too large"),
+    ("il_400_digits", mooncake(il="9" * 400), "column 'input_length'", "value too large"),
+    ("ol_1e19", mooncake(ol="1e19"), "column 'output_length'", "value too large"),
+    ("il_float", mooncake(il="1.5"), "column 'input_length'", "not an integer"),
+    ("il_nan", mooncake(il="NaN"), "column 'input_length'", "finite"),
+    ("il_negative", mooncake(il="-5"), "column 'input_length'", ">= 1"),
+    ("ts_400_digits", mooncake(ts="9" * 400), "column 'timestamp'", "value too large"),
+    ("ts_infinity", mooncake(ts="-Infinity"), "column 'timestamp'", "finite"),
+    ("ts_negative", mooncake(ts="-1"), "column 'timestamp'", ">= 0"),
+    ("hash_2p63", mooncake(hashes="[1, 9223372036854775808]"), "column 'hash_ids'", "64-bit"),
+    ("hash_2p64", mooncake(hashes="[18446744073709551616]"), "column 'hash_ids'", "64-bit"),
+    ("hash_below_int64", mooncake(hashes="[-9223372036854775809]"), "column 'hash_ids'", "64-bit"),
+    ("hash_float", mooncake(hashes="[1.0]"), "column 'hash_ids'", "list of integers"),
+    ("int_5000_digits", mooncake(il="1" * 5000), "line 2", "invalid JSON"),
+    ("deep_nesting", MOONCAKE_ROW0 + '{"timestamp": ' + "[" * 100_000 + "\n", "line 2", "invalid JSON"),
+    ("duplicate_key", MOONCAKE_ROW0 + '{"timestamp": 1, "input_length": 5, "output_length": 5, "input_length": 1e300}\n',
+     "line 2", "appears twice"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "where", "what"), MOONCAKE_CASES, ids=[c[0] for c in MOONCAKE_CASES])
+def test_mooncake_numbers_out_of_range(cli, write_text, name, text, where, what):
+    import_rejects(cli, write_text(f"{name}.jsonl", text), "line 2", where, what)
+
+
+def test_mooncake_hash_ids_at_the_int64_edges_are_kept(write_text):
+    path = write_text("edges.jsonl", mooncake(hashes=f"[{-(2**63)}, {2**63 - 1}]"))
+    assert import_trace(path)["prefix_hash_ids"].iloc[1] == [-(2**63), 2**63 - 1]
+
+
+CSV_NUMBER_CASES = [(fmt, header, column, value, what)
+                    for fmt, header, column in [("azure", AZURE, "ContextTokens"), ("vidur", VIDUR, "num_prefill_tokens"),
+                                                ("lengths", LENGTHS, "num_prefill_tokens")]
+                    for value, what in [("1e300", "value too large"), ("9223372036854775808", "value too large"),
+                                        ("9" * 400, "value too large"), ("1.5", "not an integer"),
+                                        ("nan", "NaN"), ("inf", "not a number"), ("-5", ">= 1")]]
+
+
+def _csv_row(fmt: str, prompt: str) -> str:
+    return {"azure": f"2023-11-16 18:17:01,{prompt},5", "vidur": f"1.0,{prompt},5", "lengths": f"{prompt},5"}[fmt]
+
+
+@pytest.mark.parametrize(("fmt", "header", "column", "value", "what"), CSV_NUMBER_CASES,
+                         ids=[f"{c[0]}-{c[3][:12]}" for c in CSV_NUMBER_CASES])
+def test_csv_numbers_out_of_range(cli, write_text, fmt, header, column, value, what):
+    first = _csv_row(fmt, "5")
+    path = write_text(f"{fmt}.csv", header + first + "\n" + _csv_row(fmt, value) + "\n")
+    import_rejects(cli, path, "line 3", f"column '{column}'", what)
+
+
 # --- group 9: one printable line, whatever the input bytes ---------------------------------------
 
 

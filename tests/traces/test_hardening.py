@@ -199,6 +199,31 @@ def test_csv_numbers_out_of_range(cli, write_text, fmt, header, column, value, w
     import_rejects(cli, path, "line 3", f"column '{column}'", what)
 
 
+# --- group 2: parquet values that do not fit the canonical types ------------------------------
+
+
+PARQUET_CASES = [
+    ("prompt_1e300", {"prompt_tokens": pa.array([5.0, 1e300])}, "column 'prompt_tokens'", "value too large"),
+    ("prompt_2p63", {"prompt_tokens": pa.array([5.0, 2.0**63])}, "column 'prompt_tokens'", "value too large"),
+    ("prompt_nan", {"prompt_tokens": pa.array([5.0, float("nan")])}, "column 'prompt_tokens'", "integer"),
+    ("prompt_uint64", {"prompt_tokens": pa.array([5, 2**64 - 1], pa.uint64())}, "column 'prompt_tokens'",
+     "not in range"),
+    ("request_id_uint64", {"request_id": pa.array([0, 2**64 - 1], pa.uint64())}, "column 'request_id'",
+     "not in range"),
+    ("hash_uint64", {"prefix_hash_ids": pa.array([[1], [2**64 - 1]], pa.list_(pa.uint64()))},
+     "column 'prefix_hash_ids'", "not in range"),
+    ("arrival_int_2p62", {"arrival_s": pa.array([0, 2**62], pa.int64())}, "column 'arrival_s'", "not in range"),
+    ("arrival_nan", {"arrival_s": pa.array([0.0, float("nan")])}, "column 'arrival_s'", "NaN"),
+    ("arrival_negative", {"arrival_s": pa.array([0.0, -1.0])}, "column 'arrival_s'", ">= 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "columns", "where", "what"), PARQUET_CASES, ids=[c[0] for c in PARQUET_CASES])
+def test_parquet_values_out_of_range_name_the_row(cli, tmp_path, name, columns, where, what):
+    path = write_parquet(tmp_path / f"{name}.parquet", **columns)
+    import_rejects(cli, path, "row 2", where, what)
+
+
 # --- group 9: one printable line, whatever the input bytes ---------------------------------------
 
 

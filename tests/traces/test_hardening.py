@@ -224,6 +224,29 @@ def test_parquet_values_out_of_range_name_the_row(cli, tmp_path, name, columns, 
     import_rejects(cli, path, "row 2", where, what)
 
 
+# --- group 2: duplicated CSV column names -------------------------------------------------------
+
+
+DUPLICATE_CASES = [
+    ("azure_timestamp", "TIMESTAMP,TIMESTAMP,ContextTokens,GeneratedTokens\n2023-01-01 00:00:00,x,5,5\n",
+     "TIMESTAMP"),
+    ("azure_tokens", "TIMESTAMP,ContextTokens,GeneratedTokens,ContextTokens\n2023-01-01 00:00:00,5,5,7\n",
+     "ContextTokens"),
+    ("vidur", "arrived_at,num_prefill_tokens,num_decode_tokens,arrived_at\n0.5,5,5,9\n", "arrived_at"),
+    ("lengths", "num_prefill_tokens,num_decode_tokens,num_decode_tokens\n5,5,7\n", "num_decode_tokens"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "column"), DUPLICATE_CASES, ids=[c[0] for c in DUPLICATE_CASES])
+def test_duplicated_column_names_are_rejected(cli, write_text, name, text, column):
+    import_rejects(cli, write_text(f"{name}.csv", text), "line 1", f"column '{column}'", "2 times")
+
+
+def test_duplicated_unused_columns_are_fine(write_text):
+    path = write_text("extra.csv", "arrived_at,num_prefill_tokens,num_decode_tokens,x,x\n0.5,5,5,1,2\n")
+    assert len(import_trace(path)) == 1
+
+
 # --- group 9: one printable line, whatever the input bytes ---------------------------------------
 
 

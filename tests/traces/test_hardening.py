@@ -298,3 +298,23 @@ def test_csv_structure_errors_exit_cleanly_in_a_real_process(tmp_path, name, dat
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], done.stderr
     assert lines[0].isprintable()
     assert not out.exists() and not list(tmp_path.glob(".out.parquet.*"))
+
+
+# --- group 5: generator sizes -------------------------------------------------------------------
+
+
+GENERATE_CASES = [
+    (["--count", "10000000000000"], "column 'count'", "50,000,000"),
+    (["--count", "50000001"], "column 'count'", "50,000,000"),
+    (["--rate", "1e300", "--duration", "10"], "column 'duration_s'", "50,000,000"),
+    (["--arrival", "onoff", "--rate", "1e12", "--on-s", "1", "--off-s", "1", "--duration", "1"],
+     "column 'duration_s'", "50,000,000"),
+    (["--duration", "1e12"], "column 'duration_s'", "horizon"),
+    (["--rate", "1e-300", "--count", "2"], "column 'rate'", "horizon"),
+]
+
+
+@pytest.mark.parametrize(("args", "where", "what"), GENERATE_CASES, ids=[" ".join(c[0]) for c in GENERATE_CASES])
+def test_generate_refuses_absurd_sizes_up_front(cli, tmp_path, args, where, what):
+    out = tmp_path / "g.parquet"
+    assert_rejected(cli("generate", "-o", out, *args), out, where, what)

@@ -9,6 +9,7 @@ traceback and no output file (``assert_rejected``).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from phasesim.errors import MAX_MESSAGE_CHARS, InputError, one_line
-from phasesim.traces import import_trace, read_trace
+from phasesim.traces import import_trace, read_trace, write_trace
 from phasesim.traces.storage import validate_frame
 from phasesim.units import MAX_TIME_S
 
@@ -318,3 +319,28 @@ GENERATE_CASES = [
 def test_generate_refuses_absurd_sizes_up_front(cli, tmp_path, args, where, what):
     out = tmp_path / "g.parquet"
     assert_rejected(cli("generate", "-o", out, *args), out, where, what)
+
+
+# --- stats --json stays JSON --------------------------------------------------------------------
+
+
+def _strict_json(text: str) -> dict:
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_stats_json_has_no_infinity_or_nan(cli, tmp_path):
+    # arrivals closer than 1 / max float apart: the rate overflows to infinity
+    tiny = write_parquet(tmp_path / "tiny.parquet", request_id=pa.array([0, 1, 2], pa.int64()),
+                         arrival_s=pa.array([0.0, 5e-324, 1e-323]), prompt_tokens=pa.array([5, 5, 5], pa.int64()),
+                         output_tokens=pa.array([5, 5, 5], pa.int64()))
+    result = cli("stats", tiny, "--json")
+    assert result.exit_code == 0, result.output
+    assert _strict_json(result.stdout)["rate_rps"] is None
+    single = tmp_path / "one.parquet"
+    write_trace(pd.DataFrame({"request_id": [0], "arrival_s": [0.0], "prompt_tokens": [5], "output_tokens": [5]}),
+                single, meta={})
+    stats = _strict_json(cli("stats", single, "--json").stdout)
+    assert stats["rate_rps"] is None and stats["iat_cv"] is None

@@ -9,11 +9,12 @@ no traceback.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["InputError", "CommandError", "OutputError", "show_warnings_on_one_line"]
+__all__ = ["InputError", "CommandError", "OutputError", "one_line", "show_warnings_on_one_line"]
 
 
 class InputError(Exception):
@@ -46,8 +47,36 @@ class InputError(Exception):
         if self.column is not None:
             where.append(f"column '{self.column}'")
         prefix = ", ".join(where)
-        text = f"{prefix}: {self.message}" if prefix else self.message
-        return " ".join(text.split())  # always one line
+        return one_line(f"{prefix}: {self.message}" if prefix else self.message)
+
+
+MAX_MESSAGE_CHARS = 400
+_NUMPY_REPR = re.compile(r"\bnp\.[a-z_]+[0-9]*\(([^()]*)\)")  # np.float64(nan) -> nan
+
+
+def _printable(char: str) -> str:
+    """``char`` itself, or its escape when it would not print as itself (control characters, raw
+    bytes decoded as U+FFFD, surrogates, unassigned code points)."""
+    if char == " " or (char.isprintable() and char != "\ufffd"):
+        return char
+    if char.isspace():
+        return " "
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def one_line(text: str) -> str:
+    """How every error and warning line is rendered: one line of printable text, whatever went in.
+
+    Control characters and undecodable bytes from binary input are escaped (``\\x1b``), numpy
+    scalar reprs are shown as plain numbers (``np.float64(nan)`` -> ``nan``), runs of whitespace
+    become one space, and the text is cut to ``MAX_MESSAGE_CHARS`` characters.
+    """
+    text = _NUMPY_REPR.sub(r"\1", str(text))
+    text = " ".join("".join(_printable(c) for c in text).split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 3] + "..."
+    return text
 
 
 class CommandError(Exception):
@@ -68,7 +97,7 @@ class OutputError(CommandError):
 
 def _one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     stream = sys.stderr if file is None else file
-    print(f"warning: {' '.join(str(message).split())}", file=stream)
+    print(f"warning: {one_line(str(message))}", file=stream)
 
 
 def show_warnings_on_one_line() -> None:

@@ -70,13 +70,19 @@ def one_line(text: str) -> str:
 
     Control characters and undecodable bytes from binary input are escaped (``\\x1b``), numpy
     scalar reprs are shown as plain numbers (``np.float64(nan)`` -> ``nan``), runs of whitespace
-    become one space, and the text is cut to ``MAX_MESSAGE_CHARS`` characters.
+    become one space, and the text is cut to ``MAX_MESSAGE_CHARS`` characters in its middle (the
+    location at the start and a qualifier at the end, such as the sweep value at fault, stay).
     """
     text = _NUMPY_REPR.sub(r"\1", str(text))
     text = " ".join("".join(_printable(c) for c in text).split())
     if len(text) > MAX_MESSAGE_CHARS:
-        text = text[: MAX_MESSAGE_CHARS - 3] + "..."
+        keep = MAX_MESSAGE_CHARS - len(_ELIDED)
+        head = keep * 2 // 3
+        text = text[:head] + _ELIDED + text[len(text) - (keep - head):]
     return text
+
+
+_ELIDED = " ... "
 
 
 class CommandError(Exception):

@@ -255,8 +255,9 @@ def test_one_line_escapes_control_bytes_and_numpy_reprs():
     text = one_line(f"got {np.float64('nan')!r} and {np.int64(3)!r} in \x1b[31mred\x00\ufffd\n\tend")
     assert text == "got nan and 3 in \\x1b[31mred\\x00\\ufffd end"
     assert str(InputError(f"bad {[np.float32(1.5)]}", path="a\x07.csv")) == "a\\x07.csv: bad [1.5]"
-    long = one_line("x" * 10_000)
-    assert len(long) == MAX_MESSAGE_CHARS and long.endswith("...")
+    long = one_line("where: " + "x" * 10_000 + " (the qualifier)")
+    assert len(long) == MAX_MESSAGE_CHARS and " ... " in long
+    assert long.startswith("where: x") and long.endswith(" (the qualifier)")
 
 
 def test_error_line_from_binary_parquet_strings_is_printable(cli, tmp_path):

@@ -1,8 +1,8 @@
 """`sim plan`: search cluster configurations by simulating the trace; write the cheapest.
 
 Writes ``DIR/best.yaml`` (a topology ``sim replay --topology`` accepts as it is),
-``DIR/plans.parquet`` (every configuration simulated) and ``DIR/report.md`` (the winner, the
-best of each other topology kind and why it lost, the prices used). See
+``DIR/plans.parquet`` (every configuration simulated), ``DIR/pareto.png`` and ``DIR/report.md``
+(the winner, the best of each other topology kind and why it lost, the prices used). See
 ``phasesim.scenarios.planner`` for the space and the pruning.
 """
 
@@ -83,8 +83,10 @@ def plan(
                         prices=prices, timeseries=False).summary
 
     result = search(space, evaluate, attainment=attainment, objective=objective)
+    from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
+
     rows = pd.DataFrame([e.row() for e in result.evaluations])
-    files = {"plans.parquet": parquet_bytes(rows),
+    files = {"plans.parquet": parquet_bytes(rows), "pareto.png": pareto_png(result),
              "report.md": report_markdown(result, space).encode()}
     best = result.best
     if best is not None:

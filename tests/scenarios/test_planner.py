@@ -55,6 +55,7 @@ def test_plan_cli_writes_a_replayable_best_that_meets_the_slo(tmp_path: Path, sm
     plans = pd.read_parquet(out / "plans.parquet")
     assert {"usd_per_hour", "joules_per_output_token", "slo_attainment", "goodput_rps",
             "ttft_p99_s", "tpot_p99_s", "feasible"} <= set(plans.columns)
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["pools"]
     replay = runner.invoke(app, ["replay", str(trace), "-t", str(out / "best.yaml"),

@@ -21,28 +21,35 @@ same optimum as trying every point, when attainment is monotone. With ``"energy"
 output token, which more idle instances raise) it picks the best point of the staircase, a
 heuristic. Ties go to fewer devices, then the order of the space.
 
-This first version runs its simulations one after another in-process; it does not go through the
-sweep executors (Dask) yet.
+The searches of different topology kinds are independent: ``search_on`` runs one task per kind
+(``run_kind``) on any ``concurrent.futures.Executor``, the sweep's process pool or Dask
+(``phasesim.scenarios.executors``), and gives the same result as the serial ``search``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.economics import PriceBook
 from phasesim.simulator.catalog.hardware import (
     NDR_400G_BYTES_PER_S,
     PCIE_GEN4_X16_BYTES_PER_S,
     DeviceKind,
     get_hardware,
 )
+from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import GPU_LINK_LATENCY_S, GROQ_LINK_LATENCY_S, TopologySpec
 
 __all__ = ["OBJECTIVES", "PlanSpace", "Candidate", "Evaluation", "PlanResult", "topology_for",
-           "candidates", "search", "brute_force", "report_markdown"]
+           "candidates", "kinds", "search", "search_kind", "search_on", "KindTask", "run_kind",
+           "brute_force", "report_markdown"]
 
 OBJECTIVES = ("cost", "energy", "devices")
 COLOCATED, DISAGGREGATED = "colocated", "disaggregated"
@@ -228,24 +235,77 @@ def _fewest(feasible: Callable[[int], bool], lo: int, hi: int) -> int | None:
     return hi
 
 
-def search(space: PlanSpace, evaluate: Evaluate, *, attainment: float = 0.9,
-           objective: str = "cost") -> PlanResult:
-    """The pruned search of the module docstring."""
-    _check(attainment, objective)
-    result = PlanResult(objective=objective, attainment=attainment)
+def kinds(space: PlanSpace) -> list[tuple[str, str, str]]:
+    """The topology kinds of the space, in order: ``(kind, prefill hw, decode hw)``."""
+    return ([(COLOCATED, hw, hw) for hw in space.hardware]
+            + [(DISAGGREGATED, hp, hd) for hp, hd in _pairs(space)])
+
+
+def search_kind(kind: tuple[str, str, str], space: PlanSpace, evaluate: Evaluate, *,
+                attainment: float) -> list[Evaluation]:
+    """The pruned search of one topology kind (module docstring); its evaluations in order."""
+    result = PlanResult(objective="cost", attainment=attainment)
     run = _Runner(space, evaluate, result)
     n = space.max_devices
-    for hw in space.hardware:
-        _fewest(lambda k: run(Candidate(kind=COLOCATED, prefill_hardware=hw, decode_hardware=hw,
+    name, hp, hd = kind
+    if name == COLOCATED:
+        _fewest(lambda k: run(Candidate(kind=COLOCATED, prefill_hardware=hp, decode_hardware=hp,
                                         prefill=k)), 1, n)
-    for hp, hd in _pairs(space):
-        bound: int | None = None
-        for p in range(1, n):
-            hi = n - p if bound is None else min(bound, n - p)
-            d = _fewest(lambda k: run(Candidate(kind=DISAGGREGATED, prefill_hardware=hp,
-                                                decode_hardware=hd, prefill=p, decode=k)), 1, hi)
-            if d is not None:
-                bound = d
+        return result.evaluations
+    bound: int | None = None
+    for p in range(1, n):
+        hi = n - p if bound is None else min(bound, n - p)
+        d = _fewest(lambda k: run(Candidate(kind=DISAGGREGATED, prefill_hardware=hp,
+                                            decode_hardware=hd, prefill=p, decode=k)), 1, hi)
+        if d is not None:
+            bound = d
+    return result.evaluations
+
+
+def search(space: PlanSpace, evaluate: Evaluate, *, attainment: float = 0.9,
+           objective: str = "cost") -> PlanResult:
+    """The pruned search of the module docstring, one kind after another, in this process."""
+    _check(attainment, objective)
+    result = PlanResult(objective=objective, attainment=attainment)
+    for kind in kinds(space):
+        result.evaluations += search_kind(kind, space, evaluate, attainment=attainment)
+    return result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KindTask:
+    """One topology kind's search, shipped to an executor (picklable)."""
+
+    kind: tuple[str, str, str]
+    space: PlanSpace
+    trace: pd.DataFrame
+    slo_ttft_s: float
+    slo_tpot_s: float
+    prices: PriceBook
+    attainment: float
+
+
+def run_kind(task: KindTask) -> list[Evaluation]:
+    """Simulate one kind's search (an executor's task)."""
+    def evaluate(topology: TopologySpec) -> Mapping[str, Any]:
+        return simulate(task.trace, topology, slo_ttft_s=task.slo_ttft_s,
+                        slo_tpot_s=task.slo_tpot_s, prices=task.prices, timeseries=False).summary
+
+    return search_kind(task.kind, task.space, evaluate, attainment=task.attainment)
+
+
+def search_on(executor: Executor, space: PlanSpace, trace: pd.DataFrame, *, slo_ttft_s: float,
+              slo_tpot_s: float, prices: PriceBook, attainment: float = 0.9,
+              objective: str = "cost") -> PlanResult:
+    """``search`` with one task per topology kind on ``executor``; the same result."""
+    _check(attainment, objective)
+    futures = [executor.submit(run_kind, KindTask(kind=kind, space=space, trace=trace,
+                                                  slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                                                  prices=prices, attainment=attainment))
+               for kind in kinds(space)]
+    result = PlanResult(objective=objective, attainment=attainment)
+    for future in futures:
+        result.evaluations += future.result()
     return result
 
 

@@ -20,16 +20,16 @@ from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
+from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 from phasesim.scenarios.planner import (
     OBJECTIVES,
     PlanSpace,
     report_markdown,
-    search,
+    search_on,
     topology_for,
 )
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.output import parquet_bytes
-from phasesim.simulator.run import simulate
 
 __all__ = ["app", "plan"]
 
@@ -58,6 +58,11 @@ def plan(
     price: list[str] | None = typer.Option(None, "--price", help="HW=USD per hour (as replay)."),
     price_file: Path | None = typer.Option(None, "--price-file", help="YAML prices (as replay)."),
     kwh_price: float | None = typer.Option(None, "--kwh-price", help="USD per kWh (as replay)."),
+    workers: int = typer.Option(1, "--workers", help=(
+        "Parallel workers, one topology kind per task (1: in this process; more: a process pool, "
+        "or Dask workers with --dask).")),
+    dask: str | None = typer.Option(None, "--dask", help=(
+        "Run on a Dask scheduler (tcp://host:8786) or 'local' (a LocalCluster).")),
 ) -> None:
     """Find the cheapest cluster (or least energy, or fewest devices) that meets the SLO."""
     if out.exists() and not out.is_dir():
@@ -69,6 +74,12 @@ def plan(
     if objective not in OBJECTIVES:
         raise InputError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
     get_model(model)
+    if dask is not None:
+        executor_spec = ExecutorSpec(backend=Backend.DASK, workers=workers, address=dask)
+    elif workers > 1:
+        executor_spec = ExecutorSpec(backend=Backend.PROCESS, workers=workers)
+    else:
+        executor_spec = ExecutorSpec(backend=Backend.SERIAL, workers=max(workers, 1))
     names = tuple(dict.fromkeys(i.strip() for v in hardware for i in v.split(",") if i.strip()))
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
                       rate_scale=rate_scale, seed=seed)
@@ -78,11 +89,9 @@ def plan(
     frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET
              else traces.import_trace(trace))
 
-    def evaluate(topology):
-        return simulate(frame, topology, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
-                        prices=prices, timeseries=False).summary
-
-    result = search(space, evaluate, attainment=attainment, objective=objective)
+    with open_executor(executor_spec) as executor:
+        result = search_on(executor, space, frame, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
+                           prices=prices, attainment=attainment, objective=objective)
     from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
 
     rows = pd.DataFrame([e.row() for e in result.evaluations])

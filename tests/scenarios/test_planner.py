@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from phasesim import traces
 from phasesim.cli import app
-from phasesim.scenarios.planner import PlanSpace, brute_force, candidates, search
+from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
+from phasesim.scenarios.planner import PlanSpace, brute_force, candidates, search, search_on
+from phasesim.simulator.catalog.economics import PriceBook
 from phasesim.simulator.run import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +44,16 @@ def test_search_is_never_worse_than_brute_force(small_trace, objective) -> None:
         assert planned.best.objective(objective) <= 1.1 * brute.best.objective(objective)
     else:
         assert planned.best.objective(objective) <= brute.best.objective(objective)
+
+
+def test_search_on_a_process_pool_gives_the_serial_result(small_trace) -> None:
+    space = PlanSpace(hardware=("h100-sxm", "a100-sxm-80gb"), max_devices=3)
+    serial = search(space, _evaluate(small_trace), attainment=0.75)
+    with open_executor(ExecutorSpec(backend=Backend.PROCESS, workers=2)) as pool:
+        parallel = search_on(pool, space, small_trace, prices=PriceBook(), attainment=0.75, **SLO)
+    assert [e.candidate for e in parallel.evaluations] == [e.candidate for e in serial.evaluations]
+    assert [e.summary for e in parallel.evaluations] == [e.summary for e in serial.evaluations]
+    assert parallel.best.candidate == serial.best.candidate
 
 
 def test_plan_cli_writes_a_replayable_best_that_meets_the_slo(tmp_path: Path, small_trace) -> None:

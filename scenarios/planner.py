@@ -162,7 +162,10 @@ class Evaluation:
 
     def row(self) -> dict[str, Any]:
         s, c = self.summary, self.candidate
-        pct = lambda key, q: (s.get(key) or {}).get(q)  # noqa: E731
+
+        def pct(key: str, q: str) -> float | None:
+            return (s.get(key) or {}).get(q)
+
         return {
             "kind": c.kind, "prefill_hardware": c.prefill_hardware,
             "decode_hardware": c.decode_hardware if c.kind == DISAGGREGATED else "",
@@ -255,8 +258,8 @@ def search_kind(kind: tuple[str, str, str], space: PlanSpace, evaluate: Evaluate
     bound: int | None = None
     for p in range(1, n):
         hi = n - p if bound is None else min(bound, n - p)
-        d = _fewest(lambda k: run(Candidate(kind=DISAGGREGATED, prefill_hardware=hp,
-                                            decode_hardware=hd, prefill=p, decode=k)), 1, hi)
+        d = _fewest(lambda k, p=p: run(Candidate(kind=DISAGGREGATED, prefill_hardware=hp,
+                                                 decode_hardware=hd, prefill=p, decode=k)), 1, hi)
         if d is not None:
             bound = d
     return result.evaluations
@@ -330,9 +333,9 @@ def _check(attainment: float, objective: str) -> None:
 def report_markdown(result: PlanResult, space: PlanSpace) -> str:
     """The winner, the best of each other topology kind and why it lost, and the prices used."""
     lines = [f"# sim plan: {result.objective} at SLO attainment >= {result.attainment:g}", "",
-             f"Space: {', '.join(space.hardware)}; model {space.model}; at most "
-             f"{space.max_devices} instances; {len(result.evaluations)} configurations simulated "
-             f"(brute force: {sum(1 for _ in candidates(space))}).", ""]
+             (f"Space: {', '.join(space.hardware)}; model {space.model}; at most "
+              f"{space.max_devices} instances; {len(result.evaluations)} configurations simulated "
+              f"(brute force: {sum(1 for _ in candidates(space))})."), ""]
     best = result.best
     if best is None:
         top = max(result.evaluations, key=lambda e: e.summary.get("slo_attainment") or 0.0,

@@ -110,9 +110,9 @@ _GROQ_W_SRC = ("GroqChip (TSP) 300 W per chip (TechSpot, 'Groq launches first AI
 # The GPU-fitted shares do not carry over to an SRAM pipeline: reading weights from SRAM at ~80
 # TB/s per chip gives a tiny bandwidth utilisation, so the model would keep a busy GroqRack at
 # idle power. A statically scheduled pipeline runs every chip whenever it runs.
-_GROQ_BUSY = (1.0, "assumption: a busy GroqChip pipeline draws its peak (an upper bound; no "
-                   "measured Groq power at hand, and the GPU-fitted shares do not carry over to "
-                   "SRAM reads)")
+_GROQ_BUSY = (1.0, ("assumption: a busy GroqChip pipeline draws its peak (an upper bound; no "
+                    "measured Groq power at hand, and the GPU-fitted shares do not carry over to "
+                    "SRAM reads)"))
 
 POWER: Mapping[str, PowerSpec] = MappingProxyType({
     "h100-sxm": _power(700.0, "NVIDIA H100 Tensor Core GPU datasheet (2023): SXM up to 700 W"),

@@ -28,6 +28,7 @@ from phasesim.simulator.topology import (
     Batching,
     FirstToken,
     Role,
+    Routing,
     TopologySpec,
     builtin_topology,
     load_topology,
@@ -54,6 +55,7 @@ def parse_latency_s(text: str, *, option: str) -> float:
         raise InputError(f"{option}: {exc}") from None
 
 
+_ROUTER_NAMES = [r.value.replace("_", "-") for r in Routing]
 _PROFILE_OVERRIDE = {Role.COLOCATED: "profile", Role.PREFILL: "prefill_profile",
                      Role.DECODE: "decode_profile"}
 
@@ -101,6 +103,13 @@ def replay(
         "Who emits the first token in a disaggregated topology: prefill or decode.")),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print only the summary JSON object."),
+    prefix_cache: bool | None = typer.Option(
+        None, "--prefix-cache/--no-prefix-cache", show_default="the topology's (off)", help=(
+            "Reuse cached prompt prefixes (the trace's prefix_hash_ids) on the colocated or "
+            "prefill pool's instances.")),
+    router: list[str] | None = typer.Option(None, "--router", help=(
+        "Router, comma-separated: NAME for every pool or POOL=NAME (POOL a pool name or role); "
+        "may be repeated. " + ", ".join(_ROUTER_NAMES) + ".")),
 ) -> None:
     """Replay a trace on a topology; write per-request results and print a summary."""
     if out.exists() and not out.is_dir():
@@ -123,6 +132,7 @@ def replay(
     slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
     spec = _topology(topology, overrides, _comma_list(profile or []))
+    spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
     frame = _read_trace(trace)
 
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
@@ -161,6 +171,41 @@ def _topology(name_or_path: str, overrides: dict[str, Any], profiles: list[str])
         return TopologySpec.model_validate(data)
     except ValueError as exc:
         raise InputError(" ".join(str(exc).split()), path=name_or_path) from None
+
+
+def _cache_and_routers(spec: TopologySpec, prefix_cache: bool | None,
+                       routers: list[str]) -> TopologySpec:
+    """``--prefix-cache`` on the pools that prefill (colocated or prefill) and ``--router``
+    values, on any topology (built-in or YAML)."""
+    if prefix_cache is None and not routers:
+        return spec
+    data = spec.model_dump(mode="json")
+    pools = data["pools"]
+    if prefix_cache is not None:
+        for pool in pools:
+            if pool["role"] != Role.DECODE.value:
+                pool["prefix_cache"] = prefix_cache
+    seen: set[str] = set()
+    for item in routers:
+        target, sep, name = item.rpartition("=")
+        targets = [p for p in pools if p["name"] == target or p["role"] == target] if sep \
+            else pools
+        if sep and not targets:
+            names = ", ".join(p["name"] for p in pools)
+            raise InputError(f"--router: no pool '{target}' in {spec.name} (pools: {names})")
+        routing = _choice(Routing, name.replace("-", "_"), "--router")
+        for pool in targets:
+            if pool["name"] in seen:
+                raise InputError(f"--router: pool '{pool['name']}' given twice")
+            seen.add(pool["name"])
+            pool["routing"] = routing.value
+    try:
+        return TopologySpec.model_validate(data)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        message = errors()[0]["msg"] if errors else str(exc)
+        option = "--prefix-cache" if prefix_cache else "--router"
+        raise InputError(f"{option}: {message.removeprefix('Value error, ')}") from None
 
 
 def _check_layout_options(spec: TopologySpec, given: dict[str, Any]) -> None:

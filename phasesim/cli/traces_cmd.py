@@ -225,7 +225,8 @@ def stats_cmd(
                                           help="Print one JSON object.")] = False,
     format: Annotated[str | None, typer.Option("--format", help="Input format (default: detected).")] = None,
 ) -> None:
-    """Rows, span, mean rate, inter-arrival CV, token mean/median/p99."""
+    """Rows, span, mean rate, inter-arrival CV, token mean/median/p99; with prefix hash ids, the
+    ideal prefix-cache hit rate (infinite cache)."""
     with _warnings_to_stderr():
         df = import_trace(src, format=format)
     stats = trace_stats(df)
@@ -242,4 +243,7 @@ def stats_cmd(
     for col in ("prompt_tokens", "output_tokens"):
         for key in ("mean", "p50", "p99"):
             table.add_row(f"{col} {key}", f"{stats[col][key]:.1f}")
+    if "ideal_hit_rate" in stats:
+        table.add_row("prefix_block_tokens", f"{stats['prefix_block_tokens']:,}")
+        table.add_row("ideal_hit_rate", f"{stats['ideal_hit_rate']:.4f}")
     Console().print(table)

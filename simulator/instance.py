@@ -248,9 +248,9 @@ class Instance:
                     kv.allocate(grow)
                     request.kv_blocks += grow
         if plan.admit and hits:
-            plan = plan._replace(chunks=tuple(
+            plan = StepPlan(plan.join, plan.admit, tuple([
                 (r, min(tokens, r.prefill_target_tokens - r.prefill_done_tokens))
-                for r, tokens in plan.chunks))
+                for r, tokens in plan.chunks]), plan.decode, plan.preempt)
         return plan
 
     def _reuse_prefix(self, request: Request, prefix: PrefixKVCache) -> bool:
@@ -258,10 +258,9 @@ class Instance:
         (at least one prompt token is left to compute), allocate the rest; whether it hit."""
         ids = request.prefix_hash_ids
         target = request.prefill_target_tokens
-        k = prefix.match(ids, min(len(ids), (target - 1) // prefix.prefix_tokens))
+        k = prefix.reuse(ids, min(len(ids), (target - 1) // prefix.prefix_tokens))
         first = request.prefill_start_ns < 0
         if k:
-            prefix.acquire(ids[:k])
             request.shared_hashes = k
             request.shared_blocks = k * prefix.blocks_per_prefix
             request.prefill_done_tokens = request.cached_tokens = k * prefix.prefix_tokens
@@ -355,7 +354,11 @@ class Instance:
     def _finish(self, request: Request) -> None:
         self.running.remove(request)
         self.outstanding -= 1
-        self._free_kv(request)
+        if request.shared_hashes:
+            self._free_kv(request)
+        else:
+            self.kv.free(request.kv_blocks)
+            request.kv_blocks = 0
         request.on_done(request)
 
     def _cut_run(self) -> None:

@@ -67,7 +67,7 @@ class PrefixKVCache(KVCache):
     """
 
     __slots__ = ("prefix_tokens", "blocks_per_prefix", "refs", "idle", "evictions",
-                 "inserted")
+                 "inserted", "cached_blocks")
 
     def __init__(self, *, capacity_tokens: int, block_tokens: int, watermark_fraction: float,
                  prefix_block_tokens: int) -> None:
@@ -80,16 +80,29 @@ class PrefixKVCache(KVCache):
         self.idle: OrderedDict[int, None] = OrderedDict()  # refs == 0, least recently used first
         self.evictions = 0  # prefix blocks evicted
         self.inserted = 0  # prefix blocks made resident
-
-    @property
-    def cached_blocks(self) -> int:
-        """KV blocks of resident prefix blocks (held or idle)."""
-        return len(self.refs) * self.blocks_per_prefix
+        self.cached_blocks = 0  # KV blocks of resident prefix blocks (held or idle)
 
     def match(self, hash_ids: tuple[int, ...], limit: int) -> int:
         """How many of the first ``limit`` hash ids are resident, counted from the first."""
         refs, k = self.refs, 0
         while k < limit and hash_ids[k] in refs:
+            k += 1
+        return k
+
+    def reuse(self, hash_ids: tuple[int, ...], limit: int) -> int:
+        """``match`` and ``acquire`` in one pass: hold the resident leading blocks among the
+        first ``limit``; how many."""
+        refs, idle = self.refs, self.idle
+        k = 0
+        while k < limit:
+            h = hash_ids[k]
+            held = refs.get(h)
+            if held is None:
+                break
+            if held == 0:
+                del idle[h]
+                self.evictable_blocks -= self.blocks_per_prefix
+            refs[h] = held + 1
             k += 1
         return k
 
@@ -112,6 +125,7 @@ class PrefixKVCache(KVCache):
             if held is None:
                 refs[h] = 1
                 self.inserted += 1
+                self.cached_blocks += per
             else:
                 if held == 0:
                     del idle[h]
@@ -131,10 +145,12 @@ class PrefixKVCache(KVCache):
                 self.evictable_blocks += self.blocks_per_prefix
 
     def allocate(self, blocks: int) -> None:
-        short = blocks - (self.capacity_blocks - self.used_blocks)
-        if short > 0:
-            self.evict(short)
-        super().allocate(blocks)
+        free = self.capacity_blocks - self.used_blocks
+        if blocks > free:
+            self.evict(blocks - free)
+            free = self.capacity_blocks - self.used_blocks
+        assert 0 <= blocks <= free, "KV over-allocation"
+        self.used_blocks += blocks
 
     def evict(self, blocks: int) -> None:
         """Evict idle prefix blocks, least recently used first, until ``blocks`` are freed (or
@@ -145,6 +161,7 @@ class PrefixKVCache(KVCache):
             del refs[h]
             self.used_blocks -= per
             self.evictable_blocks -= per
+            self.cached_blocks -= per
             self.evictions += 1
             blocks -= per
 

@@ -134,8 +134,9 @@ class InstanceSeries:
     def _record_prefix(self, time_ns: int) -> None:
         """``_record``, with the prefix cache's resident blocks."""
         cached = self._prefix.cached_blocks
-        self.cached_block_ns += self._last_cached * (time_ns - self._last_ns)
-        self._last_ns, self._last_cached = time_ns, cached
+        if cached != self._last_cached:  # the integral moves only where the occupancy changes
+            self.cached_block_ns += self._last_cached * (time_ns - self._last_ns)
+            self._last_ns, self._last_cached = time_ns, cached
         if self._enabled:
             row = (len(self._waiting), len(self._running), self._kv.used_blocks, cached)
             if row != self._last_row:

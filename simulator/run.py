@@ -145,7 +145,7 @@ def _prefix_columns(trace: pd.DataFrame, columns: dict[str, np.ndarray], *,
     n = len(trace)
     if has_ids and block_tokens:
         full = (columns["prompt_tokens"] // int(block_tokens)).tolist()
-        ids = [() if v is None else tuple(int(h) for h in v[:k])
+        ids = [() if v is None else tuple(map(int, v[:k]))
                for v, k in zip(trace[schema.PREFIX_HASH_IDS].tolist(), full)]
     else:
         ids = [()] * n

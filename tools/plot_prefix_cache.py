@@ -14,11 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 ROUTERS = {"round_robin": "round-robin", "prefix_affinity": "prefix-affinity",
            "session_affinity": "session-affinity"}
@@ -31,7 +29,9 @@ def main(sweep: Path, out: Path) -> None:
     df = df[df.status == "ok"] if "status" in df else df
     rate = "trace.rate_rps"
     gpu = df[df["topology.name"] == "gpu"]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
+    fig = Figure(figsize=(12, 6.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 3, sharex=True)
     for row, instances in enumerate((2, 4)):
         part = gpu[gpu["topology.instances"] == instances]
         for col, (metric, label) in enumerate(PANELS):
@@ -52,11 +52,12 @@ def main(sweep: Path, out: Path) -> None:
     axes[0, 2].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "prefix_cache_routers.png", dpi=110)
-    plt.close(fig)
 
     on = df[df["topology.prefix_cache"] & (df["topology.routing"] == "prefix_affinity")]
     off = df[~df["topology.prefix_cache"] & (df["topology.routing"] == "prefix_affinity")]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    fig = Figure(figsize=(12, 3.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
     for col, (metric, label) in enumerate((("ttft_s.mean", "mean TTFT (s)"),
                                            ("tpot_s.p99", "P99 TPOT (s)"),
                                            ("goodput_rps", "goodput (req/s)"))):
@@ -73,7 +74,6 @@ def main(sweep: Path, out: Path) -> None:
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "prefix_cache_layouts.png", dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -350,3 +350,18 @@ def test_cache_off_leaves_the_meta_as_it_was() -> None:
     assert on.meta["topology"]["pools"][0]["prefix_cache"] is True
     assert "kv_cached_tokens" not in off.timeseries.columns
     assert "kv_cached_tokens" in on.timeseries.columns
+
+
+# --- the table cost model's one-chunk-after-a-prefix path --------------------------------------
+
+
+@pytest.mark.parametrize("model", ["llama2-7b", "llama3.1-8b"])
+def test_prefill_step_after_a_prefix_gives_the_protocol_numbers(model: str) -> None:
+    from phasesim.simulator.costs import load_cost_model
+
+    cost = load_cost_model(hardware="h100-sxm", model=model, dtype="fp16")
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        chunk, prefix = int(rng.integers(1, 20_000)), int(rng.integers(0, 140_000))
+        assert cost.prefill_step_s((chunk,), (prefix,)) == \
+            cost.prefill_time_s(np.array([chunk]), np.array([prefix]))

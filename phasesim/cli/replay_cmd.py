@@ -342,6 +342,19 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                           f"{link['bytes_moved'] / 1e9:,.3f}", f"{link['transfers']:,}")
         console.print(links)
 
+    cache = summary.get("prefix_cache")
+    if cache:
+        caches = Table(title=f"prefix cache (hit rate {_fmt_pct(cache['hit_rate'])})",
+                       title_justify="left")
+        for column in ("pool", "evictions", "inserted", "mean cached tokens", "occupancy"):
+            caches.add_column(column, justify="left" if column == "pool" else "right")
+        for pool in cache["pools"]:
+            mean = pool["mean_cached_tokens"]
+            caches.add_row(escape(pool["pool"]), f"{pool['evictions']:,}",
+                           f"{pool['inserted']:,}", "-" if mean is None else f"{mean:,.0f}",
+                           _fmt_pct(pool["mean_occupancy"]))
+        console.print(caches)
+
 
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.2f}{unit}"

@@ -62,3 +62,25 @@ def test_replay_router_errors(tmp_path: Path) -> None:
                                      "-o", str(out)])
         assert result.exit_code != 0 and message in result.output, result.output
         assert not out.exists()
+
+
+def test_yaml_pool_prefix_cache_and_the_no_flag(tmp_path: Path) -> None:
+    trace = _sessions(tmp_path)
+    topo = tmp_path / "t.yaml"
+    topo.write_text("pools:\n"
+                    "  - {name: p, role: prefill, hardware: h100-sxm, prefix_cache: true,\n"
+                    "     routing: prefix_affinity, instances: 2}\n"
+                    "  - {name: d, role: decode, hardware: h100-sxm}\n"
+                    "links:\n"
+                    "  - {name: kv, src: p, dst: d, bandwidth_bytes_per_s: 50.0e+9}\n")
+    on = runner.invoke(app, ["replay", str(trace), "-t", str(topo), "-o", str(tmp_path / "on"),
+                             "--json"])
+    assert on.exit_code == 0, on.output
+    assert json.loads(on.stdout)["prefix_cache"]["pools"][0]["pool"] == "p"
+    off = runner.invoke(app, ["replay", str(trace), "-t", str(topo), "--no-prefix-cache",
+                              "-o", str(tmp_path / "off"), "--json"])
+    assert off.exit_code == 0, off.output
+    assert "prefix_cache" not in json.loads(off.stdout)
+    table = runner.invoke(app, ["replay", str(trace), "-t", str(topo), "-o",
+                                str(tmp_path / "t")])
+    assert table.exit_code == 0 and "prefix cache (hit rate" in table.output

@@ -27,6 +27,7 @@ import sys
 import time
 
 import numpy as np
+
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology
 from phasesim.traces.generators import LogNormal, Poisson, generate_frame

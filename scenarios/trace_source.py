@@ -21,8 +21,8 @@ from phasesim.traces import (
     read_trace,
     scale_rate,
 )
-from phasesim.traces.specs import length_from_spec
 from phasesim.traces.schema import ARRIVAL_S
+from phasesim.traces.specs import length_from_spec
 
 __all__ = ["build_trace", "check_trace", "mean_rate_rps"]
 

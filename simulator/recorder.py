@@ -133,15 +133,18 @@ class InstanceSeries:
 
     def _record_prefix(self, time_ns: int) -> None:
         """``_record``, with the prefix cache's resident blocks."""
-        cached = self._prefix.cached_blocks
-        if cached != self._last_cached:  # the integral moves only where the occupancy changes
-            self.cached_block_ns += self._last_cached * (time_ns - self._last_ns)
-            self._last_ns, self._last_cached = time_ns, cached
+        kv = self._prefix
+        cached = kv.cached_blocks
+        last = self._last_cached
+        if cached != last:  # the integral moves only where the occupancy changes
+            self.cached_block_ns += last * (time_ns - self._last_ns)
+            self._last_ns = time_ns
+            self._last_cached = cached
         if self._enabled:
-            row = (len(self._waiting), len(self._running), self._kv.used_blocks, cached)
+            row = (len(self._waiting), len(self._running), kv.used_blocks, cached)
             if row != self._last_row:
                 self._last_row = row
-                bt = self._kv.block_tokens
+                bt = kv.block_tokens
                 self._recorder.instance(time_ns, self._pool_code, self._index, row[0], row[1],
                                         row[2] * bt, self._capacity_tokens, cached * bt)
 

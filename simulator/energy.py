@@ -80,7 +80,9 @@ def prefill_work(model: ModelSpec, dtype: str, prompt_tokens: np.ndarray,
     p = np.asarray(prompt_tokens, dtype=np.float64)
     c = np.minimum(np.asarray(cached_tokens, dtype=np.float64), p)
     attention = 2.0 * _attention_width(model) * (p * (p + 1.0) - c * (c + 1.0))
-    return (p - c) * model.flops_per_token_linear() + attention, (p - c) * model.kv_bytes_per_token(dtype)
+    computed = p - c
+    return (computed * model.flops_per_token_linear() + attention,
+            computed * model.kv_bytes_per_token(dtype))
 
 
 def decode_work(model: ModelSpec, dtype: str, prompt_tokens: np.ndarray,

@@ -61,6 +61,7 @@ BAD_VALUE = {
     ("sim", "profiles", "show"): ("--help", ["name", "--help=yes"]),  # its only option
     ("sim", "profiles", "plot"): ("--context", ["name", "-o", "p.png", "--context", "long"]),
     ("profiler", "capture"): ("--backend", ["--backend", "tpu", "-o", "t.parquet"]),
+    ("profiler", "fit"): ("--report", ["r.jsonl", "-o", "t.parquet", "--report"]),
     ("profiler", "validate"): ("--seed", ["--table", "t.parquet", "--trace", "x.parquet",
                                           "--seed", "abc"]),
 }

@@ -50,14 +50,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
 
 from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs import write_table
 
 __all__ = ["Observation", "StepTimeParams", "EndpointFit", "PREFILL_TERMS", "DECODE_TERMS",
            "fit_terms", "fit_endpoint", "read_records", "table_frame", "power_grid",
-           "render_fit_report", "NETWORK_SERVER_REPORTED", "NETWORK_ESTIMATED"]
+           "render_fit_report", "write_endpoint_table", "NETWORK_SERVER_REPORTED", "NETWORK_ESTIMATED"]
 
+_HEADER_KEYS = ("model", "hardware", "dtype", "engine", "served_model", "endpoint_host")
 NETWORK_SERVER_REPORTED = "server-reported"
 NETWORK_ESTIMATED = "estimated from the smallest TTFTs"
 
@@ -184,6 +188,9 @@ def read_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         header = None
     if not isinstance(header, dict) or header.get("backend") != "openai":
         raise InputError("not an endpoint records file (no openai header line)", path=path, line=1)
+    missing = [k for k in _HEADER_KEYS if k not in header]
+    if missing:
+        raise InputError(f"records header lacks {', '.join(missing)}", path=path, line=1)
     rounds = []
     for number, line in enumerate(lines[1:], start=2):
         try:
@@ -349,3 +356,38 @@ def render_fit_report(report: dict[str, Any]) -> str:
                      f" {p['error_pct']:>+7.2f}%")
     lines += [f"  note: {n}" for n in report["notes"]]
     return "\n".join(lines)
+
+
+def write_endpoint_table(header: dict[str, Any], rounds: list[dict[str, Any]], output: Path, *,
+                         console: Console) -> dict[str, Any]:
+    """Fit the rounds, write the cost table (the model on a grid from one token to the model's
+    context), print the fit report; returns the table metadata. The raw records stay the
+    measurement, so the table goes through the validating writer."""
+    fit = fit_endpoint(rounds)
+    spec = get_model(header["model"])
+    longest = spec.max_context_tokens
+    df = table_frame(
+        fit.params, hardware=header["hardware"], model=header["model"], dtype=header["dtype"],
+        tensor_parallel=int(header.get("tensor_parallel", 1)),
+        prefill_batches=power_grid(1, 16),
+        prompt_lens=power_grid(16, longest),
+        decode_batches=power_grid(1, 256),
+        contexts=power_grid(16, longest))
+    report = fit.report()
+    capture = dict(header.get("capture") or {})
+    meta = {
+        "schema_version": ts.SCHEMA_VERSION, "source": ts.Source.MEASURED.value,
+        "hardware": header["hardware"], "model": header["model"], "dtype": header["dtype"],
+        "tensor_parallel": int(header.get("tensor_parallel", 1)),
+        "capture": capture,
+        "provenance": (f"measured (endpoint) {header['endpoint_host']}: engine "
+                       f"{header['engine']}, served model {header['served_model']}, captured "
+                       f"{capture.get('date', '?')} with httpx "
+                       f"{capture.get('libraries', {}).get('httpx', '?')}; rows are the fitted "
+                       "step-time model (profiler fit), network "
+                       f"{report['network_method']}"),
+        "fit": report,
+    }
+    write_table(df, meta, output)
+    console.print(render_fit_report(report), highlight=False, markup=False, soft_wrap=True)
+    return meta

@@ -43,12 +43,11 @@ from phasesim.atomic import atomic_path
 from phasesim.errors import CommandError, InputError
 from phasesim.profiler import endpoint_fit
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
-from phasesim.profiler.table import host_provenance, write_cost_table
-from phasesim.simulator import table_schema as ts
+from phasesim.profiler.table import host_provenance
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 
-__all__ = ["OpenAICaptureConfig", "capture_openai", "fit_records", "build_prompt",
+__all__ = ["OpenAICaptureConfig", "capture_openai", "build_prompt",
            "records_path", "endpoint_host"]
 
 _WORDS = ("time river stone light paper garden window number music system yellow market winter "
@@ -376,47 +375,11 @@ def capture_openai(cfg: OpenAICaptureConfig, *, console: Console,
             fh.write(json.dumps({"header": full_header}, sort_keys=True) + "\n")
             for key, payload in ckpt.done.items():
                 fh.write(json.dumps({"key": key, "payload": payload}, sort_keys=True) + "\n")
-    meta = fit_records(full_header, rounds, cfg.output, console=console)
+    meta = endpoint_fit.write_endpoint_table(full_header, rounds, cfg.output, console=console)
     console.print(f"[profiler] wrote {cfg.output} and {keep.name} ({len(rounds)} rounds, "
                   f"{len(retries)} retries) in {time.monotonic() - t_start:.1f} s",
                   highlight=False, markup=False)
     if error is not None:
         raise CommandError(f"{error} (table of the {len(rounds)} rounds done written; "
                            "continue with --resume)")
-    return meta
-
-
-def fit_records(header: dict[str, Any], rounds: list[dict[str, Any]], output: Path, *,
-                console: Console) -> dict[str, Any]:
-    """Fit the rounds, write the cost table, print the fit report; returns the table metadata."""
-    fit = endpoint_fit.fit_endpoint(rounds)
-    spec = get_model(header["model"])
-    longest = spec.max_context_tokens
-    df = endpoint_fit.table_frame(
-        fit.params, hardware=header["hardware"], model=header["model"], dtype=header["dtype"],
-        tensor_parallel=int(header.get("tensor_parallel", 1)),
-        prefill_batches=endpoint_fit.power_grid(1, 16),
-        prompt_lens=endpoint_fit.power_grid(16, longest),
-        decode_batches=endpoint_fit.power_grid(1, 256),
-        contexts=endpoint_fit.power_grid(16, longest))
-    report = fit.report()
-    capture = dict(header.get("capture") or {})
-    meta = {
-        "schema_version": ts.SCHEMA_VERSION, "source": ts.Source.MEASURED.value,
-        "hardware": header["hardware"], "model": header["model"], "dtype": header["dtype"],
-        "tensor_parallel": int(header.get("tensor_parallel", 1)),
-        "capture": capture,
-        "provenance": (f"measured (endpoint) {header['endpoint_host']}: engine "
-                       f"{header['engine']}, served model {header['served_model']}, captured "
-                       f"{capture.get('date', '?')} with httpx "
-                       f"{capture.get('libraries', {}).get('httpx', '?')}; rows are the fitted "
-                       "step-time model (profiler fit), network "
-                       f"{report['network_method']}"),
-        "fit": report,
-    }
-    note = write_cost_table(df, meta, output)
-    console.print(endpoint_fit.render_fit_report(report), highlight=False, markup=False,
-                  soft_wrap=True)
-    if note != "costs.write_table":
-        console.print(note, highlight=False, markup=False)
     return meta

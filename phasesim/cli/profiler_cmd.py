@@ -21,6 +21,7 @@ from rich.console import Console
 from phasesim.cli.errors import OneLineUsageErrors, cli_errors
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
+from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
@@ -256,11 +257,8 @@ def fit(
     report: Path | None = typer.Option(None, "--report", help="Also write the fit report (JSON)."),
 ) -> None:
     """Fit prefill and decode step-time parameters from captured records; write a cost table."""
-    from phasesim.profiler.endpoint_fit import read_records
-    from phasesim.profiler.openai_capture import fit_records
-
     header, rounds = read_records(records)
-    meta = fit_records(header, rounds, out, console=Console(stderr=True))
+    meta = write_endpoint_table(header, rounds, out, console=Console(stderr=True))
     if report is not None:
         report.write_text(json.dumps(meta["fit"], indent=2, sort_keys=True) + "\n")
 

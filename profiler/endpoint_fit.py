@@ -57,9 +57,22 @@ from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import write_table
 
-__all__ = ["Observation", "StepTimeParams", "EndpointFit", "PREFILL_TERMS", "DECODE_TERMS",
-           "fit_terms", "fit_endpoint", "read_records", "table_frame", "power_grid",
-           "render_fit_report", "write_endpoint_table", "NETWORK_SERVER_REPORTED", "NETWORK_ESTIMATED"]
+__all__ = [
+    "DECODE_TERMS",
+    "NETWORK_ESTIMATED",
+    "NETWORK_SERVER_REPORTED",
+    "PREFILL_TERMS",
+    "EndpointFit",
+    "Observation",
+    "StepTimeParams",
+    "fit_endpoint",
+    "fit_terms",
+    "power_grid",
+    "read_records",
+    "render_fit_report",
+    "table_frame",
+    "write_endpoint_table",
+]
 
 _HEADER_KEYS = ("model", "hardware", "dtype", "engine", "served_model", "endpoint_host")
 NETWORK_SERVER_REPORTED = "server-reported"
@@ -342,8 +355,8 @@ def table_frame(params: StepTimeParams, *, hardware: str, model: str, dtype: str
 
 def render_fit_report(report: dict[str, Any]) -> str:
     """The fit report as plain text: parameters, network split, error per measured point."""
-    lines = ["fit: prefill_s(n, p) = a0 + a1*n*p + a2*n*p^2; "
-             "decode_step_s(b, ctx) = d0 + d1*b + d2*b*ctx"]
+    lines = [("fit: prefill_s(n, p) = a0 + a1*n*p + a2*n*p^2; "
+              "decode_step_s(b, ctx) = d0 + d1*b + d2*b*ctx")]
     for phase in ("prefill", "decode"):
         coef = ", ".join(f"{k} {v:.4g}" for k, v in report["params"][phase].items())
         lines.append(f"  {phase}: {coef}")

@@ -47,13 +47,19 @@ from phasesim.profiler.table import host_provenance
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 
-__all__ = ["OpenAICaptureConfig", "capture_openai", "build_prompt",
-           "records_path", "endpoint_host"]
+__all__ = [
+    "OpenAICaptureConfig",
+    "build_prompt",
+    "capture_openai",
+    "endpoint_host",
+    "records_path",
+]
 
-_WORDS = ("time river stone light paper garden window number music system yellow market winter "
-          "engine silver forest letter bridge orange planet doctor island summer camera pocket "
-          "signal button mirror rocket candle basket ladder helmet jacket pillow tunnel violin "
-          "wallet zipper anchor barrel cactus dragon eagle falcon glacier harbor igloo").split()
+_WORDS = (  # noqa: SIM905 - one string reads better than 48 quoted words
+    "time river stone light paper garden window number music system yellow market winter "
+    "engine silver forest letter bridge orange planet doctor island summer camera pocket "
+    "signal button mirror rocket candle basket ladder helmet jacket pillow tunnel violin "
+    "wallet zipper anchor barrel cactus dragon eagle falcon glacier harbor igloo").split()
 _PREFIX = "Continue this list of words:"
 _CALIBRATION_WORDS = (16, 256)
 _PROMPT_TOLERANCE = 0.02  # served counts within 2 % (or 2 tokens) of the target need no correction
@@ -193,8 +199,9 @@ class _Client:
                                      wait_s=_retry_after_s(resp.headers))
                 if resp.status_code != 200:
                     text = (await resp.aread()).decode(errors="replace")
+                    detail = _scrub(text, self.cfg.api_key)[:300]
                     raise CommandError(f"{_safe_url(self.cfg.base_url)} answered HTTP "
-                                       f"{resp.status_code}: {_scrub(text, self.cfg.api_key)[:300]}")
+                                       f"{resp.status_code}: {detail}")
                 async for line in resp.aiter_lines():
                     now = time.perf_counter() - t0
                     if not line.startswith("data:"):
@@ -370,11 +377,10 @@ def capture_openai(cfg: OpenAICaptureConfig, *, console: Console,
                "retries": retries, "stopped_by": stopped or ("" if error is None else str(error))}
     full_header = {**header, "capture": capture}
     keep = records_path(cfg.output)
-    with atomic_path(keep) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write(json.dumps({"header": full_header}, sort_keys=True) + "\n")
-            for key, payload in ckpt.done.items():
-                fh.write(json.dumps({"key": key, "payload": payload}, sort_keys=True) + "\n")
+    with atomic_path(keep) as tmp, open(tmp, "w") as fh:
+        fh.write(json.dumps({"header": full_header}, sort_keys=True) + "\n")
+        fh.writelines(json.dumps({"key": key, "payload": payload}, sort_keys=True) + "\n"
+                      for key, payload in ckpt.done.items())
     meta = endpoint_fit.write_endpoint_table(full_header, rounds, cfg.output, console=console)
     console.print(f"[profiler] wrote {cfg.output} and {keep.name} ({len(rounds)} rounds, "
                   f"{len(retries)} retries) in {time.monotonic() - t_start:.1f} s",

@@ -367,7 +367,12 @@ def capture_openai(cfg: OpenAICaptureConfig, *, console: Console,
     rounds = [p for p in ckpt.done.values() if "requests" in p]
     if error is not None and not rounds:
         raise error  # nothing measured: no table, one line
-    capture = {**host_provenance(cfg.command), "backend": "openai", "engine": cfg.engine,
+    if not rounds:
+        raise CommandError(f"no round finished ({stopped}); continue with --resume")
+    command = cfg.command.replace(cfg.base_url, _safe_url(cfg.base_url))
+    if cfg.api_key:
+        command = command.replace(cfg.api_key, "***")
+    capture = {**host_provenance(command), "backend": "openai", "engine": cfg.engine,
                "endpoint_host": endpoint_host(cfg.base_url), "served_model": cfg.served_model,
                "libraries": {"httpx": httpx.__version__, "numpy": np.__version__,
                              "python": platform.python_version()},

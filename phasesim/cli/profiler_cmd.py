@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from phasesim.atomic import atomic_path
 from phasesim.cli.errors import OneLineUsageErrors, cli_errors
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
@@ -260,7 +261,8 @@ def fit(
     header, rounds = read_records(records)
     meta = write_endpoint_table(header, rounds, out, console=Console(stderr=True))
     if report is not None:
-        report.write_text(json.dumps(meta["fit"], indent=2, sort_keys=True) + "\n")
+        with atomic_path(report) as tmp:
+            tmp.write_text(json.dumps(meta["fit"], indent=2, sort_keys=True) + "\n")
 
 
 @app.command()

@@ -165,12 +165,27 @@ def test_faults_and_miscounting_server_leave_nothing_half_recorded(tmp_path):
     _no_key_anywhere(tmp_path, res.output, res2.output)
 
 
+def test_max_seconds_stops_cleanly_and_resume_reuses_the_calibration(tmp_path):
+    out = tmp_path / "t.parquet"
+    grid = ("--prompt-lens", "64,256", "--concurrency", "1,2", "--output-tokens", "3",
+            "--repeats", "1")
+    with serve(timing=TIMING) as server:
+        res = _capture(server.url, out, *grid, "--max-seconds", "0", key=None)
+        assert res.exit_code == 2 and "no round finished" in res.output, res.output
+        assert not out.exists() and server.stats()["requests"] == 2  # the calibration only
+        res = _capture(server.url, out, *grid, "--resume", key=None)
+        assert res.exit_code == 0, res.output
+        assert server.stats()["requests"] == 2 + 6
+    assert _meta(out)["capture"]["grid"]["concurrency"] == [1, 2]
+
+
 def test_unreachable_endpoint_is_one_line_exit_2_and_no_files(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
     url = f"http://127.0.0.1:{port}/v1"
-    res = _capture(url, tmp_path / "t.parquet", "--prompt-lens", "64")
+    res = _capture(url.replace("//", f"//user:{KEY}@") + f"?key={KEY}", tmp_path / "t.parquet",
+                   "--prompt-lens", "64")
     assert res.exit_code == 2
     errors = [x for x in res.output.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "cannot reach" in errors[0] and url in errors[0], res.output

@@ -297,22 +297,19 @@ def serve(**config: Any) -> Iterator[Served]:
     dict) in its own process on an ephemeral 127.0.0.1 port: a separate process, like a real
     server, so the client's and the server's threads do not share one interpreter lock and the
     timings stay clean."""
-    proc = subprocess.Popen([sys.executable, __file__, json.dumps(config)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), url
-        yield Served(url=url, process=proc)
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
+    with subprocess.Popen([sys.executable, __file__, json.dumps(config)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:"), url
+            yield Served(url=url, process=proc)
+        finally:
+            proc.stdin.close()  # the server's signal to stop
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 if __name__ == "__main__":
     _run_forever(json.loads(sys.argv[1]))

@@ -33,7 +33,7 @@ R = TypeVar("R")
 
 # top-level module of an optional dependency -> the extra that installs it
 _EXTRAS = {"torch": "torch", "groq": "groq", "dask": "dask", "distributed": "dask",
-           "dask_jobqueue": "dask"}
+           "dask_jobqueue": "dask", "httpx": "openai"}
 
 # click's "no arguments, so here is the help" signal: a usage error by class, but it prints help
 _HELP_NOT_ERRORS = frozenset({"NoArgsIsHelpError"})

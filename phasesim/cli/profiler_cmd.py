@@ -1,6 +1,7 @@
 """The ``profiler`` command: capture cost tables and validate them in closed loop.
 
-``profiler capture --backend torch|groq|analytical ... -o T.parquet``
+``profiler capture --backend torch|groq|openai|analytical ... -o T.parquet``
+``profiler fit T.records.jsonl -o T.parquet`` (endpoint records from ``--backend openai``)
 ``profiler validate --table T --device D --model M --trace small.parquet [--json]``
 
 torch and groq are optional extras, imported only by the backend that needs them.
@@ -17,9 +18,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from phasesim.atomic import atomic_path
 from phasesim.cli.errors import OneLineUsageErrors, cli_errors
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
+from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
@@ -43,6 +46,7 @@ DEFAULT_CONTEXTS = "128,256,512,1024,2048,3072,4032"
 class Backend(enum.StrEnum):
     TORCH = "torch"
     GROQ = "groq"
+    OPENAI = "openai"
     ANALYTICAL = "analytical"
 
 
@@ -137,7 +141,20 @@ def capture(
     max_rps: float | None = typer.Option(None, "--max-rps", min=0.0, help="Groq: request rate cap."),
     timeout_s: float = typer.Option(60.0, "--timeout-s", min=0.1, help="Groq: per-request timeout."),
     max_retries: int = typer.Option(6, "--max-retries", min=0, help="Groq: retries per request."),
-    tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, help="analytical only."),
+    tensor_parallel: int = typer.Option(1, "--tensor-parallel", "--tp", min=1,
+                                        help="analytical, openai."),
+    # --backend openai (any OpenAI-compatible endpoint; --model is the served name there)
+    catalog_model: str | None = typer.Option(None, "--catalog-model", help="openai: the catalog "
+                                             "model the table is for (e.g. llama3-8b)."),
+    engine: str = typer.Option("vllm", "--engine", help="openai: the serving engine "
+                               "(provenance: vllm, sglang, trtllm, tgi, llama.cpp, ...)."),
+    concurrency: str = typer.Option("1,2,4,8", "--concurrency", help="openai: simultaneous "
+                                    "requests per round (must include 1)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai: the "
+                                    "environment variable holding the key (none: no auth)."),
+    ignore_eos: bool = typer.Option(True, "--ignore-eos/--no-ignore-eos", help="openai: send "
+                                    "vLLM/SGLang's ignore_eos + min_tokens (hosted APIs may "
+                                    "refuse them)."),
 ) -> None:
     """Capture a cost table (measured on hardware, or analytical from specs)."""
     console = Console(stderr=True)
@@ -165,6 +182,15 @@ def capture(
             output=out, hardware=hardware or "groqrack", dtype=dtype, timeout_s=timeout_s,
             max_retries=max_retries, seed=seed, command=command_line(ctx)), console=console)
         return
+    if backend is Backend.OPENAI:
+        _capture_openai(ctx, base_url=base_url, served_model=model, catalog_model=catalog_model,
+                        hardware=hardware, engine=engine, dtype=dtype,
+                        tensor_parallel=tensor_parallel, prompt_lens=prompt_lens,
+                        concurrency=concurrency, output_tokens=output_tokens, repeats=repeats,
+                        max_rps=max_rps, max_seconds=max_seconds, resume=resume, out=out,
+                        timeout_s=timeout_s, max_retries=max_retries, seed=seed,
+                        key=api_key or os.environ.get(api_key_env, ""), ignore_eos=ignore_eos)
+        return
     _require("torch")
     _set_threads(threads)
     from phasesim.profiler.torch_capture import TorchCaptureConfig, capture_torch
@@ -189,6 +215,54 @@ def capture(
         memory_limit_bytes=None if memory_limit_gb is None else int(memory_limit_gb * 1024**3),
         seed=seed, command=command_line(ctx))
     capture_torch(cfg, console=console)
+
+
+def _capture_openai(ctx: typer.Context, *, base_url: str, served_model: str,
+                    catalog_model: str | None, hardware: str | None, engine: str, dtype: str,
+                    tensor_parallel: int, prompt_lens: str | None, concurrency: str,
+                    output_tokens: int, repeats: int, max_rps: float | None,
+                    max_seconds: float | None, resume: bool, out: Path, timeout_s: float,
+                    max_retries: int, seed: int, key: str, ignore_eos: bool) -> None:
+    """``--backend openai``: capture an endpoint's rounds, fit them, write the table."""
+    _require("httpx")
+    from phasesim.profiler.openai_capture import OpenAICaptureConfig, capture_openai
+
+    source = ctx.get_parameter_source("base_url")
+    if source is None or source.name == "DEFAULT":  # the groq default is no endpoint of yours
+        raise InputError("the openai backend needs --base-url (e.g. http://localhost:8000/v1)",
+                         column="--base-url")
+    if catalog_model is None:
+        raise InputError("the openai backend needs --catalog-model (the catalog model the "
+                         "table is for)", column="--catalog-model")
+    if hardware is None:
+        raise InputError("the openai backend needs --hardware (a catalog name, e.g. h100-sxm)",
+                         column="--hardware")
+    capture_openai(OpenAICaptureConfig(
+        base_url=base_url, served_model=served_model, model=_model_name(catalog_model),
+        hardware=hardware, engine=engine, api_key=key, dtype=dtype,
+        tensor_parallel=tensor_parallel,
+        prompt_lens=tuple(parse_int_list(prompt_lens or "128,512,2048", option="--prompt-lens")),
+        concurrency=tuple(parse_int_list(concurrency, option="--concurrency")),
+        output_tokens=output_tokens, repeats=repeats, output=out, ignore_eos=ignore_eos,
+        max_rps=max_rps, max_seconds=max_seconds, resume=resume, timeout_s=timeout_s,
+        max_retries=max_retries, seed=seed, command=command_line(ctx)),
+        console=Console(stderr=True))
+
+
+@app.command()
+@cli_errors
+def fit(
+    records: Path = typer.Argument(..., show_default=False, help="Raw records of an endpoint "
+                                   "capture (T.records.jsonl, or its checkpoint)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output cost table (.parquet)."),
+    report: Path | None = typer.Option(None, "--report", help="Also write the fit report (JSON)."),
+) -> None:
+    """Fit prefill and decode step-time parameters from captured records; write a cost table."""
+    header, rounds = read_records(records)
+    meta = write_endpoint_table(header, rounds, out, console=Console(stderr=True))
+    if report is not None:
+        with atomic_path(report) as tmp:
+            tmp.write_text(json.dumps(meta["fit"], indent=2, sort_keys=True) + "\n")
 
 
 @app.command()

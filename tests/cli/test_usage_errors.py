@@ -63,6 +63,7 @@ BAD_VALUE = {
     ("sim", "profiles", "hardware"): ("--help", ["h100-sxm", "--help=yes"]),  # --json is a flag
     ("sim", "plan"): ("--max-devices", ["t.parquet", "-o", "out", "--max-devices", "many"]),
     ("profiler", "capture"): ("--backend", ["--backend", "tpu", "-o", "t.parquet"]),
+    ("profiler", "fit"): ("--report", ["r.jsonl", "-o", "t.parquet", "--report"]),
     ("profiler", "validate"): ("--seed", ["--table", "t.parquet", "--trace", "x.parquet",
                                           "--seed", "abc"]),
 }

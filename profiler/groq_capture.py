@@ -30,6 +30,7 @@ from rich.console import Console
 from phasesim.errors import CommandError, InputError
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.table import host_provenance, latency_columns, write_cost_table
+from phasesim.seeds import check_seed
 from phasesim.simulator import table_schema as ts
 
 __all__ = ["GroqCaptureConfig", "capture_groq", "make_prompt", "CLIENT_COLUMNS"]
@@ -60,6 +61,9 @@ class GroqCaptureConfig:
     backoff_s: float = 0.5  # first backoff; doubles per retry, capped at 30 s
     seed: int = 0
     command: str = ""
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def __repr__(self) -> str:  # keep the key out of any accidental log line
         return f"GroqCaptureConfig(model={self.model!r}, base_url={self.base_url!r}, api_key=***)"

@@ -34,6 +34,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
+from phasesim.seeds import check_seed
 from phasesim.simulator.recorder import Recorder
 
 __all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Timer", "SimContext", "ns", "now_ns"]
@@ -73,6 +74,9 @@ class SimContext:
     seed: int
     recorder: Recorder = field(default_factory=Recorder)
     _streams: dict[str, np.random.Generator] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.seed = check_seed(self.seed)
 
     def rng(self, name: str) -> np.random.Generator:
         """The stream ``name``: same seed and name, same draws, whatever other streams do."""

@@ -130,7 +130,7 @@ class TopologySpec(BaseModel):
     pools: tuple[PoolSpec, ...] = Field(min_length=1)
     links: tuple[LinkSpec, ...] = ()
     first_token: FirstToken = FirstToken.PREFILL
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0)
     rate_scale: float = Field(default=1.0, gt=0)  # arrivals at arrival_s / rate_scale
 
     @model_validator(mode="after")

@@ -127,7 +127,7 @@ def capture(
     memory_limit_gb: float | None = typer.Option(None, "--memory-limit-gb", min=0.0,
                                                  help="Pretend the device has only this much "
                                                  "memory (weights + one point)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU device: torch "
                                        "threads (1 gives steadier timings on a shared box)."),
     base_url: str = typer.Option("https://api.groq.com", "--base-url", help="Groq endpoint."),
@@ -209,7 +209,7 @@ def validate(
     graphs: bool = typer.Option(True, "--graphs/--no-graphs", help="CUDA graphs for decode."),
     as_json: bool = typer.Option(False, "--json/--no-json",
                                  help="Print the report as JSON on stdout."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     threads: int | None = typer.Option(None, "--threads", min=1,
                                        help="CPU device: torch threads."),
 ) -> None:

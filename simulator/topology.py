@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S
+from phasesim.yaml_lines import line_of
 
 __all__ = [
     "Role",
@@ -272,4 +273,13 @@ def _validate(data: dict[str, Any], *, source: Path | None) -> TopologySpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or None
-        raise InputError(err["msg"], path=source, column=where) from None
+        line = None if source is None else _line_in_file(source, err["loc"])
+        raise InputError(err["msg"], path=source, line=line, column=where) from None
+
+
+def _line_in_file(path: Path, loc: tuple[str | int, ...]) -> int | None:
+    """The line of the key ``loc`` names in the topology file (read again: errors only)."""
+    try:
+        return line_of(path.read_text(), loc)
+    except (OSError, UnicodeDecodeError):
+        return None

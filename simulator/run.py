@@ -16,6 +16,7 @@ import pandas as pd
 import simpy
 
 from phasesim.errors import InputError
+from phasesim.plain import plain
 from phasesim.simulator import costs
 from phasesim.simulator.batching import POLICIES
 from phasesim.simulator.catalog.hardware import HARDWARE
@@ -101,7 +102,8 @@ def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.nda
     for name, values, ok in checks:
         bad = np.flatnonzero(~ok)
         if bad.size:
-            raise InputError(f"invalid value {values[bad[0]]!r}", row=int(bad[0]), column=name)
+            raise InputError(f"invalid value {plain(values[bad[0]])!r}", row=int(bad[0]),
+                             column=name)
     if schema.PRIORITY in trace.columns:
         priority = trace[schema.PRIORITY].fillna(0).to_numpy(dtype=np.int64)
     else:

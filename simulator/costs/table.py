@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
+from phasesim.plain import plain
 from phasesim.simulator import table_schema as ts
 
 __all__ = ["CostTableWarning", "read_table", "write_table", "validate_table", "read_table_meta",
@@ -63,7 +64,7 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = values.isna().to_numpy() | ~values.map(lambda v: isinstance(v, str) and v != "").to_numpy()
         if bad.any():
             i = _first(bad)
-            raise InputError(f"expected a non-empty string, got {values.iloc[i]!r}", path=path,
+            raise InputError(f"expected a non-empty string, got {plain(values.iloc[i])!r}", path=path,
                              row=_row(i), column=col)
         out[col] = values.astype(object)
     for col in _INT_COLUMNS:
@@ -71,7 +72,7 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = ~np.isfinite(num) | (num != np.round(num))
         if bad.any():
             i = _first(bad)
-            raise InputError(f"expected an integer, got {out[col].iloc[i]!r}", path=path,
+            raise InputError(f"expected an integer, got {plain(out[col].iloc[i])!r}", path=path,
                              row=_row(i), column=col)
         low = num < _MIN_INT[col]
         if low.any():
@@ -84,20 +85,20 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = ~np.isfinite(num)
         if bad.any():
             i = _first(bad)
-            raise InputError(f"expected a finite number, got {out[col].iloc[i]!r}", path=path,
+            raise InputError(f"expected a finite number, got {plain(out[col].iloc[i])!r}", path=path,
                              row=_row(i), column=col)
         neg = num < 0 if col != ts.LATENCY_S else num <= 0
         if neg.any():
             i = _first(neg)
             what = "negative latency" if num[i] < 0 else "latency must be > 0"
-            raise InputError(f"{what}: {num[i]!r}", path=path, row=_row(i), column=col)
+            raise InputError(f"{what}: {plain(num[i])!r}", path=path, row=_row(i), column=col)
         out[col] = num
     phases = out[ts.PHASE]
     known = {p.value for p in ts.Phase}
     bad = ~phases.isin(known).to_numpy()
     if bad.any():
         i = _first(bad)
-        raise InputError(f"unknown phase {phases.iloc[i]!r} (expected prefill or decode)", path=path,
+        raise InputError(f"unknown phase {plain(phases.iloc[i])!r} (expected prefill or decode)", path=path,
                          row=_row(i), column=ts.PHASE)
     for phase in ts.Phase:
         if not (phases == phase.value).any():
@@ -107,7 +108,7 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = (out[col] != first).to_numpy()
         if bad.any():
             i = _first(bad)
-            raise InputError(f"a table holds one {col}; got {out[col].iloc[i]!r} after {first!r}",
+            raise InputError(f"a table holds one {col}; got {plain(out[col].iloc[i])!r} after {plain(first)!r}",
                              path=path, row=_row(i), column=col)
     dup = out.duplicated(list(ts.GRID_KEY), keep="first").to_numpy()
     if dup.any():

@@ -10,7 +10,13 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["bandwidth_bytes_per_s", "duration_s"]
+__all__ = ["MAX_TIME_S", "bandwidth_bytes_per_s", "duration_s"]
+
+MAX_TIME_S = 9_223_372_036.0
+"""The simulator's horizon in seconds. Its clock counts integer nanoseconds in an int64, which
+holds 2**63 - 1 ns (about 9.22e9 s, 292 years); rounded down to whole seconds, so every time up to
+it converts to int64 nanoseconds without overflow. Traces are checked against it where they
+enter (readers, ``validate_frame``), so a run never meets a time its clock cannot hold."""
 
 _NUMBER = r"(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
 _BANDWIDTH = re.compile(rf"^{_NUMBER}\s*(?P<prefix>[kKmMgGtT]?)(?P<binary>i?)"
@@ -39,11 +45,15 @@ def bandwidth_bytes_per_s(text: str) -> float:
 
 
 def duration_s(text: str) -> float:
-    """``5us`` -> 5e-6 seconds. Non-negative (the grammar has no sign) and finite."""
+    """``5us`` -> 5e-6 seconds. Non-negative (the grammar has no sign), finite and within the
+    simulator's horizon (``MAX_TIME_S``)."""
     match = _DURATION.match(text.strip())
     if match is None:
         raise ValueError(f"cannot read duration '{text}' (use e.g. 5us, 200ms, 0.2s)")
     value = float(match["number"]) * _DURATION_UNITS_S[match["unit"]]
     if not math.isfinite(value):
         raise ValueError(f"duration must be finite, got '{text}'")
+    if value > MAX_TIME_S:
+        raise ValueError(f"duration '{text}' is beyond the simulator's horizon of "
+                         f"{MAX_TIME_S:.0f} s")
     return value

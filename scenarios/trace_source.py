@@ -13,6 +13,7 @@ from phasesim.errors import InputError
 from phasesim.scenarios.model import TraceSpec
 from phasesim.traces import clip_context, generate, head, import_trace, read_trace, scale_rate
 from phasesim.traces.schema import ARRIVAL_S
+from phasesim.units import MAX_TIME_S
 
 __all__ = ["build_trace", "check_trace", "mean_rate_rps"]
 
@@ -26,7 +27,7 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
             arrival["rate_rps"] = spec.rate_rps
         df = generate(arrival=arrival, prompt=gen.prompt, output=gen.output, count=gen.count,
                       duration_s=gen.duration_s, seed=seed if gen.seed is None else gen.seed)
-        return _fit_context(df, spec)
+        return _within_horizon(_fit_context(df, spec), spec)
     path = Path(str(spec.path))
     stat = os.stat(path)
     df = _read_file(str(path), stat.st_mtime_ns, stat.st_size).copy()
@@ -39,6 +40,18 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
             raise InputError("cannot set rate_rps: the trace's arrivals span no time",
                              path=path, column="rate_rps")
         df = scale_rate(df, spec.rate_rps / current)
+    return _within_horizon(df, spec)
+
+
+def _within_horizon(df: pd.DataFrame, spec: TraceSpec) -> pd.DataFrame:
+    """``df``, once its last arrival is within the simulator's horizon; else an error naming the
+    scenario key that put it there (``trace.rate_rps`` when set)."""
+    last_s = float(df[ARRIVAL_S].max()) if len(df) else 0.0
+    if last_s > MAX_TIME_S:
+        key = "trace.rate_rps" if spec.rate_rps is not None else "trace"
+        cause = f"rate_rps {spec.rate_rps:g} puts" if spec.rate_rps is not None else "it has"
+        raise InputError(f"{cause} the last arrival at {last_s:.4g} s, beyond the simulator's "
+                         f"horizon of {MAX_TIME_S:.0f} s", column=key)
     return df
 
 

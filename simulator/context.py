@@ -21,6 +21,11 @@ returns, without a property call: an ``operator.attrgetter``, a C call), and
 ``Environment.schedule``'s push onto ``env._queue`` with ``next(env._eid)``, inlined in
 ``Timer``. SimPy is pinned below 5 and ``tests/simulator/test_context.py`` checks both against
 the public API.
+
+The clock's horizon is ``MAX_TIME_NS`` (``phasesim.units.MAX_TIME_S``, within the int64 range every
+time column is written in). Inputs that feed the clock are checked against it where they enter;
+``watch_horizon(env)`` ends a run that would still cross it (say, a million steps of an hour each)
+with a ``HorizonError``, at no cost per event: one sentinel event at the horizon.
 """
 
 from __future__ import annotations
@@ -34,13 +39,17 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
+from phasesim.errors import InputError
 from phasesim.seeds import check_seed
 from phasesim.simulator.recorder import Recorder
+from phasesim.units import MAX_TIME_S
 
-__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Timer", "SimContext", "ns", "now_ns"]
+__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "MAX_TIME_NS", "HorizonError", "Timer",
+           "SimContext", "ns", "now_ns", "watch_horizon"]
 
 DECIDE = NORMAL + 1
 ROUTE = NORMAL + 2
+MAX_TIME_NS = int(MAX_TIME_S) * 1_000_000_000  # exact: MAX_TIME_S is whole seconds
 
 now_ns: Callable[[simpy.Environment], int] = attrgetter("_now")
 """``now_ns(env)``: the clock in integer ns, ``env.now`` without the property call (hot)."""
@@ -64,6 +73,28 @@ class Timer(Event):
         self._ok = True
         self._value = None
         heappush(env._queue, (env._now + delay_ns, priority, next(env._eid), self))  # schedule()
+
+
+class HorizonError(InputError):
+    """A run would pass the simulator's horizon (``MAX_TIME_NS``)."""
+
+
+def watch_horizon(env: simpy.Environment) -> None:
+    """Schedule the horizon's sentinel: an event at ``MAX_TIME_NS``, ahead of anything else due
+    then (``URGENT``). A run that ends below the horizon processes it last, with an empty queue,
+    and ends as before (``env.now`` is then the horizon); a run with events left at or past the
+    horizon stops there with a :class:`HorizonError` before any of them is processed."""
+    Timer(env, MAX_TIME_NS - now_ns(env), URGENT, _at_horizon)
+
+
+def _at_horizon(event: Event) -> None:
+    queue = event.env._queue
+    if queue:
+        first_s = min(queue)[0] * 1e-9
+        raise HorizonError(
+            f"the run would pass the simulator's horizon of {MAX_TIME_S:.0f} s (its next event "
+            f"falls at {first_s:.4g} s): the trace's arrivals over the rate scale, the cost "
+            "tables' step times and the links' bandwidth and latency set how long it runs")
 
 
 @dataclass(slots=True, kw_only=True)

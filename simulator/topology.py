@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S
+from phasesim.units import MAX_TIME_S
 from phasesim.yaml_lines import line_of
 
 __all__ = [
@@ -116,8 +117,8 @@ class LinkSpec(BaseModel):
     name: str = Field(min_length=1)
     src: str
     dst: str
-    bandwidth_bytes_per_s: float = Field(gt=0)
-    latency_s: float = Field(default=0.0, ge=0)
+    bandwidth_bytes_per_s: float = Field(gt=0, allow_inf_nan=False)
+    latency_s: float = Field(default=0.0, ge=0, le=MAX_TIME_S, allow_inf_nan=False)
     sharing: LinkSharing = LinkSharing.POOL
     layerwise_overlap: bool = False  # stream all but the last layer's KV during prefill
 
@@ -132,7 +133,8 @@ class TopologySpec(BaseModel):
     links: tuple[LinkSpec, ...] = ()
     first_token: FirstToken = FirstToken.PREFILL
     seed: int | None = Field(default=None, ge=0)
-    rate_scale: float = Field(default=1.0, gt=0)  # arrivals at arrival_s / rate_scale
+    # arrivals at arrival_s / rate_scale
+    rate_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check_layout(self) -> TopologySpec:

@@ -25,11 +25,18 @@ from phasesim.plain import plain
 from phasesim.simulator import table_schema as ts
 
 __all__ = ["CostTableWarning", "read_table", "write_table", "validate_table", "read_table_meta",
-           "MONOTONE_TOLERANCE"]
+           "MONOTONE_TOLERANCE", "MAX_STEP_S"]
 
 # A latency may fall by this relative amount along a grid line before it is called non-monotone
 # (measured tables carry timing noise of a few tenths of a percent).
 MONOTONE_TOLERANCE = 0.02
+
+# The longest step a table may hold, in seconds: a day per forward pass is far beyond any real
+# step (measured ones take milliseconds to a second; the slowest analytical grid point shipped,
+# a100 at the largest batch and prompt, about 70 s) and far below the simulator's horizon
+# (phasesim.units.MAX_TIME_S, 1e5 such steps), so a typo of 1e8 s or 1e300 s is refused where the
+# table is read instead of overflowing the clock mid-run.
+MAX_STEP_S = 86_400.0
 
 
 class CostTableWarning(UserWarning):
@@ -92,6 +99,11 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
             i = _first(neg)
             what = "negative latency" if num[i] < 0 else "latency must be > 0"
             raise InputError(f"{what}: {plain(num[i])!r}", path=path, row=_row(i), column=col)
+        long = num > MAX_STEP_S
+        if long.any():
+            i = _first(long)
+            raise InputError(f"a step of {num[i]:.4g} s is longer than a table may hold "
+                             f"({MAX_STEP_S:.0f} s)", path=path, row=_row(i), column=col)
         out[col] = num
     phases = out[ts.PHASE]
     known = {p.value for p in ts.Phase}

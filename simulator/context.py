@@ -90,11 +90,26 @@ def watch_horizon(env: simpy.Environment) -> None:
 def _at_horizon(event: Event) -> None:
     queue = event.env._queue
     if queue:
-        first_s = min(queue)[0] * 1e-9
-        raise HorizonError(
-            f"the run would pass the simulator's horizon of {MAX_TIME_S:.0f} s (its next event "
-            f"falls at {first_s:.4g} s): the trace's arrivals over the rate scale, the cost "
-            "tables' step times and the links' bandwidth and latency set how long it runs")
+        time_ns, _, _, first = min(queue)
+        owner = _owner(first)
+        cause = (owner.horizon_cause() if hasattr(owner, "horizon_cause") else
+                 "the trace's arrivals over the rate scale, the cost tables' step times and the "
+                 "links' bandwidth and latency set how long a run takes")
+        raise HorizonError(f"the run would pass the simulator's horizon of {MAX_TIME_S:.0f} s: "
+                           f"its next event, at {time_ns * 1e-9:.4g} s, comes from {cause}")
+
+
+def _owner(event: Event) -> object | None:
+    """The object whose callback ``event`` runs: a bound method's ``self``, or the first object
+    a closure holds that can say why it ran late (``horizon_cause``). Error path only."""
+    for callback in event.callbacks or ():
+        owner = getattr(callback, "__self__", None)
+        if owner is not None:
+            return owner
+        for cell in getattr(callback, "__closure__", None) or ():
+            if hasattr(cell.cell_contents, "horizon_cause"):
+                return cell.cell_contents
+    return None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -155,6 +155,18 @@ def test_a_run_that_would_cross_the_horizon_ends_with_an_error(mode: str) -> Non
     with pytest.raises(HorizonError, match="horizon") as info:
         simulate(frame, topology, mode=mode, cost_models={"gpu": slow})
     assert isinstance(info.value, InputError)  # the CLIs' one error line, exit 2
+    assert "pool gpu instance 0's steps" in str(info.value)  # names where it came from
+
+
+def test_a_link_that_would_cross_the_horizon_is_named() -> None:
+    """A lone transfer fits (1e9 s of latency); ten one after another do not (a decode pool that
+    admits one request at a time reserves, and so transfers, them in turn)."""
+    frame = pd.DataFrame({"request_id": range(10), "arrival_s": [0.0] * 10,
+                          "prompt_tokens": [10] * 10, "output_tokens": [2] * 10})
+    topology = builtin_topology("gpu-prefill-gpu-decode", link_latency=1e9, batching="none")
+    slow = ConstantCostModel(prefill_s=1e8, decode_step_s=1.0, kv_bytes_per_token=10)
+    with pytest.raises(HorizonError, match="link kv's transfers"):
+        simulate(frame, topology, cost_models={"prefill": slow})
 
 
 def test_the_horizon_sentinel_costs_a_normal_run_nothing(env: simpy.Environment) -> None:

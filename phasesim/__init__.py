@@ -2,7 +2,8 @@
 
 One import namespace, layered so that imports only point down:
 
-1. shared basics: ``phasesim.errors``, ``phasesim.units``, ``phasesim.atomic``;
+1. shared basics: ``phasesim.errors``, ``phasesim.units``, ``phasesim.atomic``,
+   ``phasesim.safe_yaml``;
 2. ``phasesim.traces``, and the simulator's catalogs and cost tables;
 3. the engine: ``phasesim.simulator`` (``from phasesim.simulator.run import simulate``);
 4. ``phasesim.profiler`` (writes cost tables) and ``phasesim.scenarios`` (experiments, sweeps);

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phasesim.atomic import output_errors
 from phasesim.errors import InputError
 from phasesim.simulator.table_schema import Phase
 
@@ -166,7 +167,7 @@ class Checkpoint:
             self.done[key] = payload
             good = number
         if good < len(lines):  # drop the torn line so appends start on a clean line
-            with open(self.path, "w") as fh:
+            with output_errors(self.path), open(self.path, "w") as fh:
                 fh.write("\n".join(lines[:good]) + "\n")
 
     def record(self, key: str, payload: dict[str, Any]) -> None:
@@ -174,14 +175,15 @@ class Checkpoint:
         fails before finishing anything leaves no checkpoint behind."""
         self.done[key] = payload
         new = not self.path.exists()
-        if new:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as fh:
+        with output_errors(self.path):  # a full disk: one error line, not a traceback
             if new:
-                fh.write(json.dumps({"header": self.header}, sort_keys=True) + "\n")
-            fh.write(json.dumps({"key": key, "payload": payload}, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as fh:
+                if new:
+                    fh.write(json.dumps({"header": self.header}, sort_keys=True) + "\n")
+                fh.write(json.dumps({"key": key, "payload": payload}, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
 
 
 def grid_dict(**axes: Sequence[int]) -> dict[str, list[int]]:

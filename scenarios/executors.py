@@ -20,10 +20,14 @@ import contextlib
 import enum
 import multiprocessing
 import os
+import re
 import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from phasesim.errors import InputError
@@ -59,8 +63,23 @@ class ExecutorSpec:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise InputError(f"--workers must be >= 1, got {self.workers}", column="workers")
-        if self.backend is Backend.DASK and not self.address:
-            raise InputError("--dask needs a scheduler address (tcp://host:8786) or 'local'")
+        if self.backend is Backend.DASK and not _valid_address(self.address or ""):
+            raise InputError(f"--dask expects a scheduler address such as tcp://host:8786 "
+                             f"(schemes {', '.join(_SCHEMES)}) or 'local', got {self.address!r}",
+                             column="dask")
+
+
+# what a scheduler address may look like: [scheme://]host:port, host a name, IPv4 or [IPv6]
+_SCHEMES = ("tcp", "tls", "ws", "wss")
+_ADDRESS = re.compile(rf"^(?:(?:{'|'.join(_SCHEMES)})://)?"
+                      r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*):(?P<port>[0-9]{1,5})$")
+
+
+def _valid_address(address: str) -> bool:
+    if address == "local":
+        return True
+    match = _ADDRESS.match(address)
+    return match is not None and 1 <= int(match["port"]) <= 65535
 
 
 class InlineExecutor(Executor):
@@ -70,8 +89,9 @@ class InlineExecutor(Executor):
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - the future carries it, like a pool would
+        except Exception as exc:  # noqa: BLE001 - the future carries it, like a pool would
             future.set_exception(exc)
+        # KeyboardInterrupt and SystemExit propagate: Ctrl-C stops the sweep, not the point
         return future
 
 
@@ -82,15 +102,48 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
         yield InlineExecutor()
         return
     if spec.backend is Backend.PROCESS:
-        with ProcessPoolExecutor(max_workers=spec.workers, mp_context=_process_context()) as pool:
+        context = _process_context()
+        lifeline, keep_alive = context.Pipe(duplex=False)
+        pool = ProcessPoolExecutor(max_workers=spec.workers, mp_context=context,
+                                   initializer=_worker_init, initargs=(lifeline,))
+        try:
             yield pool
+        except BaseException:
+            keep_alive.close()  # every worker exits at once, its point unfinished
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        else:
+            pool.shutdown(wait=True)
+        finally:
+            keep_alive.close()
+            lifeline.close()
         return
     with _dask_client(spec) as client:
         executor = client.get_executor()
         try:
             yield executor
-        finally:
+        except BaseException:
+            executor.shutdown(wait=False)  # cancel what has not finished
+            raise
+        else:
             executor.shutdown(wait=True)
+
+
+def _worker_init(lifeline: Connection) -> None:
+    """In each pool worker: leave Ctrl-C to the main process, and exit as soon as the main
+    process closes its end of ``lifeline`` (interrupted) or dies (``kill -9``): the kernel
+    closes it then too, so no worker outlives the sweep."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_closed, args=(lifeline,), daemon=True,
+                     name="phasesim-lifeline").start()
+
+
+def _exit_when_closed(lifeline: Connection) -> None:
+    try:
+        lifeline.recv_bytes()  # nothing is ever sent: this returns only by EOF
+    except (EOFError, OSError):
+        pass
+    os._exit(1)  # the point in progress is left unpublished (its staging is removed later)
 
 
 def process_start_method() -> str:
@@ -123,7 +176,7 @@ def _dask_client(spec: ExecutorSpec) -> Iterator[Any]:
         elif spec.backend is Backend.DASK:
             try:
                 client = stack.enter_context(distributed.Client(spec.address, timeout=30))
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise InputError(f"cannot reach the Dask scheduler at {spec.address}: {exc}",
                                  column="dask") from None
         else:

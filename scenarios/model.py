@@ -203,12 +203,16 @@ class PhasesSpec(_Strict):
     table: str | None = None  # an explicit cost-table file (relative to the scenario file)
 
 
+# an axis with no values would make a sweep of no points
+AxisValues = Annotated[list[Any], Field(min_length=1)]
+
+
 class SweepAxes(_Strict):
     """``grid``: every combination (last axis fastest). ``zip``: groups of axes that advance
     together (all lists in a group the same length). Keys are dotted paths into the scenario."""
 
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    zip: list[dict[str, list[Any]]] = Field(default_factory=list)
+    grid: dict[str, AxisValues] = Field(default_factory=dict)
+    zip: list[dict[str, AxisValues]] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,7 +1,7 @@
 """Run one sweep point and publish its directory atomically.
 
 ``execute_point(task)`` is a top-level function of picklable values, so every executor (process
-pool, Dask) can run it. It writes ``<points_dir>/<point_id>/`` in one rename:
+pool, Dask) can run it. It writes ``<points_dir>/<point_id>/`` whole, through :func:`phasesim.atomic.staged_dir`:
 ``config.yaml`` (the point's whole scenario, runnable with ``sim run``), ``summary.json``, and for
 ``simulate`` points the :func:`phasesim.simulator.output.write_results` files (``requests.parquet``,
 ``meta.json``, ``timeseries.parquet`` when kept); for ``phases`` points ``curves.parquet``.
@@ -12,9 +12,6 @@ The output directory must be reachable from the workers (a shared file system on
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -24,20 +21,24 @@ from typing import Any
 
 import yaml
 
-from phasesim.atomic import atomic_path
-from phasesim.errors import InputError
+from phasesim.atomic import atomic_path, staged_dir
+from phasesim.errors import OutputError
 from phasesim.scenarios.model import ScenarioKind, ScenarioSpec
-from phasesim.scenarios.phases import check_phases, phases_files
+from phasesim.scenarios.phases import CURVES_FILE, check_phases, phases_files
 from phasesim.scenarios.plan import Point
 from phasesim.scenarios.simulate import check_simulate, simulate_files
+from phasesim.simulator.output import RESULT_FILES
 
 __all__ = ["PointTask", "PointOutcome", "execute_point", "run_scenario", "check_point",
            "point_dir", "is_finished", "config_yaml", "write_error", "CONFIG_FILE", "SUMMARY_FILE",
-           "ERROR_FILE"]
+           "ERROR_FILE", "POINT_FILES"]
 
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 ERROR_FILE = "error.txt"
+# every file a point (or `sim run`) directory may hold: a reused directory holding anything
+# else is refused rather than emptied
+POINT_FILES = frozenset({*RESULT_FILES, CURVES_FILE, CONFIG_FILE, SUMMARY_FILE, ERROR_FILE})
 
 # kind -> function(spec, staging_dir) that writes the point's result files into staging_dir
 _RUNNERS: dict[ScenarioKind, Callable[[ScenarioSpec, Path], None]] = {
@@ -92,71 +93,48 @@ def is_finished(points_dir: str | Path, point_id: str, config: Mapping[str, Any]
 
 
 def execute_point(task: PointTask) -> PointOutcome:
-    """Run the point, publish its directory; on failure publish ``error.txt`` instead."""
+    """Run the point, publish its directory; on failure publish ``error.txt`` instead.
+
+    An output that cannot be written (a full or read-only disk) is no failure of the point: the
+    :class:`OutputError` is raised, and the sweep stops."""
     start = time.perf_counter()
     points_dir = Path(task.points_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{task.point_id}.", suffix=".tmp", dir=points_dir))
     try:
-        spec = ScenarioSpec.model_validate(dict(task.config))
-        _RUNNERS[spec.kind](spec, staging)
-        _write_text(staging / CONFIG_FILE, config_yaml(task.config))
-        _publish(staging, point_dir(points_dir, task.point_id))
+        with staged_dir(point_dir(points_dir, task.point_id), owned=POINT_FILES,
+                        tidy=False) as staging:
+            spec = ScenarioSpec.model_validate(dict(task.config))
+            _RUNNERS[spec.kind](spec, staging)
+            _write_text(staging / CONFIG_FILE, config_yaml(task.config))
         return PointOutcome(point_id=task.point_id, ok=True, run_s=time.perf_counter() - start)
+    except OutputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a failing point is recorded, the sweep goes on
         text = traceback.format_exc()
         write_error(points_dir, task.point_id, task.config, text)
         last = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         return PointOutcome(point_id=task.point_id, ok=False, run_s=time.perf_counter() - start,
                             error=last)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_scenario(point: Point, out_dir: str | Path) -> dict[str, Any]:
-    """``sim run``: run ``point`` in this process, write its files into ``out_dir`` (created or
-    updated; all files or none), return its summary."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("output path exists and is not a directory", path=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    """``sim run``: run ``point`` in this process, write its files into ``out_dir`` (a new
+    directory, or one holding an earlier run's files, which are replaced whole; all files or
+    none), return its summary."""
+    with staged_dir(out_dir, owned=POINT_FILES) as staging:
         _RUNNERS[point.spec.kind](point.spec, staging)
         _write_text(staging / CONFIG_FILE, config_yaml(point.config))
         summary = json.loads((staging / SUMMARY_FILE).read_text(encoding="utf-8"))
-        if not out.exists():
-            os.replace(staging, out)
-        else:
-            for item in sorted(staging.iterdir()):
-                os.replace(item, out / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 
 def write_error(points_dir: str | Path, point_id: str, config: Mapping[str, Any],
                 text: str) -> None:
     """Publish a point directory holding only ``config.yaml`` and ``error.txt``."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{point_id}.", suffix=".tmp", dir=points_dir))
-    try:
+    with staged_dir(point_dir(points_dir, point_id), owned=POINT_FILES, tidy=False) as staging:
         _write_text(staging / CONFIG_FILE, config_yaml(config))
         _write_text(staging / ERROR_FILE, text)
-        _publish(staging, point_dir(points_dir, point_id))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-def _publish(staging: Path, final: Path) -> None:
-    """Replace ``final`` (an older error or stale result) with ``staging`` in one rename."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, final)

@@ -19,10 +19,11 @@ from typing import Any
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from phasesim.atomic import atomic_path
+from phasesim.atomic import atomic_path, staged_dir
 from phasesim.errors import InputError
 from phasesim.scenarios.analysis import (
     AxisRoles,
@@ -37,7 +38,9 @@ from phasesim.scenarios.analysis import (
 from phasesim.scenarios.phases import CURVES_FILE
 from phasesim.scenarios.sweep import POINTS_DIR, RESULTS_FILE, SWEEP_FILE
 
-__all__ = ["write_report"]
+__all__ = ["REPORT_FILE", "read_sweep_file", "write_report"]
+
+REPORT_FILE = "report.md"
 
 _DPI = 100
 _PLAIN = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
@@ -56,32 +59,66 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path) -> list[Path]:
         if not path.is_file():
             raise InputError(f"not a sweep directory: {path.name} is missing (run `sim sweep`)",
                              path=folder)
-    sweep = json.loads(sweep_path.read_text(encoding="utf-8"))
-    results = pd.read_parquet(results_path)
+    sweep = _read_sweep_json(sweep_path)
+    results = read_sweep_file(results_path)
+    missing = sorted({"point_id", "status", *sweep["axes"]} - set(results.columns))
+    if missing:
+        raise InputError(f"not a sweep's results: no column {', '.join(missing)} (delete it and "
+                         "run `sim sweep` again to rewrite it)", path=results_path)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ok = results[results["status"] == "ok"].reset_index(drop=True)
     lines = [f"# {sweep['name']}", "",
              f"{len(results)} points ({len(ok)} ok, {len(results) - len(ok)} failed); "
              f"swept axes: {', '.join(f'`{a}`' for a in sweep['axes']) or 'none'}.", ""]
-    if ok.empty:
-        lines.append("No point finished; nothing to plot.")
-        written: list[Path] = []
-    elif sweep["kind"] == "phases":
-        written = _phases_report(folder, ok, out, lines)
-    else:
-        written = _simulate_report(folder, sweep, ok, out, lines)
-    report_md = out / "report.md"
-    with atomic_path(report_md) as tmp:
-        tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    return [*written, report_md]
+    with staged_dir(out, owned=_report_file) as staging:  # one report's files, all or none
+        if ok.empty:
+            lines.append("No point finished; nothing to plot.")
+            written: list[Path] = []
+        elif sweep["kind"] == "phases":
+            written = _phases_report(folder, ok, staging, lines)
+        else:
+            written = _simulate_report(folder, sweep, ok, staging, lines)
+        report_md = staging / REPORT_FILE
+        with atomic_path(report_md) as tmp:
+            tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return [out / path.name for path in [*written, report_md]]
+
+
+def read_sweep_file(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A parquet file of a sweep directory; unreadable or corrupt is an :class:`InputError`."""
+    try:
+        return pd.read_parquet(path, columns=None if columns is None else list(columns))
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        raise InputError(f"cannot read: {_reason(exc)} (a damaged sweep file: delete it, or its "
+                         "point's directory, and run `sim sweep` again)", path=path) from None
+
+
+def _read_sweep_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read: {_reason(exc)}", path=path) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) \
+            or doc.get("kind") not in ("simulate", "phases") or not isinstance(doc.get("axes"), list):
+        raise InputError("not a sweep description (name, kind, axes)", path=path)
+    return doc
+
+
+def _reason(exc: BaseException) -> str:
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return " ".join(text.split())[:200] or type(exc).__name__
+
+
+def _report_file(name: str) -> bool:
+    """The files a report directory holds: its PNGs and ``report.md``."""
+    return name == REPORT_FILE or name.endswith(".png")
 
 
 # --- phases -------------------------------------------------------------------------------------
 
 
 def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) -> list[Path]:
-    curves = pd.concat([pd.read_parquet(folder / POINTS_DIR / pid / CURVES_FILE)
+    curves = pd.concat([read_sweep_file(folder / POINTS_DIR / pid / CURVES_FILE)
                         for pid in ok["point_id"]], ignore_index=True)
     prefill = curves[curves["phase"] == "prefill"]
     decode = curves[curves["phase"] == "decode"]
@@ -229,7 +266,7 @@ def _cdf_section(folder: Path, shown: pd.DataFrame, roles: AxisRoles, out: Path,
     for row in picks.to_dict("records"):
         path = folder / POINTS_DIR / row["point_id"] / "requests.parquet"
         if path.is_file():
-            frames[_label(row, roles, roles.varying(picks))] = pd.read_parquet(
+            frames[_label(row, roles, roles.varying(picks))] = read_sweep_file(
                 path, columns=["status", "ttft_s", "tpot_s", "e2e_s"])
     if not frames:
         return []

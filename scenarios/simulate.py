@@ -12,7 +12,12 @@ from phasesim.scenarios.trace_source import build_trace, check_trace
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.costs import find_table, load_cost_model, resolve_table_path
 from phasesim.simulator.costs.interface import CostModel
-from phasesim.simulator.output import REQUESTS_FILE, TIMESERIES_FILE, write_results
+from phasesim.simulator.output import (
+    REQUESTS_FILE,
+    TIMESERIES_FILE,
+    result_payloads,
+    write_payloads,
+)
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import BUILTIN_TOPOLOGIES, PoolSpec, TopologySpec, builtin_topology
 
@@ -72,9 +77,9 @@ def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
     result = simulate(trace, topology, seed=spec.seed, slo_ttft_s=spec.slo.ttft_s,
                       slo_tpot_s=spec.slo.tpot_s, timeseries=spec.outputs.timeseries,
                       cost_models={pool.name: pool_cost_model(pool) for pool in topology.pools})
-    # staging exists: write_results moves its files into it (all or none)
-    write_results(result, staging, trace_path=spec.trace.path,
-                  extra_meta={"scenario": spec.name})
+    # the caller publishes staging whole
+    write_payloads(result_payloads(result, trace_path=spec.trace.path,
+                                   extra_meta={"scenario": spec.name}), staging)
     if not spec.outputs.requests:
         (staging / REQUESTS_FILE).unlink(missing_ok=True)
     if not spec.outputs.timeseries:

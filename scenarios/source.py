@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from phasesim.errors import InputError
+from phasesim.safe_yaml import BoundedLoader
 
 __all__ = ["YamlSource", "load_yaml_with_marks", "parse_yaml_text", "locate", "dotted"]
 
@@ -48,7 +49,7 @@ def load_yaml_with_marks(path: str | Path) -> YamlSource:
 
 
 def parse_yaml_text(text: str, *, path: Path | None = None) -> YamlSource:
-    loader = yaml.SafeLoader(text)
+    loader = BoundedLoader(text)  # refuses alias bombs before anything is built
     try:
         node = loader.get_single_node()
         if node is None:
@@ -75,7 +76,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath,
+def _construct(loader: BoundedLoader, node: yaml.Node, path: KeyPath,
                marks: dict[KeyPath, tuple[int, int]]) -> Any:
     """Build plain Python data from ``node`` while recording the marks of keys and items."""
     if isinstance(node, yaml.MappingNode):

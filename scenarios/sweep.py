@@ -10,6 +10,9 @@ Layout of a sweep directory::
 
 A point whose directory already holds a ``summary.json`` made from the same config is skipped,
 so re-running an interrupted sweep only runs what is missing (and retries failed points).
+An interruption (Ctrl-C) or an output that cannot be written (full or read-only disk) stops the
+sweep at once: nothing more is submitted, and the executor's workers are stopped by
+:func:`phasesim.scenarios.executors.open_executor`; the points already published are whole.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path
+from phasesim.atomic import atomic_path, output_errors, remove_stale
+from phasesim.errors import InputError, OutputError
 from phasesim.scenarios.plan import Plan, canonical_json
 from phasesim.scenarios.point import (
     ERROR_FILE,
@@ -40,7 +44,7 @@ from phasesim.scenarios.point import (
 )
 from phasesim.simulator.output import parquet_bytes, summary_json
 
-__all__ = ["SweepReport", "run_sweep", "collect_results", "flatten_summary", "RESULTS_FILE",
+__all__ = ["SweepReport", "run_sweep", "count_finished", "collect_results", "flatten_summary", "RESULTS_FILE",
            "SWEEP_FILE", "POINTS_DIR"]
 
 RESULTS_FILE = "results.parquet"
@@ -77,35 +81,75 @@ def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
     start = time.perf_counter()
     out = Path(out_dir)
     points_dir = out / POINTS_DIR
-    points_dir.mkdir(parents=True, exist_ok=True)
+    _check_reuse(plan, out)
+    with output_errors(out):
+        points_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale(out)  # temporaries of a killed earlier run
+        remove_stale(points_dir)
     _write_bytes(out / SWEEP_FILE, summary_json(_sweep_doc(plan)).encode())
     _write_bytes(out / SCENARIO_COPY, plan.path.read_bytes())
     todo = [p for p in plan.points if not is_finished(points_dir, p.point_id, p.config)]
     if on_start is not None:
         on_start(len(todo), len(plan.points) - len(todo))
     futures: dict[Future[PointOutcome], Any] = {}
-    for point in todo:
-        task = PointTask(point_id=point.point_id, config=dict(point.config),
-                         points_dir=str(points_dir))
-        futures[executor.submit(runner, task)] = point
     outcomes: list[PointOutcome] = []
-    for future in as_completed(futures):
-        point = futures[future]
-        try:
-            outcome = future.result()
-        except Exception as exc:  # noqa: BLE001 - a crashed worker fails its point only
-            write_error(points_dir, point.point_id, point.config, traceback.format_exc())
-            outcome = PointOutcome(point_id=point.point_id, ok=False, run_s=math.nan,
-                                   error=f"{type(exc).__name__}: {exc}")
-        outcomes.append(outcome)
-        if on_done is not None:
-            on_done(outcome)
+    try:
+        for point in todo:
+            task = PointTask(point_id=point.point_id, config=dict(point.config),
+                             points_dir=str(points_dir))
+            futures[executor.submit(runner, task)] = point
+        for future in as_completed(futures):
+            point = futures[future]
+            try:
+                outcome = future.result()
+            except OutputError:
+                raise  # a full or read-only disk: every later point would fail the same way
+            except Exception as exc:  # noqa: BLE001 - a crashed worker fails its point only
+                write_error(points_dir, point.point_id, point.config, traceback.format_exc())
+                outcome = PointOutcome(point_id=point.point_id, ok=False, run_s=math.nan,
+                                       error=f"{type(exc).__name__}: {exc}")
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+    except BaseException:  # Ctrl-C, an unwritable output: submit nothing more, run nothing more
+        for future in futures:
+            future.cancel()
+        raise
     frame = collect_results(plan, points_dir)
     results_path = out / RESULTS_FILE
     _write_bytes(results_path, parquet_bytes(frame))
     return SweepReport(points=len(plan.points), skipped=len(plan.points) - len(todo),
                        outcomes=tuple(outcomes), wall_s=time.perf_counter() - start,
                        results_path=results_path)
+
+
+def _check_reuse(plan: Plan, out: Path) -> None:
+    """A sweep directory holds one study: refuse a file, a non-empty directory that holds no
+    sweep (files phasesim did not write) and a sweep of another scenario (name or kind)."""
+    if out.exists() and not out.is_dir():
+        raise InputError("output path exists and is not a directory", path=out)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        doc = json.loads((out / SWEEP_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"the directory is not empty and holds no sweep (no {SWEEP_FILE}); "
+                         "choose an empty or new directory", path=out) from None
+    except (OSError, ValueError):
+        doc = None  # a damaged description of this sweep is rewritten below
+    if isinstance(doc, dict) and (doc.get("name"), doc.get("kind")) != \
+            (plan.base.name, plan.base.kind.value):
+        raise InputError(f"the directory holds another sweep ('{doc.get('name')}'); choose a new "
+                         "directory, or the same scenario to resume", path=out)
+
+
+def count_finished(plan: Plan, out_dir: str | Path) -> int:
+    """After a sweep stopped early and its executor shut down: remove the temporaries of the
+    stopped workers, return how many of ``plan``'s points have their results in ``out_dir``
+    (whole points: a point's directory is published whole)."""
+    points_dir = Path(out_dir) / POINTS_DIR
+    remove_stale(points_dir)
+    return sum(is_finished(points_dir, p.point_id, p.config) for p in plan.points)
 
 
 def collect_results(plan: Plan, points_dir: str | Path) -> pd.DataFrame:
@@ -116,9 +160,12 @@ def collect_results(plan: Plan, points_dir: str | Path) -> pd.DataFrame:
         row: dict[str, Any] = {"point_id": point.point_id}
         row.update({axis: point.values.get(axis) for axis in plan.axes})
         summary_path = folder / SUMMARY_FILE
-        if summary_path.is_file():
+        summary = _read_summary(summary_path) if summary_path.is_file() else None
+        if summary is not None:
             row["status"], row["error"] = "ok", ""
-            row.update(flatten_summary(json.loads(summary_path.read_text(encoding="utf-8"))))
+            row.update(flatten_summary(summary))
+        elif summary_path.is_file():
+            row["status"], row["error"] = "error", f"unreadable {SUMMARY_FILE} (delete the point)"
         else:
             error = folder / ERROR_FILE
             last = error.read_text(encoding="utf-8").strip().splitlines()[-1:] if error.is_file() \
@@ -132,6 +179,15 @@ def collect_results(plan: Plan, points_dir: str | Path) -> pd.DataFrame:
         if frame[column].dtype == object and column not in plan.axes:
             frame[column] = _object_column(frame[column])
     return frame
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    """A point's summary, or None when it is unreadable or not a JSON object (damaged)."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -25,8 +25,12 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
         arrival = dict(gen.arrival)
         if spec.rate_rps is not None:
             arrival["rate_rps"] = spec.rate_rps
-        df = generate(arrival=arrival, prompt=gen.prompt, output=gen.output, count=gen.count,
-                      duration_s=gen.duration_s, seed=seed if gen.seed is None else gen.seed)
+        try:
+            df = generate(arrival=arrival, prompt=gen.prompt, output=gen.output,
+                          count=gen.count, duration_s=gen.duration_s,
+                          seed=seed if gen.seed is None else gen.seed)
+        except InputError as exc:  # named by the generator's argument: name the scenario key
+            raise InputError(exc.message, column=_generate_key(exc.column, spec)) from None
         return _within_horizon(_fit_context(df, spec), spec)
     path = Path(str(spec.path))
     stat = os.stat(path)
@@ -41,6 +45,14 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
                              path=path, column="rate_rps")
         df = scale_rate(df, spec.rate_rps / current)
     return _within_horizon(df, spec)
+
+
+def _generate_key(argument: str | None, spec: TraceSpec) -> str:
+    """The scenario key behind a generator argument (``rate`` is ``trace.rate_rps`` when the
+    scenario sets it, else the arrival process's own ``rate_rps``)."""
+    if argument in ("rate", "rate_rps"):
+        return "trace.rate_rps" if spec.rate_rps is not None else "trace.generate.arrival.rate_rps"
+    return f"trace.generate.{argument}" if argument else "trace.generate"
 
 
 def _within_horizon(df: pd.DataFrame, spec: TraceSpec) -> pd.DataFrame:

@@ -12,19 +12,17 @@ KV cache: the instance applies a run's tokens and growth when it ends.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from phasesim.simulator.context import Timer
+from phasesim.simulator.costs.interface import DecodeRunFn
 from phasesim.simulator.request import Request
 
 __all__ = ["DecodeRun", "start_run", "steps_that_fit", "kv_growth_blocks"]
 
-# decode_run(batch_size, context_sum_tokens, steps) -> (cum_ns, lo): step k of the run ends
-# cum_ns[lo + 1 + k] - cum_ns[lo] ns after its start (phasesim.simulator.costs.interface.decode_run_of)
-DecodeRunFn = Callable[[int, int, int], tuple[Sequence[int], int]]
 
 
 @dataclass(slots=True)

@@ -7,10 +7,12 @@ Files (all written or none):
 - ``meta.json``          provenance: phasesim version, trace path and sha256, the run's own meta
                          (seed, topology dump, versions) and any extra meta the caller adds.
 
-Every file is first serialised in memory, then staged in a hidden temporary directory beside
-``out_dir`` (each file through :func:`phasesim.atomic.atomic_path`) and only then moved into place;
-a failure at any point leaves ``out_dir`` as it was (a directory created for the purpose is
-removed again). No timestamps, hostnames or absolute temporary paths enter any file.
+Every file is first serialised in memory, then written into a staging directory that
+:func:`phasesim.atomic.staged_dir` swaps in for ``out_dir`` whole: ``out_dir`` always holds exactly
+one run's files (a reused directory loses the earlier run's ``timeseries.parquet`` too), and a
+failure or a kill at any point leaves it as it was. A directory holding files phasesim did not
+write is refused; an unwritable path is one ``error:`` line. No timestamps, hostnames or absolute
+temporary paths enter any file.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ import enum
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, Protocol
@@ -31,17 +30,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from phasesim.atomic import atomic_path
-from phasesim.errors import InputError
+from phasesim.atomic import atomic_path, staged_dir
 from phasesim.simulator.run import phasesim_version
 
-__all__ = ["REQUESTS_FILE", "TIMESERIES_FILE", "SUMMARY_FILE", "META_FILE", "write_results",
-           "summary_json", "parquet_bytes", "file_sha256"]
+__all__ = ["REQUESTS_FILE", "TIMESERIES_FILE", "SUMMARY_FILE", "META_FILE", "RESULT_FILES",
+           "write_results", "result_payloads", "write_payloads", "summary_json", "parquet_bytes",
+           "file_sha256"]
 
 REQUESTS_FILE = "requests.parquet"
 TIMESERIES_FILE = "timeseries.parquet"
 SUMMARY_FILE = "summary.json"
 META_FILE = "meta.json"
+RESULT_FILES = frozenset({REQUESTS_FILE, TIMESERIES_FILE, SUMMARY_FILE, META_FILE})
 
 # Fixed writer options: the same table always gives the same bytes.
 _PARQUET_OPTIONS: dict[str, Any] = {
@@ -70,10 +70,21 @@ def write_results(
     trace_path: str | Path | None = None,
     extra_meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write the four result files into ``out_dir``; return ``{file name: final path}``."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("output path exists and is not a directory", path=out)
+    """Write the four result files into ``out_dir`` (all or none; a directory holding an earlier
+    run's files is replaced whole); return ``{file name: final path}``."""
+    payloads = result_payloads(result, trace_path=trace_path, extra_meta=extra_meta)
+    with staged_dir(out_dir, owned=RESULT_FILES) as staging:
+        write_payloads(payloads, staging)
+    return {name: Path(out_dir) / name for name in payloads}
+
+
+def result_payloads(
+    result: ResultLike,
+    *,
+    trace_path: str | Path | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """The four result files' bytes, serialised before anything touches the file system."""
     meta: dict[str, Any] = {"phasesim_version": phasesim_version()}
     if trace_path is not None:
         trace = Path(trace_path)
@@ -81,13 +92,19 @@ def write_results(
                          "bytes": trace.stat().st_size}
     meta.update(result.meta)
     meta.update(extra_meta or {})
-    payloads = {  # serialise everything before touching the file system
+    return {
         REQUESTS_FILE: parquet_bytes(result.requests),
         TIMESERIES_FILE: parquet_bytes(result.timeseries),
         SUMMARY_FILE: summary_json(result.summary).encode(),
         META_FILE: summary_json(meta).encode(),
     }
-    return _commit(payloads, out)
+
+
+def write_payloads(payloads: Mapping[str, bytes], directory: Path) -> None:
+    """Write ``{name: bytes}`` into ``directory``, a staging directory the caller publishes."""
+    for name, data in payloads.items():
+        with atomic_path(directory / name) as tmp:
+            tmp.write_bytes(data)
 
 
 def summary_json(obj: Mapping[str, Any]) -> str:
@@ -109,43 +126,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _commit(payloads: Mapping[str, bytes], out: Path) -> dict[str, Path]:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        for name, data in payloads.items():
-            with atomic_path(staging / name) as tmp:
-                tmp.write_bytes(data)
-        if not out.exists():
-            os.chmod(staging, _default_dir_mode())  # mkdtemp makes 0700
-            os.replace(staging, out)  # one rename publishes the whole directory
-        else:
-            _move_files(staging, out, list(payloads))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {name: out / name for name in payloads}
-
-
-def _default_dir_mode() -> int:
-    """0o777 minus the process umask (what a plain ``mkdir`` would create)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o777 & ~umask
-
-
-def _move_files(staging: Path, out: Path, names: list[str]) -> None:
-    """Move staged files into an existing directory; on failure take the moved ones back out."""
-    moved: list[Path] = []
-    try:
-        for name in names:
-            os.replace(staging / name, out / name)
-            moved.append(out / name)
-    except BaseException:
-        for path in moved:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(value: Any) -> Any:

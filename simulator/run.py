@@ -20,10 +20,13 @@ from phasesim.errors import InputError
 from phasesim.plain import plain
 from phasesim.simulator import costs
 from phasesim.simulator.batching import POLICIES
+from phasesim.simulator.catalog.economics import POWER, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.context import MAX_TIME_NS, SimContext, watch_horizon
+from phasesim.simulator.cost import run_cost
 from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.energy import run_energy
 from phasesim.simulator.instance import Instance, InstanceLimits
 from phasesim.simulator.kv import KVCache
 from phasesim.simulator.lifecycle import Arrivals, Cluster, Pool
@@ -61,6 +64,7 @@ def simulate(
     mode: str = "fast",
     cost_models: Mapping[str, CostModel] | None = None,
     timeseries: bool = True,
+    prices: PriceBook | None = None,
 ) -> SimResult:
     """Replay ``trace`` (canonical columns) on ``topology``.
 
@@ -69,6 +73,8 @@ def simulate(
     name, injected cost models (tests); other pools load theirs with
     ``phasesim.simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile.
     ``timeseries=False`` skips the per-change time series (an empty frame comes back).
+    ``prices``: the prices the summary's ``cost`` uses (None: the catalog's,
+    ``phasesim.simulator.catalog.economics``).
     """
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -89,7 +95,7 @@ def simulate(
     env.run()
     log.stall_leftovers()
     return _result(cluster, topology, seed=seed, mode=mode, slo_ttft_s=slo_ttft_s,
-                   slo_tpot_s=slo_tpot_s)
+                   slo_tpot_s=slo_tpot_s, prices=prices or PriceBook())
 
 
 def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.ndarray]:
@@ -199,7 +205,8 @@ def _build_links(ctx: SimContext, topology: TopologySpec,
 
 
 def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
-            mode: str, slo_ttft_s: float | None, slo_tpot_s: float | None) -> SimResult:
+            mode: str, slo_ttft_s: float | None, slo_tpot_s: float | None,
+            prices: PriceBook) -> SimResult:
     pools = cluster.pools
     first = pools.get(Role.PREFILL, pools.get(Role.COLOCATED))
     last = pools.get(Role.DECODE, pools.get(Role.COLOCATED))
@@ -219,6 +226,7 @@ def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
             "versions": _versions()}
     summary = summarize(requests, pool_stats=pool_stats, link_stats=link_stats,
                         duration_s=duration_s, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
+    _add_energy_and_cost(summary, requests, cluster, topology, pool_stats, duration_s, prices)
     return SimResult(requests=requests, timeseries=cluster.ctx.recorder.frame(),
                      pool_stats=pool_stats, link_stats=link_stats, duration_s=duration_s,
                      meta=meta, summary=summary)
@@ -236,6 +244,32 @@ def _pool_stats(pool: Pool) -> dict[str, Any]:
         "preemptions": sum(s.preemptions for s in stats),
         "kv_capacity_tokens": pool.instances[0].kv.capacity_tokens,
     }
+
+
+def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluster: Cluster,
+                         topology: TopologySpec, pool_stats: list[dict[str, Any]],
+                         duration_s: float, prices: PriceBook) -> None:
+    """The summary's ``energy`` and ``cost`` sections and the requests' ``energy_j`` column
+    (``phasesim.simulator.energy``, ``phasesim.simulator.cost``); energy is None (and
+    ``energy_j`` NaN) where a pool's hardware has no catalog power figures."""
+    specs = [pool.spec for pool in cluster.pools.values()]
+    completed = (requests["status"].astype(str) == "completed").to_numpy()
+    output_tokens = int(requests["output_tokens"].to_numpy()[completed].sum())
+    if all(s.hardware in HARDWARE and s.hardware in POWER for s in specs):
+        summary["energy"], requests["energy_j"] = run_energy(
+            requests, pools=[{"name": s.name, "role": s.role.value, "hardware": s.hardware,
+                              "model": s.model, "dtype": s.dtype} for s in specs],
+            pool_stats=pool_stats, hardware=HARDWARE, power=POWER,
+            models={s.model: get_model(s.model) for s in specs},
+            prefill_emits_token=(topology.first_token == FirstToken.PREFILL
+                                 or Role.PREFILL not in cluster.pools),
+            duration_s=duration_s)
+    else:
+        summary["energy"] = None
+        requests["energy_j"] = np.full(len(requests), np.nan)
+    summary["cost"] = run_cost(
+        pools=[{"name": s.name, "hardware": s.hardware, "instances": s.instances} for s in specs],
+        prices=prices, duration_s=duration_s, output_tokens=output_tokens)
 
 
 def phasesim_version() -> str:

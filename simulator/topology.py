@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from phasesim.errors import InputError
+from phasesim.safe_yaml import load_yaml
 from phasesim.simulator.catalog.hardware import NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S
 from phasesim.units import MAX_TIME_S
 from phasesim.yaml_lines import line_of
@@ -255,7 +256,7 @@ def load_topology(path_or_name: str | Path) -> TopologySpec:
         known = ", ".join(BUILTIN_TOPOLOGIES)
         raise InputError(f"unknown topology '{text}' (built-ins: {known}; or a .yaml file)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
     except yaml.YAMLError as exc:

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LAYER = {"errors": 0, "units": 0, "atomic": 0, "traces": 1, "simulator": 2, "profiler": 3,
+# every module directly in phasesim/ (errors, units, atomic, ...) is a shared basic, layer 0
+BASICS = sorted(p.stem for p in (REPO / "phasesim").glob("*.py")
+                if p.stem not in {"__init__", "__main__"})
+LAYER = {**dict.fromkeys(BASICS, 0), "traces": 1, "simulator": 2, "profiler": 3,
          "scenarios": 3, "cli": 4}
 FOLDERS = {"traces": "traces", "simulator": "simulator", "profiler": "profiler",
            "scenarios": "scenarios", "cli": "phasesim/cli"}
@@ -60,6 +63,15 @@ def test_imports_point_down(package: str) -> None:
             elif layer is not None and layer != package and LAYER[layer] >= own:
                 wrong.append(f"{path.relative_to(REPO)}:{line}: {module}")
     assert not wrong, "imports that do not point down a layer:\n" + "\n".join(wrong)
+
+
+def test_shared_basics_import_only_each_other() -> None:
+    assert {"errors", "units", "atomic"} <= set(BASICS)
+    wrong = [f"phasesim/{name}.py:{line}: {module}"
+             for name in BASICS
+             for line, module in _imports(REPO / "phasesim" / f"{name}.py")
+             if _layer_of(module) not in (None, *BASICS) or _layer_of(module) == "generic"]
+    assert not wrong, wrong
 
 
 def test_simulator_does_not_import_torch_or_groq() -> None:

@@ -77,10 +77,15 @@ def detect_format(path: str | Path) -> TraceFormat:
 
 
 def check_header(path: Path, fmt: TraceFormat, header: list[str]) -> None:
+    """Every column ``fmt`` reads is in the header exactly once (a duplicate is ambiguous: the CSV
+    reader would silently take the first)."""
     for col in CSV_COLUMNS[fmt]:
         if col is not None and col not in header:
             raise InputError(f"missing column for {fmt.value} format (header has: {', '.join(header)})",
                              path=path, line=1, column=col)
+        if col is not None and header.count(col) > 1:
+            raise InputError(f"column name appears {header.count(col)} times in the header", path=path, line=1,
+                             column=col)
 
 
 def existing_file(path: str | Path) -> Path:

@@ -19,6 +19,7 @@ from phasesim.errors import InputError
 from phasesim.seeds import check_seed
 from phasesim.traces import schema
 from phasesim.traces.storage import META_ATTR, new_meta
+from phasesim.units import MAX_TIME_S
 
 __all__ = [
     "Poisson",
@@ -35,7 +36,12 @@ __all__ = [
     "spec_dict",
     "draw_lengths",
     "generate_frame",
+    "MAX_GENERATED_REQUESTS",
 ]
+
+MAX_GENERATED_REQUESTS = 50_000_000
+"""The most requests one generated trace may hold: it is built in memory (about 75 bytes per
+request at peak, so about 4 GB and 20 s here), three times the largest public trace (17M rows)."""
 
 
 def _positive(name: str, value: float) -> None:
@@ -249,6 +255,7 @@ def generate_frame(
         _positive_int("count", count)
     else:
         _positive("duration_s", duration_s)
+    _check_size(process, count=count, duration_s=duration_s)
     arrival_seq, prompt_seq, output_seq = np.random.SeedSequence(seed).spawn(3)
     clock = ArrivalClock(process=process, rng=np.random.default_rng(arrival_seq))
     if count is not None:
@@ -278,10 +285,37 @@ def generate_frame(
     return df
 
 
-def _arrivals_within(clock: ArrivalClock, process: ArrivalProcess, duration_s: float) -> np.ndarray:
-    mean_rate = process.rate_rps
+def _mean_rate_rps(process: ArrivalProcess) -> float:
     if isinstance(process, OnOff):
-        mean_rate *= process.on_s / (process.on_s + process.off_s)
+        return process.rate_rps * process.on_s / (process.on_s + process.off_s)
+    return process.rate_rps
+
+
+def _check_size(process: ArrivalProcess, *, count: int | None, duration_s: float | None) -> None:
+    """Refuse, before drawing anything, a trace of more than ``MAX_GENERATED_REQUESTS`` requests
+    (given, or expected from rate x duration) or one whose arrivals would pass the simulator's
+    horizon ``MAX_TIME_S`` (given, or expected from count / rate)."""
+    mean_rate = _mean_rate_rps(process)
+    if count is not None:
+        if count > MAX_GENERATED_REQUESTS:
+            raise InputError(f"count {count:,} is more than {MAX_GENERATED_REQUESTS:,} requests, the most a "
+                             "generated trace may hold", column="count")
+        if (count - 1) / mean_rate > MAX_TIME_S:
+            raise InputError(f"{count} requests at {mean_rate:.6g} requests/s would arrive over about "
+                             f"{(count - 1) / mean_rate:.3g} s, beyond the simulator's horizon of "
+                             f"{MAX_TIME_S:.6g} s", column="rate")
+        return
+    if duration_s > MAX_TIME_S:
+        raise InputError(f"duration {duration_s:.6g} s is beyond the simulator's horizon of {MAX_TIME_S:.6g} s",
+                         column="duration_s")
+    if mean_rate * duration_s > MAX_GENERATED_REQUESTS:
+        raise InputError(f"rate {mean_rate:.6g} requests/s for {duration_s:.6g} s means about "
+                         f"{mean_rate * duration_s:.3g} requests, more than {MAX_GENERATED_REQUESTS:,}, the most a "
+                         "generated trace may hold", column="duration_s")
+
+
+def _arrivals_within(clock: ArrivalClock, process: ArrivalProcess, duration_s: float) -> np.ndarray:
+    mean_rate = _mean_rate_rps(process)
     step = max(1024, int(mean_rate * duration_s * 1.1) + 64)
     parts = []
     while True:

@@ -22,7 +22,7 @@ from phasesim.errors import InputError
 from phasesim.traces import schema
 from phasesim.traces.formats import CSV_COLUMNS, TraceFormat, detect_format
 from phasesim.traces.generators import ArrivalProcess
-from phasesim.traces.readers import Chunk, Source, location_kw, open_source
+from phasesim.traces.readers import Chunk, Source, horizon_error, location_kw, open_source
 from phasesim.traces.storage import (
     ARROW_TYPES,
     COMPRESSION,
@@ -31,6 +31,7 @@ from phasesim.traces.storage import (
     table_to_frame,
     with_transform,
 )
+from phasesim.units import MAX_TIME_S
 
 __all__ = ["TraceFormat", "TraceWarning", "ImportReport", "detect_format", "import_trace", "import_to_parquet"]
 
@@ -56,6 +57,7 @@ class _Assembler:
         self._src = src
         self._strict = strict
         self._max_arrival = -math.inf
+        self._origin = math.inf if src.rebase else 0.0  # arrival 0 s once imported: the earliest, or 0 s
         self.rows = 0
         self.out_of_order = 0
         self.ids: list[np.ndarray] = []
@@ -73,6 +75,7 @@ class _Assembler:
                                  **location_kw(self._src, chunk.locations[i]))
             self.out_of_order += int(late.sum())
         self._max_arrival = float(running[-1])
+        self._check_horizon(chunk, arrival)
         if self._src.keeps_ids:
             self.ids.append(table.column(schema.REQUEST_ID).to_numpy())
         else:
@@ -80,6 +83,22 @@ class _Assembler:
             table = table.append_column(pa.field(schema.REQUEST_ID, pa.int64(), nullable=False), ids)
         self.rows += table.num_rows
         return _canonical(table)
+
+    def _check_horizon(self, chunk: Chunk, arrival: np.ndarray) -> None:
+        """Every arrival, as it will be written (rebased on the earliest for wall-clock sources),
+        must be within the simulator's horizon ``MAX_TIME_S``."""
+        if len(arrival) == 0:
+            return
+        if self._src.rebase:
+            self._origin = min(self._origin, float(arrival.min()))
+        if self._max_arrival - self._origin <= MAX_TIME_S:
+            return
+        beyond = arrival - self._origin > MAX_TIME_S
+        if not beyond.any():  # the span grew downwards: a new earliest arrival (wall-clock sources)
+            beyond = self._max_arrival - arrival > MAX_TIME_S
+        i = int(np.argmax(beyond))
+        span_s = max(arrival[i] - self._origin, self._max_arrival - arrival[i])
+        raise horizon_error(self._src, chunk.locations[i], float(span_s))
 
     def finish(self) -> None:
         """Raise for an empty trace or duplicate ids; warn about sorting."""

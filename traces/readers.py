@@ -36,8 +36,10 @@ from phasesim.traces.formats import (
 )
 from phasesim.traces.generators import ArrivalClock, ArrivalProcess, spec_dict
 from phasesim.traces.storage import ARROW_TYPES, coerce_table, new_meta, read_meta, with_transform
+from phasesim.units import MAX_TIME_S
 
-__all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "Source", "location_kw", "open_source"]
+__all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "Source", "horizon_error", "location_kw",
+           "open_source"]
 
 CHUNK_BYTES = 16 << 20
 JSONL_CHUNK_ROWS = 1 << 16
@@ -70,6 +72,15 @@ class Source:
 
 def location_kw(src: Source, loc: int) -> dict[str, int]:
     return {src.location: int(loc)}
+
+
+def horizon_error(src: Source, loc: int, span_s: float) -> InputError:
+    """An arrival ``span_s`` seconds after 0 s (or, for wall-clock sources, apart from another
+    request) that the simulator's int64-nanosecond clock cannot hold."""
+    what = f"arrival {span_s:.6g} s " + ("apart from another request " if src.rebase else "")
+    return InputError(f"{what}is beyond the simulator's horizon of {MAX_TIME_S:.6g} s (64-bit nanoseconds, "
+                      "about 292 years)", path=src.path, column=src.time_column or schema.ARRIVAL_S,
+                      **location_kw(src, loc))
 
 
 def _check_values(src: Source, table: pa.Table, locations: np.ndarray, columns: tuple[str | None, str, str]) -> None:
@@ -119,7 +130,10 @@ def _numbers(values: pa.Array, *, src: Source, first_line: int, column: str, int
 
 
 _TIMESTAMP = (r"^\s*(?P<dt>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?"
-              r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?\s*$")
+              r"\s*(?P<tz>Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?\s*$")
+# wall-clock seconds since the epoch whose nanoseconds fit an int64 (datetime64[ns]): 1677-09-21
+# 00:12:44 up to 2262-04-11 23:47:15; outside it the arithmetic below would wrap around silently
+_EPOCH_S_RANGE = (-int(MAX_TIME_S), int(MAX_TIME_S) - 1)
 
 
 def _timestamps_ns(values: pa.Array, *, src: Source, first_line: int, column: str) -> np.ndarray:
@@ -133,12 +147,19 @@ def _timestamps_ns(values: pa.Array, *, src: Source, first_line: int, column: st
         text = values[i].as_py().strip()
         raise InputError(f"bad timestamp {text[:40]!r} (expected YYYY-MM-DD HH:MM:SS[.fffffff])" if text
                          else "empty value", path=src.path, line=first_line + i, column=column)
-    ns = seconds.cast(pa.int64()).to_numpy() * 1_000_000_000
-    ns += pc.cast(pc.utf8_rpad(parts.field("frac"), width=9, padding="0"), pa.int64()).to_numpy()
+    utc_s = seconds.cast(pa.int64()).to_numpy()
     tz = parts.field("tz").to_numpy(zero_copy_only=False)
     if any(tz):
-        ns -= np.array([_tz_offset_s(t) for t in tz], dtype=np.int64) * 1_000_000_000
-    return ns
+        utc_s = utc_s - np.array([_tz_offset_s(t) for t in tz], dtype=np.int64)
+    low, high = _EPOCH_S_RANGE
+    outside = (utc_s < low) | (utc_s > high)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise InputError(f"timestamp {values[i].as_py().strip()[:40]!r} is outside {np.datetime64(low, 's')} .. "
+                         f"{np.datetime64(high, 's')}, the range of 64-bit nanoseconds", path=src.path,
+                         line=first_line + i, column=column)
+    frac_ns = pc.cast(pc.utf8_rpad(parts.field("frac"), width=9, padding="0"), pa.int64()).to_numpy()
+    return utc_s * 1_000_000_000 + frac_ns
 
 
 def _tz_offset_s(text: str) -> int:
@@ -150,20 +171,22 @@ def _tz_offset_s(text: str) -> int:
 
 
 def _csv_batches(path: Path, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """(first file line, batch of string columns) in file order; CSV structure errors located."""
+    """(first file line, batch of string columns) in file order; CSV structure errors located.
+
+    pyarrow's streaming reader parses on its own native threads, so nothing Python is handed to it
+    (no ``invalid_row_handler``): a native thread that needs the GIL while the interpreter exits
+    after an error is killed mid-C++ and aborts the process ("terminate called without an active
+    exception", exit 134). Ragged rows are located from pyarrow's message instead, which names
+    the row (a 1-based file line) when ``use_threads=False``.
+    """
     header = read_header(path)
-    bad_rows: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        bad_rows.append(row)
-        return "error"
-
     reader_cols = {name: pa.string() for name in header}
+    reader = None
     try:
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=CHUNK_BYTES),
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types=reader_cols, include_columns=columns,
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
@@ -183,16 +206,25 @@ def _csv_batches(path: Path, columns: list[str]) -> Iterator[tuple[int, pa.Recor
                 yield line, batch.slice(0, used)
             line += batch.num_rows
     except pa.ArrowInvalid as exc:
-        text = " ".join(str(exc).split())
-        if bad_rows:
-            row = bad_rows[-1]
-            got = row.actual_columns
-            raise InputError(f"expected {row.expected_columns} fields, got {got}"
-                             + (" (blank line)" if not row.text.strip() else ""),
-                             path=path, line=row.number) from None
-        match = re.search(r"Row #(\d+)", text)
-        raise InputError(f"malformed CSV ({text[:100]})", path=path,
-                         line=int(match.group(1)) if match else None) from None
+        raise _csv_structure_error(path, str(exc)) from None
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+_RAGGED = re.compile(r"Row #(?P<row>\d+): Expected (?P<expected>\d+) columns, got (?P<got>\d+): ?(?P<text>.*)",
+                     re.DOTALL)
+
+
+def _csv_structure_error(path: Path, message: str) -> InputError:
+    """The InputError for a pyarrow CSV parse or conversion error, located by its ``Row #N``."""
+    ragged = _RAGGED.search(message)
+    if ragged:
+        blank = " (blank line)" if not ragged["text"].strip() else ""
+        return InputError(f"expected {ragged['expected']} fields, got {ragged['got']}{blank}", path=path,
+                          line=int(ragged["row"]))
+    match = re.search(r"Row #(\d+)", message)
+    return InputError(f"malformed CSV ({message[:100]})", path=path, line=int(match.group(1)) if match else None)
 
 
 def _blank_rows(batch: pa.RecordBatch) -> np.ndarray:
@@ -230,6 +262,10 @@ def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None,
                 if base_ns is None and n:
                     base_ns = int(ns[0])
                     src.notes["t0_ns"] = base_ns
+                apart_s = np.abs(ns.astype(np.float64) - base_ns) / 1e9  # the int64 difference below would wrap
+                if (apart_s > MAX_TIME_S).any():
+                    i = int(np.argmax(apart_s > MAX_TIME_S))
+                    raise horizon_error(src, first_line + i, float(apart_s[i]))
                 arrival_s = (ns - base_ns) / 1e9
             elif fmt is TraceFormat.VIDUR:
                 arrival_s = _numbers(batch.column(time_col), src=src, first_line=first_line, column=time_col,
@@ -275,11 +311,32 @@ def _mooncake_source(path: Path) -> Source:
     return src
 
 
+_MAX_EXACT = 2**53  # the largest count a float64 holds exactly: the limit for token counts everywhere
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a repeated key (``json`` would silently keep the last one)."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _DuplicateKey(f"key {json.dumps(key)[:40]} appears twice")
+    return obj
+
+
 def _mooncake_row(raw: bytes, *, path: Path, line: int) -> tuple[float, int, int, list[int] | None]:
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = getattr(exc, "msg", "not UTF-8")
+        obj = json.loads(raw, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, not UTF-8, an int of > 4300 digits
+        if isinstance(exc, _DuplicateKey):
+            raise InputError(f"invalid JSON object ({exc})", path=path, line=line) from None
+        msg = getattr(exc, "msg", None) or ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else
+                                            "nested too deeply" if isinstance(exc, RecursionError) else str(exc))
         raise InputError(f"truncated or invalid JSON ({msg} at char {getattr(exc, 'pos', 0) + 1})",
                          path=path, line=line) from None
     if not isinstance(obj, dict):
@@ -288,17 +345,38 @@ def _mooncake_row(raw: bytes, *, path: Path, line: int) -> tuple[float, int, int
     for key in MOONCAKE_KEYS:
         if key not in obj:
             raise InputError("missing field", path=path, line=line, column=key)
-        value = obj[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(f"expected a finite number, got {value!r}"[:80], path=path, line=line, column=key)
-        if key != "timestamp" and value != int(value):
-            raise InputError(f"not an integer: {value}", path=path, line=line, column=key)
-        values.append(value)
+        values.append(_json_number(obj[key], integer=key != "timestamp", path=path, line=line, column=key))
     hash_ids = obj.get("hash_ids")
-    if hash_ids is not None and (not isinstance(hash_ids, list)
-                                 or not all(isinstance(h, int) and not isinstance(h, bool) for h in hash_ids)):
-        raise InputError("expected a list of integers", path=path, line=line, column="hash_ids")
-    return float(values[0]) / 1000.0, int(values[1]), int(values[2]), hash_ids
+    if hash_ids is not None:
+        if not isinstance(hash_ids, list) or not all(type(h) is int for h in hash_ids):
+            raise InputError("expected a list of integers", path=path, line=line, column="hash_ids")
+        if hash_ids and (min(hash_ids) < _INT64[0] or max(hash_ids) > _INT64[1]):
+            big = next(h for h in hash_ids if not _INT64[0] <= h <= _INT64[1])
+            raise InputError(f"hash id {_magnitude(big)} is outside the 64-bit integer range", path=path, line=line,
+                             column="hash_ids")
+    return values[0] / 1000.0, int(values[1]), int(values[2]), hash_ids
+
+
+def _json_number(value: Any, *, integer: bool, path: Path, line: int, column: str) -> float:
+    """A JSON number checked like a CSV field: finite, at most 2**53 in magnitude, an integer
+    where one is expected. Python's ``json`` reads integers of any size and NaN/Infinity."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"expected a number, got {json.dumps(value)[:40]}", path=path, line=line, column=column)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"expected a finite number, got {value}", path=path, line=line, column=column)
+    if abs(value) > _MAX_EXACT:
+        raise InputError(f"value too large: {_magnitude(value)}", path=path, line=line, column=column)
+    if integer and value != int(value):
+        raise InputError(f"not an integer: {value}", path=path, line=line, column=column)
+    return value
+
+
+def _magnitude(value: float) -> str:
+    """A number of any size, short: ``1e+300``, ``1.84467e+19``, ``-123456...(400 digits)``."""
+    if isinstance(value, int) and abs(value) >= 10**300:  # beyond float; json caps ints at 4300 digits
+        digits = str(abs(value))
+        return f"{'-' if value < 0 else ''}{digits[:6]}...({len(digits)} digits)"
+    return f"{value:g}"
 
 
 def _mooncake_chunk(rows: list[tuple[float, int, int, list[int] | None]], lines: list[int]) -> Chunk:

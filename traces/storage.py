@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
 from phasesim.traces import schema
+from phasesim.units import MAX_TIME_S
 
 __all__ = [
     "META_ATTR",
@@ -97,6 +98,10 @@ def validate_frame(df: pd.DataFrame, *, path: str | Path | None = None, require_
         raise _fail("arrival is NaN or infinite", path=path, row=_first(bad), column=schema.ARRIVAL_S)
     if (arrival < 0).any():
         raise _fail("arrival is negative", path=path, row=_first(arrival < 0), column=schema.ARRIVAL_S)
+    if (arrival > MAX_TIME_S).any():
+        row = _first(arrival > MAX_TIME_S)
+        raise _fail(f"arrival {arrival[row - 1]:.6g} s is beyond the simulator's horizon of {MAX_TIME_S:.6g} s "
+                    "(64-bit nanoseconds, about 292 years)", path=path, row=row, column=schema.ARRIVAL_S)
     if require_sorted and len(arrival) > 1:
         down = np.diff(arrival) < 0
         if down.any():
@@ -201,6 +206,31 @@ def read_trace(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _cast(arr: pa.ChunkedArray, to: pa.DataType, *, path: str | Path, first_row: int, column: str) -> pa.ChunkedArray:
+    """``arr`` cast to ``to`` with pyarrow's checked cast (no overflow, no truncation); on failure
+    an InputError at the first row that does not fit (found by bisection, on the error path only)."""
+    try:
+        return arr.cast(to)
+    except pa.ArrowNotImplementedError as exc:  # the whole column has the wrong type
+        raise InputError(f"cannot read as {to} ({exc})", path=path, column=column) from None
+    except pa.ArrowInvalid:
+        pass
+    lo, hi = 0, len(arr)  # the first failing row is in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            arr.take(np.arange(lo, mid)).cast(to)  # take, not slice: a sliced list keeps all its values
+            lo = mid
+        except pa.ArrowInvalid:
+            hi = mid
+    try:
+        arr.take([lo]).cast(to)
+        reason = "value out of range"  # not reached: the failing row is [lo]
+    except pa.ArrowInvalid as exc:
+        reason = str(exc)
+    raise InputError(f"cannot read as {to} ({reason[:100]})", path=path, row=first_row + lo, column=column)
+
+
 def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa.Table:
     """Keep the known columns, cast them to canonical types; InputError on failure."""
     for col in schema.REQUIRED_COLUMNS:
@@ -221,11 +251,10 @@ def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa
                 raise InputError(f"expected an integer, got {values[bad][0]}", path=path,
                                  row=first_row - 1 + _first(bad),
                                  column=col)
-        try:
-            arr = arr.cast(ARROW_TYPES[col])
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise InputError(f"cannot read as {ARROW_TYPES[col]} ({' '.join(str(exc).split())[:80]})",
-                             path=path, column=col) from None
-        cols.append(arr)
+            huge = np.abs(values) >= 2.0**63
+            if huge.any():
+                raise InputError(f"value too large: {values[huge][0]:g}", path=path,
+                                 row=first_row - 1 + _first(huge), column=col)
+        cols.append(_cast(arr, ARROW_TYPES[col], path=path, first_row=first_row, column=col))
         fields.append(pa.field(col, ARROW_TYPES[col]))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))

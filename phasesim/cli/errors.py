@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from phasesim.errors import CommandError, InputError
+from phasesim.errors import CommandError, InputError, one_line
 
 __all__ = ["OneLineUsageErrors", "cli_errors", "fail"]
 
@@ -41,7 +41,7 @@ _HELP_NOT_ERRORS = frozenset({"NoArgsIsHelpError"})
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on one line to stderr; return the Exit to raise."""
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    print(f"error: {one_line(str(message))}", file=sys.stderr)
     return typer.Exit(code)
 
 

@@ -1,4 +1,5 @@
-"""`sim profiles` commands: list, show and plot cost tables."""
+"""`sim profiles` commands: list, show and plot cost tables; list the hardware's power and
+price figures with their sources."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.economics import POWER, PRICES, PriceBook
+from phasesim.simulator.catalog.hardware import HARDWARE, get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import (
     TableCostModel,
@@ -60,7 +63,43 @@ def show_cmd(name: Annotated[str, typer.Argument(help="Table stem (shipped) or .
     path = resolve_table_path(name)
     info = table_info(path)
     _, meta = read_table(path)
-    typer.echo(json.dumps({"table": _info_dict(info), "metadata": meta}, indent=2, sort_keys=True))
+    shown = {"table": _info_dict(info), "metadata": meta}
+    if info.hardware in POWER:
+        shown["hardware_economics"] = _economics(info.hardware)
+    typer.echo(json.dumps(shown, indent=2, sort_keys=True))
+
+
+def _economics(hardware: str) -> dict[str, Any]:
+    """A device's power and default price, each with its source."""
+    power, price = POWER[hardware], PRICES[hardware]
+    return {
+        "power": {f: {"value": getattr(power, f), "source": power.source(f)}
+                  for f in ("idle_w", "peak_w", "bandwidth_share", "compute_share",
+                            "busy_floor_share") if power.source(f) or getattr(power, f)},
+        "price": {"usd_per_hour": PriceBook().usd_per_hour(hardware),
+                  "list_usd_per_hour": price.list_usd_per_hour, "capital_usd": price.capital_usd,
+                  "lifetime_years": price.lifetime_years, "source": PriceBook().source(hardware)},
+    }
+
+
+@app.command("hardware")
+@cli_errors
+def hardware_cmd(
+    name: Annotated[str | None, typer.Argument(help="One catalog hardware (default: all)")] = None,
+    as_json: Annotated[bool, typer.Option("--json/--no-json",
+                                          help="JSON with every source")] = False,
+) -> None:
+    """Power (idle, peak) and default price per hour of the catalog's hardware, with sources."""
+    names = [get_hardware(name).name] if name else sorted(HARDWARE)
+    if as_json or name:
+        typer.echo(json.dumps({n: _economics(n) for n in names}, indent=2, sort_keys=True))
+        return
+    table = Table("hardware", "idle W", "peak W", "USD/h", "price source")
+    for n in names:
+        e = _economics(n)
+        table.add_row(n, f"{e['power']['idle_w']['value']:g}", f"{e['power']['peak_w']['value']:g}",
+                      f"{e['price']['usd_per_hour']:.2f}", e["price"]["source"])
+    Console(width=200).print(table)
 
 
 def _model_for(path: Path) -> TableCostModel:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from phasesim import traces
 from phasesim.cli.errors import cli_errors
+from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
@@ -100,6 +101,13 @@ def replay(
                                    help="TPOT SLO in seconds (goodput, attainment)."),
     first_token: str | None = typer.Option(None, "--first-token", show_default="prefill", help=(
         "Who emits the first token in a disaggregated topology: prefill or decode.")),
+    price: list[str] | None = typer.Option(None, "--price", help=(
+        "Price of one hardware entry per hour, HW=USD (e.g. h100-sxm=2.99), comma-separated or "
+        "repeated; default: the catalog's (sim profiles hardware).")),
+    price_file: Path | None = typer.Option(None, "--price-file", help=(
+        "YAML mapping of hardware to USD per hour (optional kwh_usd key).")),
+    kwh_price: float | None = typer.Option(None, "--kwh-price", show_default="0.10", help=(
+        "Electricity, USD per kWh, for hardware priced by capital cost + power.")),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print only the summary JSON object."),
 ) -> None:
@@ -124,9 +132,11 @@ def replay(
     slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
     spec = _topology(topology, overrides, _comma_list(profile or []))
+    prices = price_book(price, price_file, kwh_price)
     frame = _read_trace(trace)
 
-    result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
+    result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                      prices=prices)
     write_results(result, out, trace_path=trace, extra_meta={
         "replay": {"topology": topology, "slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s}})
     if json_output:
@@ -138,8 +148,25 @@ def replay(
                   f"seed {result.meta['seed']}, rate x{spec.rate_scale:g}, "
                   f"SLO TTFT {1e3 * slo_ttft_s:g} ms / TPOT {1e3 * slo_tpot_s:g} ms)")
     render_summary(result.summary, console)
+    _print_economics(result.summary, console)
     console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
                   "meta.json")
+
+
+def _print_economics(summary: dict[str, Any], console: Console) -> None:
+    """One line each for cost and energy (the full sections are in summary.json)."""
+    cost, energy = summary.get("cost") or {}, summary.get("energy") or {}
+    if cost.get("usd_per_hour") is not None:
+        per_m = cost.get("usd_per_million_output_tokens")
+        console.print(f"cost: ${cost['usd_per_hour']:,.2f}/h"
+                      + ("" if per_m is None else f", ${per_m:,.2f} per million output tokens")
+                      + " (prices and their sources: summary.json cost.prices)")
+    if energy.get("joules") is not None:
+        per_token = energy.get("joules_per_output_token")
+        avg = energy.get("avg_power_w")
+        console.print(f"energy: {energy['joules'] / 3.6e6:,.3f} kWh"
+                      + ("" if per_token is None else f", {per_token:,.2f} J per output token")
+                      + ("" if avg is None else f", {avg:,.0f} W on average"))
 
 
 def _topology(name_or_path: str, overrides: dict[str, Any], profiles: list[str]) -> TopologySpec:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +22,8 @@ from rich.progress import (
 
 from phasesim.cli.errors import cli_errors, fail
 from phasesim.cli.replay_cmd import render_summary
-from phasesim.errors import InputError
+from phasesim.errors import InputError, OutputError
+from phasesim.safe_yaml import load_yaml
 from phasesim.scenarios import (
     Backend,
     ExecutorSpec,
@@ -29,7 +32,9 @@ from phasesim.scenarios import (
     run_scenario,
     run_sweep,
 )
+from phasesim.scenarios.plan import Plan
 from phasesim.scenarios.point import check_point
+from phasesim.scenarios.sweep import SweepReport, count_finished
 
 __all__ = ["app", "run", "sweep", "report", "parse_jobqueue_options"]
 
@@ -77,31 +82,19 @@ def sweep(
                                         ("--dask-pbs", dask_pbs), ("--serial", serial)) if value]
     if len(chosen) > 1:
         raise InputError(f"choose one of {', '.join(chosen)}")
-    spec = _executor_spec(workers=workers or os.cpu_count() or 1, dask=dask,
+    spec = _executor_spec(workers=(os.cpu_count() or 1) if workers is None else workers, dask=dask,
                           dask_slurm=dask_slurm, dask_pbs=dask_pbs, serial=serial)
     plan = load_plan(scenario, full=full, checks=(check_point,))
     console = Console(stderr=True)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn())
-    with open_executor(spec) as executor, \
-            Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(plan.base.name, total=len(plan.points), failed=0)
-        failed = 0
-
-        def on_start(to_run: int, skipped: int) -> None:
-            if skipped:
-                console.print(f"resuming: {skipped} of {len(plan.points)} points already done")
-            progress.update(task, completed=skipped)
-
-        def on_done(outcome: Any) -> None:
-            nonlocal failed
-            failed += not outcome.ok
-            progress.update(task, advance=1, failed=failed)
-            if not outcome.ok:
-                console.print(f"[red]point {outcome.point_id} failed[/]: {outcome.error}")
-
-        done = run_sweep(plan, out, executor=executor, on_start=on_start, on_done=on_done)
+    try:
+        done = _run_with_progress(plan, out, spec, console)
+    except KeyboardInterrupt:
+        finished = count_finished(plan, out)
+        raise fail(f"interrupted: {finished} of {len(plan.points)} points done (whole points "
+                   "only); run the same command again to resume", code=130) from None
+    except OutputError as exc:
+        finished = count_finished(plan, out)
+        raise fail(f"{exc}; {finished} of {len(plan.points)} points done") from None
     ran = len(done.outcomes)
     busy_s = sum(o.run_s for o in done.outcomes if o.run_s == o.run_s)
     console.print(f"{ran} points run, {done.skipped} skipped, {done.failed} failed; "
@@ -110,6 +103,32 @@ def sweep(
     if done.failed:
         raise fail(f"{done.failed} of {done.points} points failed "
                    f"(see {out}/points/<id>/error.txt)", code=1)
+
+
+def _run_with_progress(plan: Plan, out: Path, spec: ExecutorSpec,
+                       console: Console) -> SweepReport:
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    progress = Progress(*columns, console=console, transient=False)
+    task = progress.add_task(plan.base.name, total=len(plan.points), failed=0)
+    failed = 0
+
+    def on_start(to_run: int, skipped: int) -> None:  # shown once the sweep directory is ready
+        if skipped:
+            console.print(f"resuming: {skipped} of {len(plan.points)} points already done")
+        progress.update(task, completed=skipped)
+        progress.start()
+
+    def on_done(outcome: Any) -> None:
+        nonlocal failed
+        failed += not outcome.ok
+        progress.update(task, advance=1, failed=failed)
+        if not outcome.ok:
+            console.print(f"[red]point {outcome.point_id} failed[/]: {outcome.error}")
+
+    with open_executor(spec) as executor, _stopping(progress):
+        return run_sweep(plan, out, executor=executor, on_start=on_start, on_done=on_done)
 
 
 @app.command()
@@ -126,11 +145,25 @@ def report(
         f"wrote {len(written)} files to {out} (open {out}/report.md)")
 
 
+@contextlib.contextmanager
+def _stopping(progress: Progress) -> Iterator[Progress]:
+    """Stop ``progress`` on the way out (it is started by the sweep's ``on_start``)."""
+    try:
+        yield progress
+    finally:
+        progress.stop()
+
+
 def parse_jobqueue_options(text: str, *, option: str) -> dict[str, Any]:
     """``key=value,key=value`` (values read as YAML scalars) or a YAML/JSON file of options."""
     path = Path(text)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise InputError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path=path,
+                             line=None if mark is None else mark.line + 1, column=option) from None
         if not isinstance(data, dict):
             raise InputError("expected a mapping of jobqueue options", path=path, column=option)
         return data
@@ -139,7 +172,11 @@ def parse_jobqueue_options(text: str, *, option: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"{option}: expected key=value, got '{item}'", column=option)
-        options[key.strip()] = yaml.safe_load(value.strip())
+        try:
+            options[key.strip()] = load_yaml(value.strip())
+        except yaml.YAMLError:
+            raise InputError(f"{option}: cannot read the value of '{key.strip()}'",
+                             column=option) from None
     return options
 
 

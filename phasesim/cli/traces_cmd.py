@@ -211,10 +211,11 @@ def transform_cmd(
 
 
 def _json_safe(value: Any) -> Any:
-    """NaN (undefined rate/CV of a one-request trace) becomes null: the output stays valid JSON."""
+    """NaN and infinities (an undefined rate/CV of a one-request trace, a rate that overflows for
+    arrivals closer than float64 resolves) become null: the output stays valid JSON."""
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
-    return None if isinstance(value, float) and math.isnan(value) else value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 @app.command("stats")
@@ -230,7 +231,7 @@ def stats_cmd(
         df = import_trace(src, format=format)
     stats = trace_stats(df)
     if as_json:
-        print(json.dumps(_json_safe(stats)))
+        print(json.dumps(_json_safe(stats), allow_nan=False))
         return
     table = Table(title=f"{src.name}", show_header=True)
     table.add_column("statistic")

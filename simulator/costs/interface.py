@@ -30,13 +30,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CostModel", "FastPaths", "DecodeRun", "PrefillStep", "run_cum_ns", "run_mean_contexts",
+__all__ = ["CostModel", "FastPaths", "DecodeRunFn", "PrefillStepFn", "run_cum_ns", "run_mean_contexts",
            "default_decode_run", "default_prefill_step_s", "decode_run_of", "prefill_step_s_of"]
 
 # (batch_size, context_sum_tokens, steps) -> (cum_ns, lo); see FastPaths.decode_run
-DecodeRun = Callable[[int, int, int], tuple[array, int]]
+DecodeRunFn = Callable[[int, int, int], tuple[array, int]]
 # (chunk_tokens, prefix_tokens) -> seconds; see FastPaths.prefill_step_s
-PrefillStep = Callable[[tuple[int, ...], tuple[int, ...]], float]
+PrefillStepFn = Callable[[tuple[int, ...], tuple[int, ...]], float]
 
 
 @runtime_checkable
@@ -94,7 +94,7 @@ def run_mean_contexts(batch_size: int, context_sum_tokens: int, steps: int) -> n
     return (np.arange(steps, dtype=np.float64) * batch_size + context_sum_tokens) / batch_size
 
 
-def default_decode_run(model: CostModel) -> DecodeRun:
+def default_decode_run(model: CostModel) -> DecodeRunFn:
     """``FastPaths.decode_run`` from ``model.decode_step_times_s``: one vectorised call per run."""
 
     def decode_run(batch_size: int, context_sum_tokens: int, steps: int) -> tuple[array, int]:
@@ -104,7 +104,7 @@ def default_decode_run(model: CostModel) -> DecodeRun:
     return decode_run
 
 
-def default_prefill_step_s(model: CostModel) -> PrefillStep:
+def default_prefill_step_s(model: CostModel) -> PrefillStepFn:
     """``FastPaths.prefill_step_s`` from ``model.prefill_time_s`` on int64 arrays."""
 
     def prefill_step_s(chunk_tokens: tuple[int, ...], prefix_tokens: tuple[int, ...]) -> float:
@@ -114,13 +114,13 @@ def default_prefill_step_s(model: CostModel) -> PrefillStep:
     return prefill_step_s
 
 
-def decode_run_of(model: CostModel) -> DecodeRun:
+def decode_run_of(model: CostModel) -> DecodeRunFn:
     """The model's own ``decode_run`` when it implements :class:`FastPaths` (table models: slices
     of shared cumulative tables), else :func:`default_decode_run`."""
     return model.decode_run if isinstance(model, FastPaths) else default_decode_run(model)
 
 
-def prefill_step_s_of(model: CostModel) -> PrefillStep:
+def prefill_step_s_of(model: CostModel) -> PrefillStepFn:
     """The model's own ``prefill_step_s`` when it implements :class:`FastPaths`, else
     :func:`default_prefill_step_s`."""
     return model.prefill_step_s if isinstance(model, FastPaths) else default_prefill_step_s(model)

@@ -60,6 +60,8 @@ BAD_VALUE = {
     ("sim", "profiles", "list"): ("--dir", ["--dir"]),
     ("sim", "profiles", "show"): ("--help", ["name", "--help=yes"]),  # its only option
     ("sim", "profiles", "plot"): ("--context", ["name", "-o", "p.png", "--context", "long"]),
+    ("sim", "profiles", "hardware"): ("--help", ["h100-sxm", "--help=yes"]),  # --json is a flag
+    ("sim", "plan"): ("--max-devices", ["t.parquet", "-o", "out", "--max-devices", "many"]),
     ("profiler", "capture"): ("--backend", ["--backend", "tpu", "-o", "t.parquet"]),
     ("profiler", "validate"): ("--seed", ["--table", "t.parquet", "--trace", "x.parquet",
                                           "--seed", "abc"]),
@@ -135,3 +137,16 @@ def test_console_entry_points_too(main: str, args: list[str], tmp_path: Path) ->
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
     assert result.stdout == ""
+
+
+def test_the_three_commands_are_declared_and_python_m_phasesim_is_sim() -> None:
+    """pyproject declares sim, its alias phasesim, and profiler; ``python -m phasesim`` is sim."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())[
+        "project"]["scripts"]
+    assert scripts == {"sim": "phasesim.cli:main", "phasesim": "phasesim.cli:main",
+                       "profiler": "phasesim.cli.profiler_cmd:main"}
+    result = subprocess.run([sys.executable, "-m", "phasesim", "traces", "--help"], check=False,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "generate" in result.stdout, result.stderr

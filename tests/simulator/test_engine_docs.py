@@ -29,6 +29,6 @@ def test_every_code_link_points_at_what_it_names() -> None:
     assert len(links) >= 40  # the life of a request, at least
     wrong = [f"{name} -> {path}:{line}" for name, path, line, target, anchor in links
              if target != path or anchor != line or not _defines(path, int(line), name)]
-    assert not wrong, wrong
+    assert not wrong, f"{wrong}: run python tools/update_doc_links.py"
     # nothing that looks like a link escaped the pattern
     assert text.count("](../simulator/") == len(links)

@@ -111,7 +111,7 @@ def test_scenario_rate_beyond_the_horizon(tmp_path: Path, trace_yaml: str) -> No
                         f"trace:\n  {trace_yaml}\nseed: 1\n")
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", str(scenario), "-o", str(out)])
-    _one_error(result, out, "rate_rps", HORIZON)
+    _one_error(result, out, "column 'trace.rate_rps'", "horizon of")
 
 
 @pytest.mark.parametrize("latency", ["1.0e+10", "1e10s", "200000000min"])

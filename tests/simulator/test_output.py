@@ -118,13 +118,17 @@ def test_failure_keeps_an_existing_directory_as_it_was(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def test_rewrite_replaces_only_its_own_files(tmp_path: Path) -> None:
+def test_rewrite_refuses_a_directory_with_files_phasesim_did_not_write(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="did not write"):
+        write_results(_result(10), out)
+    assert {p.name for p in out.iterdir()} == {"notes.txt"}
+    (out / "notes.txt").unlink()
     write_results(_result(10), out)
     write_results(_result(30), out)
-    assert {p.name for p in out.iterdir()} == FILES | {"notes.txt"}
+    assert {p.name for p in out.iterdir()} == FILES
     assert len(pq.read_table(out / REQUESTS_FILE)) == 30
 
 

@@ -1,0 +1,109 @@
+"""`sim plan`: search cluster configurations by simulating the trace; write the cheapest.
+
+Writes ``DIR/best.yaml`` (a topology ``sim replay --topology`` accepts as it is),
+``DIR/plans.parquet`` (every configuration simulated), ``DIR/pareto.png`` and ``DIR/report.md``
+(the winner, the best of each other topology kind and why it lost, the prices used). See
+``phasesim.scenarios.planner`` for the space and the pruning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import typer
+import yaml
+
+from phasesim import traces
+from phasesim.atomic import atomic_path
+from phasesim.cli.errors import cli_errors
+from phasesim.cli.prices import price_book
+from phasesim.errors import InputError
+from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
+from phasesim.scenarios.planner import (
+    OBJECTIVES,
+    PlanSpace,
+    report_markdown,
+    search_on,
+    topology_for,
+)
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.output import parquet_bytes
+
+__all__ = ["app", "plan"]
+
+app = typer.Typer(help="plan commands", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.command("plan")
+@cli_errors
+def plan(
+    trace: Path = typer.Argument(..., show_default=False, help="Trace (as for sim replay)."),
+    out: Path = typer.Option(..., "--out", "-o", show_default=False,
+                             help="Directory for best.yaml, plans.parquet, report.md."),
+    slo_ttft: float = typer.Option(0.5, "--slo-ttft", help="TTFT SLO in seconds."),
+    slo_tpot: float = typer.Option(0.05, "--slo-tpot", help="TPOT SLO in seconds."),
+    attainment: float = typer.Option(0.9, "--attainment",
+                                     help="Fraction of requests that must meet both SLOs."),
+    hardware: list[str] = typer.Option(["h100-sxm"], "--hardware", help=(
+        "Hardware to consider, comma-separated or repeated (colocated pools of each, and every "
+        "prefill/decode pairing).")),
+    model: str = typer.Option("llama2-7b", "--model", help="Model."),
+    max_devices: int = typer.Option(8, "--max-devices",
+                                    help="Most instances (GPUs, GroqRacks) in a cluster."),
+    objective: str = typer.Option("cost", "--objective", help="cost, energy or devices."),
+    rate_scale: float = typer.Option(1.0, "--rate-scale", help="Multiply the request rate."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of every random stream."),
+    price: list[str] | None = typer.Option(None, "--price", help="HW=USD per hour (as replay)."),
+    price_file: Path | None = typer.Option(None, "--price-file", help="YAML prices (as replay)."),
+    kwh_price: float | None = typer.Option(None, "--kwh-price", help="USD per kWh (as replay)."),
+    workers: int = typer.Option(1, "--workers", help=(
+        "Parallel workers, one topology kind per task (1: in this process; more: a process pool, "
+        "or Dask workers with --dask).")),
+    dask: str | None = typer.Option(None, "--dask", help=(
+        "Run on a Dask scheduler (tcp://host:8786) or 'local' (a LocalCluster).")),
+) -> None:
+    """Find the cheapest cluster (or least energy, or fewest devices) that meets the SLO."""
+    if out.exists() and not out.is_dir():
+        raise InputError("-o/--out: exists and is not a directory", path=out)
+    for value, option in ((slo_ttft, "--slo-ttft"), (slo_tpot, "--slo-tpot"),
+                          (rate_scale, "--rate-scale")):
+        if not value > 0:
+            raise InputError(f"{option} must be > 0, got {value}")
+    if objective not in OBJECTIVES:
+        raise InputError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
+    get_model(model)
+    if dask is not None:
+        executor_spec = ExecutorSpec(backend=Backend.DASK, workers=workers, address=dask)
+    elif workers > 1:
+        executor_spec = ExecutorSpec(backend=Backend.PROCESS, workers=workers)
+    else:
+        executor_spec = ExecutorSpec(backend=Backend.SERIAL, workers=max(workers, 1))
+    names = tuple(dict.fromkeys(i.strip() for v in hardware for i in v.split(",") if i.strip()))
+    space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
+                      rate_scale=rate_scale, seed=seed)
+    prices = price_book(price, price_file, kwh_price)
+    if not trace.is_file():
+        raise InputError("no such trace file", path=trace)
+    frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET
+             else traces.import_trace(trace))
+
+    with open_executor(executor_spec) as executor:
+        result = search_on(executor, space, frame, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
+                           prices=prices, attainment=attainment, objective=objective)
+    from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
+
+    rows = pd.DataFrame([e.row() for e in result.evaluations])
+    files = {"plans.parquet": parquet_bytes(rows), "pareto.png": pareto_png(result),
+             "report.md": report_markdown(result, space).encode()}
+    best = result.best
+    if best is not None:
+        topo = topology_for(best.candidate, space).model_dump(mode="json")
+        files["best.yaml"] = yaml.safe_dump(json.loads(json.dumps(topo)), sort_keys=False).encode()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        with atomic_path(out / name) as tmp:
+            tmp.write_bytes(data)
+    typer.echo(files["report.md"].decode(), nl=False)
+    typer.echo(f"wrote {out}/: " + " ".join(sorted(files)))

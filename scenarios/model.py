@@ -140,8 +140,27 @@ class GeneratorSpec(_Strict):
         return self
 
 
+class SessionsSpec(_Strict):
+    """Multi-turn sessions with prefix hash ids (:func:`phasesim.traces.generate_sessions`):
+    ``sessions`` of them starting at ``session_rate_rps`` (Poisson; ``trace.rate_rps`` replaces
+    it), ``turns`` per session, ``think_s`` mean seconds between turns, ``user`` new tokens and
+    ``output`` tokens per turn (lengths as in ``generate``), a ``system_prompt_tokens`` prompt
+    shared by all sessions, hash ids per ``prefix_block_tokens``. ``seed`` defaults to the
+    scenario's."""
+
+    sessions: int = Field(ge=1)
+    session_rate_rps: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    turns: Annotated[dict[str, Any] | int, AfterValidator(_length)] = 4
+    think_s: Seconds = 30.0
+    user: Annotated[dict[str, Any] | int, AfterValidator(_length)] = 256
+    output: Annotated[dict[str, Any] | int, AfterValidator(_length)] = 128
+    system_prompt_tokens: int = Field(default=0, ge=0)
+    prefix_block_tokens: int = Field(default=512, ge=1)
+    seed: int | None = Field(default=None, ge=0)
+
+
 class TraceSpec(_Strict):
-    """``path`` (relative to the scenario file) or ``generate``.
+    """``path`` (relative to the scenario file), ``generate`` or ``sessions``.
 
     ``rate_rps`` sets the mean arrival rate: it replaces a generator's ``arrival.rate_rps``, and
     rescales a file's arrival times (keeping their shape) so that its mean rate is ``rate_rps``.
@@ -152,6 +171,7 @@ class TraceSpec(_Strict):
 
     path: str | None = None
     generate: GeneratorSpec | None = None
+    sessions: SessionsSpec | None = None
     rate_rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_requests: int | None = Field(default=None, ge=1)
     max_context_tokens: int | None = Field(default=None, ge=2)
@@ -159,8 +179,8 @@ class TraceSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> TraceSpec:
-        if (self.path is None) == (self.generate is None):
-            raise ValueError("give exactly one of 'path' or 'generate'")
+        if sum(x is not None for x in (self.path, self.generate, self.sessions)) != 1:
+            raise ValueError("give exactly one of 'path', 'generate' or 'sessions'")
         return self
 
 

@@ -11,8 +11,18 @@ import pandas as pd
 
 from phasesim.errors import InputError
 from phasesim.scenarios.model import TraceSpec
-from phasesim.traces import clip_context, generate, head, import_trace, read_trace, scale_rate
+from phasesim.traces import (
+    Sessions,
+    clip_context,
+    generate,
+    generate_sessions,
+    head,
+    import_trace,
+    read_trace,
+    scale_rate,
+)
 from phasesim.traces.schema import ARRIVAL_S
+from phasesim.traces.specs import length_from_spec
 from phasesim.units import MAX_TIME_S
 
 __all__ = ["build_trace", "check_trace", "mean_rate_rps"]
@@ -20,6 +30,17 @@ __all__ = ["build_trace", "check_trace", "mean_rate_rps"]
 
 def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
     """The canonical trace ``spec`` describes (paths must already be absolute)."""
+    if spec.sessions is not None:
+        ses = spec.sessions
+        df = generate_sessions(Sessions(
+            sessions=ses.sessions,
+            session_rate_rps=spec.rate_rps if spec.rate_rps is not None else ses.session_rate_rps,
+            turns=length_from_spec(ses.turns, column="turns"), think_s=ses.think_s,
+            user=length_from_spec(ses.user, column="user"),
+            output=length_from_spec(ses.output, column="output"),
+            system_prompt_tokens=ses.system_prompt_tokens,
+            prefix_block_tokens=ses.prefix_block_tokens), seed=seed if ses.seed is None else ses.seed)
+        return _fit_context(df, spec)
     if spec.generate is not None:
         gen = spec.generate
         arrival = dict(gen.arrival)

@@ -107,7 +107,7 @@ def _fit_decode(batch: Sequence[Request], free_blocks: int,
     while need > free_blocks and keep:
         victim = keep.pop()
         preempt.append(victim)
-        free_blocks += victim.kv_blocks
+        free_blocks += victim.kv_blocks - victim.shared_blocks  # shared prefix blocks: maybe held
         need -= grows.pop()
     return tuple(keep), tuple(preempt), free_blocks - need
 

@@ -72,12 +72,17 @@ def _attention_width(model: ModelSpec) -> int:
     return model.layers * model.heads * model.head_dim
 
 
-def prefill_work(model: ModelSpec, dtype: str,
-                 prompt_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per prompt: (FLOPs, KV bytes written) of its prefill (weights not included)."""
+def prefill_work(model: ModelSpec, dtype: str, prompt_tokens: np.ndarray,
+                 cached_tokens: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt: (FLOPs, KV bytes written) of its prefill (weights not included). The first
+    ``cached_tokens`` of a prompt came from the prefix cache: only the rest is computed (its
+    attention still reads the cached prefix)."""
     p = np.asarray(prompt_tokens, dtype=np.float64)
-    flops = p * model.flops_per_token_linear() + 2.0 * _attention_width(model) * p * (p + 1.0)
-    return flops, p * model.kv_bytes_per_token(dtype)
+    c = np.minimum(np.asarray(cached_tokens, dtype=np.float64), p)
+    attention = 2.0 * _attention_width(model) * (p * (p + 1.0) - c * (c + 1.0))
+    computed = p - c
+    return (computed * model.flops_per_token_linear() + attention,
+            computed * model.kv_bytes_per_token(dtype))
 
 
 def decode_work(model: ModelSpec, dtype: str, prompt_tokens: np.ndarray,
@@ -165,6 +170,8 @@ def run_energy(requests: pd.DataFrame, *, pools: Sequence[Mapping[str, Any]],
     and "decode" (a prefill pool prefills, a decode pool decodes, a colocated pool does both).
     """
     prompt = requests["prompt_tokens"].to_numpy(dtype=np.float64)
+    cached = (requests["cached_tokens"].to_numpy(dtype=np.float64)  # with a prefix cache only
+              if "cached_tokens" in requests else 0.0)
     output = requests["output_tokens"].to_numpy(dtype=np.float64)
     completed = (requests["status"].astype(str) == "completed").to_numpy()
     prefilled = np.isfinite(requests["prefill_end_s"].to_numpy(dtype=np.float64))
@@ -182,7 +189,7 @@ def run_energy(requests: pd.DataFrame, *, pools: Sequence[Mapping[str, Any]],
         flops = np.zeros(len(requests))
         data = np.zeros(len(requests))
         if role in ("colocated", "prefill"):
-            f, b = prefill_work(model, pool["dtype"], np.where(prefilled, prompt, 0.0))
+            f, b = prefill_work(model, pool["dtype"], np.where(prefilled, prompt, 0.0), cached)
             flops, data = flops + f, data + b
         if role in ("colocated", "decode"):
             f, b = decode_work(model, pool["dtype"], prompt, steps)

@@ -36,7 +36,7 @@ from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
 from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
 from phasesim.simulator.decode_runs import DecodeRun, start_run
-from phasesim.simulator.kv import KVCache, KVReservations
+from phasesim.simulator.kv import KVCache, KVReservations, PrefixKVCache
 from phasesim.simulator.recorder import InstanceSeries, InstanceStats
 from phasesim.simulator.request import Request
 from phasesim.simulator.topology import Role
@@ -64,6 +64,8 @@ class Instance:
         self.index = index
         self.cost_model = cost_model
         self.kv = kv
+        # the prefix cache, where the pool has one (its kv is a PrefixKVCache)
+        self.prefix: PrefixKVCache | None = kv if isinstance(kv, PrefixKVCache) else None
         self.policy = policy
         self.limits = limits
         self.queue_key = queue_key
@@ -89,15 +91,18 @@ class Instance:
             free_blocks=kv.free_blocks, watermark_blocks=kv.watermark_blocks,
             block_tokens=kv.block_tokens, max_num_seqs=limits.max_num_seqs,
             max_num_batched_tokens=limits.max_num_batched_tokens)
-        self._record = InstanceSeries(recorder=ctx.recorder, pool=pool, index=index,
-                                      waiting=self.waiting, running=self.running, kv=kv).record
+        self.series = InstanceSeries(recorder=ctx.recorder, pool=pool, index=index,
+                                     waiting=self.waiting, running=self.running, kv=kv,
+                                     prefix=self.prefix)
+        self._record = self.series.record
         Timer(self.env, 0, DECIDE, self._decide)  # the first decision
 
     # --- what routers and requests see -----------------------------------------------------------
 
     def kv_used_blocks(self) -> int:
-        """Blocks in use now, including the growth of a fast-forwarded run's started steps."""
-        used = self.kv.used_blocks
+        """Blocks in use now, including the growth of a fast-forwarded run's started steps (idle
+        prefix-cache blocks, free on demand, are not in use)."""
+        used = self.kv.used_blocks - self.kv.evictable_blocks
         run = self._run
         if run is not None:
             used += run.grown_blocks(now_ns(self.env) - run.start_ns, self.kv.block_tokens)
@@ -105,6 +110,11 @@ class Instance:
 
     def kv_used_fraction(self) -> float:
         return self.kv_used_blocks() / max(1, self.kv.capacity_blocks)
+
+    def prefix_match(self, hash_ids: tuple[int, ...]) -> int:
+        """Leading prefix blocks of ``hash_ids`` resident here (0 without a prefix cache)."""
+        prefix = self.prefix
+        return 0 if prefix is None else prefix.match(hash_ids, len(hash_ids))
 
     def enqueue(self, request: Request, on_done: Callable[[Request], object]) -> None:
         """Queue for prefill. ``on_done(request)`` when the request finishes here (colocated) or
@@ -139,9 +149,12 @@ class Instance:
         self.ready.append(request)
         self._poke()
 
-    def release_kv(self, blocks: int) -> None:
-        """The prefill side frees a transferred request's KV."""
+    def release_kv(self, blocks: int, shared_hashes: tuple[int, ...] = ()) -> None:
+        """The prefill side frees a transferred request's KV: ``blocks`` of its own and the
+        prefix-cache blocks ``shared_hashes`` it held (they stay cached, idle)."""
         self.kv.free(blocks)
+        if shared_hashes:
+            self.prefix.release(shared_hashes)
         if self._asleep_and_empty():  # more free KV cannot wake an empty instance: just note it
             self._record(now_ns(self.env))
         else:
@@ -167,12 +180,12 @@ class Instance:
             self._asleep = True  # a poke (ROUTE phase) schedules the next decision
             return
         fast_run = self.fast and plan.decode_only
-        self._begin(plan, fast_run, now)
+        plan = self._begin(plan, fast_run, now)
         self._record(now)
         if fast_run:  # fast-forward decode steps of an unchanged batch (module docstring)
             kv = self.kv
-            run = self._run = start_run(plan.decode, now, kv.capacity_blocks - kv.used_blocks,
-                                        kv.block_tokens, self._decode_run)
+            run = self._run = start_run(plan.decode, now, kv.capacity_blocks - kv.used_blocks
+                                        + kv.evictable_blocks, kv.block_tokens, self._decode_run)
             run.end = Timer(self.env, run.end_ns(run.steps), DECIDE, self._run_done)
         elif not (plan.chunks or plan.decode):
             Timer(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
@@ -191,10 +204,13 @@ class Instance:
         """The policy's view: the instance's own queues (read-only to the policy) and its free
         KV now. One view object per instance, refreshed before each decision."""
         view = self._policy_view
-        view.free_blocks = self.kv.capacity_blocks - self.kv.used_blocks
+        kv = self.kv
+        view.free_blocks = kv.capacity_blocks - kv.used_blocks + kv.evictable_blocks
         return view
 
-    def _begin(self, plan: StepPlan, fast_run: bool, now: int) -> None:
+    def _begin(self, plan: StepPlan, fast_run: bool, now: int) -> StepPlan:
+        """Apply the start of ``plan``; the plan to run (its admitted requests' chunks cut to
+        what the prefix cache left to compute)."""
         kv = self.kv
         for request in plan.join:
             self.ready.remove(request)
@@ -208,12 +224,17 @@ class Instance:
             else:
                 admitted = set(map(id, plan.admit))
                 self.waiting[:] = [r for r in self.waiting if id(r) not in admitted]
+            prefix = self.prefix
+            hits = False
             for request in plan.admit:
                 request.prefill_target_tokens = prefill_tokens(request)
                 request.prefill_done_tokens = 0
                 request.cached_tokens = 0
                 request.kv_blocks = kv.blocks_for(request.prefill_target_tokens)
-                kv.allocate(request.kv_blocks)
+                if prefix is not None and request.prefix_hash_ids:
+                    hits |= self._reuse_prefix(request, prefix)
+                else:
+                    kv.allocate(request.kv_blocks)
                 request.queue_ns += now - request.waiting_since_ns
                 if request.prefill_start_ns < 0:
                     request.prefill_start_ns = now
@@ -226,11 +247,49 @@ class Instance:
                 if grow > 0:
                     kv.allocate(grow)
                     request.kv_blocks += grow
+        if plan.admit and hits:
+            plan = StepPlan(plan.join, plan.admit, tuple([
+                (r, min(tokens, r.prefill_target_tokens - r.prefill_done_tokens))
+                for r, tokens in plan.chunks]), plan.decode, plan.preempt)
+        return plan
+
+    def _reuse_prefix(self, request: Request, prefix: PrefixKVCache) -> bool:
+        """Admission with a prefix cache: hold the request's leading prefix blocks resident here
+        (at least one prompt token is left to compute), allocate the rest; whether it hit."""
+        ids = request.prefix_hash_ids
+        target = request.prefill_target_tokens
+        k = prefix.reuse(ids, min(len(ids), (target - 1) // prefix.prefix_tokens))
+        first = request.prefill_start_ns < 0
+        if k:
+            request.shared_hashes = k
+            request.shared_blocks = k * prefix.blocks_per_prefix
+            request.prefill_done_tokens = request.cached_tokens = k * prefix.prefix_tokens
+        if first:  # what the request reports: its first admission's hit
+            request.prefix_hit_tokens = request.prefill_done_tokens
+        prefix.allocate(request.kv_blocks - request.shared_blocks)
+        return k > 0
+
+    def _share_prefix(self, request: Request) -> None:
+        """Prefilled: the prompt's full prefix blocks join the prefix cache, held by it."""
+        ids, k = request.prefix_hash_ids, request.shared_hashes
+        if len(ids) > k:
+            self.prefix.insert(ids[k:])
+            request.shared_hashes = len(ids)
+            request.shared_blocks = len(ids) * self.prefix.blocks_per_prefix
+
+    def _free_kv(self, request: Request) -> None:
+        """Free a request's own KV blocks and let go of the prefix blocks it holds."""
+        if request.shared_hashes:
+            self.kv.free(request.kv_blocks - request.shared_blocks)
+            self.prefix.release(request.prefix_hash_ids[:request.shared_hashes])
+            request.shared_hashes = request.shared_blocks = 0
+        else:
+            self.kv.free(request.kv_blocks)
+        request.kv_blocks = 0
 
     def _preempt(self, request: Request, now: int) -> None:
         self.running.remove(request)
-        self.kv.free(request.kv_blocks)
-        request.kv_blocks = 0
+        self._free_kv(request)
         request.cached_tokens = 0
         request.prefill_done_tokens = 0
         request.preemptions += 1
@@ -277,6 +336,8 @@ class Instance:
                 self._finish(request)
 
     def _prefilled(self, request: Request, now: int) -> None:
+        if self.prefix is not None and request.prefix_hash_ids:
+            self._share_prefix(request)
         if request.prefill_end_ns < 0:
             request.prefill_end_ns = now
         if self.prefill_emits_token:
@@ -293,8 +354,11 @@ class Instance:
     def _finish(self, request: Request) -> None:
         self.running.remove(request)
         self.outstanding -= 1
-        self.kv.free(request.kv_blocks)
-        request.kv_blocks = 0
+        if request.shared_hashes:
+            self._free_kv(request)
+        else:
+            self.kv.free(request.kv_blocks)
+            request.kv_blocks = 0
         request.on_done(request)
 
     def _cut_run(self) -> None:

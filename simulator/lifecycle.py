@@ -11,7 +11,7 @@ Every request ends exactly once: completed, or rejected with a reason when it ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,10 +41,14 @@ class Pool:
     layers: int
     rng: np.random.Generator
     turns: int = 0
+    sessions: dict[int, int] = field(default_factory=dict)  # session id -> its last instance
 
-    def route(self) -> Instance:
-        index = ROUTERS[self.spec.routing](self.instances, turn=self.turns, rng=self.rng)
+    def route(self, request: Request) -> Instance:
+        index = ROUTERS[self.spec.routing](self.instances, turn=self.turns, rng=self.rng,
+                                           request=request, sessions=self.sessions)
         self.turns += 1
+        if request.session_id >= 0:
+            self.sessions[request.session_id] = index
         return self.instances[index]
 
     def fits(self, tokens: int) -> bool:
@@ -81,7 +85,7 @@ def serve_colocated(cluster: Cluster, request: Request) -> None:
     if reason is not None:
         log.reject(request, reason)
         return
-    instance = pool.route()
+    instance = pool.route(request)
     log.prefill_instance[request.index] = log.decode_instance[request.index] = instance.index
     instance.enqueue(request, cluster.finished)  # prefill, then decode to the last token
 
@@ -93,7 +97,7 @@ def serve_disaggregated(cluster: Cluster, request: Request) -> None:
     if reason is not None:
         cluster.log.reject(request, reason)
         return
-    prefill = prefill_pool.route()
+    prefill = prefill_pool.route(request)
     cluster.log.prefill_instance[request.index] = prefill.index
     handover = Handover(cluster, request, prefill)
     prefill.enqueue(request, handover.after_prefill)  # the first token too unless first_token=decode
@@ -105,7 +109,8 @@ class Handover:
     the request joins the decode batch. Until the grant, the prefill side holds the KV (blocking
     time)."""
 
-    __slots__ = ("cluster", "request", "prefill", "decode", "held_blocks", "held_since_ns")
+    __slots__ = ("cluster", "request", "prefill", "decode", "held_blocks", "held_hashes",
+                 "held_since_ns")
 
     def __init__(self, cluster: Cluster, request: Request, prefill: Instance) -> None:
         self.cluster = cluster
@@ -113,20 +118,24 @@ class Handover:
         self.prefill = prefill
         self.decode: Instance | None = None
         self.held_blocks = 0
+        self.held_hashes: tuple[int, ...] = ()  # prefix-cache blocks held on the prefill side
         self.held_since_ns = 0
 
     def after_prefill(self, request: Request) -> None:
-        self.held_blocks = request.kv_blocks
+        self.held_blocks = request.kv_blocks - request.shared_blocks
+        if request.shared_hashes:  # the prefill side's prefix cache: held until the hand-over
+            self.held_hashes = request.prefix_hash_ids[:request.shared_hashes]
+            request.shared_hashes = request.shared_blocks = 0
         Timer(self.cluster.ctx.env, 0, ROUTE, self._route)
 
     def _route(self, _event: object) -> None:
         cluster, request = self.cluster, self.request
         if request.generated_tokens >= request.output_tokens:  # a one-token answer: done here
-            self.prefill.release_kv(self.held_blocks)
+            self.prefill.release_kv(self.held_blocks, self.held_hashes)
             cluster.finished(request)
             return
         decode_pool = cluster.pools[Role.DECODE]
-        decode = self.decode = decode_pool.route()
+        decode = self.decode = decode_pool.route(request)
         cluster.log.decode_instance[request.index] = decode.index
         self.held_since_ns = now_ns(cluster.ctx.env)
         decode.reserve(request, blocks_for(request.cached_tokens, decode_pool.spec.block_tokens),
@@ -146,7 +155,7 @@ class Handover:
         Timer(env, 0, ROUTE, self._hand_over)
 
     def _hand_over(self, _event: object) -> None:
-        self.prefill.release_kv(self.held_blocks)
+        self.prefill.release_kv(self.held_blocks, self.held_hashes)
         self.decode.join(self.request, self.cluster.finished)  # decode to the last token
 
 
@@ -173,13 +182,17 @@ def _transfer_bytes(cluster: Cluster, prefill_pool: Pool, request: Request) -> i
 
 class Arrivals:
     """Serves each trace row at its arrival time: one ROUTE-phase event per distinct arrival
-    time, each scheduling the next. Rows become Python ints a chunk at a time (bounded memory)."""
+    time, each scheduling the next. Rows become Python ints a chunk at a time (bounded memory).
+    Where the run uses prefix caching or session routing, ``trace`` also holds each row's prefix
+    hash ids (``prefix_hash_ids``: tuples) and ``session_id``."""
 
     def __init__(self, cluster: Cluster, trace: dict[str, np.ndarray]) -> None:
         self.cluster = cluster
         self.env = cluster.ctx.env
         self.serve = serve_disaggregated if Role.PREFILL in cluster.pools else serve_colocated
         self.rows = _rows(trace)
+        self.hash_ids: list[tuple[int, ...]] | None = trace.get("prefix_hash_ids")
+        self.session_ids: list[int] | None = trace.get("session_id")
         self.next_row = next(self.rows, None)
         if self.next_row is not None:
             Timer(self.env, self.next_row[-1], ROUTE, self._arrive)
@@ -187,10 +200,15 @@ class Arrivals:
     def _arrive(self, _event: object) -> None:
         now, row, rows, serve, cluster = now_ns(self.env), self.next_row, self.rows, self.serve, \
             self.cluster
+        hash_ids = self.hash_ids
         while row is not None and row[-1] <= now:
             i, request_id, prompt, output, priority, at = row
-            serve(cluster, Request(index=i, request_id=request_id, prompt_tokens=prompt,
-                                   output_tokens=output, priority=priority, arrival_ns=at))
+            request = Request(index=i, request_id=request_id, prompt_tokens=prompt,
+                              output_tokens=output, priority=priority, arrival_ns=at)
+            if hash_ids is not None:
+                request.prefix_hash_ids = hash_ids[i]
+                request.session_id = self.session_ids[i]
+            serve(cluster, request)
             row = next(rows, None)
         self.next_row = row
         if row is not None:

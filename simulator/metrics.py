@@ -30,7 +30,7 @@ import pandas as pd
 from phasesim.simulator.request import COMPLETED, REJECTED
 
 __all__ = ["LATENCY_COLUMNS", "PERCENTILES", "COMPLETED", "REJECTED", "summarize", "latency_stats",
-           "meets_slo"]
+           "meets_slo", "prefix_cache_summary"]
 
 LATENCY_COLUMNS = ("ttft_s", "tpot_s", "e2e_s", "queue_s")
 PERCENTILES = (50, 90, 95, 99)
@@ -146,3 +146,33 @@ def _finite(value: Any) -> float | None:
 def _plain(value: Any) -> str:
     """An enum's value or a string, as a plain string."""
     return str(getattr(value, "value", value))
+
+
+# --- prefix caching (issue 13): summary["prefix_cache"], only in runs with a prefix cache ---------
+
+
+def prefix_cache_summary(requests: pd.DataFrame, caches: Sequence[Mapping[str, Any]], *,
+                         end_s: float) -> dict[str, Any]:
+    """``hit_rate`` = cached prompt tokens / prompt tokens, over completed requests (``None``
+    without any); ``cached_tokens`` their sum; per pool with a cache: ``evictions`` and
+    ``inserted`` (prefix blocks), ``mean_cached_tokens`` (resident prefix blocks' KV tokens per
+    instance, averaged over time from 0 to ``end_s``) and ``mean_occupancy`` (that over the
+    instance's KV capacity)."""
+    done = (requests["status"].astype(str) == COMPLETED).to_numpy()
+    cached = int(np.nansum(requests.loc[done, "cached_tokens"].to_numpy(dtype=np.float64)))
+    prompt = int(requests.loc[done, "prompt_tokens"].sum())
+    pools = []
+    for cache in caches:
+        span_ns = end_s * 1e9 * int(cache["instances"])
+        mean_blocks = cache["cached_block_ns"] / span_ns if span_ns > 0 else None
+        pools.append({
+            "pool": str(cache["pool"]),
+            "evictions": int(cache["evictions"]),
+            "inserted": int(cache["inserted"]),
+            "mean_cached_tokens": None if mean_blocks is None
+            else _finite(mean_blocks * int(cache["block_tokens"])),
+            "mean_occupancy": None if mean_blocks is None
+            else _finite(mean_blocks / max(1, int(cache["capacity_blocks"]))),
+        })
+    return {"hit_rate": cached / prompt if prompt else None, "cached_tokens": cached,
+            "pools": pools}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Status", "RejectReason", "Request", "RequestLog", "REQUEST_COLUMNS", "COMPLETED",
-           "REJECTED"]
+           "REJECTED", "PREFIX_REQUEST_COLUMN"]
 
 # The values of requests.parquet's ``status`` column
 COMPLETED = "completed"
@@ -45,6 +45,10 @@ class Request:
         "queue_key", "generated_tokens", "cached_tokens", "kv_blocks", "prefill_target_tokens",
         "prefill_done_tokens", "on_done", "waiting_since_ns", "queue_ns", "preemptions",
         "prefill_start_ns", "prefill_end_ns", "decode_start_ns", "first_token_ns",
+        # prefix caching (phasesim.simulator.kv.PrefixKVCache): the hash ids of the prompt's full
+        # prefix blocks, the session, the prompt tokens its first admission found cached, and
+        # the leading prefix blocks (and their KV blocks) it holds shared on its instance now
+        "prefix_hash_ids", "session_id", "prefix_hit_tokens", "shared_hashes", "shared_blocks",
     )
 
     def __init__(self, *, index: int, request_id: int, prompt_tokens: int, output_tokens: int,
@@ -70,6 +74,11 @@ class Request:
         self.prefill_end_ns = -1
         self.decode_start_ns = -1
         self.first_token_ns = -1
+        self.prefix_hash_ids: tuple[int, ...] = ()
+        self.session_id = -1
+        self.prefix_hit_tokens = 0
+        self.shared_hashes = 0
+        self.shared_blocks = 0
 
     @property
     def prefilled(self) -> bool:
@@ -82,6 +91,9 @@ REQUEST_COLUMNS = (
     "prefill_end_s", "transfer_start_s", "transfer_end_s", "decode_start_s", "first_token_s",
     "finish_s", "ttft_s", "tpot_s", "e2e_s", "queue_s", "transfer_s", "blocking_s", "preemptions",
 )
+# with a prefix cache in the run, after preemptions: prompt tokens its (first) prefill found
+# cached on its instance (0 without a hit; NaN where it was never prefilled)
+PREFIX_REQUEST_COLUMN = "cached_tokens"
 _TIMES = ("arrival", "prefill_start", "prefill_end", "transfer_start", "transfer_end",
           "decode_start", "first_token", "finish")
 
@@ -90,7 +102,8 @@ class RequestLog:
     """Per-request outcome columns, indexed by trace row."""
 
     def __init__(self, *, request_ids: np.ndarray, prompt_tokens: np.ndarray,
-                 output_tokens: np.ndarray, arrival_ns: np.ndarray) -> None:
+                 output_tokens: np.ndarray, arrival_ns: np.ndarray,
+                 prefix_cache: bool = False) -> None:
         n = len(request_ids)
         self.request_ids = request_ids
         self.prompt_tokens = prompt_tokens
@@ -105,6 +118,8 @@ class RequestLog:
         self.queue_ns = array("q", [0]) * n
         self.blocking_ns = array("q", [0]) * n
         self.preemptions = array("q", [0]) * n
+        # prefix caching: cached prompt tokens per request (-1: never finished)
+        self.cached_tokens = array("q", [-1]) * n if prefix_cache else None
 
     def reject(self, request: Request, reason: RejectReason) -> None:
         assert self.status[request.index] == Status.PENDING, "a request ends exactly once"
@@ -124,6 +139,8 @@ class RequestLog:
         t["finish"][i] = now_ns
         self.queue_ns[i] = request.queue_ns
         self.preemptions[i] = request.preemptions
+        if self.cached_tokens is not None:
+            self.cached_tokens[i] = request.prefix_hit_tokens
 
     def stall_leftovers(self) -> None:
         """Mark requests that never ended (there should be none) as rejected 'stalled'."""
@@ -171,6 +188,9 @@ class RequestLog:
                                    _seconds(np.asarray(self.blocking_ns, dtype=np.int64)), np.nan),
             "preemptions": np.asarray(self.preemptions, dtype=np.int64),
         }, columns=list(REQUEST_COLUMNS))
+        if self.cached_tokens is not None:
+            cached = np.asarray(self.cached_tokens, dtype=np.int64)
+            df[PREFIX_REQUEST_COLUMN] = np.where(cached >= 0, cached, np.nan)
         return df.sort_values("request_id", kind="stable").reset_index(drop=True)
 
 

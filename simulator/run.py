@@ -23,15 +23,15 @@ from phasesim.simulator.batching import POLICIES
 from phasesim.simulator.catalog.economics import POWER, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.context import MAX_TIME_NS, SimContext, watch_horizon
+from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
 from phasesim.simulator.cost import run_cost
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.energy import run_energy
 from phasesim.simulator.instance import Instance, InstanceLimits
-from phasesim.simulator.kv import KVCache
+from phasesim.simulator.kv import KVCache, PrefixKVCache
 from phasesim.simulator.lifecycle import Arrivals, Cluster, Pool
 from phasesim.simulator.links import Link
-from phasesim.simulator.metrics import summarize
+from phasesim.simulator.metrics import prefix_cache_summary, summarize
 from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
@@ -42,6 +42,7 @@ from phasesim.simulator.topology import (
     LinkSharing,
     PoolSpec,
     Role,
+    Routing,
     TopologySpec,
 )
 from phasesim.traces import schema
@@ -80,19 +81,29 @@ def simulate(
         raise InputError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
     seed = seed if seed is not None else (topology.seed if topology.seed is not None else 0)
     columns = _trace_arrays(trace, rate_scale=topology.rate_scale)
+    caching = any(spec.prefix_cache for spec in topology.pools)
+    prefix_block_tokens = None
+    if caching or any(spec.routing in _AFFINITY for spec in topology.pools):
+        prefix_block_tokens = _prefix_columns(trace, columns, needed=caching)
     env = simpy.Environment()
-    ctx = SimContext(env=env, seed=seed, recorder=Recorder(enabled=timeseries))
-    pools = {spec.role: _build_pool(ctx, spec, topology, cost_models or {}, mode == "fast")
+    ctx = SimContext(env=env, seed=seed,
+                     recorder=Recorder(enabled=timeseries, prefix_cache=caching))
+    pools = {spec.role: _build_pool(ctx, spec, topology, cost_models or {}, mode == "fast",
+                                    prefix_block_tokens)
              for spec in topology.pools}
     links = _build_links(ctx, topology, pools)
     log = RequestLog(request_ids=columns["request_id"], prompt_tokens=columns["prompt_tokens"],
-                     output_tokens=columns["output_tokens"], arrival_ns=columns["arrival_ns"])
+                     output_tokens=columns["output_tokens"], arrival_ns=columns["arrival_ns"],
+                     prefix_cache=caching)
     overlap = bool(topology.links and topology.links[0].layerwise_overlap)
     cluster = Cluster(ctx=ctx, log=log, pools=pools, links=links,
                       first_token=topology.first_token, layerwise_overlap=overlap)
     Arrivals(cluster, columns)
     watch_horizon(env)
     env.run()
+    for pool in pools.values():
+        for instance in pool.instances:
+            instance.series.close(now_ns(env))
     log.stall_leftovers()
     return _result(cluster, topology, seed=seed, mode=mode, slo_ttft_s=slo_ttft_s,
                    slo_tpot_s=slo_tpot_s, prices=prices or PriceBook())
@@ -139,8 +150,39 @@ def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.nda
     }
 
 
+_AFFINITY = (Routing.PREFIX_AFFINITY, Routing.SESSION_AFFINITY)
+
+
+def _prefix_columns(trace: pd.DataFrame, columns: dict[str, np.ndarray], *,
+                    needed: bool) -> int | None:
+    """Add each row's prefix hash ids (a tuple of the prompt's full blocks) and session id to
+    ``columns``; the trace's prefix block size. ``needed``: a prefix cache runs, so the trace
+    must have hash ids and their block size."""
+    block_tokens = trace.attrs.get("trace_meta", {}).get("prefix_block_tokens")
+    has_ids = schema.PREFIX_HASH_IDS in trace.columns
+    if needed and not (has_ids and block_tokens):
+        what = "a prefix_hash_ids column" if not has_ids else "prefix_block_tokens in its metadata"
+        raise InputError(f"a prefix cache needs a trace with {what} (Mooncake traces and "
+                         "`sim traces generate --sessions` have both)")
+    n = len(trace)
+    if has_ids and block_tokens:
+        full = (columns["prompt_tokens"] // int(block_tokens)).tolist()
+        ids = [() if v is None else tuple(map(int, v[:k]))
+               for v, k in zip(trace[schema.PREFIX_HASH_IDS].tolist(), full)]
+    else:
+        ids = [()] * n
+    if schema.SESSION_ID in trace.columns:
+        sessions = trace[schema.SESSION_ID].fillna(-1).to_numpy(dtype=np.int64).tolist()
+    else:
+        sessions = [-1] * n
+    columns["prefix_hash_ids"] = ids
+    columns["session_id"] = sessions
+    return int(block_tokens) if block_tokens else None
+
+
 def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
-                cost_models: Mapping[str, CostModel], fast: bool) -> Pool:
+                cost_models: Mapping[str, CostModel], fast: bool,
+                prefix_block_tokens: int | None) -> Pool:
     hardware = HARDWARE.get(spec.hardware)
     model = get_model(spec.model)
     if spec.name in cost_models:
@@ -167,10 +209,21 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
         budget = max(2048, context_limit)  # vLLM: max(max_model_len, 2048)
     limits = InstanceLimits(max_num_seqs=max_seqs, max_num_batched_tokens=budget)
     emits = spec.role != Role.PREFILL or topology.first_token == FirstToken.PREFILL
+    if spec.prefix_cache and prefix_block_tokens % spec.block_tokens:
+        raise InputError(f"pool '{spec.name}': the trace's prefix blocks ({prefix_block_tokens} "
+                         f"tokens) are not whole KV blocks of {spec.block_tokens} tokens")
+
+    def kv() -> KVCache:
+        if spec.prefix_cache:
+            return PrefixKVCache(capacity_tokens=capacity, block_tokens=spec.block_tokens,
+                                 watermark_fraction=spec.watermark_fraction,
+                                 prefix_block_tokens=prefix_block_tokens)
+        return KVCache(capacity_tokens=capacity, block_tokens=spec.block_tokens,
+                       watermark_fraction=spec.watermark_fraction)
+
     instances = [
         Instance(ctx=ctx, pool=spec.name, role=spec.role, index=i, cost_model=cost_model,
-                 kv=KVCache(capacity_tokens=capacity, block_tokens=spec.block_tokens,
-                            watermark_fraction=spec.watermark_fraction),
+                 kv=kv(),
                  policy=POLICIES[spec.batching], limits=limits,
                  queue_key=QUEUE_ORDERS[spec.queue_order], prefill_emits_token=emits, fast=fast)
         for i in range(spec.instances)
@@ -222,14 +275,40 @@ def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
     duration_s = 0.0
     if len(requests) and np.isfinite(finish).any():
         duration_s = float(np.nanmax(finish) - requests["arrival_s"].min())
-    meta = {"seed": seed, "mode": mode, "topology": topology.model_dump(mode="json"),
+    meta = {"seed": seed, "mode": mode, "topology": _topology_meta(topology),
             "versions": _versions()}
     summary = summarize(requests, pool_stats=pool_stats, link_stats=link_stats,
                         duration_s=duration_s, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
     _add_energy_and_cost(summary, requests, cluster, topology, pool_stats, duration_s, prices)
+    caches = [_prefix_stats(pool) for pool in pools.values() if pool.spec.prefix_cache]
+    if caches:  # --- prefix caching (issue 13): only in runs that use it ---
+        summary["prefix_cache"] = prefix_cache_summary(requests, caches,
+                                                       end_s=cluster.ctx.env.now * 1e-9)
     return SimResult(requests=requests, timeseries=cluster.ctx.recorder.frame(),
                      pool_stats=pool_stats, link_stats=link_stats, duration_s=duration_s,
                      meta=meta, summary=summary)
+
+
+def _topology_meta(topology: TopologySpec) -> dict[str, Any]:
+    """The topology as meta.json records it; ``prefix_cache`` only where it is on (so runs
+    without caching keep the meta they always had)."""
+    data = topology.model_dump(mode="json")
+    for pool in data["pools"]:
+        if not pool["prefix_cache"]:
+            del pool["prefix_cache"]
+    return data
+
+
+def _prefix_stats(pool: Pool) -> dict[str, Any]:
+    """A pool's prefix-cache counters (its instances summed)."""
+    caches = [i.prefix for i in pool.instances]
+    return {
+        "pool": pool.spec.name, "instances": len(caches),
+        "capacity_blocks": caches[0].capacity_blocks, "block_tokens": caches[0].block_tokens,
+        "evictions": sum(c.evictions for c in caches),
+        "inserted": sum(c.inserted for c in caches),
+        "cached_block_ns": sum(i.series.cached_block_ns for i in pool.instances),
+    }
 
 
 def _pool_stats(pool: Pool) -> dict[str, Any]:

@@ -25,7 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
-from phasesim.simulator.catalog.hardware import NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S
+from phasesim.simulator.catalog.hardware import (
+    HARDWARE,
+    NDR_400G_BYTES_PER_S,
+    PCIE_GEN4_X16_BYTES_PER_S,
+    DeviceKind,
+)
 from phasesim.units import MAX_TIME_S
 from phasesim.yaml_lines import line_of
 
@@ -73,6 +78,8 @@ class Routing(enum.StrEnum):
     LEAST_OUTSTANDING = "least_outstanding"
     LEAST_KV = "least_kv"
     POWER_OF_TWO = "power_of_two"
+    PREFIX_AFFINITY = "prefix_affinity"  # where the longest prefix is cached, load-bounded
+    SESSION_AFFINITY = "session_affinity"  # a session's last instance, while not overloaded
 
 
 class FirstToken(enum.StrEnum):
@@ -108,6 +115,23 @@ class PoolSpec(BaseModel):
     block_tokens: int = Field(default=16, ge=1)
     watermark_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)
     profile: str | None = None  # cost-table path; None: the best shipped table
+    # reuse cached prompt prefix blocks (the trace's prefix_hash_ids) on each instance; off by
+    # default; prefill-side only in a disaggregated topology; GPU pools only
+    prefix_cache: bool = False
+
+    @model_validator(mode="after")
+    def _check_prefix_cache(self) -> PoolSpec:
+        if not self.prefix_cache:
+            return self
+        hardware = HARDWARE.get(self.hardware)
+        if hardware is not None and hardware.kind == DeviceKind.LPU:
+            raise ValueError(f"pool '{self.name}': {self.hardware} has no prefix cache (its KV "
+                             "lives in on-chip SRAM with nothing to spare); turn prefix_cache off "
+                             "for this pool")
+        if self.role == Role.DECODE:
+            raise ValueError(f"pool '{self.name}': the prefix cache lives on the prefill side; "
+                             "a decode pool cannot have one")
+        return self
 
 
 class LinkSpec(BaseModel):
@@ -206,6 +230,7 @@ _POOL_OVERRIDES: dict[str, tuple[str | None, str]] = {
 _LINK_OVERRIDES = {"link_bandwidth": "bandwidth_bytes_per_s", "link_latency": "latency_s",
                    "link_sharing": "sharing", "layerwise_overlap": "layerwise_overlap"}
 _TOP_OVERRIDES = ("seed", "rate_scale", "first_token")
+_PREFIX_ROLES = ("colocated", "prefill")  # prefix_cache: the pools that compute prefills
 
 
 def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
@@ -216,7 +241,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     ``max_num_batched_tokens``, ``queue_order``, ``routing``, ``model``, ``dtype``,
     ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
     paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
-    ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``.
+    ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``, ``prefix_cache`` (the
+    colocated or prefill pool).
     """
     if name not in BUILTIN_TOPOLOGIES:
         known = ", ".join(BUILTIN_TOPOLOGIES)
@@ -225,7 +251,7 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     data["name"] = name
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(_POOL_OVERRIDES) - set(_LINK_OVERRIDES)
-                     - set(_TOP_OVERRIDES) - {"gpu"})
+                     - set(_TOP_OVERRIDES) - {"gpu", "prefix_cache"})
     if unknown:
         raise InputError(f"unknown topology override(s): {', '.join(unknown)}")
     for pool in data["pools"]:
@@ -234,6 +260,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
         for key, (role, field) in _POOL_OVERRIDES.items():
             if key in given and role in (None, pool["role"]):
                 pool[field] = given[key]
+        if "prefix_cache" in given and pool["role"] in _PREFIX_ROLES:
+            pool["prefix_cache"] = given["prefix_cache"]
     for key, field in _LINK_OVERRIDES.items():
         if key in given:
             if not data.get("links"):

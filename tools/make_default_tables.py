@@ -27,6 +27,9 @@ DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("h200", "llama2-7b", "fp16"),
     ("l40s", "llama2-7b", "fp16"),
     ("mi300x", "llama2-7b", "fp16"),
+    # long-context model for prefix-caching studies (Mooncake traces, issue 13); calibrated on
+    # h100-sxm like llama2-7b's table
+    ("h100-sxm", "llama3.1-8b", "fp16"),
 )
 
 

@@ -24,6 +24,7 @@ from phasesim.traces.importers import (
     import_to_parquet,
     import_trace,
 )
+from phasesim.traces.sessions import Sessions, generate_sessions
 from phasesim.traces.specs import arrival_from_spec, empirical_lengths, generate, length_from_spec
 from phasesim.traces.stats import trace_stats
 from phasesim.traces.storage import read_meta, read_trace, validate_frame, write_trace
@@ -58,6 +59,8 @@ __all__ = [
     "arrival_from_spec",
     "length_from_spec",
     "empirical_lengths",
+    "Sessions",
+    "generate_sessions",
     # transforms
     "ContextPolicy",
     "scale_rate",

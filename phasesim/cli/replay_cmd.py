@@ -29,6 +29,7 @@ from phasesim.simulator.topology import (
     Batching,
     FirstToken,
     Role,
+    Routing,
     TopologySpec,
     builtin_topology,
     load_topology,
@@ -55,6 +56,7 @@ def parse_latency_s(text: str, *, option: str) -> float:
         raise InputError(f"{option}: {exc}") from None
 
 
+_ROUTER_NAMES = [r.value.replace("_", "-") for r in Routing]
 _PROFILE_OVERRIDE = {Role.COLOCATED: "profile", Role.PREFILL: "prefill_profile",
                      Role.DECODE: "decode_profile"}
 
@@ -110,6 +112,13 @@ def replay(
         "Electricity, USD per kWh, for hardware priced by capital cost + power.")),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print only the summary JSON object."),
+    prefix_cache: bool | None = typer.Option(
+        None, "--prefix-cache/--no-prefix-cache", show_default="the topology's (off)", help=(
+            "Reuse cached prompt prefixes (the trace's prefix_hash_ids) on the colocated or "
+            "prefill pool's instances.")),
+    router: list[str] | None = typer.Option(None, "--router", help=(
+        "Router, comma-separated: NAME for every pool or POOL=NAME (POOL a pool name or role); "
+        "may be repeated. " + ", ".join(_ROUTER_NAMES) + ".")),
 ) -> None:
     """Replay a trace on a topology; write per-request results and print a summary."""
     if out.exists() and not out.is_dir():
@@ -133,6 +142,7 @@ def replay(
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
     spec = _topology(topology, overrides, _comma_list(profile or []))
     prices = price_book(price, price_file, kwh_price)
+    spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
     frame = _read_trace(trace)
 
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
@@ -189,6 +199,41 @@ def _topology(name_or_path: str, overrides: dict[str, Any], profiles: list[str])
         return TopologySpec.model_validate(data)
     except ValueError as exc:
         raise InputError(" ".join(str(exc).split()), path=name_or_path) from None
+
+
+def _cache_and_routers(spec: TopologySpec, prefix_cache: bool | None,
+                       routers: list[str]) -> TopologySpec:
+    """``--prefix-cache`` on the pools that prefill (colocated or prefill) and ``--router``
+    values, on any topology (built-in or YAML)."""
+    if prefix_cache is None and not routers:
+        return spec
+    data = spec.model_dump(mode="json")
+    pools = data["pools"]
+    if prefix_cache is not None:
+        for pool in pools:
+            if pool["role"] != Role.DECODE.value:
+                pool["prefix_cache"] = prefix_cache
+    seen: set[str] = set()
+    for item in routers:
+        target, sep, name = item.rpartition("=")
+        targets = [p for p in pools if p["name"] == target or p["role"] == target] if sep \
+            else pools
+        if sep and not targets:
+            names = ", ".join(p["name"] for p in pools)
+            raise InputError(f"--router: no pool '{target}' in {spec.name} (pools: {names})")
+        routing = _choice(Routing, name.replace("-", "_"), "--router")
+        for pool in targets:
+            if pool["name"] in seen:
+                raise InputError(f"--router: pool '{pool['name']}' given twice")
+            seen.add(pool["name"])
+            pool["routing"] = routing.value
+    try:
+        return TopologySpec.model_validate(data)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        message = errors()[0]["msg"] if errors else str(exc)
+        option = "--prefix-cache" if prefix_cache else "--router"
+        raise InputError(f"{option}: {message.removeprefix('Value error, ')}") from None
 
 
 def _check_layout_options(spec: TopologySpec, given: dict[str, Any]) -> None:
@@ -324,6 +369,19 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             links.add_row(escape(link["link"]), _fmt_pct(link["utilization"]),
                           f"{link['bytes_moved'] / 1e9:,.3f}", f"{link['transfers']:,}")
         console.print(links)
+
+    cache = summary.get("prefix_cache")
+    if cache:
+        caches = Table(title=f"prefix cache (hit rate {_fmt_pct(cache['hit_rate'])})",
+                       title_justify="left")
+        for column in ("pool", "evictions", "inserted", "mean cached tokens", "occupancy"):
+            caches.add_column(column, justify="left" if column == "pool" else "right")
+        for pool in cache["pools"]:
+            mean = pool["mean_cached_tokens"]
+            caches.add_row(escape(pool["pool"]), f"{pool['evictions']:,}",
+                           f"{pool['inserted']:,}", "-" if mean is None else f"{mean:,.0f}",
+                           _fmt_pct(pool["mean_occupancy"]))
+        console.print(caches)
 
 
 def _fmt(value: float | None, unit: str = "") -> str:

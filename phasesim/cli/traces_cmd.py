@@ -26,11 +26,13 @@ from phasesim.traces import (
     LogNormal,
     OnOff,
     Poisson,
+    Sessions,
     TraceWarning,
     Uniform,
     clip_context,
     empirical_lengths,
     generate,
+    generate_sessions,
     head,
     import_to_parquet,
     import_trace,
@@ -153,8 +155,37 @@ def generate_cmd(
         "--output-tokens", "--output", help="Output lengths, same forms as --prompt-tokens "
         "(--output: the old name).")] = "128",
     seed: Annotated[int, typer.Option(min=0, help="Seed (same seed: byte-identical file).")] = 0,
+    sessions: Annotated[int | None, typer.Option(
+        "--sessions", help="Multi-turn sessions instead of single requests: this many, starting "
+        "at --rate sessions/s (Poisson); --prompt-tokens are each turn's new user tokens; "
+        "writes session_id and prefix_hash_ids.")] = None,
+    turns: Annotated[str, typer.Option(
+        "--turns", help="Sessions: turns per session (same forms as --prompt-tokens).")] = "4",
+    think_s: Annotated[float, typer.Option(
+        "--think-s", help="Sessions: mean seconds between a session's turns (exponential).")] = 30.0,
+    system_prompt_tokens: Annotated[int, typer.Option(
+        "--system-prompt-tokens", help="Sessions: a system prompt shared by every session.")] = 0,
+    prefix_block_tokens: Annotated[int, typer.Option(
+        "--prefix-block-tokens", help="Sessions: tokens per prefix hash block (Mooncake: 512).")] = 512,
 ) -> None:
-    """Write a seeded synthetic trace."""
+    """Write a seeded synthetic trace (or, with --sessions, multi-turn sessions with prefix
+    hash ids)."""
+    if sessions is not None:
+        if count is not None or duration is not None or arrival is not ArrivalKind.poisson \
+                or cv != 1.0:
+            raise InputError("--sessions: sessions start as a Poisson process at --rate; "
+                             "--count, --duration-s, --arrival and --cv do not apply",
+                             column="sessions")
+        spec = Sessions(sessions=sessions, session_rate_rps=rate,
+                        turns=_length(turns, option="--turns", column="turns"), think_s=think_s,
+                        user=_length(prompt, option="--prompt-tokens", column="prompt_tokens"),
+                        output=_length(output, option="--output-tokens", column="output_tokens"),
+                        system_prompt_tokens=system_prompt_tokens,
+                        prefix_block_tokens=prefix_block_tokens)
+        df = generate_sessions(spec, seed=seed)
+        write_trace(df, out)
+        print(f"wrote {out}: {len(df)} requests in {sessions} sessions")
+        return
     process = _arrival(arrival, rate, cv, on_s, off_s)
     df = generate(arrival=process,
                   prompt=_length(prompt, option="--prompt-tokens", column="prompt_tokens"),
@@ -226,7 +257,8 @@ def stats_cmd(
                                           help="Print one JSON object.")] = False,
     format: Annotated[str | None, typer.Option("--format", help="Input format (default: detected).")] = None,
 ) -> None:
-    """Rows, span, mean rate, inter-arrival CV, token mean/median/p99."""
+    """Rows, span, mean rate, inter-arrival CV, token mean/median/p99; with prefix hash ids, the
+    ideal prefix-cache hit rate (infinite cache)."""
     with _warnings_to_stderr():
         df = import_trace(src, format=format)
     stats = trace_stats(df)
@@ -243,4 +275,7 @@ def stats_cmd(
     for col in ("prompt_tokens", "output_tokens"):
         for key in ("mean", "p50", "p99"):
             table.add_row(f"{col} {key}", f"{stats[col][key]:.1f}")
+    if "ideal_hit_rate" in stats:
+        table.add_row("prefix_block_tokens", f"{stats['prefix_block_tokens']:,}")
+        table.add_row("ideal_hit_rate", f"{stats['ideal_hit_rate']:.4f}")
     Console().print(table)

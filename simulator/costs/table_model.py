@@ -174,6 +174,14 @@ class TableCostModel:
                 chunk_tokens[0] <= self._run.max_prefill_tokens:  # one whole prompt, on the grid
             return float(_interp(float(chunk_tokens[0]), self.prefill.tokens,
                                  self._run.prefill_row_1))  # = mean(T(1, c)) of prefill_time_s
+        if len(chunk_tokens) == 1 and \
+                chunk_tokens[0] + prefix_tokens[0] <= self._run.max_prefill_tokens:
+            # one chunk after a computed (or cached) prefix, on the grid: prefill_time_s's
+            # T(1, 0) + T(1, p + c) - T(1, p), the same floats
+            row, tokens = self._run.prefill_row_1, self.prefill.tokens
+            done = prefix_tokens[0]
+            return float(row[0]) + (float(_interp(float(done + chunk_tokens[0]), tokens, row))
+                                    - float(_interp(float(done), tokens, row)))
         key = (chunk_tokens, prefix_tokens)
         memo = self._prefill_memo
         seconds = memo.get(key)

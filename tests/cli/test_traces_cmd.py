@@ -89,7 +89,8 @@ def test_stats_json_and_table(cli):
     result = cli("stats", SAMPLES / "mooncake_synthetic.parquet", "--json")
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
-    assert set(stats) == {"rows", "span_s", "rate_rps", "iat_cv", "prompt_tokens", "output_tokens"}
+    assert set(stats) == {"rows", "span_s", "rate_rps", "iat_cv", "prompt_tokens", "output_tokens",
+                          "prefix_block_tokens", "ideal_hit_rate"}  # Mooncake: hash ids, 512
     assert set(stats["prompt_tokens"]) == {"mean", "p50", "p99"}
     assert stats["rows"] == 3993 and stats["span_s"] == pytest.approx(1022.025)
     assert stats["rate_rps"] == pytest.approx(3992 / 1022.025)

@@ -142,3 +142,26 @@ def test_empty_trace_has_no_per_token_figures() -> None:
     assert res.summary["energy"]["joules_per_output_token"] is None
     assert res.summary["cost"]["usd_per_million_output_tokens"] is None
     assert math.isfinite(res.summary["energy"]["joules"])
+
+
+def test_a_cached_prefix_is_not_charged_again() -> None:
+    """Prefill work after a cached prefix of c tokens is the work of the whole prompt minus the
+    work of the prefix, and a replay with the prefix cache on charges it that way."""
+    from phasesim.simulator.energy import prefill_work
+    from tests.simulator.test_prefix_cache import BLOCK, _trace
+
+    model = get_model("llama2-7b")
+    whole = prefill_work(model, "fp16", np.array([2560.0]))
+    prefix = prefill_work(model, "fp16", np.array([2048.0]))
+    rest = prefill_work(model, "fp16", np.array([2560.0]), np.array([2048.0]))
+    for got, a, b in zip(rest, whole, prefix):
+        assert got[0] == pytest.approx(a[0] - b[0], rel=1e-12)
+    trace = _trace([(10.0 * i, 5 * BLOCK, 1, [1, 2, 3, 4, 100 + i]) for i in range(3)])
+    work_j = {}
+    for cache in (False, True):
+        res = simulate(trace, TopologySpec.model_validate({
+            "name": "one", "pools": [{"name": "gpu", "role": "colocated", "hardware": "h100-sxm",
+                                      "prefix_cache": cache}]}))
+        work_j[cache] = res.summary["energy"]["pools"][0]["work_j"]
+        assert res.requests.energy_j.sum() == pytest.approx(res.summary["energy"]["joules"])
+    assert work_j[True] < 0.6 * work_j[False]  # two of three prompts: 2,048 of 2,560 cached

@@ -45,11 +45,15 @@ def bandwidth_bytes_per_s(text: str) -> float:
 
 
 def duration_s(text: str) -> float:
-    """``5us`` -> 5e-6 seconds. Non-negative (the grammar has no sign) and finite."""
+    """``5us`` -> 5e-6 seconds. Non-negative (the grammar has no sign), finite and within the
+    simulator's horizon (``MAX_TIME_S``)."""
     match = _DURATION.match(text.strip())
     if match is None:
         raise ValueError(f"cannot read duration '{text}' (use e.g. 5us, 200ms, 0.2s)")
     value = float(match["number"]) * _DURATION_UNITS_S[match["unit"]]
     if not math.isfinite(value):
         raise ValueError(f"duration must be finite, got '{text}'")
+    if value > MAX_TIME_S:
+        raise ValueError(f"duration '{text}' is beyond the simulator's horizon of "
+                         f"{MAX_TIME_S:.0f} s")
     return value

@@ -65,6 +65,7 @@ import pandas as pd
 
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
+from phasesim.plain import plain
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 
@@ -183,7 +184,7 @@ def read_power_file(path: Path, *, unit: str, root: Path | None = None) -> pd.Da
     raw = df["avg_power"].astype(float).to_numpy()
     if unit == "mW" and (raw < _MW_THRESHOLD).any():
         row = int(np.flatnonzero(raw < _MW_THRESHOLD)[0])
-        raise InputError(f"{raw[row]!r} is not a milliwatt reading", path=path, row=row + 2,
+        raise InputError(f"{plain(raw[row])!r} is not a milliwatt reading", path=path, row=row + 2,
                          column="avg_power")
     milli = np.full(len(raw), True) if unit == "mW" else raw > _MW_THRESHOLD
     out = _runs(df, path, root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,23 +58,21 @@ class PointResult:
                            extra=dict(d.get("extra", {})))
 
 
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: not "+4", "1_000" or other scripts' digits
+
+
 def parse_int_list(text: str, *, option: str) -> list[int]:
-    """``"1,2,4"`` -> [1, 2, 4] (sorted, unique, each >= 1); bad input -> InputError naming the
-    option."""
+    """``"1,2,4"`` -> [1, 2, 4] (sorted, unique). Every item must be a positive integer written in
+    decimal digits; an item that is not (``abc``, ``0``, ``-4``, ``2.5``, ``1e3``, an empty item
+    as in ``1,,2``) is an InputError naming the option and the item, never skipped."""
     values: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise InputError(f"not an integer: {part!r}", column=option) from None
-        if value < 1:
-            raise InputError(f"must be >= 1, got {value}", column=option)
-        values.add(value)
-    if not values:
-        raise InputError("empty list", column=option)
+    for number, part in enumerate(text.split(","), start=1):
+        item = part.strip()
+        if not _DECIMAL.fullmatch(item) or int(item) < 1:
+            problem = f"('{item}') is not a positive integer" if item else "is empty"
+            raise InputError(f"{option}: item {number} {problem}; give positive integers "
+                             "separated by commas, e.g. 1,2,4")
+        values.add(int(item))
     return sorted(values)
 
 

@@ -16,6 +16,7 @@ written to a table, checkpoint, log or error message.
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from rich.console import Console
 from phasesim.errors import CommandError, InputError
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.table import host_provenance, latency_columns, write_cost_table
+from phasesim.seeds import check_seed
 from phasesim.simulator import table_schema as ts
 
 __all__ = ["GroqCaptureConfig", "capture_groq", "make_prompt", "CLIENT_COLUMNS"]
@@ -60,6 +62,9 @@ class GroqCaptureConfig:
     backoff_s: float = 0.5  # first backoff; doubles per retry, capped at 30 s
     seed: int = 0
     command: str = ""
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def __repr__(self) -> str:  # keep the key out of any accidental log line
         return f"GroqCaptureConfig(model={self.model!r}, base_url={self.base_url!r}, api_key=***)"
@@ -102,6 +107,29 @@ def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def shown_url(url: str) -> str:
+    """``url`` as error messages name it: without a ``user:password@`` part."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _cause(exc: BaseException, secret: str) -> str:
+    """Why a connection failed, from the innermost exception that says (``[Errno 111]
+    Connection refused``, a name that does not resolve, a timeout), else the error's type."""
+    reason = type(exc).__name__
+    inner: BaseException | None = exc
+    while inner is not None:
+        text = _scrub(str(inner), secret)
+        if text and text != "Connection error.":
+            reason = f"{type(exc).__name__}: {text}" if inner is exc else text
+        inner = inner.__cause__ or inner.__context__
+    return reason[:200]
+
+
 class _Requester:
     def __init__(self, cfg: GroqCaptureConfig) -> None:
         self.cfg = cfg
@@ -109,6 +137,7 @@ class _Requester:
                                 timeout=cfg.timeout_s)
         self.last_start = -1e18
         self.retries: list[str] = []
+        self.endpoint = shown_url(cfg.base_url)  # every error names it
 
     def _pace(self) -> None:
         if self.cfg.max_rps:
@@ -144,10 +173,10 @@ class _Requester:
             status = exc.status_code
             if status == 429 or status >= 500:
                 raise _Retryable(f"HTTP {status}", wait_s=_retry_after_s(exc.response.headers))
-            raise CommandError(f"Groq API error HTTP {status}: "
+                raise CommandError(f"{self.endpoint}: Groq API error HTTP {status}: "
                                 f"{_scrub(str(exc), self.cfg.api_key)[:300]}") from None
         except groq.APIConnectionError as exc:  # includes timeouts
-            raise _Retryable(f"connection: {type(exc).__name__}", wait_s=None) from None
+            raise _Retryable(f"connection: {_cause(exc, self.cfg.api_key)}", wait_s=None) from None
         except (httpx.HTTPError, groq.APIError) as exc:  # broken mid-stream
             raise _Dropped(f"stream broke: {type(exc).__name__}") from None
         finally:
@@ -185,11 +214,11 @@ class _Requester:
                 wait = getattr(exc, "wait_s", None)
                 unreachable = isinstance(exc, _Retryable) and str(exc).startswith("connection")
                 if unreachable and first and attempt > 2:
-                    raise CommandError(f"cannot reach the Groq endpoint {self.cfg.base_url} "
+                    raise CommandError(f"cannot reach the Groq endpoint {self.endpoint} "
                                         f"({exc})") from None
                 if attempt > self.cfg.max_retries:
-                    raise CommandError(f"giving up after {self.cfg.max_retries} retries: {exc}") \
-                        from None
+                    raise CommandError(f"{self.endpoint}: giving up after "
+                                       f"{self.cfg.max_retries} retries: {exc}") from None
                 if wait is None:
                     wait = min(30.0, self.cfg.backoff_s * 2 ** (attempt - 1))
                 self.retries.append(f"{exc}; retry {attempt} after {wait:.2f} s")

@@ -52,6 +52,7 @@ from phasesim.profiler.torch_model import (
     new_kv_cache,
     prefill,
 )
+from phasesim.seeds import check_seed
 from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec
 from phasesim.simulator.table_schema import SCHEMA_VERSION, Phase, Source
 
@@ -81,6 +82,9 @@ class TorchCaptureConfig:
     memory_limit_bytes: int | None = None  # cap on weights + one point (tests the skip path)
     seed: int = 0
     command: str = ""  # the command line, for provenance
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from rich.table import Table
 from phasesim.atomic import atomic_path
 from phasesim.errors import CommandError, InputError
 from phasesim.profiler.sim_bridge import simulate_colocated
+from phasesim.seeds import check_seed
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.models import ModelSpec, get_model
 from phasesim.simulator.costs import TableCostModel
@@ -59,6 +60,9 @@ class ValidateConfig:
     max_running: int = 16
     seed: int = 0
     command: str = ""
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 # --------------------------------------------------------------------------- inputs

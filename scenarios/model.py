@@ -28,7 +28,7 @@ from phasesim.errors import InputError
 from phasesim.simulator.topology import LinkSharing, TopologySpec
 from phasesim.traces.specs import arrival_from_spec, length_from_spec
 from phasesim.traces.transforms import ContextPolicy
-from phasesim.units import bandwidth_bytes_per_s, duration_s
+from phasesim.units import MAX_TIME_S, bandwidth_bytes_per_s, duration_s
 
 __all__ = [
     "ScenarioKind",
@@ -60,6 +60,9 @@ def seconds(value: Any) -> Any:
         return value  # let pydantic report the type error
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"duration must be finite and >= 0, got {value!r}")
+    if number > MAX_TIME_S:
+        raise ValueError(f"duration {value!r} is beyond the simulator's horizon of "
+                         f"{MAX_TIME_S:.0f} s")
     return number
 
 

@@ -23,6 +23,7 @@ from phasesim.traces import (
 )
 from phasesim.traces.schema import ARRIVAL_S
 from phasesim.traces.specs import length_from_spec
+from phasesim.units import MAX_TIME_S
 
 __all__ = ["build_trace", "check_trace", "mean_rate_rps"]
 
@@ -45,9 +46,13 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
         arrival = dict(gen.arrival)
         if spec.rate_rps is not None:
             arrival["rate_rps"] = spec.rate_rps
-        df = generate(arrival=arrival, prompt=gen.prompt, output=gen.output, count=gen.count,
-                      duration_s=gen.duration_s, seed=seed if gen.seed is None else gen.seed)
-        return _fit_context(df, spec)
+        try:
+            df = generate(arrival=arrival, prompt=gen.prompt, output=gen.output,
+                          count=gen.count, duration_s=gen.duration_s,
+                          seed=seed if gen.seed is None else gen.seed)
+        except InputError as exc:  # named by the generator's argument: name the scenario key
+            raise InputError(exc.message, column=_generate_key(exc.column, spec)) from None
+        return _within_horizon(_fit_context(df, spec), spec)
     path = Path(str(spec.path))
     stat = os.stat(path)
     df = _read_file(str(path), stat.st_mtime_ns, stat.st_size).copy()
@@ -60,6 +65,26 @@ def build_trace(spec: TraceSpec, *, seed: int) -> pd.DataFrame:
             raise InputError("cannot set rate_rps: the trace's arrivals span no time",
                              path=path, column="rate_rps")
         df = scale_rate(df, spec.rate_rps / current)
+    return _within_horizon(df, spec)
+
+
+def _generate_key(argument: str | None, spec: TraceSpec) -> str:
+    """The scenario key behind a generator argument (``rate`` is ``trace.rate_rps`` when the
+    scenario sets it, else the arrival process's own ``rate_rps``)."""
+    if argument in ("rate", "rate_rps"):
+        return "trace.rate_rps" if spec.rate_rps is not None else "trace.generate.arrival.rate_rps"
+    return f"trace.generate.{argument}" if argument else "trace.generate"
+
+
+def _within_horizon(df: pd.DataFrame, spec: TraceSpec) -> pd.DataFrame:
+    """``df``, once its last arrival is within the simulator's horizon; else an error naming the
+    scenario key that put it there (``trace.rate_rps`` when set)."""
+    last_s = float(df[ARRIVAL_S].max()) if len(df) else 0.0
+    if last_s > MAX_TIME_S:
+        key = "trace.rate_rps" if spec.rate_rps is not None else "trace"
+        cause = f"rate_rps {spec.rate_rps:g} puts" if spec.rate_rps is not None else "it has"
+        raise InputError(f"{cause} the last arrival at {last_s:.4g} s, beyond the simulator's "
+                         f"horizon of {MAX_TIME_S:.0f} s", column=key)
     return df
 
 

@@ -21,6 +21,11 @@ returns, without a property call: an ``operator.attrgetter``, a C call), and
 ``Environment.schedule``'s push onto ``env._queue`` with ``next(env._eid)``, inlined in
 ``Timer``. SimPy is pinned below 5 and ``tests/simulator/test_context.py`` checks both against
 the public API.
+
+The clock's horizon is ``MAX_TIME_NS`` (``phasesim.units.MAX_TIME_S``, within the int64 range every
+time column is written in). Inputs that feed the clock are checked against it where they enter;
+``watch_horizon(env)`` ends a run that would still cross it (say, a million steps of an hour each)
+with a ``HorizonError``, at no cost per event: one sentinel event at the horizon.
 """
 
 from __future__ import annotations
@@ -34,12 +39,17 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
+from phasesim.errors import InputError
+from phasesim.seeds import check_seed
 from phasesim.simulator.recorder import Recorder
+from phasesim.units import MAX_TIME_S
 
-__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "Timer", "SimContext", "ns", "now_ns"]
+__all__ = ["URGENT", "NORMAL", "DECIDE", "ROUTE", "MAX_TIME_NS", "HorizonError", "Timer",
+           "SimContext", "ns", "now_ns", "watch_horizon"]
 
 DECIDE = NORMAL + 1
 ROUTE = NORMAL + 2
+MAX_TIME_NS = int(MAX_TIME_S) * 1_000_000_000  # exact: MAX_TIME_S is whole seconds
 
 now_ns: Callable[[simpy.Environment], int] = attrgetter("_now")
 """``now_ns(env)``: the clock in integer ns, ``env.now`` without the property call (hot)."""
@@ -65,6 +75,43 @@ class Timer(Event):
         heappush(env._queue, (env._now + delay_ns, priority, next(env._eid), self))  # schedule()
 
 
+class HorizonError(InputError):
+    """A run would pass the simulator's horizon (``MAX_TIME_NS``)."""
+
+
+def watch_horizon(env: simpy.Environment) -> None:
+    """Schedule the horizon's sentinel: an event at ``MAX_TIME_NS``, ahead of anything else due
+    then (``URGENT``). A run that ends below the horizon processes it last, with an empty queue,
+    and ends as before (``env.now`` is then the horizon); a run with events left at or past the
+    horizon stops there with a :class:`HorizonError` before any of them is processed."""
+    Timer(env, MAX_TIME_NS - now_ns(env), URGENT, _at_horizon)
+
+
+def _at_horizon(event: Event) -> None:
+    queue = event.env._queue
+    if queue:
+        time_ns, _, _, first = min(queue)
+        owner = _owner(first)
+        cause = (owner.horizon_cause() if hasattr(owner, "horizon_cause") else
+                 "the trace's arrivals over the rate scale, the cost tables' step times and the "
+                 "links' bandwidth and latency set how long a run takes")
+        raise HorizonError(f"the run would pass the simulator's horizon of {MAX_TIME_S:.0f} s: "
+                           f"its next event, at {time_ns * 1e-9:.4g} s, comes from {cause}")
+
+
+def _owner(event: Event) -> object | None:
+    """The object whose callback ``event`` runs: a bound method's ``self``, or the first object
+    a closure holds that can say why it ran late (``horizon_cause``). Error path only."""
+    for callback in event.callbacks or ():
+        owner = getattr(callback, "__self__", None)
+        if owner is not None:
+            return owner
+        for cell in getattr(callback, "__closure__", None) or ():
+            if hasattr(cell.cell_contents, "horizon_cause"):
+                return cell.cell_contents
+    return None
+
+
 @dataclass(slots=True, kw_only=True)
 class SimContext:
     """Environment + named, independent random streams (derived from one seed) + the recorder."""
@@ -73,6 +120,9 @@ class SimContext:
     seed: int
     recorder: Recorder = field(default_factory=Recorder)
     _streams: dict[str, np.random.Generator] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.seed = check_seed(self.seed)
 
     def rng(self, name: str) -> np.random.Generator:
         """The stream ``name``: same seed and name, same draws, whatever other streams do."""

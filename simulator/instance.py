@@ -411,6 +411,11 @@ class Instance:
             self._run.interrupted = True
             self._cut_run()
 
+    def horizon_cause(self) -> str:
+        """What made this instance's next event fall past the clock's horizon (its error)."""
+        return (f"pool {self.pool} instance {self.index}'s steps, from its cost table "
+                f"({len(self.waiting)} waiting, {len(self.running)} running)")
+
 
 def _waiting_order(request: Request) -> tuple:
     return request.queue_key

@@ -142,3 +142,8 @@ class Link:
             if row != self._last_row:
                 self._last_row = row
                 self._recorder.link(now_ns(self.env), self._code, *row)
+
+    def horizon_cause(self) -> str:
+        """What made this link's next event fall past the clock's horizon (its error)."""
+        return (f"link {self.name}'s transfers ({self._in_flight} in flight at "
+                f"{self.bandwidth_bytes_per_s:g} B/s shared, after {self.latency_s:g} s latency)")

@@ -8,6 +8,7 @@ and turns the request log and statistics into a ``SimResult``.
 from __future__ import annotations
 
 import importlib.metadata
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,12 +17,13 @@ import pandas as pd
 import simpy
 
 from phasesim.errors import InputError
+from phasesim.plain import plain
 from phasesim.simulator import costs
 from phasesim.simulator.batching import POLICIES
 from phasesim.simulator.catalog.economics import POWER, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.context import SimContext, now_ns
+from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
 from phasesim.simulator.cost import run_cost
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.energy import run_energy
@@ -44,6 +46,7 @@ from phasesim.simulator.topology import (
     TopologySpec,
 )
 from phasesim.traces import schema
+from phasesim.units import MAX_TIME_S
 
 __all__ = ["simulate", "MODES", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
 
@@ -96,6 +99,7 @@ def simulate(
     cluster = Cluster(ctx=ctx, log=log, pools=pools, links=links,
                       first_token=topology.first_token, layerwise_overlap=overlap)
     Arrivals(cluster, columns)
+    watch_horizon(env)
     env.run()
     for pool in pools.values():
         for instance in pool.instances:
@@ -118,12 +122,24 @@ def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.nda
     for name, values, ok in checks:
         bad = np.flatnonzero(~ok)
         if bad.size:
-            raise InputError(f"invalid value {values[bad[0]]!r}", row=int(bad[0]), column=name)
+            raise InputError(f"invalid value {plain(values[bad[0]])!r}", row=int(bad[0]),
+                             column=name)
     if schema.PRIORITY in trace.columns:
         priority = trace[schema.PRIORITY].fillna(0).to_numpy(dtype=np.int64)
     else:
         priority = np.zeros(len(trace), dtype=np.int64)
-    arrival_ns = np.rint(arrival_s * (1e9 / rate_scale)).astype(np.int64)
+    if not math.isfinite(1e9 / rate_scale):
+        raise InputError(f"rate scale {rate_scale:g} stretches every arrival after 0 s beyond "
+                         f"the simulator's horizon of {MAX_TIME_S:.0f} s")
+    with np.errstate(over="ignore"):  # an overflow to inf is beyond the horizon: refused below
+        clock_ns = arrival_s * (1e9 / rate_scale)
+    if clock_ns.size and clock_ns.max() > MAX_TIME_NS:
+        row = int(np.argmax(clock_ns))
+        scaled = ("" if rate_scale == 1 else
+                  f" (over rate scale {rate_scale:g}: {clock_ns[row] * 1e-9:.4g} s)")
+        raise InputError(f"arrival {arrival_s[row]:.4g} s{scaled} is beyond the simulator's "
+                         f"horizon of {MAX_TIME_S:.0f} s", row=row, column=schema.ARRIVAL_S)
+    arrival_ns = np.rint(clock_ns).astype(np.int64)
     return {
         "request_id": trace[schema.REQUEST_ID].to_numpy(dtype=np.int64),
         "prompt_tokens": prompts,
@@ -222,6 +238,15 @@ def _build_links(ctx: SimContext, topology: TopologySpec,
     if not topology.links:
         return {}
     spec = topology.links[0]
+    source = pools[Role.PREFILL]
+    largest_bytes = source.context_limit_tokens * source.kv_bytes_per_token
+    longest_s = spec.latency_s + largest_bytes / spec.bandwidth_bytes_per_s
+    if longest_s > MAX_TIME_S:
+        raise InputError(f"link {spec.name}: a transfer of {largest_bytes:,} bytes (the KV of "
+                         f"{source.context_limit_tokens:,} tokens) at "
+                         f"{spec.bandwidth_bytes_per_s:g} B/s after {spec.latency_s:g} s of "
+                         f"latency takes {longest_s:.4g} s, beyond the simulator's horizon of "
+                         f"{MAX_TIME_S:.0f} s")
 
     def make(name: str) -> Link:
         return Link(ctx=ctx, name=name, bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s,

@@ -31,6 +31,8 @@ from phasesim.simulator.catalog.hardware import (
     PCIE_GEN4_X16_BYTES_PER_S,
     DeviceKind,
 )
+from phasesim.units import MAX_TIME_S
+from phasesim.yaml_lines import line_of
 
 __all__ = [
     "Role",
@@ -140,8 +142,8 @@ class LinkSpec(BaseModel):
     name: str = Field(min_length=1)
     src: str
     dst: str
-    bandwidth_bytes_per_s: float = Field(gt=0)
-    latency_s: float = Field(default=0.0, ge=0)
+    bandwidth_bytes_per_s: float = Field(gt=0, allow_inf_nan=False)
+    latency_s: float = Field(default=0.0, ge=0, le=MAX_TIME_S, allow_inf_nan=False)
     sharing: LinkSharing = LinkSharing.POOL
     layerwise_overlap: bool = False  # stream all but the last layer's KV during prefill
 
@@ -155,8 +157,9 @@ class TopologySpec(BaseModel):
     pools: tuple[PoolSpec, ...] = Field(min_length=1)
     links: tuple[LinkSpec, ...] = ()
     first_token: FirstToken = FirstToken.PREFILL
-    seed: int | None = None
-    rate_scale: float = Field(default=1.0, gt=0)  # arrivals at arrival_s / rate_scale
+    seed: int | None = Field(default=None, ge=0)
+    # arrivals at arrival_s / rate_scale
+    rate_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check_layout(self) -> TopologySpec:
@@ -301,4 +304,13 @@ def _validate(data: dict[str, Any], *, source: Path | None) -> TopologySpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or None
-        raise InputError(err["msg"], path=source, column=where) from None
+        line = None if source is None else _line_in_file(source, err["loc"])
+        raise InputError(err["msg"], path=source, line=line, column=where) from None
+
+
+def _line_in_file(path: Path, loc: tuple[str | int, ...]) -> int | None:
+    """The line of the key ``loc`` names in the topology file (read again: errors only)."""
+    try:
+        return line_of(path.read_text(), loc)
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
+from phasesim.seeds import check_seed
 from phasesim.traces import schema
 from phasesim.traces.storage import META_ATTR, new_meta
 from phasesim.units import MAX_TIME_S
@@ -246,6 +247,7 @@ def generate_frame(
     Exactly one of ``count`` (number of requests) or ``duration_s`` (arrivals in ``[0, duration_s)``)
     must be given. The first request arrives at 0 s.
     """
+    seed = check_seed(seed)
     process, prompt_dist, output_dist = arrival, prompt, output
     if (count is None) == (duration_s is None):
         raise InputError("give exactly one of count or duration_s", column="count")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
+from phasesim.seeds import check_seed
 from phasesim.traces import schema
 from phasesim.traces.storage import META_ATTR, with_transform
 
@@ -60,7 +61,7 @@ def sample(df: pd.DataFrame, n: int, *, seed: int) -> pd.DataFrame:
     """``n`` requests drawn without replacement (seeded), kept in arrival order."""
     if not (1 <= n <= len(df)):
         raise InputError(f"sample needs 1 <= N <= {len(df)} rows, got {n}", column="sample")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     keep = np.sort(rng.choice(len(df), size=n, replace=False))
     return _derive(df, df.iloc[keep].copy(), {"op": "sample", "n": n, "seed": seed})
 

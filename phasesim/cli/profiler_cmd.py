@@ -66,6 +66,34 @@ def _fit_lengths(values: list[int], max_context: int, explicit: bool, option: st
     return kept
 
 
+# The options each backend reads, beyond those every backend reads (backend, -o, model, dtype,
+# hardware). One it does not read, given on the command line, is refused rather than ignored.
+_BACKEND_OPTIONS: dict[Backend, frozenset[str]] = {
+    Backend.TORCH: frozenset({
+        "config", "device", "prefill_batch_sizes", "prompt_lens", "decode_batch_sizes",
+        "contexts", "repeats", "warmup", "graphs", "resume", "max_seconds", "max_points",
+        "memory_limit_gb", "seed", "threads"}),
+    Backend.GROQ: frozenset({
+        "prompt_lens", "repeats", "resume", "seed", "base_url", "api_key", "output_tokens",
+        "max_rps", "timeout_s", "max_retries"}),
+    Backend.ANALYTICAL: frozenset({"tensor_parallel"}),
+}
+_COMMON_OPTIONS = frozenset({"backend", "out", "model", "dtype", "hardware"})
+
+
+def _refuse_unused_options(ctx: typer.Context, backend: Backend) -> None:
+    """An option the backend does not read, given explicitly, is an error naming it (an
+    analytical table has its own grid: ``--prompt-lens`` there would be silently ignored)."""
+    used = _COMMON_OPTIONS | _BACKEND_OPTIONS[backend]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name not in used and source is not None and source.name != "DEFAULT":
+            flag = next(opt for opt in param.opts if opt.startswith("--"))
+            readers = " and ".join(b.value for b in Backend if param.name in _BACKEND_OPTIONS[b])
+            raise InputError(f"{flag}: the {backend.value} backend does not use it "
+                             f"(it is for {readers})")
+
+
 SECRET_PARAMS = frozenset({"api_key"})
 
 
@@ -131,7 +159,7 @@ def capture(
     memory_limit_gb: float | None = typer.Option(None, "--memory-limit-gb", min=0.0,
                                                  help="Pretend the device has only this much "
                                                  "memory (weights + one point)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU device: torch "
                                        "threads (1 gives steadier timings on a shared box)."),
     base_url: str = typer.Option("https://api.groq.com", "--base-url", help="Groq endpoint."),
@@ -158,6 +186,7 @@ def capture(
 ) -> None:
     """Capture a cost table (measured on hardware, or analytical from specs)."""
     console = Console(stderr=True)
+    _refuse_unused_options(ctx, backend)
     if backend is Backend.ANALYTICAL:
         if hardware is None:
             raise InputError("the analytical backend needs --hardware (a catalog name, e.g. "
@@ -283,7 +312,7 @@ def validate(
     graphs: bool = typer.Option(True, "--graphs/--no-graphs", help="CUDA graphs for decode."),
     as_json: bool = typer.Option(False, "--json/--no-json",
                                  help="Print the report as JSON on stdout."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     threads: int | None = typer.Option(None, "--threads", min=1,
                                        help="CPU device: torch threads."),
 ) -> None:

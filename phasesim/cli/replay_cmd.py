@@ -92,7 +92,8 @@ def replay(
     profile: list[str] | None = typer.Option(None, "--profile", help=(
         "Cost tables, comma-separated: POOL=PATH (POOL is a pool name or role) or PATH for "
         "every pool; may also be repeated.")),
-    seed: int | None = typer.Option(None, "--seed", show_default="0, or the topology file's",
+    seed: int | None = typer.Option(None, "--seed", min=0,
+                                    show_default="0, or the topology file's",
                                     help="Seed of every random stream."),
     rate_scale: float | None = typer.Option(None, "--rate-scale", show_default="1", help=(
         "Multiply the request rate (arrivals at arrival_s / X).")),

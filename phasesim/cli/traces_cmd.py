@@ -126,7 +126,7 @@ def import_cmd(
     cv: Annotated[float, typer.Option(help="Inter-arrival coefficient of variation (gamma/onoff).")] = 1.0,
     on_s: Annotated[float | None, typer.Option("--on-s", help="onoff: burst length (s).")] = None,
     off_s: Annotated[float | None, typer.Option("--off-s", help="onoff: gap length (s).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for synthesized arrivals.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for synthesized arrivals.")] = 0,
 ) -> None:
     """Convert a trace into canonical parquet (streamed in chunks)."""
     process = _arrival(arrival, rate, cv, on_s, off_s)
@@ -154,7 +154,7 @@ def generate_cmd(
     output: Annotated[str, typer.Option(
         "--output-tokens", "--output", help="Output lengths, same forms as --prompt-tokens "
         "(--output: the old name).")] = "128",
-    seed: Annotated[int, typer.Option(help="Seed (same seed: byte-identical file).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed (same seed: byte-identical file).")] = 0,
     sessions: Annotated[int | None, typer.Option(
         "--sessions", help="Multi-turn sessions instead of single requests: this many, starting "
         "at --rate sessions/s (Poisson); --prompt-tokens are each turn's new user tokens; "
@@ -215,7 +215,7 @@ def transform_cmd(
     rate_scale: Annotated[float | None, typer.Option(help="Multiply the request rate (divide times).")] = None,
     head_: Annotated[int | None, typer.Option("--head", help="Keep the first N requests.")] = None,
     sample_: Annotated[int | None, typer.Option("--sample", help="Keep N random requests (seeded).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for --sample.")] = 0,
     max_context: Annotated[int | None, typer.Option(help="Model context length in tokens.")] = None,
     context_policy: Annotated[PolicyName, typer.Option(help="Requests over --max-context.")] = PolicyName.clip,
     format: Annotated[str | None, typer.Option("--format", help="Input format (default: detected).")] = None,

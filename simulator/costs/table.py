@@ -21,14 +21,22 @@ import pyarrow.parquet as pq
 
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
+from phasesim.plain import plain
 from phasesim.simulator import table_schema as ts
 
 __all__ = ["CostTableWarning", "read_table", "write_table", "validate_table", "read_table_meta",
-           "MONOTONE_TOLERANCE"]
+           "MONOTONE_TOLERANCE", "MAX_STEP_S"]
 
 # A latency may fall by this relative amount along a grid line before it is called non-monotone
 # (measured tables carry timing noise of a few tenths of a percent).
 MONOTONE_TOLERANCE = 0.02
+
+# The longest step a table may hold, in seconds: a day per forward pass is far beyond any real
+# step (measured ones take milliseconds to a second; the slowest analytical grid point shipped,
+# a100 at the largest batch and prompt, about 70 s) and far below the simulator's horizon
+# (phasesim.units.MAX_TIME_S, 1e5 such steps), so a typo of 1e8 s or 1e300 s is refused where the
+# table is read instead of overflowing the clock mid-run.
+MAX_STEP_S = 86_400.0
 
 
 class CostTableWarning(UserWarning):
@@ -63,7 +71,7 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = values.isna().to_numpy() | ~values.map(lambda v: isinstance(v, str) and v != "").to_numpy()
         if bad.any():
             i = _first(bad)
-            raise InputError(f"expected a non-empty string, got {values.iloc[i]!r}", path=path,
+            raise InputError(f"expected a non-empty string, got {plain(values.iloc[i])!r}", path=path,
                              row=_row(i), column=col)
         out[col] = values.astype(object)
     for col in _INT_COLUMNS:
@@ -71,7 +79,7 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = ~np.isfinite(num) | (num != np.round(num))
         if bad.any():
             i = _first(bad)
-            raise InputError(f"expected an integer, got {out[col].iloc[i]!r}", path=path,
+            raise InputError(f"expected an integer, got {plain(out[col].iloc[i])!r}", path=path,
                              row=_row(i), column=col)
         low = num < _MIN_INT[col]
         if low.any():
@@ -84,20 +92,25 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = ~np.isfinite(num)
         if bad.any():
             i = _first(bad)
-            raise InputError(f"expected a finite number, got {out[col].iloc[i]!r}", path=path,
+            raise InputError(f"expected a finite number, got {plain(out[col].iloc[i])!r}", path=path,
                              row=_row(i), column=col)
         neg = num < 0 if col != ts.LATENCY_S else num <= 0
         if neg.any():
             i = _first(neg)
             what = "negative latency" if num[i] < 0 else "latency must be > 0"
-            raise InputError(f"{what}: {num[i]!r}", path=path, row=_row(i), column=col)
+            raise InputError(f"{what}: {plain(num[i])!r}", path=path, row=_row(i), column=col)
+        long = num > MAX_STEP_S
+        if long.any():
+            i = _first(long)
+            raise InputError(f"a step of {num[i]:.4g} s is longer than a table may hold "
+                             f"({MAX_STEP_S:.0f} s)", path=path, row=_row(i), column=col)
         out[col] = num
     phases = out[ts.PHASE]
     known = {p.value for p in ts.Phase}
     bad = ~phases.isin(known).to_numpy()
     if bad.any():
         i = _first(bad)
-        raise InputError(f"unknown phase {phases.iloc[i]!r} (expected prefill or decode)", path=path,
+        raise InputError(f"unknown phase {plain(phases.iloc[i])!r} (expected prefill or decode)", path=path,
                          row=_row(i), column=ts.PHASE)
     for phase in ts.Phase:
         if not (phases == phase.value).any():
@@ -107,7 +120,7 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
         bad = (out[col] != first).to_numpy()
         if bad.any():
             i = _first(bad)
-            raise InputError(f"a table holds one {col}; got {out[col].iloc[i]!r} after {first!r}",
+            raise InputError(f"a table holds one {col}; got {plain(out[col].iloc[i])!r} after {plain(first)!r}",
                              path=path, row=_row(i), column=col)
     dup = out.duplicated(list(ts.GRID_KEY), keep="first").to_numpy()
     if dup.any():

@@ -76,6 +76,10 @@ _BACKEND_OPTIONS: dict[Backend, frozenset[str]] = {
     Backend.GROQ: frozenset({
         "prompt_lens", "repeats", "resume", "seed", "base_url", "api_key", "output_tokens",
         "max_rps", "timeout_s", "max_retries"}),
+    Backend.OPENAI: frozenset({
+        "prompt_lens", "repeats", "resume", "seed", "base_url", "api_key", "output_tokens",
+        "max_rps", "timeout_s", "max_retries", "max_seconds", "tensor_parallel", "catalog_model",
+        "engine", "concurrency", "api_key_env", "ignore_eos"}),
     Backend.ANALYTICAL: frozenset({"tensor_parallel"}),
 }
 _COMMON_OPTIONS = frozenset({"backend", "out", "model", "dtype", "hardware"})
@@ -131,7 +135,7 @@ def _set_threads(threads: int | None) -> None:
 @cli_errors
 def capture(
     ctx: typer.Context,
-    backend: Backend = typer.Option(..., "--backend", help="torch | groq | analytical"),
+    backend: Backend = typer.Option(..., "--backend", help="torch | groq | openai | analytical"),
     out: Path = typer.Option(..., "-o", "--out", "--output",
                              help="Output cost table (.parquet); --output: the old name."),
     model: str = typer.Option("llama2-7b", "--model", help="Catalog model name (torch/analytical), "

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
@@ -106,6 +114,18 @@ class PoolSpec(BaseModel):
     block_tokens: int = Field(default=16, ge=1)
     watermark_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)
     profile: str | None = None  # cost-table path; None: the best shipped table
+    # devices per instance (tensor parallelism): weights and KV split N ways, N x the memory,
+    # compute and bandwidth, two all-reduces per layer; its cost table must be for TP N
+    tensor_parallel: int = Field(default=1, ge=1)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``tensor_parallel`` out of dumps at its default 1, so a TP-1 run's meta.json is
+        byte for byte what it was before the field existed."""
+        data = handler(self)
+        if self.tensor_parallel == 1:
+            data.pop("tensor_parallel", None)
+        return data
 
 
 class LinkSpec(BaseModel):
@@ -213,7 +233,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     ``max_num_batched_tokens``, ``queue_order``, ``routing``, ``model``, ``dtype``,
     ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
     paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
-    ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``.
+    ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``, ``tensor_parallel``
+    (devices per instance of the GPU pools, like ``gpu``: never a GroqRack pool).
     """
     if name not in BUILTIN_TOPOLOGIES:
         known = ", ".join(BUILTIN_TOPOLOGIES)
@@ -222,12 +243,14 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     data["name"] = name
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(_POOL_OVERRIDES) - set(_LINK_OVERRIDES)
-                     - set(_TOP_OVERRIDES) - {"gpu"})
+                     - set(_TOP_OVERRIDES) - {"gpu", "tensor_parallel"})
     if unknown:
         raise InputError(f"unknown topology override(s): {', '.join(unknown)}")
     for pool in data["pools"]:
         if "gpu" in given and pool["hardware"] != "groqrack":
             pool["hardware"] = given["gpu"]
+        if "tensor_parallel" in given and pool["hardware"] != "groqrack":
+            pool["tensor_parallel"] = given["tensor_parallel"]
         for key, (role, field) in _POOL_OVERRIDES.items():
             if key in given and role in (None, pool["role"]):
                 pool[field] = given[key]

@@ -81,7 +81,11 @@ def latency_benchmark(cost_model: CostModel, shape: RunShape) -> LatencyResult:
                     dtype=shape.dtype, tensor_parallel=shape.tensor_parallel,
                     max_num_seqs=shape.max_num_seqs)
     topology = TopologySpec(name="latency-benchmark", pools=(pool,))
-    result = simulate(trace, topology, seed=0, cost_models={_POOL: cost_model}, timeseries=False)
+    try:
+        result = simulate(trace, topology, seed=0, cost_models={_POOL: cost_model},
+                          timeseries=False)
+    except InputError as exc:  # the one pool is the shape's instance: no need to name it
+        raise InputError(exc.message.removeprefix(f"pool '{_POOL}': "), column=exc.column) from None
     requests = result.requests
     rejected = requests[requests["status"].astype(str) != "completed"]
     if len(rejected):

@@ -26,6 +26,7 @@ fitted on Groq API ``prompt_time`` samples (8B Llama models, scaled by FLOPs per
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,10 +39,14 @@ from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
+from phasesim.simulator.costs.capacity import check_tensor_parallel
+from phasesim.simulator.costs.table_model import TableCostModel
 
 __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time_s",
            "decode_step_time_s", "token_grid", "build_analytical_table", "CONSTANTS_PATH",
-           "linear_layer_time_s"]
+           "linear_layer_time_s", "allreduce_time_s",
+           "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
+           "analytical_table_name"]
 
 CONSTANTS_PATH = Path(__file__).resolve().parent / "calibrated_constants.json"
 
@@ -52,7 +57,21 @@ _BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a1
                            "groq-lpu": "groqrack", "gh200": "h100-sxm", "mi250": "a100-sxm-80gb",
                            "gaudi2": "a100-sxm-80gb", "max1550": "a100-sxm-80gb",
                            "sn40l": "h100-sxm"}
-_ALLREDUCE_LATENCY_S = 10e-6  # one NCCL all-reduce launch + sync (assumption)
+# Tensor parallelism (Megatron-style, as vLLM/TensorRT-LLM shard Llama blocks): weights, KV and
+# FLOPs split N ways, and each decoder layer pays two all-reduces of its activations (after the
+# attention output projection and after the MLP down projection), each a ring all-reduce:
+#
+#     2 (N-1)/N * bytes / link_bytes_per_s  +  2 (N-1) * hop_latency_s
+#
+# link_bytes_per_s: one direction of the catalog's scale-up interconnect (its figure sums both
+# directions: H100/H200 NVLink 4 900 GB/s -> 450 GB/s, A100 NVLink 3 600 -> 300, MI300X Infinity
+# Fabric 896 -> 448; sources in simulator/catalog/hardware.py). A ring step sends one way.
+# hop_latency_s: ASSUMPTION, 1 us per ring step (launch + sync + link), so an 8-way all-reduce
+# of a small message costs 14 us, the order nccl-tests reports for small all-reduces over NVLink;
+# not fitted, to be calibrated by `profiler fit` (issue 12).
+# Activations travel in 16 bits (FP8 weights still exchange BF16 activations), FP32 in 32.
+ALLREDUCE_HOP_LATENCY_S = 1e-6
+ALLREDUCES_PER_LAYER = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,10 +164,22 @@ def _common_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray,
                        head_params * DTYPE_BYTES[dtype] / (bw * c.memory_efficiency))
     out = c.pass_overhead_s + linear_layer_time_s(hw, model, dtype, new_tokens, c, tensor_parallel) + lm_head
     if tensor_parallel > 1:
-        size = new_tokens * model.hidden * DTYPE_BYTES[dtype]
-        ring = 2.0 * (tensor_parallel - 1) / tensor_parallel * size / hw.interconnect_bytes_per_s
-        out = out + 2 * model.layers * (ring + _ALLREDUCE_LATENCY_S)
+        out = out + model.layers * ALLREDUCES_PER_LAYER * allreduce_time_s(
+            hw, model, dtype, new_tokens, tensor_parallel)
     return out
+
+
+def allreduce_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: np.ndarray,
+                     tensor_parallel: int) -> np.ndarray:
+    """One ring all-reduce of ``tokens`` tokens' activations (``hidden`` values each) across
+    ``tensor_parallel`` devices of ``hw`` (0 at TP 1); the numbers are stated beside
+    ``ALLREDUCE_HOP_LATENCY_S``."""
+    n = tensor_parallel
+    if n <= 1:
+        return np.zeros_like(np.asarray(tokens, dtype=np.float64))
+    size = np.asarray(tokens, dtype=np.float64) * model.hidden * max(2, DTYPE_BYTES[dtype])
+    link = hw.interconnect_bytes_per_s / 2.0  # one direction of the catalog's two-way figure
+    return 2.0 * (n - 1) / n * size / link + 2 * (n - 1) * ALLREDUCE_HOP_LATENCY_S
 
 
 def prefill_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray, tokens: np.ndarray,
@@ -204,8 +235,7 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     spec = get_model(model)
     if dtype not in DTYPE_BYTES:
         raise InputError(f"unknown dtype '{dtype}' (known: {', '.join(sorted(DTYPE_BYTES))})")
-    if tensor_parallel < 1:
-        raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
+    check_tensor_parallel(hw, spec, tensor_parallel)
     calibration = load_constants() if calibration is None else calibration
     consts, calibrated_on = constants_for(hardware, calibration)
     max_ctx = spec.max_context_tokens if hw.max_context_tokens is None else min(
@@ -250,3 +280,24 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
         "max_batch_size": hw.max_batch_size,
     }
     return df, meta
+
+
+def analytical_table_name(*, hardware: str, model: str, dtype: str, tensor_parallel: int) -> str:
+    """How an on-the-fly analytical table is labelled: the shipped naming plus ``__tpN``."""
+    return f"{hardware}__{model}__{dtype}__analytical__tp{tensor_parallel}"
+
+
+@functools.lru_cache(maxsize=64)
+def analytical_cost_model(*, hardware: str, model: str, dtype: str = "fp16",
+                          tensor_parallel: int = 1) -> TableCostModel:
+    """The analytical table of :func:`build_analytical_table` as a cost model, built once per
+    process for each (hardware, model, dtype, tensor_parallel) and labelled
+    ``analytical_table_name(...)`` (its ``source`` is analytical; the table's
+    ``tensor_parallel`` column holds the degree). A few milliseconds to build; the models are
+    read-only apart from their lookup memos, so sharing one changes no result."""
+    df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype,
+                                      tensor_parallel=tensor_parallel)
+    name = analytical_table_name(hardware=hardware, model=model, dtype=dtype,
+                                 tensor_parallel=tensor_parallel)
+    return TableCostModel.from_table(df, meta, model=get_model(model), name=name,
+                                     warn_beyond_grid=False)

@@ -61,6 +61,9 @@ def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
         where = "topology" if builtin else f"topology.pools.{index}"
         try:
             get_hardware(pool.hardware)
+            if pool.profile is None and pool.tensor_parallel != 1:
+                load_cost_model(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                                tensor_parallel=pool.tensor_parallel)  # refuses: TP-1 tables only
             if pool.profile is None:
                 find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
             elif not resolve_table_path(pool.profile).is_file():
@@ -90,17 +93,22 @@ def pool_cost_model(pool: PoolSpec) -> CostModel:
     """The cost model the simulator would load for ``pool`` (its ``profile``, else the best
     shipped table), loaded once per process and table file version: a sweep worker reads each
     table once instead of once per point (the model's lookups are pure; its memo only caches
-    them, so sharing it changes no result)."""
+    them, so sharing it changes no result). A pool at tensor_parallel N > 1 needs a ``profile``
+    of that degree: the scenario layer does not build analytical tables (``sim replay`` does)."""
+    if pool.profile is None and pool.tensor_parallel != 1:
+        load_cost_model(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                        tensor_parallel=pool.tensor_parallel)  # raises, naming how to make one
     path = resolve_table_path(pool.profile) if pool.profile is not None else find_table(
         hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
     stat = os.stat(path)
     return _load_cost_model(pool.hardware, pool.model, pool.dtype, str(path), stat.st_mtime_ns,
-                            stat.st_size)
+                            stat.st_size, pool.tensor_parallel)
 
 
 @functools.lru_cache(maxsize=16)
 def _load_cost_model(hardware: str, model: str, dtype: str, path: str, mtime_ns: int,
-                     size: int) -> CostModel:
+                     size: int, tensor_parallel: int = 1) -> CostModel:
     del mtime_ns, size  # cache key only: a rewritten table is read again
-    return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=path)
+    return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=path,
+                           tensor_parallel=tensor_parallel)
 

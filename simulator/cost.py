@@ -1,7 +1,7 @@
 """Cost of a run: what the cluster costs per hour and per million output tokens, per pool.
 
-``usd_per_hour`` of a pool = instances x the hourly price of its hardware (a catalog entry: a
-GPU, or a whole GroqRack), from a ``PriceBook`` (catalog prices with the user's overrides). The
+``usd_per_hour`` of a pool = instances x tensor_parallel (devices per instance) x the hourly
+price of its hardware (a catalog entry: a GPU, or a whole GroqRack), from a ``PriceBook`` (catalog prices with the user's overrides). The
 run costs ``usd_per_hour x duration_s / 3600`` (the cluster is paid for from the first arrival
 to the last finish), and ``usd_per_million_output_tokens`` divides that by the output tokens of
 completed requests. A pool's own ``usd_per_million_output_tokens`` is its share of that figure.
@@ -21,7 +21,8 @@ __all__ = ["run_cost"]
 
 def run_cost(*, pools: Sequence[Mapping[str, Any]], prices: PriceBook, duration_s: float,
              output_tokens: int) -> dict[str, Any]:
-    """The summary's ``cost`` section. ``pools``: per pool ``{"name", "hardware", "instances"}``."""
+    """The summary's ``cost`` section. ``pools``: per pool ``{"name", "hardware", "instances"}``
+    and optionally ``"tensor_parallel"`` (devices per instance, default 1)."""
     rows = []
     prices_used: dict[str, dict[str, object]] = {}
     total: float | None = 0.0
@@ -29,7 +30,8 @@ def run_cost(*, pools: Sequence[Mapping[str, Any]], prices: PriceBook, duration_
         hardware = str(pool["hardware"])
         prices_used[hardware] = prices.describe(hardware)
         unit = prices_used[hardware]["usd_per_hour"]
-        hourly = None if unit is None else int(pool["instances"]) * float(unit)
+        devices = int(pool["instances"]) * int(pool.get("tensor_parallel", 1))
+        hourly = None if unit is None else devices * float(unit)
         total = None if total is None or hourly is None else total + hourly
         rows.append({"pool": str(pool["name"]), "hardware": hardware,
                      "usd_per_hour": hourly, "usd": _run_usd(hourly, duration_s),

@@ -19,6 +19,10 @@ with ``e_byte = (peak_w - idle_w) * bandwidth_share / memory_bandwidth`` (J per 
 ``e_flop = (peak_w - idle_w) * compute_share / peak_flops_fp16`` (J per FLOP). What is counted,
 per pool (``duration_s`` = last finish - first arrival: the cluster is on that long):
 
+- **devices**: an instance of tensor-parallel degree N is N devices: N x the idle power and N x
+  the busy cap and floor; the bytes and FLOPs are the instance's (split N ways, same total), so
+  the work energy does not change with N (the all-reduce traffic, like the KV links, is not
+  counted);
 - **idle**: every instance, the whole run (an idle instance for T seconds uses ``idle_w * T``);
 - **weights**: every iteration (prefill, decode or mixed step; a fast-forwarded decode run
   counts its steps) reads the weights a pass over its tokens touches once
@@ -108,6 +112,7 @@ class PoolActivity:
     flops: np.ndarray
     data_bytes: np.ndarray  # KV bytes written (prefill) and read (decode)
     residence_s: np.ndarray  # time each request spent on the pool
+    devices_per_instance: int = 1  # tensor-parallel degree
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,13 +131,14 @@ def pool_energy(activity: PoolActivity, *, power: PowerSpec, hardware: HardwareS
     """One pool's joules and each request's share (module docstring)."""
     e_byte = joules_per_byte(power, hardware)
     e_flop = joules_per_flop(power, hardware)
-    idle_j = activity.instances * power.idle_w * max(duration_s, 0.0)
+    devices = activity.instances * activity.devices_per_instance
+    idle_j = devices * power.idle_w * max(duration_s, 0.0)
     tokens = activity.mean_batch_size if np.isfinite(activity.mean_batch_size) else 1.0
     weight_bytes = activity.iterations * float(model.weight_bytes_touched(tokens, dtype))
     weights_j = e_byte * weight_bytes
     own = e_flop * activity.flops + e_byte * activity.data_bytes
     work_j = float(own.sum())
-    cap_j = (power.peak_w - power.idle_w) * activity.busy_s
+    cap_j = (power.peak_w - power.idle_w) * activity.busy_s * activity.devices_per_instance
     floor_j = power.busy_floor_share * cap_j
     dynamic = weights_j + work_j
     scale = 1.0
@@ -147,7 +153,7 @@ def pool_energy(activity: PoolActivity, *, power: PowerSpec, hardware: HardwareS
               else np.zeros_like(own))
     busy_w = None
     if activity.busy_s > 0.0:
-        busy_w = power.idle_w + (weights_j + work_j) / activity.busy_s / activity.instances
+        busy_w = power.idle_w + (weights_j + work_j) / activity.busy_s / devices
     return PoolEnergy(idle_j=idle_j, weights_j=weights_j, work_j=work_j, capped=scale != 1.0,
                       joules=idle_j + weights_j + work_j, busy_w=busy_w,
                       per_request_j=own + shared)
@@ -165,7 +171,8 @@ def run_energy(requests: pd.DataFrame, *, pools: Sequence[Mapping[str, Any]],
                ) -> tuple[dict[str, Any], np.ndarray]:
     """The summary's ``energy`` section and each request's joules (in ``requests``' row order).
 
-    ``pools``: per pool, ``{"name", "role", "hardware", "model", "dtype"}`` in the order of
+    ``pools``: per pool, ``{"name", "role", "hardware", "model", "dtype"}`` (and optionally
+    ``"tensor_parallel"``, default 1) in the order of
     ``pool_stats``; ``hardware``/``power``/``models`` by name. Roles are "colocated", "prefill"
     and "decode" (a prefill pool prefills, a decode pool decodes, a colocated pool does both).
     """
@@ -200,7 +207,8 @@ def run_energy(requests: pd.DataFrame, *, pools: Sequence[Mapping[str, Any]],
         activity = PoolActivity(instances=int(stats["instances"]), busy_s=float(stats["busy_s"]),
                                 iterations=int(stats["iterations"]),
                                 mean_batch_size=float(stats["mean_batch_size"]),
-                                flops=flops, data_bytes=data, residence_s=residence)
+                                flops=flops, data_bytes=data, residence_s=residence,
+                                devices_per_instance=int(pool.get("tensor_parallel", 1)))
         energy = pool_energy(activity, power=power[pool["hardware"]],
                              hardware=hardware[pool["hardware"]], model=model,
                              dtype=pool["dtype"], duration_s=duration_s)

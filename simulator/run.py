@@ -185,16 +185,23 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
                 prefix_block_tokens: int | None) -> Pool:
     hardware = HARDWARE.get(spec.hardware)
     model = get_model(spec.model)
-    if spec.name in cost_models:
-        cost_model = cost_models[spec.name]
-    else:
-        cost_model = costs.load_cost_model(hardware=spec.hardware, model=spec.model,
-                                           dtype=spec.dtype, path=spec.profile)
-    if spec.kv_capacity_tokens is not None:
+    tp = spec.tensor_parallel
+    if hardware is not None:
+        _pool_error(spec, costs.check_tensor_parallel, hardware, model, tp)
+    if spec.kv_capacity_tokens is not None:  # sized first: "needs --tp N" before "no table"
         capacity = spec.kv_capacity_tokens
     else:
-        capacity = costs.kv_capacity_tokens(hardware=spec.hardware, model=spec.model,
-                                            dtype=spec.dtype)
+        capacity = _pool_error(spec, costs.kv_capacity_tokens, hardware=spec.hardware,
+                               model=spec.model, dtype=spec.dtype, tensor_parallel=tp)
+    if spec.name in cost_models:
+        cost_model = cost_models[spec.name]
+        table_tp = getattr(cost_model, "tensor_parallel", tp)
+        if table_tp != tp:
+            raise InputError(f"pool '{spec.name}': its cost model is for tensor_parallel {table_tp}, "
+                             f"not {tp} (a table of one degree is not reused for another)")
+    else:
+        cost_model = costs.load_cost_model(hardware=spec.hardware, model=spec.model,
+                                           dtype=spec.dtype, path=spec.profile, tensor_parallel=tp)
     context_limit = model.max_context_tokens
     if hardware is not None and hardware.max_context_tokens is not None:
         context_limit = min(context_limit, hardware.max_context_tokens)
@@ -231,6 +238,14 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
     return Pool(spec=spec, instances=instances, context_limit_tokens=context_limit,
                 kv_capacity_tokens=capacity, kv_bytes_per_token=int(cost_model.kv_bytes_per_token),
                 layers=model.layers, rng=ctx.rng(f"route:{spec.name}"))
+
+
+def _pool_error(spec: PoolSpec, check: Any, *args: Any, **kwargs: Any) -> Any:
+    """``check(*args, **kwargs)``, its InputError prefixed with the pool's name."""
+    try:
+        return check(*args, **kwargs)
+    except InputError as exc:
+        raise InputError(f"pool '{spec.name}': {exc.message}") from None
 
 
 def _build_links(ctx: SimContext, topology: TopologySpec,
@@ -275,7 +290,7 @@ def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
     duration_s = 0.0
     if len(requests) and np.isfinite(finish).any():
         duration_s = float(np.nanmax(finish) - requests["arrival_s"].min())
-    meta = {"seed": seed, "mode": mode, "topology": _topology_meta(topology),
+    meta = {"seed": seed, "mode": mode, "topology": topology.model_dump(mode="json"),
             "versions": _versions()}
     summary = summarize(requests, pool_stats=pool_stats, link_stats=link_stats,
                         duration_s=duration_s, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
@@ -287,16 +302,6 @@ def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
     return SimResult(requests=requests, timeseries=cluster.ctx.recorder.frame(),
                      pool_stats=pool_stats, link_stats=link_stats, duration_s=duration_s,
                      meta=meta, summary=summary)
-
-
-def _topology_meta(topology: TopologySpec) -> dict[str, Any]:
-    """The topology as meta.json records it; ``prefix_cache`` only where it is on (so runs
-    without caching keep the meta they always had)."""
-    data = topology.model_dump(mode="json")
-    for pool in data["pools"]:
-        if not pool["prefix_cache"]:
-            del pool["prefix_cache"]
-    return data
 
 
 def _prefix_stats(pool: Pool) -> dict[str, Any]:
@@ -337,7 +342,8 @@ def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluste
     if all(s.hardware in HARDWARE and s.hardware in POWER for s in specs):
         summary["energy"], requests["energy_j"] = run_energy(
             requests, pools=[{"name": s.name, "role": s.role.value, "hardware": s.hardware,
-                              "model": s.model, "dtype": s.dtype} for s in specs],
+                              "model": s.model, "dtype": s.dtype,
+                              "tensor_parallel": s.tensor_parallel} for s in specs],
             pool_stats=pool_stats, hardware=HARDWARE, power=POWER,
             models={s.model: get_model(s.model) for s in specs},
             prefill_emits_token=(topology.first_token == FirstToken.PREFILL
@@ -347,7 +353,8 @@ def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluste
         summary["energy"] = None
         requests["energy_j"] = np.full(len(requests), np.nan)
     summary["cost"] = run_cost(
-        pools=[{"name": s.name, "hardware": s.hardware, "instances": s.instances} for s in specs],
+        pools=[{"name": s.name, "hardware": s.hardware, "instances": s.instances,
+                "tensor_parallel": s.tensor_parallel} for s in specs],
         prices=prices, duration_s=duration_s, output_tokens=output_tokens)
 
 

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
@@ -95,6 +103,9 @@ class LinkSharing(enum.StrEnum):
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
+_LATER_FIELD_DEFAULTS: dict[str, Any] = {"tensor_parallel": 1, "prefix_cache": False}
+
+
 class PoolSpec(BaseModel):
     """A pool of identical instances. ``None`` limits take the batching policy's default."""
 
@@ -132,6 +143,21 @@ class PoolSpec(BaseModel):
             raise ValueError(f"pool '{self.name}': the prefix cache lives on the prefill side; "
                              "a decode pool cannot have one")
         return self
+
+    # devices per instance (tensor parallelism): weights and KV split N ways, N x the memory,
+    # compute and bandwidth, two all-reduces per layer; its cost table must be for TP N
+    tensor_parallel: int = Field(default=1, ge=1)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the fields added after meta.json's format was fixed out of dumps while they hold
+        their defaults (``tensor_parallel`` 1, ``prefix_cache`` off), so a run that does not use
+        them records the meta it always did, byte for byte."""
+        data = handler(self)
+        for key, default in _LATER_FIELD_DEFAULTS.items():
+            if data.get(key, default) == default:
+                data.pop(key, None)
+        return data
 
 
 class LinkSpec(BaseModel):
@@ -242,7 +268,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
     paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
     ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``, ``prefix_cache`` (the
-    colocated or prefill pool).
+    colocated or prefill pool), ``tensor_parallel`` (devices per instance of the GPU pools,
+    like ``gpu``: never a GroqRack pool).
     """
     if name not in BUILTIN_TOPOLOGIES:
         known = ", ".join(BUILTIN_TOPOLOGIES)
@@ -251,12 +278,14 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     data["name"] = name
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(_POOL_OVERRIDES) - set(_LINK_OVERRIDES)
-                     - set(_TOP_OVERRIDES) - {"gpu", "prefix_cache"})
+                     - set(_TOP_OVERRIDES) - {"gpu", "prefix_cache", "tensor_parallel"})
     if unknown:
         raise InputError(f"unknown topology override(s): {', '.join(unknown)}")
     for pool in data["pools"]:
         if "gpu" in given and pool["hardware"] != "groqrack":
             pool["hardware"] = given["gpu"]
+        if "tensor_parallel" in given and pool["hardware"] != "groqrack":
+            pool["tensor_parallel"] = given["tensor_parallel"]
         for key, (role, field) in _POOL_OVERRIDES.items():
             if key in given and role in (None, pool["role"]):
                 pool[field] = given[key]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from phasesim.cli import plan_cmd, profiles_cmd, replay_cmd, scenario_cmd, traces_cmd
+from phasesim.cli import (
+    latency_cmd,
+    plan_cmd,
+    profiles_cmd,
+    replay_cmd,
+    scenario_cmd,
+    traces_cmd,
+)
 from phasesim.cli.errors import OneLineUsageErrors
 from phasesim.errors import show_warnings_on_one_line
 
@@ -23,6 +30,7 @@ app.add_typer(profiles_cmd.app, name="profiles", help="List, show and plot cost 
 app.registered_commands += replay_cmd.app.registered_commands
 app.registered_commands += scenario_cmd.app.registered_commands
 app.registered_commands += plan_cmd.app.registered_commands
+app.registered_commands += latency_cmd.app.registered_commands
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from phasesim import traces
+from phasesim.cli.cost_tables import pool_cost_models
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
@@ -75,6 +76,9 @@ def replay(
     gpu: str | None = typer.Option(None, "--gpu", show_default="h100-sxm",
                                    help="Hardware of the GPU pools."),
     model: str | None = typer.Option(None, "--model", show_default="llama2-7b", help="Model."),
+    tp: int | None = typer.Option(None, "--tp", show_default="1", help=(
+        "Tensor-parallel degree: devices per instance of the GPU pools (not GroqRack). "
+        "Without --profile, an analytical table for that degree is built.")),
     instances: int | None = typer.Option(None, "--instances",
                                          help="Instances of a colocated pool."),
     prefill_instances: int | None = typer.Option(None, "--prefill-instances",
@@ -126,6 +130,7 @@ def replay(
     overrides: dict[str, Any] = {
         "gpu": _known(get_hardware, gpu, "--gpu"),
         "model": _known(get_model, model, "--model"),
+        "tensor_parallel": _count(tp, "--tp"),
         "instances": _count(instances, "--instances"),
         "prefill_instances": _count(prefill_instances, "--prefill-instances"),
         "decode_instances": _count(decode_instances, "--decode-instances"),
@@ -144,11 +149,15 @@ def replay(
     prices = price_book(price, price_file, kwh_price)
     spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
     frame = _read_trace(trace)
+    built = pool_cost_models(spec)
 
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
-                      prices=prices)
-    write_results(result, out, trace_path=trace, extra_meta={
-        "replay": {"topology": topology, "slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s}})
+                      prices=prices, cost_models=built)
+    replay_meta: dict[str, Any] = {"topology": topology, "slo_ttft_s": slo_ttft_s,
+                                   "slo_tpot_s": slo_tpot_s}
+    if built:  # tables built on the fly are named (a run on shipped tables keeps its old meta)
+        replay_meta["built_tables"] = {pool: model.name for pool, model in built.items()}
+    write_results(result, out, trace_path=trace, extra_meta={"replay": replay_meta})
     if json_output:
         typer.echo(summary_json(result.summary), nl=False)
         return
@@ -157,6 +166,9 @@ def replay(
                   f"({len(frame):,} requests, "
                   f"seed {result.meta['seed']}, rate x{spec.rate_scale:g}, "
                   f"SLO TTFT {1e3 * slo_ttft_s:g} ms / TPOT {1e3 * slo_tpot_s:g} ms)")
+    for pool, model in built.items():
+        console.print(f"pool {escape(pool)}: cost table {escape(model.name)} (analytical roofline "
+                      f"at tensor_parallel {model.tensor_parallel}, built on the fly)")
     render_summary(result.summary, console)
     _print_economics(result.summary, console)
     console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
@@ -247,6 +259,9 @@ def _check_layout_options(spec: TopologySpec, given: dict[str, Any]) -> None:
         hint = "it applies to disaggregated topologies only"
     if "gpu" in given and all(p.hardware == "groqrack" for p in spec.pools):
         raise InputError(f"--gpu: {spec.name} has no GPU pool")
+    if given.get("tensor_parallel", 1) > 1 and all(p.hardware == "groqrack" for p in spec.pools):
+        raise InputError(f"--tp: {spec.name} has no GPU pool; tensor parallelism does not apply "
+                         "to groqrack (it already serves as one 64-chip pipeline)")
     for key in ignored:
         if key in given:
             raise InputError(f"--{key.replace('_', '-')}: {spec.name} is "

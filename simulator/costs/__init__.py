@@ -7,7 +7,12 @@
 (measured > published > analytical); ``kv_capacity_tokens`` sizes an instance's KV cache.
 """
 
-from phasesim.simulator.costs.capacity import kv_capacity_tokens, max_context_tokens
+from phasesim.simulator.costs.capacity import (
+    check_tensor_parallel,
+    kv_capacity_tokens,
+    max_context_tokens,
+    min_tensor_parallel,
+)
 from phasesim.simulator.costs.claims import (
     decode_throughput_crossover,
     decode_throughput_tokens_per_s,
@@ -38,6 +43,7 @@ __all__ = [
     "CostModel", "FastPaths", "ConstantCostModel", "FunctionCostModel",
     "CostTableWarning", "read_table", "read_table_meta", "validate_table", "write_table",
     "TableCostModel", "load_cost_model", "find_table", "list_tables", "resolve_table_path",
-    "TableInfo", "TABLES_DIR", "kv_capacity_tokens", "max_context_tokens", "ttft_s", "tpot_s",
+    "TableInfo", "TABLES_DIR", "kv_capacity_tokens", "max_context_tokens", "check_tensor_parallel",
+    "min_tensor_parallel", "ttft_s", "tpot_s",
     "decode_throughput_tokens_per_s", "decode_throughput_crossover", "ttft_crossover_tokens",
 ]

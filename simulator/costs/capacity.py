@@ -5,15 +5,18 @@ GPU: memory x (1 - reserve) - weights, divided by KV bytes per token (the reserv
 GroqRack: the on-chip SRAM left after the weights (reserve 0 by default); one sequence is further
 capped by the deployment's context (:func:`max_context_tokens`: 2,048 for the published
 Llama-2-7B deployment).
+Tensor parallelism: an instance of ``tensor_parallel`` N devices holds N x the memory and one
+copy of the weights (split N ways), so its KV capacity is (N x memory x (1 - reserve) -
+weights) / KV bytes per token: N x the TP-1 figure plus the weights freed on each device.
 """
 
 from __future__ import annotations
 
 from phasesim.errors import InputError
-from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
+from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
+from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
 
-__all__ = ["kv_capacity_tokens", "max_context_tokens"]
+__all__ = ["kv_capacity_tokens", "max_context_tokens", "check_tensor_parallel", "min_tensor_parallel"]
 
 
 def kv_capacity_tokens(*, hardware: str, model: str, dtype: str = "fp16",
@@ -27,13 +30,47 @@ def kv_capacity_tokens(*, hardware: str, model: str, dtype: str = "fp16",
     reserve = hw.default_reserve_fraction if reserve_fraction is None else reserve_fraction
     if not 0.0 <= reserve < 1.0:
         raise InputError(f"reserve_fraction must be in [0, 1), got {reserve}")
+    check_tensor_parallel(hw, spec, tensor_parallel)
+    usable_bytes = _usable_bytes(hw, spec, dtype, reserve, tensor_parallel)
+    if usable_bytes <= 0:
+        least = min_tensor_parallel(hardware=hardware, model=model, dtype=dtype,
+                                    reserve_fraction=reserve)
+        hint = ("; no tensor-parallel degree dividing its attention heads fits" if least is None
+                else f"; it needs tensor_parallel >= {least} (--tp {least})")
+        raise InputError(f"{spec.name} {dtype} weights ({spec.param_bytes(dtype) / 1e9:.1f} GB) do not fit "
+                         f"in {tensor_parallel} x {hw.name} with reserve {reserve:.0%}" + hint)
+    return int(usable_bytes // spec.kv_bytes_per_token(dtype))
+
+
+def _usable_bytes(hw: HardwareSpec, spec: ModelSpec, dtype: str, reserve: float,
+                  tensor_parallel: int) -> float:
+    return hw.memory_bytes * tensor_parallel * (1.0 - reserve) - spec.param_bytes(dtype)
+
+
+def check_tensor_parallel(hw: HardwareSpec, model: ModelSpec, tensor_parallel: int) -> None:
+    """InputError unless ``tensor_parallel`` can shard ``model`` on ``hw``: >= 1, dividing the
+    attention heads (vLLM's rule), and 1 on Groq (a GroqRack already is one 64-chip pipeline)."""
     if tensor_parallel < 1:
         raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
-    usable_bytes = hw.memory_bytes * tensor_parallel * (1.0 - reserve) - spec.param_bytes(dtype)
-    if usable_bytes <= 0:
-        raise InputError(f"{spec.name} {dtype} weights ({spec.param_bytes(dtype) / 1e9:.1f} GB) do not fit "
-                         f"in {tensor_parallel} x {hw.name} with reserve {reserve:.0%}")
-    return int(usable_bytes // spec.kv_bytes_per_token(dtype))
+    if tensor_parallel > 1 and hw.kind is DeviceKind.LPU:
+        raise InputError(f"tensor parallelism does not apply to {hw.name}: it already serves as one "
+                         f"{hw.chips}-chip pipeline (use tensor_parallel 1)")
+    if model.heads % tensor_parallel:
+        raise InputError(f"tensor_parallel {tensor_parallel} does not divide {model.name}'s "
+                         f"{model.heads} attention heads")
+
+
+def min_tensor_parallel(*, hardware: str, model: str, dtype: str = "fp16",
+                        reserve_fraction: float | None = None) -> int | None:
+    """Smallest tensor-parallel degree (a divisor of the attention heads) whose devices hold the
+    weights with room for KV; None if none does (or on Groq, where TP does not apply)."""
+    hw = get_hardware(hardware)
+    spec = get_model(model)
+    reserve = hw.default_reserve_fraction if reserve_fraction is None else reserve_fraction
+    degrees = [1] if hw.kind is DeviceKind.LPU else [n for n in range(1, spec.heads + 1)
+                                                     if spec.heads % n == 0]
+    return next((n for n in degrees if _usable_bytes(hw, spec, dtype, reserve, n)
+                 >= spec.kv_bytes_per_token(dtype)), None)
 
 
 def max_context_tokens(*, hardware: str, model: str) -> int:

@@ -115,18 +115,30 @@ def resolve_table_path(name: str, directory: Path | None = None) -> Path:
 
 
 def load_cost_model(*, hardware: str, model: str, dtype: str = "fp16", path: str | Path | None = None,
-                    directory: Path | None = None) -> TableCostModel:
+                    directory: Path | None = None, tensor_parallel: int = 1) -> TableCostModel:
     """A :class:`TableCostModel`: from ``path`` when given (a .parquet path or a shipped table's
-    stem; its hardware/model/dtype must match), else the best shipped table."""
+    stem; its hardware/model/dtype and tensor-parallel degree must match), else the best shipped
+    table. The shipped tables are all TP 1: a TP-1 table is never reused for a TP-N instance
+    (its step times hold no all-reduces and a single device's bandwidth); an N > 1 instance
+    needs a TP-N table (``profiler capture --backend analytical --tensor-parallel N``; the
+    ``sim`` commands build one on the fly)."""
     get_hardware(hardware)  # unknown names fail early and clearly
     spec = get_model(model)
+    if path is None and tensor_parallel != 1:
+        raise InputError(f"no tensor-parallel {tensor_parallel} table for hardware '{hardware}', "
+                         f"model '{model}', dtype '{dtype}' (the shipped tables are TP 1); make one "
+                         f"with `profiler capture --backend analytical --hardware {hardware} --model "
+                         f"{model} --tensor-parallel {tensor_parallel} -o T.parquet` and pass it")
     table_path = resolve_table_path(str(path), directory) if path is not None else find_table(
         hardware=hardware, model=model, dtype=dtype, directory=directory)
     df, meta = read_table(table_path)
     first = df.iloc[0]
-    for col, want in ((ts.HARDWARE, hardware), (ts.MODEL, model), (ts.DTYPE, dtype)):
+    for col, want in ((ts.HARDWARE, hardware), (ts.MODEL, model), (ts.DTYPE, dtype),
+                      (ts.TENSOR_PARALLEL, str(tensor_parallel))):
         if str(first[col]) != want:
-            raise InputError(f"table is for {col} '{first[col]}', not '{want}'", path=table_path,
+            hint = (" (a table of one tensor-parallel degree is not reused for another)"
+                    if col == ts.TENSOR_PARALLEL else "")
+            raise InputError(f"table is for {col} '{first[col]}', not '{want}'{hint}", path=table_path,
                              row=1, column=col)
     return TableCostModel.from_table(df, meta, model=spec, name=table_path.stem, validated=True,
                                      warn_beyond_grid=not is_shipped(table_path))

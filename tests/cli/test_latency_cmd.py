@@ -1,0 +1,84 @@
+"""`sim latency`: one shape or a CSV of them (issue 12)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from phasesim.cli import app
+from phasesim.simulator.costs import ConstantCostModel
+from phasesim.simulator.latency import RunShape, latency_benchmark
+
+
+def test_closed_form_single_request():
+    """One request: TTFT = prefill; every further token one decode step."""
+    model = ConstantCostModel(prefill_s=0.1, decode_step_s=0.01)
+    r = latency_benchmark(model, RunShape(hardware="h100-sxm", model="llama2-7b", input_len=128,
+                                          output_len=11, batch_size=1))
+    assert r.ttft_s == pytest.approx(0.1) and r.tpot_s == pytest.approx(0.01)
+    assert r.latency_s == pytest.approx(0.2)
+    assert r.throughput_tokens_per_s == pytest.approx((128 + 11) / 0.2)
+
+
+def test_batch_prefilled_together_then_decoded_together():
+    model = ConstantCostModel(prefill_s=0.1, decode_step_s=0.01)
+    r = latency_benchmark(model, RunShape(hardware="h100-sxm", model="llama2-7b", input_len=128,
+                                          output_len=5, batch_size=8))
+    assert r.ttft_s == pytest.approx(0.1) and r.latency_s == pytest.approx(0.14)
+
+
+def test_one_shape_json():
+    result = CliRunner().invoke(app, ["latency", "--hardware", "h100-sxm", "--model", "llama3-70b",
+                                      "--tp", "4", "--input-len", "512", "--output-len", "64",
+                                      "--batch-size", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["cost_table"] == "h100-sxm__llama3-70b__fp16__analytical__tp4"
+    assert out["ttft_s"] < out["latency_s"]
+    assert out["throughput_tokens_per_s"] == pytest.approx((512 + 64) * 4 / out["latency_s"])
+
+
+def test_too_big_names_the_minimum_tp():
+    result = CliRunner().invoke(app, ["latency", "--hardware", "h100-sxm", "--model", "qwen2-72b",
+                                      "--input-len", "128", "--output-len", "8", "--batch-size", "1"])
+    assert result.exit_code == 2 and "--tp 4" in result.stderr
+
+
+def test_csv_keeps_rows_and_columns(tmp_path: Path):
+    src = tmp_path / "in.csv"
+    src.write_text("note,hardware,engine,model,tp,input_len,output_len,batch_size\n"
+                   "x,h100-sxm,vllm,llama3-8b,1,128,16,2\n"
+                   "y,a100-sxm-80gb,trt-llm,llama3-70b,4,256,16,1\n"
+                   "z,h100-sxm,vllm,llama3-8b,1,128,16,2\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert list(df["note"]) == ["x", "y", "z"] and list(df["engine"]) == ["vllm", "trt-llm", "vllm"]
+    assert (df["latency_s"] > df["ttft_s"]).all() and df.loc[0, "latency_s"] == df.loc[2, "latency_s"]
+    assert df.loc[1, "cost_table"] == "a100-sxm-80gb__llama3-70b__fp16__analytical__tp4"
+
+
+@pytest.mark.parametrize(("row", "column", "fragment"), [
+    ("h100-sxm,llama3-8b,1,128,16,zero", "batch_size", "whole number"),
+    ("h100-sxm,llama9,1,128,16,1", "model", "unknown model"),
+    ("tpu,llama3-8b,1,128,16,1", "hardware", "unknown hardware"),
+    ("h100-sxm,llama3-70b,1,128,16,1", "tp", "--tp 2"),
+    ("groqrack,llama2-7b,2,128,16,1", "tp", "does not apply"),
+    ("h100-sxm,llama2-7b,1,4096,16,1", "input_len", "rejected"),
+])
+def test_a_bad_row_is_one_error_and_no_file(tmp_path: Path, row, column, fragment):
+    src = tmp_path / "in.csv"
+    src.write_text("hardware,model,tp,input_len,output_len,batch_size\n"
+                   "h100-sxm,llama3-8b,1,128,16,1\n" + row + "\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert line.startswith("error: ") and "\n" not in line
+    assert f"row 2, column '{column}'" in line and fragment in line
+    assert not out.exists()

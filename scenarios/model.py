@@ -21,10 +21,13 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    field_validator,
     model_validator,
 )
 
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, PriceBook
+from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.topology import LinkSharing, TopologySpec
 from phasesim.traces.specs import arrival_from_spec, length_from_spec
 from phasesim.traces.transforms import ContextPolicy
@@ -35,6 +38,7 @@ __all__ = [
     "GeneratorSpec",
     "TraceSpec",
     "SloSpec",
+    "PricesSpec",
     "ReportSpec",
     "OutputSpec",
     "PhasesSpec",
@@ -194,6 +198,34 @@ class SloSpec(_Strict):
     attainment: float = Field(default=0.9, gt=0, le=1)
 
 
+class PricesSpec(_Strict):
+    """Prices the scenario's outputs use (``summary.json`` ``cost``, which names each price and
+    its source): ``hardware`` maps a catalog name to US dollars per hour of one catalog entry (a
+    GPU, a whole GroqRack), overriding the catalog's price; ``kwh_usd`` is the electricity price
+    for hardware priced by capital cost + power (default 0.10). Like ``sim replay --price`` and
+    ``--kwh-price``; unset, the catalog's prices (``sim profiles hardware``)."""
+
+    hardware: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    kwh_usd: Annotated[float, Field(ge=0)] | None = None
+
+    @field_validator("hardware")
+    @classmethod
+    def _known_hardware(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            try:
+                get_hardware(name)  # a known name, or an error listing them
+            except InputError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    def price_book(self) -> PriceBook:
+        kwh = DEFAULT_KWH_USD if self.kwh_usd is None else self.kwh_usd
+        if not self.hardware and self.kwh_usd is None:
+            return PriceBook()
+        return PriceBook(overrides=dict(self.hardware), kwh_usd=kwh,
+                         override_source="scenario file (prices.hardware)")
+
+
 class ReportSpec(_Strict):
     """Hints for ``sim report`` (each guessed from the axes when left out): the request-rate
     axis, the axis naming the topology, the colocated baseline topology for gain heatmaps and
@@ -315,6 +347,7 @@ class ScenarioSpec(_Strict):
     topology: TopologyRef | None = None
     trace: TraceSpec | None = None
     slo: SloSpec = SloSpec()
+    prices: PricesSpec = PricesSpec()
     seed: int = Field(default=0, ge=0)
     outputs: OutputSpec = OutputSpec()
     phases: PhasesSpec | None = None

@@ -79,6 +79,7 @@ def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
     topology = resolve_topology(spec)
     result = simulate(trace, topology, seed=spec.seed, slo_ttft_s=spec.slo.ttft_s,
                       slo_tpot_s=spec.slo.tpot_s, timeseries=spec.outputs.timeseries,
+                      prices=spec.prices.price_book(),
                       cost_models={pool.name: pool_cost_model(pool) for pool in topology.pools})
     # the caller publishes staging whole
     write_payloads(result_payloads(result, trace_path=spec.trace.path,

@@ -24,9 +24,12 @@ __all__ = ["PowerSpec", "PriceSpec", "PriceBook", "POWER", "PRICES", "DEFAULT_KW
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 DEFAULT_KWH_USD = 0.10
-DEFAULT_KWH_SOURCE = ("assumption: $0.10/kWh, between the U.S. average retail prices for "
-                      "industrial (~$0.08) and commercial (~$0.13) customers in 2024 (U.S. EIA, "
-                      "Electric Power Monthly, table 5.3)")
+DEFAULT_KWH_SOURCE = ("assumption: $0.10/kWh, a round figure between industrial and commercial "
+                      "retail prices in the U.S. (U.S. EIA, Electric Power Annual, 'Average revenue "
+                      "per kilowatthour' by state, data for 2023, released 17 Oct 2024, "
+                      "eia.gov/electricity/annual/secrev-map.php: industrial mostly 6-9, commercial "
+                      "mostly 9-13 cents/kWh); the national averages themselves not found in public "
+                      "sources searched as of 2026-12-02")
 
 # How busy phases map between idle and peak power (phasesim.simulator.energy): at full memory
 # bandwidth a device draws idle + BANDWIDTH_SHARE x (peak - idle), at full dense FP16 rate
@@ -106,7 +109,8 @@ def _power(peak_w: float, peak_src: str, *, idle_w: float | None = None,
 
 _GROQ_CHIP_W = 300.0
 _GROQ_W_SRC = ("GroqChip (TSP) 300 W per chip (TechSpot, 'Groq launches first AI accelerator card', "
-               "Jan 2020); approx.: the card's board power may differ")
+               "Jan 2020; also '512 300W devices', isopack.blogspot.com/2024, 2024); approx.: the "
+               "card's board power may differ")
 # The GPU-fitted shares do not carry over to an SRAM pipeline: reading weights from SRAM at ~80
 # TB/s per chip gives a tiny bandwidth utilisation, so the model would keep a busy GroqRack at
 # idle power. A statically scheduled pipeline runs every chip whenever it runs.
@@ -115,20 +119,40 @@ _GROQ_BUSY = (1.0, ("assumption: a busy GroqChip pipeline draws its peak (an upp
                     "SRAM reads)"))
 
 POWER: Mapping[str, PowerSpec] = MappingProxyType({
-    "h100-sxm": _power(700.0, "NVIDIA H100 Tensor Core GPU datasheet (2023): SXM up to 700 W"),
-    "a100-sxm-80gb": _power(400.0, "NVIDIA A100 Tensor Core GPU datasheet (2021): SXM 400 W"),
-    "h200": _power(700.0, "NVIDIA H200 Tensor Core GPU datasheet (2024): SXM up to 700 W"),
-    "l40s": _power(350.0, "NVIDIA L40S datasheet (2023): max power 350 W"),
-    "mi300x": _power(750.0, "AMD Instinct MI300X datasheet (2023): 750 W peak board power"),
-    "gh200": _power(700.0, ("assumption: the GH200 module is configurable 450-1,000 W including the "
-                            "Grace CPU and LPDDR5X (GH200 datasheet, 2023); the calibration data's "
-                            "power reads like the GPU's alone (batch 1: 410 W vs the H100's 414 W), "
-                            "so we take the H100 SXM's 700 W")),
-    "mi250": _power(560.0, "AMD Instinct MI250 (OAM) datasheet (Nov 2021): 560 W peak board power"),
-    "gaudi2": _power(600.0, "Habana Gaudi2 white paper (May 2022): 600 W OAM TDP"),
-    "max1550": _power(600.0, "Intel Data Center GPU Max 1550 (Intel ark 232873, 2023): 600 W TBP"),
-    "sn40l": _power(600.0, ("assumption: no per-socket power published (Hot Chips 2024 gives none); "
-                            "600 W, the OAM-class budget of Gaudi2 / Max 1550")),
+    "h100-sxm": _power(700.0, ("H100 SXM TDP up to 700 W, configurable (gpu.blog, 'NVIDIA H100 SXM', "
+                               "gpu.blog/gpus/nvidia-h100-sxm, as stored 2026; also 'the NVIDIA "
+                               "H100 SXM GPU has a TDP of 700W', meterpreter.org, Jun 2023)")),
+    "a100-sxm-80gb": _power(400.0, ("A100 SXM 80GB TDP 400 W (Thunder Compute, 'NVIDIA A100 specs: "
+                                    "full guide', thundercompute.com/blog/nvidia-a100-specs-full-"
+                                    "guide, as stored 2026; TechPowerUp A100 SXM4: '400 W maximum')")),
+    "h200": _power(700.0, ("H200 SXM5 700 W TDP (OpenMetal, 'How the H200 is built for memory-bound "
+                           "AI workloads', openmetal.io, as stored 2026; Geektopia, 13 Nov 2023: "
+                           "same 700 W maximum as the H100)")),
+    "l40s": _power(350.0, ("L40S max power consumption 350 W (NVIDIA L40/L40S spec table as "
+                           "reproduced by mullet.se product 355414 and omegaco.ae, as stored 2026)")),
+    "mi300x": _power(750.0, ("MI300X OAM 750 W, from AMD's launch-slide footnotes ('AMD confirms "
+                             "Instinct MI300X power consumption up to 750W', meterpreter.org, Jun "
+                             "2023; Tom's Hardware via inkl.com, Jun 2023)")),
+    "gh200": _power(700.0, ("assumption: the GH200 module's TDP reaches up to 1,000 W including the "
+                            "Grace CPU and LPDDR5X (artificial-intelligence-wiki.com, 'NVIDIA Grace "
+                            "Hopper guide', as stored 2026); the calibration data's power reads like "
+                            "the GPU's alone (batch 1: 410 W vs the H100's 414 W), so we take the "
+                            "H100 SXM's 700 W")),
+    "mi250": _power(560.0, ("MI250(X) OAM 560 W TDP ('AMD MI250(X) Aldebaran as MCM with up to 47.9 "
+                            "TFLOP/s and 560 watt TDP', zexron.com, Nov 2021; 'the 560W of ... "
+                            "MI250X', meterpreter.org, Jun 2023)")),
+    "gaudi2": _power(600.0, ("Gaudi 2 OAM TDP 600 W (Yobitel knowledge base, 'Intel Gaudi 2', "
+                             "yobitel.com/knowledge-base/intel-gaudi-2, as stored 2026; PCGuia, "
+                             "'Nvidia e AMD têm um novo rival', pcguia.pt, Apr 2024: Gaudi 2 "
+                             "'consome 600 W'; secondary sources: the Gaudi2 white paper, May "
+                             "2022, is stored but its excerpt gives no power figure)")),
+    "max1550": _power(600.0, ("Intel Data Center GPU Max 1550 600 W (Intel statement quoted by "
+                              "VideoCardz, 'Intel unlaunches Data Center Max GPU 1350', Apr 2023: "
+                              "'Intel Data Center Max GPU 1550 (600W)'; G. Lockwood's notes citing "
+                              "Intel ark 232873: '600 W maximum')")),
+    "sn40l": _power(600.0, ("assumption: no per-socket power published (Hot Chips 2024 gives none; "
+                            "not found in public sources searched as of 2026-12-02); 600 W, the "
+                            "OAM-class budget of Gaudi2 / Max 1550")),
     "groq-lpu": _power(_GROQ_CHIP_W, _GROQ_W_SRC, busy_floor=_GROQ_BUSY),
     "groqrack": _power(64 * _GROQ_CHIP_W, "64 chips x " + _GROQ_W_SRC + "; host CPUs not counted",
                        busy_floor=_GROQ_BUSY),
@@ -138,32 +162,51 @@ _LIFETIME_YEARS = 4.0
 _LIFETIME_SRC = ("amortised over 4 years (assumption: a typical 3-5 year depreciation schedule), "
                  "plus peak power at the $/kWh price")
 _GROQCARD_USD = 20_625.0
-_GROQCARD_SRC = ("GroqCard list price $20,625 on Mouser as reported in Feb 2024 (SemiAnalysis, "
-                 "'Groq Inference Tokenomics: Speed, But At What Cost?', Feb 2024)")
+_GROQCARD_SRC = ("assumption: $20,625 per GroqCard, the exact figure not found in public sources "
+                 "searched as of 2026-12-02; a Mouser quantity-1 price of about $20,000 is reported "
+                 "('the Groq device is $20K, but that's in quantity 1 from Mouser', "
+                 "isopack.blogspot.com/2024, 2024; SemiAnalysis, 'Groq Inference Tokenomics: "
+                 "Speed, But At What Cost?', semianalysis.substack.com, Feb 2024, discusses the "
+                 "cost but its stored excerpt does not give the figure)")
 
 PRICES: Mapping[str, PriceSpec] = MappingProxyType({
     "h100-sxm": PriceSpec(list_usd_per_hour=2.99,
-                          source="Lambda on-demand 8x H100 SXM, $2.99 per GPU-hour (lambda.ai/pricing, 2025)"),
+                          source="Lambda on-demand H100 SXM, $2.99 per GPU-hour (as reported by "
+                                 "Cliff Center, 'AMD inference economics', cliffcenter.com/research/"
+                                 "amd-inference-economics, 2026-05-18); note: a transcription of "
+                                 "lambda.ai/instances read 2026-09-20 lists 8x H100 SXM at $3.99 "
+                                 "(github.com/api-evangelist/lambda-labs)"),
     "a100-sxm-80gb": PriceSpec(list_usd_per_hour=1.79,
-                               source="Lambda on-demand 8x A100 SXM 80 GB, $1.79 per GPU-hour "
-                                      "(lambda.ai/pricing, 2025)"),
+                               source="RunPod Secure Cloud on-demand A100 SXM 80 GB, $1.79 per "
+                                      "GPU-hour (runpod.io/pricing as read 2026-11-09 by "
+                                      "github.com/datareceipts/data-receipts 109-gpu-pricing); "
+                                      "Lambda lists 8x A100 SXM 80 GB at $2.79 (lambda.ai/"
+                                      "instances, read 2026-09-20)"),
     "h200": PriceSpec(list_usd_per_hour=50.44 / 8,
                       source="CoreWeave on-demand HGX H200 node, $50.44/h for 8 GPUs = $6.305 per "
-                             "GPU-hour (coreweave.com/pricing, 2025)"),
+                             "GPU-hour (listed prices as of Feb 2026 in Kael Research, 'GPU "
+                             "Economics: What Inference Actually Costs in 2026', kaelresearch.com)"),
     "l40s": PriceSpec(list_usd_per_hour=2.25,
                       source="CoreWeave on-demand L40S, $18.00/h for 8 GPUs = $2.25 per GPU-hour "
-                             "(coreweave.com/pricing, 2025)"),
+                             "(listed prices as of Feb 2026 in Kael Research, 'GPU Economics: What "
+                             "Inference Actually Costs in 2026', kaelresearch.com; Deploybase, "
+                             "'NVIDIA L40S cloud pricing', Mar 2026: '$18/hour on CoreWeave 8x')"),
     "mi300x": PriceSpec(list_usd_per_hour=48.0 / 8,
-                        source="Microsoft Azure ND MI300X v5, $48.00/h for 8 GPUs = $6.00 per "
-                               "GPU-hour, pay-as-you-go, East US (Azure VM pricing, 2024-2025)"),
+                        source="Microsoft Azure MI300X, $6.00 per GPU-hour (= $48.00/h for the 8-GPU "
+                               "ND MI300X v5; 'disappears at Azure ($6/hr) and Oracle ($6/hr)', "
+                               "Cliff Center, 'AMD inference economics', 2026-05-18); the Azure "
+                               "price page itself not found in public sources searched"),
     "gh200": PriceSpec(list_usd_per_hour=1.49,
-                       source="Lambda on-demand 1x GH200, $1.49 per hour (lambda.ai/pricing, 2025)"),
+                       source="assumption: Lambda on-demand 1x GH200 at $1.49 per hour, not found "
+                              "in public sources searched as of 2026-12-02 (CoreWeave lists 1x "
+                              "GH200 at $6.50/h, Kael Research, Feb 2026)"),
     "mi250": PriceSpec(capital_usd=10_000.0, lifetime_years=_LIFETIME_YEARS,
                        source="assumption: $10,000 per MI250 module (no public list price or "
                               "on-demand offer found); " + _LIFETIME_SRC),
     "gaudi2": PriceSpec(capital_usd=65_000.0 / 8, lifetime_years=_LIFETIME_YEARS,
                         source="Intel's Computex 2024 list price of $65,000 for a kit of 8 Gaudi2 "
-                               "accelerators with baseboard (The Next Platform, 13 Jun 2024) = "
+                               "accelerators with baseboard (The Next Platform, 'Stacking up Intel Gaudi against "
+                               "Nvidia GPUs for AI', nextplatform.com/2024/06/13, 13 Jun 2024) = "
                                "$8,125 each, server not counted; " + _LIFETIME_SRC),
     "max1550": PriceSpec(capital_usd=15_000.0, lifetime_years=_LIFETIME_YEARS,
                          source="assumption: $15,000 per Max 1550 (no public list price found); "

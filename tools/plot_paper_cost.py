@@ -1,0 +1,66 @@
+"""Maintainer script: the figure of docs/results.md's paper-cost section, from a sweep of
+``scenarios/paper-cost.yaml``.
+
+    sim sweep scenarios/paper-cost.yaml -o runs/cost --workers 2
+    python tools/plot_paper_cost.py runs/cost docs/figures
+
+Writes ``paper_cost.png``: for each prompt/output mix (rows), goodput, USD per million output
+tokens and joules per output token against the request rate, one line per layout: 14 H100s
+(equal cost to one GroqRack), 28 H100s (equal power), 1 GroqRack, 1 H100 prefill + 1 GroqRack
+decode. Costs and energy are the points' summary.json ``cost``/``energy`` (catalog prices).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+PANELS = (("goodput_rps", "goodput (req/s)", False),
+          ("cost.usd_per_million_output_tokens", "USD per million output tokens", True),
+          ("energy.joules_per_output_token", "J per output token", True))
+MIXES = {64: "prefill-heavy (prompt ~1024, output ~64)",
+         512: "decode-heavy (prompt ~256, output ~512)"}
+
+
+def _layout(row: pd.Series) -> str:
+    name = row["topology.name"]
+    if name == "gpu":
+        n = int(row["topology.instances"])
+        return f"{n}x H100 ({'equal cost' if n == 14 else 'equal power'})"
+    return {"groq": "1 GroqRack", "gpu-prefill-groq-decode": "1 H100 prefill + 1 GroqRack decode"}[name]
+
+
+def main(sweep: Path, out: Path) -> None:
+    df = pd.read_parquet(sweep / "results.parquet")
+    df = df[df.status == "ok"] if "status" in df else df
+    df = df.assign(layout=df.apply(_layout, axis=1))
+    fig = Figure(figsize=(13, 7), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for r, (mix, title) in enumerate(MIXES.items()):
+        sub = df[df["trace.generate.output.median_tokens"] == mix]
+        for c, (col, label, log) in enumerate(PANELS):
+            ax = axes[r][c]
+            for layout, g in sub.groupby("layout", sort=True):
+                g = g.sort_values("trace.rate_rps")
+                ax.plot(g["trace.rate_rps"], g[col], marker="o", label=layout)
+            ax.set_xscale("log", base=2)
+            if log:
+                ax.set_yscale("log")
+            ax.set_xlabel("request rate (req/s)")
+            ax.set_ylabel(label)
+            ax.set_title(title if c == 0 else "", fontsize=9, loc="left")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("paper-cost: GPU vs GroqRack vs GPU prefill + GroqRack decode "
+                 "(goodput: SLO TTFT 1 s, TPOT 25 ms)", fontsize=11)
+    out.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig).print_png(str(out / "paper_cost.png"))
+    print(f"wrote {out / 'paper_cost.png'}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

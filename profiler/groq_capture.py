@@ -16,7 +16,6 @@ written to a table, checkpoint, log or error message.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 from rich.console import Console
 
 from phasesim.errors import CommandError, InputError
+from phasesim.profiler.endpoint import retry_after_s, scrub, shown_url
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.table import host_provenance, latency_columns, write_cost_table
 from phasesim.seeds import check_seed
@@ -88,42 +88,13 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
-def _retry_after_s(headers: httpx.Headers | None) -> float | None:
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) * scale)
-        except ValueError:
-            continue
-    return None
-
-
-def _scrub(text: str, secret: str) -> str:
-    text = " ".join(str(text).split())
-    return text.replace(secret, "***") if secret else text
-
-
-def shown_url(url: str) -> str:
-    """``url`` as error messages name it: without a ``user:password@`` part."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
 def _cause(exc: BaseException, secret: str) -> str:
     """Why a connection failed, from the innermost exception that says (``[Errno 111]
     Connection refused``, a name that does not resolve, a timeout), else the error's type."""
     reason = type(exc).__name__
     inner: BaseException | None = exc
     while inner is not None:
-        text = _scrub(str(inner), secret)
+        text = scrub(str(inner), secret)
         if text and text != "Connection error.":
             reason = f"{type(exc).__name__}: {text}" if inner is exc else text
         inner = inner.__cause__ or inner.__context__
@@ -172,9 +143,9 @@ class _Requester:
         except groq.APIStatusError as exc:
             status = exc.status_code
             if status == 429 or status >= 500:
-                raise _Retryable(f"HTTP {status}", wait_s=_retry_after_s(exc.response.headers))
+                raise _Retryable(f"HTTP {status}", wait_s=retry_after_s(exc.response.headers))
                 raise CommandError(f"{self.endpoint}: Groq API error HTTP {status}: "
-                                f"{_scrub(str(exc), self.cfg.api_key)[:300]}") from None
+                                f"{scrub(str(exc), self.cfg.api_key)[:300]}") from None
         except groq.APIConnectionError as exc:  # includes timeouts
             raise _Retryable(f"connection: {_cause(exc, self.cfg.api_key)}", wait_s=None) from None
         except (httpx.HTTPError, groq.APIError) as exc:  # broken mid-stream

@@ -42,6 +42,7 @@ from rich.console import Console
 from phasesim.atomic import atomic_path
 from phasesim.errors import CommandError, InputError
 from phasesim.profiler import endpoint_fit
+from phasesim.profiler.endpoint import endpoint_host, retry_after_s, scrub, shown_url
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.table import host_provenance
 from phasesim.simulator.catalog.hardware import get_hardware
@@ -51,7 +52,6 @@ __all__ = [
     "OpenAICaptureConfig",
     "build_prompt",
     "capture_openai",
-    "endpoint_host",
     "records_path",
 ]
 
@@ -95,19 +95,6 @@ class OpenAICaptureConfig:
                 f"served_model={self.served_model!r}, api_key=***)")
 
 
-def endpoint_host(base_url: str) -> str:
-    """``host[:port]`` of a URL: what provenance records (no user, password, path or query)."""
-    parts = urllib.parse.urlsplit(base_url)
-    host = parts.hostname or ""
-    return f"{host}:{parts.port}" if parts.port else host
-
-
-def _safe_url(base_url: str) -> str:
-    """The URL without credentials or query: what error messages and checkpoints name."""
-    parts = urllib.parse.urlsplit(base_url)
-    return urllib.parse.urlunsplit((parts.scheme, endpoint_host(base_url), parts.path, "", ""))
-
-
 def records_path(output: Path) -> Path:
     """``T.parquet`` -> ``T.records.jsonl``: the raw rounds kept beside the table."""
     return output.with_name(output.stem + ".records.jsonl")
@@ -128,23 +115,6 @@ class _Retryable(Exception):
         super().__init__(message)
         self.wait_s = wait_s
         self.connect = connect
-
-
-def _retry_after_s(headers: httpx.Headers) -> float | None:
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) * scale)
-        except ValueError:
-            continue
-    return None
-
-
-def _scrub(text: str, secret: str) -> str:
-    text = " ".join(str(text).split())
-    return text.replace(secret, "***") if secret else text
 
 
 def _server_timings(chunk: dict[str, Any]) -> dict[str, float | None] | None:
@@ -196,11 +166,11 @@ class _Client:
                 if resp.status_code == 429 or resp.status_code >= 500:
                     await resp.aread()
                     raise _Retryable(f"HTTP {resp.status_code}",
-                                     wait_s=_retry_after_s(resp.headers))
+                                     wait_s=retry_after_s(resp.headers))
                 if resp.status_code != 200:
                     text = (await resp.aread()).decode(errors="replace")
-                    detail = _scrub(text, self.cfg.api_key)[:300]
-                    raise CommandError(f"{_safe_url(self.cfg.base_url)} answered HTTP "
+                    detail = scrub(text, self.cfg.api_key)[:300]
+                    raise CommandError(f"{shown_url(self.cfg.base_url)} answered HTTP "
                                        f"{resp.status_code}: {detail}")
                 async for line in resp.aiter_lines():
                     now = time.perf_counter() - t0
@@ -271,7 +241,7 @@ class _Capture:
             exc = failures[0]
             attempt += 1
             if isinstance(exc, _Retryable) and exc.connect and first and attempt >= 2:
-                raise CommandError(f"cannot reach the endpoint {_safe_url(self.cfg.base_url)} "
+                raise CommandError(f"cannot reach the endpoint {shown_url(self.cfg.base_url)} "
                                    f"({exc})")
             if attempt > self.cfg.max_retries:
                 raise CommandError(f"giving up after {self.cfg.max_retries} retries: {exc}")
@@ -347,7 +317,7 @@ def capture_openai(cfg: OpenAICaptureConfig, *, console: Console,
     table's metadata."""
     if urllib.parse.urlsplit(cfg.base_url).scheme not in ("http", "https") or not endpoint_host(
             cfg.base_url):
-        raise InputError(f"not an http(s) URL: {_safe_url(cfg.base_url)!r}", column="--base-url")
+        raise InputError(f"not an http(s) URL: {shown_url(cfg.base_url)!r}", column="--base-url")
     get_hardware(cfg.hardware)  # catalog names: the replay looks them up
     get_model(cfg.model)
     if 1 not in cfg.concurrency:
@@ -369,7 +339,7 @@ def capture_openai(cfg: OpenAICaptureConfig, *, console: Console,
         raise error  # nothing measured: no table, one line
     if not rounds:
         raise CommandError(f"no round finished ({stopped}); continue with --resume")
-    command = cfg.command.replace(cfg.base_url, _safe_url(cfg.base_url))
+    command = cfg.command.replace(cfg.base_url, shown_url(cfg.base_url))
     if cfg.api_key:
         command = command.replace(cfg.api_key, "***")
     capture = {**host_provenance(command), "backend": "openai", "engine": cfg.engine,

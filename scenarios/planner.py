@@ -1,23 +1,32 @@
 """``sim plan``: the cheapest cluster that serves a trace within its SLOs, found by simulating it.
 
 The space (``PlanSpace``): a colocated pool of each listed hardware, and every prefill/decode
-pairing of the listed hardware (the same hardware on both sides included), with instance counts
-such that the instances together are at most ``max_devices`` (an instance is one catalog entry:
-a GPU, or a whole GroqRack). Each configuration is a ``Candidate``; ``evaluate`` simulates it and
-returns its summary (``simulate(...).summary``: ``slo_attainment``, ``cost``, ``energy``...).
+pairing of the listed hardware (the same hardware on both sides included); per pool a
+tensor-parallel degree (``tensor_parallel``: the degrees given, or with None every degree that
+fits: dividing the model's attention heads, at least the least that holds the weights, at most
+``max_devices``; 1 on an LPU) and a max batch (``max_batch``: ``max_num_seqs`` values, None the
+pool's default; LPUs are unbatched and take only None); and instance counts such that the devices
+together (instances x tensor-parallel degree) are at most ``max_devices`` (a device is one catalog
+entry: a GPU, or a whole GroqRack). A ``Kind`` fixes everything but the counts; each configuration
+is a ``Candidate``; ``evaluate`` simulates it and returns its summary (``simulate(...).summary``:
+``slo_attainment``, ``cost``, ``energy``...). With the defaults (degree 1, default max batch) the
+kinds, candidates and results are those of the planner before these two axes.
 
-The search prunes with what is monotone: at a fixed policy, adding an instance never lowers
-SLO attainment (an assumption the brute-force test checks on a small space), and never lowers
-the price per hour. So
+The search prunes with what is monotone: at a fixed policy (and a fixed degree and max batch),
+adding an instance never lowers SLO attainment (an assumption the brute-force test checks on a
+small space), and never lowers the price per hour. So, for each kind,
 
-- colocated, hardware ``h``: a binary search over ``1..max_devices`` finds the fewest instances
-  that meet the attainment target: the cheapest colocated ``h`` cluster (about log2(N) runs);
+- colocated, hardware ``h`` at degree ``t``: a binary search over ``1..max_devices // t`` finds the
+  fewest instances that meet the attainment target: the cheapest such cluster (about log2(N) runs);
 - disaggregated, ``(prefill hw, decode hw)``: for each prefill count ``p`` the fewest decode
   instances ``d(p)`` that meet it, by binary search below ``d(p - 1)`` (more prefill never needs
   more decode: a staircase); every cheapest configuration is on that staircase.
 
-With ``objective="cost"`` (price per hour) or ``"devices"`` (instances) the search returns the
-same optimum as trying every point, when attainment is monotone. With ``"energy"`` (joules per
+Nothing is pruned across degrees or max batches (neither is monotone: a larger batch can lower
+TPOT attainment, a higher degree buys speed at a price): every kind gets its own search.
+
+With ``objective="cost"`` (price per hour) or ``"devices"`` (instances x degree) the search
+returns the same optimum as trying every point, when attainment is monotone. With ``"energy"`` (joules per
 output token, which more idle instances raise) it picks the best point of the staircase, a
 heuristic. Ties go to fewer devices, then the order of the space.
 
@@ -44,12 +53,15 @@ from phasesim.simulator.catalog.hardware import (
     DeviceKind,
     get_hardware,
 )
-from phasesim.simulator.run import simulate
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs import CostModel, min_tensor_parallel
+from phasesim.simulator.run import DEFAULT_MAX_NUM_SEQS, simulate
 from phasesim.simulator.topology import GPU_LINK_LATENCY_S, GROQ_LINK_LATENCY_S, TopologySpec
 
-__all__ = ["OBJECTIVES", "PlanSpace", "Candidate", "Evaluation", "PlanResult", "topology_for",
+__all__ = ["OBJECTIVES", "PlanSpace", "Kind", "Candidate", "Evaluation", "PlanResult",
+           "topology_for", "degrees", "batch_sizes", "table_shapes", "simulate_summary",
            "candidates", "kinds", "search", "search_kind", "search_on", "KindTask", "run_kind",
-           "brute_force", "report_markdown"]
+           "brute_force", "report_markdown", "effective_max_batch"]
 
 OBJECTIVES = ("cost", "energy", "devices")
 COLOCATED, DISAGGREGATED = "colocated", "disaggregated"
@@ -62,6 +74,10 @@ class PlanSpace:
     max_devices: int = 8
     rate_scale: float = 1.0
     seed: int | None = None
+    # tensor-parallel degrees to try on GPU pools; None: every degree that fits (``degrees``)
+    tensor_parallel: tuple[int, ...] | None = (1,)
+    # max_num_seqs values to try on batching pools; None: the pool's default
+    max_batch: tuple[int | None, ...] = (None,)
 
     def __post_init__(self) -> None:
         if not self.hardware:
@@ -70,29 +86,114 @@ class PlanSpace:
             get_hardware(name)
         if self.max_devices < 1:
             raise InputError(f"--max-devices must be >= 1, got {self.max_devices}")
+        heads = get_model(self.model).heads
+        if self.tensor_parallel is not None:
+            if not self.tensor_parallel:
+                raise InputError("--tp: give at least one degree")
+            for tp in self.tensor_parallel:
+                if tp < 1 or heads % tp:
+                    raise InputError(f"--tp: {tp} does not divide {self.model}'s {heads} "
+                                     "attention heads")
+        if not self.max_batch:
+            raise InputError("--max-batch: give at least one value")
+        for mb in self.max_batch:
+            if mb is not None and mb < 1:
+                raise InputError(f"--max-batch must be >= 1, got {mb}")
+        if not any(degrees(hw, self) for hw in self.hardware):
+            least = {hw: min_tensor_parallel(hardware=hw, model=self.model)
+                     for hw in self.hardware}
+            raise InputError("--tp: no tensor-parallel degree searched fits any hardware within "
+                             f"--max-devices {self.max_devices} (least degree holding "
+                             f"{self.model}: " + ", ".join(f"{hw} {n}" for hw, n in least.items())
+                             + ")")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+def _lpu(hardware: str) -> bool:
+    return get_hardware(hardware).kind == DeviceKind.LPU
+
+
+def degrees(hardware: str, space: PlanSpace) -> tuple[int, ...]:
+    """The tensor-parallel degrees of ``hardware`` in the space: 1 on an LPU; else those given
+    (or every divisor of the model's heads) that hold the weights and fit ``max_devices``."""
+    if _lpu(hardware):
+        return (1,)
+    least = min_tensor_parallel(hardware=hardware, model=space.model)
+    if least is None:
+        return ()
+    heads = get_model(space.model).heads
+    given = (space.tensor_parallel if space.tensor_parallel is not None
+             else tuple(n for n in range(1, heads + 1) if heads % n == 0))
+    return tuple(sorted(n for n in set(given) if least <= n <= space.max_devices))
+
+
+def batch_sizes(hardware: str, space: PlanSpace) -> tuple[int | None, ...]:
+    """The max batches of ``hardware`` in the space: None only on an LPU (unbatched)."""
+    return (None,) if _lpu(hardware) else tuple(dict.fromkeys(space.max_batch))
+
+
+def effective_max_batch(hardware: str, max_batch: int | None) -> int:
+    """The max_num_seqs the simulator runs a pool with (``simulate``'s rule)."""
+    hw = get_hardware(hardware)
+    if hw.kind == DeviceKind.LPU:
+        return 1
+    return min(max_batch or DEFAULT_MAX_NUM_SEQS, hw.max_batch_size)
+
+
+def table_shapes(space: PlanSpace) -> list[tuple[str, int]]:
+    """The (hardware, tensor-parallel degree) instance shapes the space needs cost tables for."""
+    return [(hw, tp) for hw in space.hardware for tp in degrees(hw, space)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kind:
+    """A topology kind with its degrees and max batches: everything but the instance counts
+    (colocated: the prefill fields describe the one pool)."""
+
+    kind: str
+    prefill_hardware: str
+    decode_hardware: str
+    prefill_tp: int = 1
+    decode_tp: int = 1
+    prefill_max_batch: int | None = None
+    decode_max_batch: int | None = None
+
+    def candidate(self, prefill: int, decode: int = 0) -> Candidate:
+        return Candidate(kind=self.kind, prefill_hardware=self.prefill_hardware,
+                         decode_hardware=self.decode_hardware, prefill=prefill, decode=decode,
+                         prefill_tp=self.prefill_tp, decode_tp=self.decode_tp,
+                         prefill_max_batch=self.prefill_max_batch,
+                         decode_max_batch=self.decode_max_batch)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
     """One configuration: colocated (``prefill_hardware == decode_hardware``, ``decode`` 0 and
-    ``prefill`` the instance count) or disaggregated (``prefill`` + ``decode`` instances)."""
+    ``prefill`` the instance count) or disaggregated (``prefill`` + ``decode`` instances); each
+    pool's tensor-parallel degree and max batch (None: the pool's default)."""
 
     kind: str
     prefill_hardware: str
     decode_hardware: str
     prefill: int
     decode: int = 0
+    prefill_tp: int = 1
+    decode_tp: int = 1
+    prefill_max_batch: int | None = None
+    decode_max_batch: int | None = None
 
     @property
     def devices(self) -> int:
-        return self.prefill + self.decode
+        """Devices (GPUs, GroqRacks): instances x tensor-parallel degree, over the pools."""
+        return self.prefill * self.prefill_tp + self.decode * self.decode_tp
 
     @property
     def label(self) -> str:
         if self.kind == COLOCATED:
-            return f"{self.prefill}x {self.prefill_hardware} colocated"
-        return (f"{self.prefill}x {self.prefill_hardware} prefill + {self.decode}x "
-                f"{self.decode_hardware} decode")
+            return (f"{self.prefill}x {self.prefill_hardware}"
+                    f"{_shape(self.prefill_tp, self.prefill_max_batch)} colocated")
+        return (f"{self.prefill}x {self.prefill_hardware}"
+                f"{_shape(self.prefill_tp, self.prefill_max_batch)} prefill + {self.decode}x "
+                f"{self.decode_hardware}{_shape(self.decode_tp, self.decode_max_batch)} decode")
 
     @property
     def kind_label(self) -> str:
@@ -101,11 +202,23 @@ class Candidate:
         return f"{self.prefill_hardware} prefill + {self.decode_hardware} decode"
 
 
-def _pool(name: str, role: str, hardware: str, instances: int, model: str) -> dict[str, Any]:
+def _shape(tp: int, max_batch: int | None) -> str:
+    """`` TP2``, `` batch 64``: only what differs from the defaults (labels stay as before)."""
+    return ((f" TP{tp}" if tp > 1 else "")
+            + (f" batch {max_batch}" if max_batch is not None else ""))
+
+
+def _pool(name: str, role: str, hardware: str, instances: int, model: str, tp: int,
+          max_batch: int | None) -> dict[str, Any]:
     lpu = get_hardware(hardware).kind == DeviceKind.LPU
-    return {"name": name, "role": role, "hardware": hardware, "instances": instances,
+    pool = {"name": name, "role": role, "hardware": hardware, "instances": instances,
             "model": model, "batching": "none" if lpu else "continuous",
             "routing": "least_outstanding"}
+    if tp > 1:
+        pool["tensor_parallel"] = tp
+    if max_batch is not None:
+        pool["max_num_seqs"] = max_batch
+    return pool
 
 
 def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
@@ -115,15 +228,18 @@ def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
     data: dict[str, Any] = {"name": c.label.replace(" ", "-").replace("+", "").replace("--", "-"),
                             "rate_scale": space.rate_scale, "seed": space.seed}
     if c.kind == COLOCATED:
-        data["pools"] = [_pool("pool", "colocated", c.prefill_hardware, c.prefill, space.model)]
+        data["pools"] = [_pool("pool", "colocated", c.prefill_hardware, c.prefill, space.model,
+                               c.prefill_tp, c.prefill_max_batch)]
     else:
         lpu = DeviceKind.LPU in (get_hardware(c.prefill_hardware).kind,
                                  get_hardware(c.decode_hardware).kind)
         link = ({"bandwidth_bytes_per_s": min(NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S),
                  "latency_s": GROQ_LINK_LATENCY_S} if lpu else
                 {"bandwidth_bytes_per_s": NDR_400G_BYTES_PER_S, "latency_s": GPU_LINK_LATENCY_S})
-        data["pools"] = [_pool("prefill", "prefill", c.prefill_hardware, c.prefill, space.model),
-                         _pool("decode", "decode", c.decode_hardware, c.decode, space.model)]
+        data["pools"] = [_pool("prefill", "prefill", c.prefill_hardware, c.prefill, space.model,
+                               c.prefill_tp, c.prefill_max_batch),
+                         _pool("decode", "decode", c.decode_hardware, c.decode, space.model,
+                               c.decode_tp, c.decode_max_batch)]
         data["links"] = [{"name": "kv", "src": "prefill", "dst": "decode", **link}]
     return TopologySpec.model_validate(data)
 
@@ -131,14 +247,14 @@ def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
 def candidates(space: PlanSpace) -> Iterator[Candidate]:
     """Every point of the space (what brute force tries)."""
     n = space.max_devices
-    for hw in space.hardware:
-        for k in range(1, n + 1):
-            yield Candidate(kind=COLOCATED, prefill_hardware=hw, decode_hardware=hw, prefill=k)
-    for hp, hd in _pairs(space):
-        for p in range(1, n):
-            for d in range(1, n - p + 1):
-                yield Candidate(kind=DISAGGREGATED, prefill_hardware=hp, decode_hardware=hd,
-                                prefill=p, decode=d)
+    for kind in kinds(space):
+        if kind.kind == COLOCATED:
+            for k in range(1, n // kind.prefill_tp + 1):
+                yield kind.candidate(k)
+            continue
+        for p in range(1, (n - kind.decode_tp) // kind.prefill_tp + 1):
+            for d in range(1, (n - p * kind.prefill_tp) // kind.decode_tp + 1):
+                yield kind.candidate(p, d)
 
 
 def _pairs(space: PlanSpace) -> list[tuple[str, str]]:
@@ -166,12 +282,22 @@ class Evaluation:
         def pct(key: str, q: str) -> float | None:
             return (s.get(key) or {}).get(q)
 
+        colocated = c.kind == COLOCATED
+        batch_p = effective_max_batch(c.prefill_hardware, c.prefill_max_batch)
+        batch_d = effective_max_batch(c.decode_hardware, c.decode_max_batch)
         return {
             "kind": c.kind, "prefill_hardware": c.prefill_hardware,
             "decode_hardware": c.decode_hardware if c.kind == DISAGGREGATED else "",
             "hardware": c.prefill_hardware if c.kind == COLOCATED else "",
             "prefill_instances": c.prefill if c.kind == DISAGGREGATED else 0,
             "decode_instances": c.decode, "instances": c.prefill if c.kind == COLOCATED else 0,
+            # per pool, as the counts: 0 where the pool does not exist; max batch as simulated
+            "tensor_parallel": c.prefill_tp if colocated else 0,
+            "prefill_tensor_parallel": 0 if colocated else c.prefill_tp,
+            "decode_tensor_parallel": 0 if colocated else c.decode_tp,
+            "max_batch": batch_p if colocated else 0,
+            "prefill_max_batch": 0 if colocated else batch_p,
+            "decode_max_batch": 0 if colocated else batch_d,
             "devices": c.devices, "label": c.label,
             "usd_per_hour": (s.get("cost") or {}).get("usd_per_hour"),
             "usd_per_million_output_tokens": (s.get("cost") or {}).get(
@@ -206,6 +332,20 @@ class PlanResult:
 
 
 Evaluate = Callable[[TopologySpec], Mapping[str, Any]]
+# cost tables the caller built (the CLI: analytical tables for TP > 1), by (hardware, degree)
+Tables = Mapping[tuple[str, int], CostModel]
+
+
+def simulate_summary(trace: pd.DataFrame, topology: TopologySpec, *, slo_ttft_s: float,
+                     slo_tpot_s: float, prices: PriceBook | None = None,
+                     tables: Tables | None = None) -> Mapping[str, Any]:
+    """One candidate's summary: ``simulate`` with each pool on the table given for its
+    (hardware, degree), where one is (the others load the shipped ones)."""
+    tables = tables or {}
+    models = {p.name: tables[(p.hardware, p.tensor_parallel)] for p in topology.pools
+              if (p.hardware, p.tensor_parallel) in tables}
+    return simulate(trace, topology, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, prices=prices,
+                    cost_models=models, timeseries=False).summary
 
 
 class _Runner:
@@ -238,28 +378,39 @@ def _fewest(feasible: Callable[[int], bool], lo: int, hi: int) -> int | None:
     return hi
 
 
-def kinds(space: PlanSpace) -> list[tuple[str, str, str]]:
-    """The topology kinds of the space, in order: ``(kind, prefill hw, decode hw)``."""
-    return ([(COLOCATED, hw, hw) for hw in space.hardware]
-            + [(DISAGGREGATED, hp, hd) for hp, hd in _pairs(space)])
+def kinds(space: PlanSpace) -> list[Kind]:
+    """The kinds of the space, in order: colocated per hardware, then each (prefill, decode)
+    pairing; within each, degrees then max batches (prefill pool's before decode pool's)."""
+    out = [Kind(kind=COLOCATED, prefill_hardware=hw, decode_hardware=hw, prefill_tp=tp,
+                prefill_max_batch=mb)
+           for hw in space.hardware for tp in degrees(hw, space) for mb in batch_sizes(hw, space)]
+    for hp, hd in _pairs(space):
+        for tp_p in degrees(hp, space):
+            for tp_d in degrees(hd, space):
+                if tp_p + tp_d > space.max_devices:
+                    continue
+                out += [Kind(kind=DISAGGREGATED, prefill_hardware=hp, decode_hardware=hd,
+                             prefill_tp=tp_p, decode_tp=tp_d, prefill_max_batch=mb_p,
+                             decode_max_batch=mb_d)
+                        for mb_p in batch_sizes(hp, space) for mb_d in batch_sizes(hd, space)]
+    return out
 
 
-def search_kind(kind: tuple[str, str, str], space: PlanSpace, evaluate: Evaluate, *,
+def search_kind(kind: Kind, space: PlanSpace, evaluate: Evaluate, *,
                 attainment: float) -> list[Evaluation]:
-    """The pruned search of one topology kind (module docstring); its evaluations in order."""
+    """The pruned search of one kind (module docstring); its evaluations in order. Counts are
+    bounded by devices: instances x degree over the pools at most ``max_devices``."""
     result = PlanResult(objective="cost", attainment=attainment)
     run = _Runner(space, evaluate, result)
-    n = space.max_devices
-    name, hp, hd = kind
-    if name == COLOCATED:
-        _fewest(lambda k: run(Candidate(kind=COLOCATED, prefill_hardware=hp, decode_hardware=hp,
-                                        prefill=k)), 1, n)
+    n, tp_p, tp_d = space.max_devices, kind.prefill_tp, kind.decode_tp
+    if kind.kind == COLOCATED:
+        _fewest(lambda k: run(kind.candidate(k)), 1, n // tp_p)
         return result.evaluations
     bound: int | None = None
-    for p in range(1, n):
-        hi = n - p if bound is None else min(bound, n - p)
-        d = _fewest(lambda k, p=p: run(Candidate(kind=DISAGGREGATED, prefill_hardware=hp,
-                                                 decode_hardware=hd, prefill=p, decode=k)), 1, hi)
+    for p in range(1, (n - tp_d) // tp_p + 1):
+        room = (n - p * tp_p) // tp_d
+        hi = room if bound is None else min(bound, room)
+        d = _fewest(lambda k, p=p: run(kind.candidate(p, k)), 1, hi)
         if d is not None:
             bound = d
     return result.evaluations
@@ -279,32 +430,36 @@ def search(space: PlanSpace, evaluate: Evaluate, *, attainment: float = 0.9,
 class KindTask:
     """One topology kind's search, shipped to an executor (picklable)."""
 
-    kind: tuple[str, str, str]
+    kind: Kind
     space: PlanSpace
     trace: pd.DataFrame
     slo_ttft_s: float
     slo_tpot_s: float
     prices: PriceBook
     attainment: float
+    tables: Tables = field(default_factory=dict)
 
 
 def run_kind(task: KindTask) -> list[Evaluation]:
     """Simulate one kind's search (an executor's task)."""
     def evaluate(topology: TopologySpec) -> Mapping[str, Any]:
-        return simulate(task.trace, topology, slo_ttft_s=task.slo_ttft_s,
-                        slo_tpot_s=task.slo_tpot_s, prices=task.prices, timeseries=False).summary
+        return simulate_summary(task.trace, topology, slo_ttft_s=task.slo_ttft_s,
+                                slo_tpot_s=task.slo_tpot_s, prices=task.prices,
+                                tables=task.tables)
 
     return search_kind(task.kind, task.space, evaluate, attainment=task.attainment)
 
 
 def search_on(executor: Executor, space: PlanSpace, trace: pd.DataFrame, *, slo_ttft_s: float,
               slo_tpot_s: float, prices: PriceBook, attainment: float = 0.9,
-              objective: str = "cost") -> PlanResult:
-    """``search`` with one task per topology kind on ``executor``; the same result."""
+              objective: str = "cost", tables: Tables | None = None) -> PlanResult:
+    """``search`` with one task per kind on ``executor``; the same result. ``tables``: cost
+    tables by (hardware, degree) for the shapes the simulator cannot load alone (TP > 1)."""
     _check(attainment, objective)
     futures = [executor.submit(run_kind, KindTask(kind=kind, space=space, trace=trace,
                                                   slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
-                                                  prices=prices, attainment=attainment))
+                                                  prices=prices, attainment=attainment,
+                                                  tables=dict(tables or {})))
                for kind in kinds(space)]
     result = PlanResult(objective=objective, attainment=attainment)
     for future in futures:
@@ -334,8 +489,8 @@ def report_markdown(result: PlanResult, space: PlanSpace) -> str:
     """The winner, the best of each other topology kind and why it lost, and the prices used."""
     lines = [f"# sim plan: {result.objective} at SLO attainment >= {result.attainment:g}", "",
              (f"Space: {', '.join(space.hardware)}; model {space.model}; at most "
-              f"{space.max_devices} instances; {len(result.evaluations)} configurations simulated "
-              f"(brute force: {sum(1 for _ in candidates(space))})."), ""]
+              f"{space.max_devices} devices{_axes(space)}; {len(result.evaluations)} "
+              f"configurations simulated (brute force: {sum(1 for _ in candidates(space))})."), ""]
     best = result.best
     if best is None:
         top = max(result.evaluations, key=lambda e: e.summary.get("slo_attainment") or 0.0,
@@ -345,7 +500,7 @@ def report_markdown(result: PlanResult, space: PlanSpace) -> str:
             lines.append(f"Closest: {top.candidate.label}, attainment "
                          f"{top.summary.get('slo_attainment') or 0.0:.3f}.")
         return "\n".join(lines) + "\n"
-    unit = {"cost": "USD/h", "energy": "J per output token", "devices": "instances"}[result.objective]
+    unit = {"cost": "USD/h", "energy": "J per output token", "devices": "devices"}[result.objective]
     lines.append(f"**Winner: {best.candidate.label}**: {best.objective(result.objective):.4g} "
                  f"{unit}, attainment {best.summary['slo_attainment']:.3f}, "
                  f"{_usd(best)}.")
@@ -365,7 +520,7 @@ def report_markdown(result: PlanResult, space: PlanSpace) -> str:
                          f"{e.summary['slo_attainment']:.3f}")
         else:
             top = max(evals, key=lambda e: e.summary.get("slo_attainment") or 0.0)
-            lines.append(f"- {kind}: nothing within {space.max_devices} instances meets the SLO "
+            lines.append(f"- {kind}: nothing within {space.max_devices} devices meets the SLO "
                          f"(best attainment {top.summary.get('slo_attainment') or 0.0:.3f}, "
                          f"{top.candidate.label})")
     prices = (best.summary.get("cost") or {}).get("prices") or {}
@@ -376,6 +531,18 @@ def report_markdown(result: PlanResult, space: PlanSpace) -> str:
     lines += [f"- {hw}: ${p['usd_per_hour']:.4g}/h ({p['source']})" for hw, p in
               sorted({**seen, **prices}.items()) if p.get("usd_per_hour") is not None]
     return "\n".join(lines) + "\n"
+
+
+def _axes(space: PlanSpace) -> str:
+    """The degrees and max batches searched, where they are not the defaults alone."""
+    parts = []
+    tps = sorted({tp for hw in space.hardware for tp in degrees(hw, space)})
+    if tps != [1]:
+        parts.append("tensor-parallel degrees " + ", ".join(map(str, tps)))
+    if tuple(space.max_batch) != (None,):
+        parts.append("max batch " + ", ".join("default" if mb is None else str(mb)
+                                               for mb in space.max_batch))
+    return "".join(f"; {p}" for p in parts)
 
 
 def _usd(e: Evaluation) -> str:

@@ -17,6 +17,7 @@ import yaml
 
 from phasesim import traces
 from phasesim.atomic import atomic_path
+from phasesim.cli.cost_tables import resolve_cost_model
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
@@ -26,6 +27,7 @@ from phasesim.scenarios.planner import (
     PlanSpace,
     report_markdown,
     search_on,
+    table_shapes,
     topology_for,
 )
 from phasesim.simulator.catalog.models import get_model
@@ -50,8 +52,15 @@ def plan(
         "Hardware to consider, comma-separated or repeated (colocated pools of each, and every "
         "prefill/decode pairing).")),
     model: str = typer.Option("llama2-7b", "--model", help="Model."),
-    max_devices: int = typer.Option(8, "--max-devices",
-                                    help="Most instances (GPUs, GroqRacks) in a cluster."),
+    max_devices: int = typer.Option(8, "--max-devices", help=(
+        "Most devices (GPUs, GroqRacks) in a cluster: instances x tensor-parallel degree.")),
+    tp: str = typer.Option("auto", "--tp", help=(
+        "Tensor-parallel degrees of GPU pools to search, comma-separated (e.g. 1,2), or 'auto': "
+        "every degree dividing the model's heads that holds the weights, up to --max-devices. "
+        "Degrees > 1 run on analytical tables built on the fly (as sim replay --tp).")),
+    max_batch: str = typer.Option("default", "--max-batch", help=(
+        "Max batches (max_num_seqs) of GPU pools to search, comma-separated, 'default' for the "
+        "pool's default (256, capped by the hardware's), e.g. default,64,512.")),
     objective: str = typer.Option("cost", "--objective", help="cost, energy or devices."),
     rate_scale: float = typer.Option(1.0, "--rate-scale", help="Multiply the request rate."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of every random stream."),
@@ -82,16 +91,24 @@ def plan(
         executor_spec = ExecutorSpec(backend=Backend.SERIAL, workers=max(workers, 1))
     names = tuple(dict.fromkeys(i.strip() for v in hardware for i in v.split(",") if i.strip()))
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
-                      rate_scale=rate_scale, seed=seed)
+                      rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
+                      max_batch=_batches(max_batch))
     prices = price_book(price, price_file, kwh_price)
     if not trace.is_file():
         raise InputError("no such trace file", path=trace)
     frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET
              else traces.import_trace(trace))
 
+    tables = {}  # the shapes the simulator cannot load alone: analytical tables, built here
+    for hw, degree in table_shapes(space):
+        resolved = resolve_cost_model(hardware=hw, model=model, tensor_parallel=degree)
+        if resolved.built:
+            tables[(hw, degree)] = resolved.cost_model
+
     with open_executor(executor_spec) as executor:
         result = search_on(executor, space, frame, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
-                           prices=prices, attainment=attainment, objective=objective)
+                           prices=prices, attainment=attainment, objective=objective,
+                           tables=tables)
     from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
 
     rows = pd.DataFrame([e.row() for e in result.evaluations])
@@ -107,3 +124,34 @@ def plan(
             tmp.write_bytes(data)
     typer.echo(files["report.md"].decode(), nl=False)
     typer.echo(f"wrote {out}/: " + " ".join(sorted(files)))
+
+
+def _items(text: str, option: str) -> list[str]:
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    if not items:
+        raise InputError(f"{option}: give at least one value")
+    return items
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{option}: '{text}' is not a whole number") from None
+    if value < 1:
+        raise InputError(f"{option} must be >= 1, got {value}")
+    return value
+
+
+def _degrees(text: str) -> tuple[int, ...] | None:
+    """``--tp``: None for 'auto' (every degree that fits), else the degrees given."""
+    items = _items(text, "--tp")
+    if items == ["auto"]:
+        return None
+    return tuple(dict.fromkeys(_int(i, "--tp") for i in items))
+
+
+def _batches(text: str) -> tuple[int | None, ...]:
+    """``--max-batch``: None for 'default' (the pool's), else the max_num_seqs given."""
+    return tuple(dict.fromkeys(None if i == "default" else _int(i, "--max-batch")
+                               for i in _items(text, "--max-batch")))

@@ -13,9 +13,18 @@ from typer.testing import CliRunner
 
 from phasesim import traces
 from phasesim.cli import app
+from phasesim.profiler.analytical import analytical_cost_model
 from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
-from phasesim.scenarios.planner import PlanSpace, brute_force, candidates, search, search_on
-from phasesim.simulator.catalog.economics import PriceBook
+from phasesim.scenarios.planner import (
+    PlanSpace,
+    brute_force,
+    candidates,
+    kinds,
+    search,
+    search_on,
+    simulate_summary,
+)
+from phasesim.simulator.catalog.economics import PriceBook, get_price
 from phasesim.simulator.run import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +53,45 @@ def test_search_is_never_worse_than_brute_force(small_trace, objective) -> None:
         assert planned.best.objective(objective) <= 1.1 * brute.best.objective(objective)
     else:
         assert planned.best.objective(objective) <= brute.best.objective(objective)
+
+
+@pytest.fixture(scope="module")
+def tp2_tables() -> dict:
+    return {("h100-sxm", 2): analytical_cost_model(hardware="h100-sxm", model="llama2-7b",
+                                                    tensor_parallel=2)}
+
+
+@pytest.mark.parametrize("objective", ["cost", "devices"])
+def test_search_with_degree_and_batch_axes_is_never_worse_than_brute_force(
+        small_trace, tp2_tables, objective) -> None:
+    space = PlanSpace(hardware=("h100-sxm",), max_devices=4, tensor_parallel=(1, 2),
+                      max_batch=(None, 4))
+
+    def evaluate(topology):
+        return simulate_summary(small_trace, topology, tables=tp2_tables, **SLO)
+
+    planned = search(space, evaluate, attainment=0.75, objective=objective)
+    brute = brute_force(space, evaluate, attainment=0.75, objective=objective)
+    # colocated: TP1 4 counts + TP2 2, x 2 batches; disaggregated, (prefill, decode) TP: (1,1)
+    # 6 count pairs, (1,2) 2, (2,1) 2, (2,2) 1, x 4 batch pairs
+    assert len(brute.evaluations) == sum(1 for _ in candidates(space)) == 12 + 44
+    assert len(planned.evaluations) < len(brute.evaluations)
+    assert all(e.candidate.devices <= 4 for e in brute.evaluations)
+    assert brute.best is not None and planned.best is not None
+    assert planned.best.objective(objective) <= brute.best.objective(objective)
+    # the axes matter on this trace: batch 4 and TP 2 change attainment
+    by = {e.candidate: e.summary["slo_attainment"] for e in brute.evaluations}
+    base = next(c for c in by if c.label == "1x h100-sxm colocated")
+    assert by[base] != by[next(c for c in by if c.label == "1x h100-sxm batch 4 colocated")]
+    assert by[base] != by[next(c for c in by if c.label == "1x h100-sxm TP2 colocated")]
+
+
+def test_default_axes_keep_the_space_of_before() -> None:
+    space = PlanSpace(hardware=("h100-sxm", "groqrack"), max_devices=8)
+    assert len(kinds(space)) == 6 and sum(1 for _ in candidates(space)) == 128
+    auto = PlanSpace(hardware=("h100-sxm", "groqrack"), max_devices=8, tensor_parallel=None)
+    assert {k.prefill_tp for k in kinds(auto)} == {1, 2, 4, 8}
+    assert all(k.prefill_tp == 1 for k in kinds(auto) if k.prefill_hardware == "groqrack")
 
 
 def test_search_on_a_process_pool_gives_the_serial_result(small_trace) -> None:
@@ -93,7 +141,41 @@ def test_plan_rejects_bad_options(tmp_path: Path) -> None:
     for args, text in ((["--objective", "speed"], "--objective"),
                        (["--attainment", "1.5"], "--attainment"),
                        (["--hardware", "nope"], "unknown hardware"),
-                       (["--max-devices", "0"], "--max-devices")):
+                       (["--max-devices", "0"], "--max-devices"),
+                       (["--tp", "3"], "does not divide"),
+                       (["--tp", "16"], "no tensor-parallel degree searched fits"),
+                       (["--max-batch", "0"], "--max-batch"),
+                       (["--max-batch", "x"], "--max-batch")):
         result = runner.invoke(app, ["plan", str(CODE), "-o", str(tmp_path / "x"), *args])
         assert result.exit_code == 2 and text in result.stderr, (args, result.stderr)
         assert not (tmp_path / "x").exists()
+
+
+def test_plan_cli_searches_degree_and_batch_and_best_replays(tmp_path: Path, small_trace) -> None:
+    trace = traces.write_trace(small_trace, tmp_path / "t.parquet", {"source": {"kind": "test"}})
+    out = tmp_path / "plan"
+    runner = CliRunner()
+    result = runner.invoke(app, ["plan", str(trace), "--hardware", "h100-sxm", "--max-devices",
+                                 "3", "--tp", "1,2", "--max-batch", "default,4",
+                                 "--attainment", "0.75", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "tensor-parallel degrees 1, 2; max batch default, 4" in result.output
+    plans = pd.read_parquet(out / "plans.parquet")
+    for col in ("tensor_parallel", "prefill_tensor_parallel", "decode_tensor_parallel",
+                "max_batch", "prefill_max_batch", "decode_max_batch"):
+        assert col in plans.columns
+    assert set(plans["max_batch"]) <= {0, 4, 256} and 2 in set(plans["tensor_parallel"])
+    price = get_price("h100-sxm").list_usd_per_hour
+    assert plans["usd_per_hour"].tolist() == pytest.approx((plans["devices"] * price).tolist())
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    replay = runner.invoke(app, ["replay", str(trace), "--topology", str(out / "best.yaml"),
+                                 "-o", str(tmp_path / "r"), "--json"])
+    assert replay.exit_code == 0, replay.output
+    summary = json.loads(replay.output)
+    assert summary["slo_attainment"] >= 0.75
+    row = plans.loc[plans["feasible"]].sort_values(["usd_per_hour", "devices"]).iloc[0]
+    assert summary["cost"]["usd_per_hour"] == pytest.approx(row["usd_per_hour"])
+    shape = [(p.get("tensor_parallel", 1), p["max_num_seqs"] or 256) for p in best["pools"]]
+    assert shape == ([(row["tensor_parallel"], row["max_batch"])] if row["kind"] == "colocated"
+                     else [(row["prefill_tensor_parallel"], row["prefill_max_batch"]),
+                           (row["decode_tensor_parallel"], row["decode_max_batch"])])

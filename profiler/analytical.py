@@ -261,6 +261,7 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     meta: dict[str, Any] = {
         "schema_version": ts.SCHEMA_VERSION,
         "source": ts.Source.ANALYTICAL.value,
+        "engine": "analytical",
         "capture": {"device": f"{hardware} (analytical roofline, no device)", "backend": "analytical",
                     "driver": None, "libraries": {"phasesim": "0.1.0"},
                     "date": calibration.get("date"), "command": command, "host": None},

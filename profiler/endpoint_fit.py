@@ -390,6 +390,7 @@ def write_endpoint_table(header: dict[str, Any], rounds: list[dict[str, Any]], o
     capture = dict(header.get("capture") or {})
     meta = {
         "schema_version": ts.SCHEMA_VERSION, "source": ts.Source.MEASURED.value,
+        "engine": header["engine"],  # the openai backend's --engine
         "hardware": header["hardware"], "model": header["model"], "dtype": header["dtype"],
         "tensor_parallel": int(header.get("tensor_parallel", 1)),
         "capture": capture,

@@ -266,6 +266,7 @@ def capture_groq(cfg: GroqCaptureConfig, *, console: Console,
     df = _rows(ckpt.done, cfg)
     meta = {
         "schema_version": ts.SCHEMA_VERSION, "source": ts.Source.MEASURED.value,
+        "engine": "groq",  # GroqCloud's own serving stack, as the API shows it
         "hardware": cfg.hardware, "model": cfg.model, "dtype": cfg.dtype, "tensor_parallel": 1,
         "capture": {**host_provenance(cfg.command), "backend": "groq", "device": "Groq API",
                     "endpoint": cfg.base_url,

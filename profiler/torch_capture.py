@@ -314,6 +314,7 @@ def capture_torch(cfg: TorchCaptureConfig, *, console: Console) -> CaptureOutcom
     meta: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "source": Source.MEASURED.value,
+        "engine": "torch",
         "hardware": hardware,
         "model": cfg.model_name,
         "dtype": cfg.dtype,

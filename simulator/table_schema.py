@@ -19,6 +19,9 @@ __all__ = [
     "METADATA_KEY",
     "Phase",
     "Source",
+    "ENGINES",
+    "LEGACY_SCHEMA_VERSION",
+    "legacy_engine",
     "COLUMNS",
     "HARDWARE",
     "MODEL",
@@ -34,8 +37,12 @@ __all__ = [
     "GRID_KEY",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Schema 1 tables carry no engine; they still load (see legacy_engine).
+LEGACY_SCHEMA_VERSION = "1"
 # Parquet key-value metadata key; value is JSON with: schema_version, source (Source value),
+# engine (the serving engine the step times are of; one table = one engine, so it is metadata,
+# not a column: see ENGINES),
 # capture {device, driver, libraries{}, date, command, host}, provenance (free text / list),
 # calibration {per-source errors} (analytical tables), extra per-backend details.
 METADATA_KEY = b"phasesim.cost_table"
@@ -50,6 +57,38 @@ class Source(enum.StrEnum):
     MEASURED = "measured"  # timed on real hardware by `profiler capture`
     PUBLISHED = "published"  # numbers published by a third party (who, where: in provenance)
     ANALYTICAL = "analytical"  # derived from specs by a roofline model (calibration in metadata)
+
+
+# A cost table is for (hardware, engine, model, dtype, tensor-parallel degree). The engine names
+# phasesim knows; a table may name another (``profiler capture --backend openai --engine E``
+# records what the user says served the endpoint), as a non-empty string.
+ENGINES: dict[str, str] = {
+    "vllm": "vLLM",
+    "trt-llm": "NVIDIA TensorRT-LLM",
+    "deepspeed-mii": "DeepSpeed-MII",
+    "deepspeed": "DeepSpeed (Intel Gaudi)",
+    "llama.cpp": "llama.cpp",
+    "sambaflow": "SambaNova SambaFlow",
+    "torch": "the plain-torch decoder of `profiler capture --backend torch`",
+    "groq": "GroqCloud's own serving stack, seen through the Groq API (`profiler capture --backend groq`)",
+    "analytical": "no engine: a roofline of profiler/analytical.py over datasheet numbers",
+}
+
+
+def legacy_engine(meta: dict) -> str:
+    """The engine of a schema-1 table, which names none: ``analytical`` unless the table is
+    measured; a measured one is ``torch`` (what ``profiler capture --backend torch`` wrote, the
+    shipped raw H100 capture among them), except where its capture provenance says otherwise:
+    ``capture.backend`` ``groq`` gives ``groq``, a ``capture.engine`` (the openai backend's
+    ``--engine``) gives that engine."""
+    if meta.get("source") != Source.MEASURED.value:
+        return "analytical"
+    capture = meta.get("capture") if isinstance(meta.get("capture"), dict) else {}
+    if isinstance(capture.get("engine"), str) and capture["engine"]:
+        return capture["engine"]
+    if capture.get("backend") == "groq":
+        return "groq"
+    return "torch"
 
 
 HARDWARE = "hardware"  # str, catalog name, e.g. "h100-sxm"

@@ -35,6 +35,7 @@ app = typer.Typer(help="profiles commands", no_args_is_help=True, pretty_excepti
 def _info_dict(info: Any) -> dict[str, Any]:
     return {"name": info.name, "path": str(info.path), "hardware": info.hardware, "model": info.model,
             "dtype": info.dtype, "tensor_parallel": info.tensor_parallel, "source": info.source.value,
+            "engine": info.engine,
             "rows": info.rows, "grid": info.grid}
 
 
@@ -45,14 +46,14 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json/--no-json",
                                           help="JSON instead of a table")] = False,
 ) -> None:
-    """List cost tables: name, hardware, model, dtype, source, grid."""
+    """List cost tables: name, hardware, engine, model, dtype, source, grid."""
     infos = list_tables(directory)
     if as_json:
         typer.echo(json.dumps([_info_dict(i) for i in infos], indent=2))
         return
-    table = Table("name", "hardware", "model", "dtype", "source", "grid")
+    table = Table("name", "hardware", "engine", "model", "dtype", "source", "grid")
     for i in infos:
-        table.add_row(i.name, i.hardware, i.model, i.dtype, i.source.value, i.grid)
+        table.add_row(i.name, i.hardware, i.engine, i.model, i.dtype, i.source.value, i.grid)
     Console(width=200).print(table)
 
 

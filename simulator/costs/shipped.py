@@ -45,6 +45,7 @@ class TableInfo:
     dtype: str
     tensor_parallel: int
     source: ts.Source
+    engine: str
     prefill_batches: tuple[int, ...]
     prefill_tokens: tuple[int, int]
     decode_batches: tuple[int, ...]
@@ -67,7 +68,7 @@ def table_info(path: Path) -> TableInfo:
     return TableInfo(
         name=path.stem, path=path, hardware=str(first[ts.HARDWARE]), model=str(first[ts.MODEL]),
         dtype=str(first[ts.DTYPE]), tensor_parallel=int(first[ts.TENSOR_PARALLEL]),
-        source=ts.Source(meta["source"]),
+        source=ts.Source(meta["source"]), engine=str(meta["engine"]),
         prefill_batches=tuple(int(b) for b in sorted(pre[ts.BATCH_SIZE].unique())),
         prefill_tokens=(int(pre[ts.TOKENS].min()), int(pre[ts.TOKENS].max())),
         decode_batches=tuple(int(b) for b in sorted(dec[ts.BATCH_SIZE].unique())),
@@ -81,17 +82,21 @@ def list_tables(directory: Path | None = None) -> list[TableInfo]:
 
 
 def find_table(*, hardware: str, model: str, dtype: str = "fp16",
-               directory: Path | None = None) -> Path:
-    """The best table for ``hardware``/``model``/``dtype`` (measured > published > analytical)."""
+               directory: Path | None = None, engine: str | None = None) -> Path:
+    """The best table for ``hardware``/``model``/``dtype`` (measured > published > analytical),
+    among those of ``engine`` when one is given (any engine otherwise)."""
     directory = TABLES_DIR if directory is None else Path(directory)
     candidates = []
     for p in sorted(directory.glob(f"{hardware}__{model}__{dtype}__*.parquet")):
-        source = ts.Source(read_table_meta(p)["source"])
-        candidates.append((SOURCE_RANK[source], p.name, p))
+        meta = read_table_meta(p)
+        if engine is not None and meta["engine"] != engine:
+            continue
+        candidates.append((SOURCE_RANK[ts.Source(meta["source"])], p.name, p))
     if not candidates:
         have = ", ".join(sorted(p.stem for p in directory.glob("*.parquet"))) or "none"
-        raise InputError(f"no cost table for hardware '{hardware}', model '{model}', dtype '{dtype}' "
-                         f"in {directory} (have: {have}); make one with `profiler capture --backend "
+        which = "" if engine is None else f", engine '{engine}'"
+        raise InputError(f"no cost table for hardware '{hardware}', model '{model}', dtype '{dtype}'"
+                         f"{which} in {directory} (have: {have}); make one with `profiler capture --backend "
                          f"analytical --hardware {hardware} --model {model} -o T.parquet` and pass it")
     return min(candidates)[2]
 
@@ -115,13 +120,15 @@ def resolve_table_path(name: str, directory: Path | None = None) -> Path:
 
 
 def load_cost_model(*, hardware: str, model: str, dtype: str = "fp16", path: str | Path | None = None,
-                    directory: Path | None = None, tensor_parallel: int = 1) -> TableCostModel:
+                    directory: Path | None = None, tensor_parallel: int = 1,
+                    engine: str | None = None) -> TableCostModel:
     """A :class:`TableCostModel`: from ``path`` when given (a .parquet path or a shipped table's
     stem; its hardware/model/dtype and tensor-parallel degree must match), else the best shipped
     table. The shipped tables are all TP 1: a TP-1 table is never reused for a TP-N instance
     (its step times hold no all-reduces and a single device's bandwidth); an N > 1 instance
     needs a TP-N table (``profiler capture --backend analytical --tensor-parallel N``; the
-    ``sim`` commands build one on the fly)."""
+    ``sim`` commands build one on the fly). ``engine``, when given, picks among the tables of
+    that engine only, and a table given by ``path`` must be of it."""
     get_hardware(hardware)  # unknown names fail early and clearly
     spec = get_model(model)
     if path is None and tensor_parallel != 1:
@@ -130,8 +137,11 @@ def load_cost_model(*, hardware: str, model: str, dtype: str = "fp16", path: str
                          f"with `profiler capture --backend analytical --hardware {hardware} --model "
                          f"{model} --tensor-parallel {tensor_parallel} -o T.parquet` and pass it")
     table_path = resolve_table_path(str(path), directory) if path is not None else find_table(
-        hardware=hardware, model=model, dtype=dtype, directory=directory)
+        hardware=hardware, model=model, dtype=dtype, directory=directory, engine=engine)
     df, meta = read_table(table_path)
+    if engine is not None and meta["engine"] != engine:
+        raise InputError(f"table is for engine '{meta['engine']}', not '{engine}'", path=table_path,
+                         column="engine")
     first = df.iloc[0]
     for col, want in ((ts.HARDWARE, hardware), (ts.MODEL, model), (ts.DTYPE, dtype),
                       (ts.TENSOR_PARALLEL, str(tensor_parallel))):

@@ -140,10 +140,30 @@ def validate_table(df: pd.DataFrame, meta: dict[str, Any], *, path: str | Path |
 def _validate_meta(meta: dict[str, Any], *, path: str | Path | None) -> None:
     if not isinstance(meta, dict):
         raise InputError("metadata must be a JSON object", path=path, column=ts.METADATA_KEY.decode())
+    version = meta.get("schema_version", ts.LEGACY_SCHEMA_VERSION)
+    if version not in (ts.LEGACY_SCHEMA_VERSION, ts.SCHEMA_VERSION):
+        raise InputError(f"unsupported cost-table schema_version {plain(version)!r} (this phasesim "
+                         f"reads {ts.LEGACY_SCHEMA_VERSION} and {ts.SCHEMA_VERSION})", path=path,
+                         column="schema_version")
     source = meta.get("source")
     if source not in {s.value for s in ts.Source}:
         raise InputError(f"metadata 'source' must be measured, published or analytical; got {source!r}",
                          path=path, column="source")
+    if "engine" in meta or version != ts.LEGACY_SCHEMA_VERSION:
+        engine = meta.get("engine")
+        if not isinstance(engine, str) or not engine.strip():
+            raise InputError(f"metadata 'engine' must be a non-empty string (e.g. "
+                             f"{', '.join(ts.ENGINES)}); got {plain(engine)!r}", path=path,
+                             column="engine")
+
+
+def _with_engine(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with its engine: a schema-1 table names none and gets
+    :func:`~phasesim.simulator.table_schema.legacy_engine`'s (``torch`` if measured, else
+    ``analytical``)."""
+    if isinstance(meta, dict) and "engine" not in meta:
+        meta = {**meta, "engine": ts.legacy_engine(meta)}
+    return meta
 
 
 def _warn_non_monotone(df: pd.DataFrame, *, path: str | Path | None) -> None:
@@ -189,7 +209,7 @@ def read_table_meta(path: str | Path) -> dict[str, Any]:
         raise InputError(f"metadata is not valid JSON ({exc.msg})", path=path,
                          column=ts.METADATA_KEY.decode()) from None
     _validate_meta(meta, path=path)
-    return meta
+    return _with_engine(meta)
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -219,10 +239,12 @@ def _clean(value: Any) -> Any:
 
 def write_table(df: pd.DataFrame, meta: dict[str, Any], path: str | Path) -> Path:
     """Validate and write atomically; schema columns first, rows sorted by phase, batch, tokens.
-    ``schema_version`` is filled in if absent. Deterministic: same input, same bytes."""
+    Always written in the current schema (``schema_version`` set to it); a missing ``engine`` is
+    filled in by the schema-1 rule (``torch`` if measured, else ``analytical``). Deterministic:
+    same input, same bytes."""
     path = Path(path)
-    meta = dict(_clean(meta))
-    meta.setdefault("schema_version", ts.SCHEMA_VERSION)
+    meta = _with_engine(dict(_clean(meta)))
+    meta["schema_version"] = ts.SCHEMA_VERSION
     out = validate_table(df, meta, path=path)
     extra = [c for c in out.columns if c not in ts.COLUMNS]
     out = out[list(ts.COLUMNS) + extra]

@@ -21,12 +21,15 @@ def test_list_json_shows_the_defaults():
     g = rows["groqrack__llama2-7b__fp16__analytical"]
     assert (g["hardware"], g["model"], g["dtype"], g["source"]) == ("groqrack", "llama2-7b", "fp16", "analytical")
     assert "decode b1-1" in g["grid"]
+    assert g["engine"] == "analytical"
+    assert rows["h100-sxm__llama2-7b__fp16__measured"]["engine"] == "torch"
     assert "decode b1-512" in rows[DEFAULTS[0]]["grid"]
 
 
 def test_list_table_output():
     result = CliRunner().invoke(app, ["profiles", "list"])
     assert result.exit_code == 0 and "groqrack__llama2-7b__fp16__analytical" in result.output
+    assert "engine" in result.output and "torch" in result.output
 
 
 def test_show_by_stem_and_path():
@@ -35,6 +38,7 @@ def test_show_by_stem_and_path():
     assert r1.exit_code == 0 and r2.exit_code == 0
     shown = json.loads(r1.output)
     assert shown["metadata"]["source"] == "analytical"
+    assert shown["table"]["engine"] == shown["metadata"]["engine"] == "analytical"
     assert "groq-published" in shown["metadata"]["calibration"]
     assert json.loads(r2.output)["metadata"] == shown["metadata"]
 

@@ -14,10 +14,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from phasesim.cli import app
+from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog import get_model
 from phasesim.simulator.costs import (
@@ -27,6 +29,7 @@ from phasesim.simulator.costs import (
     list_tables,
     load_cost_model,
     read_table,
+    read_table_meta,
 )
 from phasesim.simulator.costs.shipped import TABLES_DIR, is_shipped
 
@@ -158,7 +161,12 @@ def test_cleaned_table_is_monotone_and_equals_raw_except_recorded_rows():
     assert cleaning["raw_file"] == RAW.name
     assert cleaning["raw_sha256"] == hashlib.sha256(RAW.read_bytes()).hexdigest()
     assert meta["source"] == "measured"
-    assert {k: v for k, v in meta.items() if k != "cleaning"} == raw_meta
+    # the raw capture is schema 1 (engine torch by the old-table rule); the cleaned table is
+    # written in the current schema, with that engine
+    assert (raw_meta["schema_version"], meta["schema_version"]) == ("1", ts.SCHEMA_VERSION)
+    assert raw_meta["engine"] == meta["engine"] == "torch"
+    assert ({k: v for k, v in meta.items() if k not in ("cleaning", "schema_version")}
+            == {k: v for k, v in raw_meta.items() if k != "schema_version"})
 
 
 def test_lookups_on_the_grid_equal_the_raw_tables():
@@ -172,3 +180,28 @@ def test_lookups_on_the_grid_equal_the_raw_tables():
             c, _ = getattr(clean, phase.value).row_times_s(int(b), np.array([float(t)]))
             r, _ = getattr(raw, phase.value).row_times_s(int(b), np.array([float(t)]))
             assert c[0] == r[0], (phase, b, t)
+
+
+def test_shipped_tables_name_their_engine_and_the_raw_capture_is_torch_by_the_old_rule():
+    engines = {i.name: i.engine for i in list_tables()}
+    assert engines["h100-sxm__llama2-7b__fp16__measured"] == "torch"
+    assert {e for n, e in engines.items() if n.endswith("__analytical")} == {"analytical"}
+    raw = TABLES_DIR / "raw" / "h100-sxm__llama2-7b__fp16__measured.raw.parquet"
+    stored = json.loads(pq.read_schema(raw).metadata[ts.METADATA_KEY])
+    assert stored.get("schema_version") == "1" and "engine" not in stored  # kept as captured
+    assert read_table_meta(raw)["engine"] == "torch"
+
+
+def test_engine_filter_picks_among_that_engines_tables_only():
+    assert find_table(hardware="h100-sxm", model="llama2-7b").name.endswith("__measured.parquet")
+    assert find_table(hardware="h100-sxm", model="llama2-7b", engine="torch").name.endswith(
+        "__measured.parquet")
+    assert find_table(hardware="h100-sxm", model="llama2-7b", engine="analytical").name.endswith(
+        "__analytical.parquet")
+    with pytest.raises(InputError, match="engine 'vllm'"):
+        find_table(hardware="h100-sxm", model="llama2-7b", engine="vllm")
+    m = load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="analytical")
+    assert m.source == ts.Source.ANALYTICAL
+    with pytest.raises(InputError, match="engine 'torch', not 'vllm'"):
+        load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="vllm",
+                        path="h100-sxm__llama2-7b__fp16__measured")

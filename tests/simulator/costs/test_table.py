@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from phasesim.cli import app
 from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
-from phasesim.simulator.costs import CostTableWarning, read_table, write_table
+from phasesim.simulator.costs import CostTableWarning, read_table, read_table_meta, write_table
 
 
 def small_table(*, prefill_tokens=(16, 64, 256), decode_batches=(1, 4, 16)) -> tuple[pd.DataFrame, dict]:
@@ -177,3 +177,42 @@ def test_cli_show_bad_table_exits_2_with_one_line(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "row 3" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_written_table_names_its_engine_and_the_current_schema(tmp_path):
+    df, meta = small_table()
+    path = write_table(df, {**meta, "engine": "vllm", "schema_version": "1"}, tmp_path / "t.parquet")
+    back_meta = read_table(path)[1]
+    assert (back_meta["engine"], back_meta["schema_version"]) == ("vllm", ts.SCHEMA_VERSION)
+
+
+@pytest.mark.parametrize(("source", "capture", "engine"), [
+    ("measured", {"device": "test", "backend": "torch"}, "torch"),
+    ("measured", {"device": "test"}, "torch"),
+    ("analytical", {"device": "test", "backend": "analytical"}, "analytical"),
+    ("published", {"device": "test"}, "analytical"),
+    ("measured", {"device": "Groq API", "backend": "groq"}, "groq"),
+    ("measured", {"backend": "openai", "engine": "sglang"}, "sglang"),
+])
+def test_schema_1_table_loads_with_the_old_table_engine_rule(tmp_path, source, capture, engine):
+    """A table written in schema 1 (no engine key) loads: torch if measured, analytical otherwise
+    (a measured capture that names its backend or engine keeps it)."""
+    df, _ = small_table()
+    path = tmp_path / "old.parquet"
+    raw_write(df, {"schema_version": "1", "source": source, "capture": capture}, path)
+    assert read_table(path)[1]["engine"] == engine
+    assert read_table_meta(path)["engine"] == engine
+
+
+def test_schema_2_table_without_engine_or_unknown_version_fails(tmp_path):
+    df, _ = small_table()
+    raw_write(df, {"schema_version": ts.SCHEMA_VERSION, "source": "measured"}, tmp_path / "a.parquet")
+    with pytest.raises(InputError, match="engine"):
+        read_table(tmp_path / "a.parquet")
+    raw_write(df, {"schema_version": ts.SCHEMA_VERSION, "source": "measured", "engine": ""},
+              tmp_path / "b.parquet")
+    with pytest.raises(InputError, match="engine"):
+        read_table(tmp_path / "b.parquet")
+    raw_write(df, {"schema_version": "99", "source": "measured", "engine": "torch"}, tmp_path / "c.parquet")
+    with pytest.raises(InputError, match="schema_version"):
+        read_table(tmp_path / "c.parquet")

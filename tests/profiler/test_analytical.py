@@ -43,6 +43,7 @@ def test_every_catalog_pair_builds_a_valid_table(tmp_path, hardware, model):
     df, meta = build_analytical_table(hardware=hardware, model=model)
     write_table(df, meta, tmp_path / "t.parquet")  # validates: positive, unique, both phases
     assert meta["source"] == "analytical" and meta["calibration"]
+    assert meta["engine"] == "analytical"
     groq = get_hardware(hardware).max_batch_size == 1
     assert phase(df, "decode")[ts.BATCH_SIZE].max() == (1 if groq else 512)
     assert df[ts.TOKENS].max() == meta["max_context_tokens"]

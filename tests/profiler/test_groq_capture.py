@@ -74,6 +74,7 @@ def test_rows_equal_server_timings_with_429_500_and_dropped_stream(tmp_path):
         assert pre["completion_tokens"].iloc[0] == 8
         assert pre["ttft_client_s"].iloc[0] > 0 and pre["e2e_client_s"].iloc[0] > 0
     assert (df[ts.BATCH_SIZE] == 1).all() and meta["source"] == "measured"
+    assert meta["engine"] == "groq"
     retries = " | ".join(meta["retries"])
     assert "HTTP 429; retry 1 after 0.20 s" in retries  # retry-after honoured
     assert "HTTP 500" in retries and "stream" in retries

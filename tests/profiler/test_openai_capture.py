@@ -91,7 +91,7 @@ def test_fit_recovers_the_servers_timing_and_the_table_replays(tmp_path):
     assert "error" in res.output and "estimated from the smallest TTFTs" in res.output
     # provenance: measured (endpoint), the URL's host, date, client versions, never the key
     host = server.url.removeprefix("http://")
-    assert meta["source"] == "measured"
+    assert meta["source"] == "measured" and meta["engine"] == "vllm"  # the capture's --engine
     assert meta["provenance"].startswith(f"measured (endpoint) {host}: engine vllm")
     assert meta["capture"]["endpoint_host"] == host and meta["capture"]["date"]
     assert meta["capture"]["libraries"]["httpx"]

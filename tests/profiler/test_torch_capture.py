@@ -67,6 +67,7 @@ def test_capture_cpu_tiny_writes_valid_measured_table(tmp_path):
     assert (df[ts.LATENCY_S] <= df[ts.LATENCY_P90_S]).all()
     assert df["samples_s"].map(len).eq(3).all()
     assert meta["source"] == "measured" and meta["complete"] is True
+    assert meta["engine"] == "torch"
     cap = meta["capture"]
     assert cap["libraries"]["torch"] == torch.__version__
     assert cap["device_type"] == "cpu" and "tiny-llama" in cap["command"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typer
-
 from phasesim.cli import (
     latency_cmd,
     plan_cmd,
@@ -12,18 +10,12 @@ from phasesim.cli import (
     scenario_cmd,
     traces_cmd,
 )
-from phasesim.cli.errors import OneLineUsageErrors
+from phasesim.cli.errors import root_app
 from phasesim.errors import show_warnings_on_one_line
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    cls=OneLineUsageErrors,  # usage errors of every subcommand: one `error:` line, exit 2
-    help="phasesim: prefill/decode-aware simulator of LLM inference clusters.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = root_app(help="phasesim: prefill/decode-aware simulator of LLM inference clusters.")
 app.add_typer(traces_cmd.app, name="traces", help="Import, generate and inspect request traces.")
 app.add_typer(profiles_cmd.app, name="profiles", help="List, show and plot cost tables.")
 # replay/run/sweep/report are top-level commands defined in their own modules.

@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 
 from phasesim.errors import CommandError, InputError, one_line
 
-__all__ = ["OneLineUsageErrors", "cli_errors", "fail"]
+__all__ = ["OneLineUsageErrors", "root_app", "cli_errors", "fail"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -95,3 +95,10 @@ class OneLineUsageErrors(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         with _usage_errors_on_one_line():
             return super().invoke(ctx)
+
+
+def root_app(*, help: str) -> typer.Typer:
+    """A root command (``sim``, ``profiler``): usage errors of every subcommand become one
+    ``error:`` line with exit 2 (``OneLineUsageErrors``), no pretty tracebacks, no completion."""
+    return typer.Typer(cls=OneLineUsageErrors, help=help, no_args_is_help=True,
+                       pretty_exceptions_enable=False, add_completion=False)

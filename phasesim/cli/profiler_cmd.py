@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from phasesim.atomic import atomic_path
-from phasesim.cli.errors import OneLineUsageErrors, cli_errors
+from phasesim.cli.errors import cli_errors, root_app
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.analytical import build_analytical_table
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
@@ -29,13 +29,7 @@ from phasesim.simulator.costs import write_table
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    cls=OneLineUsageErrors,  # usage errors of every subcommand: one `error:` line, exit 2
-    help="Capture cost tables on hardware and validate them in closed loop.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = root_app(help="Capture cost tables on hardware and validate them in closed loop.")
 
 DEFAULT_PREFILL_BATCHES = "1,2,4,8"
 DEFAULT_PROMPT_LENS = "32,64,128,256,512,1024,2048,3072,4096"

@@ -24,19 +24,14 @@ from phasesim.errors import InputError
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology
+from tests.one_line import exits_with_one_error_line
 
 REPO = Path(__file__).resolve().parents[2]
 MEASURED = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__measured.parquet"
 
 
 def _one_error(result, *expect: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for text in expect:
-        assert text in lines[0], (text, lines[0])
-    return lines[0]
+    return exits_with_one_error_line(result, *expect)
 
 
 @pytest.mark.parametrize(("text", "item"), [

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from phasesim import traces
 from phasesim.cli import app
 from phasesim.simulator.topology import BUILTIN_TOPOLOGIES
+from tests.one_line import exits_with_one_error_line
 
 runner = CliRunner()
 TABLES = Path(__file__).resolve().parents[2] / "simulator" / "tables"
@@ -27,15 +28,10 @@ def _fails(tmp_path: Path, *args: str, expect: tuple[str, ...]) -> str:
     """Run replay into tmp_path/out; check exit 2, one error line naming ``expect``, no output."""
     out = tmp_path / "out"
     result = runner.invoke(app, ["replay", *args, "-o", str(out)])
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for text in expect:
-        assert text in lines[0], (text, lines[0])
+    line = exits_with_one_error_line(result, *expect)
     assert not out.exists(), "nothing may be written on bad input"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "no temp leftovers"
-    return lines[0]
+    return line
 
 
 def test_missing_trace_file(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from phasesim.cli import app
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
 from phasesim.simulator.topology import load_topology
+from tests.one_line import one_error_line
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 runner = CliRunner()
@@ -41,10 +42,7 @@ seed: 3
 
 
 def _one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), output
-    assert "Traceback" not in output
-    return lines[0]
+    return one_error_line(output)
 
 
 @pytest.mark.parametrize("body", [

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from phasesim.cli import app
+from tests.one_line import one_error_line
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 runner = CliRunner()
@@ -29,11 +30,7 @@ seed: 3
 
 
 def _one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()
-             and not line.startswith("warning:")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), output
-    assert "Traceback" not in output
-    return lines[0]
+    return one_error_line(output, ignore_warnings=True)
 
 
 @pytest.mark.parametrize("workers", ["0", "-1"])

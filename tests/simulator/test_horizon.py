@@ -26,6 +26,7 @@ from phasesim.simulator.costs.closed_form import ConstantCostModel
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import TopologySpec, builtin_topology
 from phasesim.units import MAX_TIME_S, duration_s
+from tests.one_line import exits_with_one_error_line
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -41,14 +42,9 @@ def trace(tmp_path: Path) -> Path:
 
 
 def _one_error(result, out: Path, *expect: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for text in expect:
-        assert text in lines[0], (text, lines[0])
+    line = exits_with_one_error_line(result, *expect)
     assert not out.exists(), "nothing may be written on bad input"
-    return lines[0]
+    return line
 
 
 @pytest.mark.parametrize(("args", "expect"), [

@@ -28,6 +28,7 @@ from phasesim import atomic
 from phasesim.cli import app
 from phasesim.errors import InputError, OutputError
 from phasesim.simulator.output import RESULT_FILES, write_results
+from tests.one_line import one_error_line
 from tests.simulator.small_results import small_result
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,10 +48,7 @@ def _temporaries(*folders: Path) -> list[str]:
 
 
 def _one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()
-             and not line.startswith("warning:")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), output
-    return lines[0]
+    return one_error_line(output, ignore_warnings=True)
 
 
 # --- group 4: OSError on output -> one line naming the path and the reason ---------------------

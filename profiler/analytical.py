@@ -37,6 +37,7 @@ import pandas as pd
 
 from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
 from phasesim.simulator.costs.capacity import check_tensor_parallel
@@ -46,9 +47,12 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
            "decode_step_time_s", "token_grid", "build_analytical_table", "CONSTANTS_PATH",
            "linear_layer_time_s", "allreduce_time_s",
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
-           "analytical_table_name"]
+           "analytical_table_name", "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
+           "pair_key", "uncalibrated_reason"]
 
 CONSTANTS_PATH = Path(__file__).resolve().parent / "calibrated_constants.json"
+# per-(hardware, engine) constants fitted by `profiler fit` on LLM-Inference-Bench (issue 12)
+ENGINE_CALIBRATION_PATH = Path(__file__).resolve().parent / "engine_calibration.json"
 
 # Hardware without its own public measurements borrows the constants of a calibrated sibling.
 # The LLM-Inference-Bench accelerators (gh200 ... sn40l) borrow until `profiler fit` calibrates
@@ -72,6 +76,8 @@ _BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a1
 # Activations travel in 16 bits (FP8 weights still exchange BF16 activations), FP32 in 32.
 ALLREDUCE_HOP_LATENCY_S = 1e-6
 ALLREDUCES_PER_LAYER = 2
+_KERNEL_FIELDS = frozenset({"gemm_efficiency", "memory_efficiency", "attention_efficiency",
+                            "kv_read_efficiency", "layer_overhead_s", "pass_overhead_s"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +90,12 @@ class RooflineConstants:
     kv_read_efficiency: float
     layer_overhead_s: float
     pass_overhead_s: float
+    # engine terms (issue 12), fitted per (hardware, engine) by `profiler fit`; the defaults leave
+    # the TP-1 kernel calibration's numbers unchanged
+    sequence_overhead_s: float = 0.0  # per sequence in a pass (sampling, scheduling, bookkeeping)
+    prefill_overhead_s: float = 0.0  # extra fixed cost of a pass that carries prompt tokens
+    allreduce_efficiency: float = 1.0  # achieved fraction of the interconnect's one-way bandwidth
+    allreduce_hop_latency_s: float = ALLREDUCE_HOP_LATENCY_S  # per ring step
 
 
 def load_constants(path: Path = CONSTANTS_PATH) -> dict[str, Any]:
@@ -162,24 +174,28 @@ def _common_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray,
     head_params = model.vocab * model.hidden
     lm_head = np.hypot(2.0 * head_params * batch / (peak * c.gemm_efficiency),
                        head_params * DTYPE_BYTES[dtype] / (bw * c.memory_efficiency))
-    out = c.pass_overhead_s + linear_layer_time_s(hw, model, dtype, new_tokens, c, tensor_parallel) + lm_head
+    out = (c.pass_overhead_s + c.sequence_overhead_s * batch
+           + linear_layer_time_s(hw, model, dtype, new_tokens, c, tensor_parallel) + lm_head)
     if tensor_parallel > 1:
         out = out + model.layers * ALLREDUCES_PER_LAYER * allreduce_time_s(
-            hw, model, dtype, new_tokens, tensor_parallel)
+            hw, model, dtype, new_tokens, tensor_parallel, c)
     return out
 
 
 def allreduce_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: np.ndarray,
-                     tensor_parallel: int) -> np.ndarray:
+                     tensor_parallel: int, c: RooflineConstants | None = None) -> np.ndarray:
     """One ring all-reduce of ``tokens`` tokens' activations (``hidden`` values each) across
     ``tensor_parallel`` devices of ``hw`` (0 at TP 1); the numbers are stated beside
-    ``ALLREDUCE_HOP_LATENCY_S``."""
+    ``ALLREDUCE_HOP_LATENCY_S`` (``c`` None: full link bandwidth and that hop latency; an engine
+    calibration brings its own ``allreduce_efficiency`` and ``allreduce_hop_latency_s``)."""
     n = tensor_parallel
     if n <= 1:
         return np.zeros_like(np.asarray(tokens, dtype=np.float64))
     size = np.asarray(tokens, dtype=np.float64) * model.hidden * max(2, DTYPE_BYTES[dtype])
-    link = hw.interconnect_bytes_per_s / 2.0  # one direction of the catalog's two-way figure
-    return 2.0 * (n - 1) / n * size / link + 2 * (n - 1) * ALLREDUCE_HOP_LATENCY_S
+    efficiency, hop_s = (1.0, ALLREDUCE_HOP_LATENCY_S) if c is None else (
+        c.allreduce_efficiency, c.allreduce_hop_latency_s)
+    link = hw.interconnect_bytes_per_s / 2.0 * efficiency  # one direction of the two-way figure
+    return 2.0 * (n - 1) / n * size / link + 2 * (n - 1) * hop_s
 
 
 def prefill_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray, tokens: np.ndarray,
@@ -191,7 +207,7 @@ def prefill_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.nda
     peak16 = hw.peak_flops_fp16 * tensor_parallel
     attn_flops = b * model.layers * 2.0 * t * t * model.heads * model.head_dim
     attention = attn_flops / (peak16 * c.attention_efficiency)
-    return _common_s(hw, model, dtype, b, b * t, c, tensor_parallel) + attention
+    return _common_s(hw, model, dtype, b, b * t, c, tensor_parallel) + attention + c.prefill_overhead_s
 
 
 def decode_step_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray,
@@ -224,8 +240,15 @@ def _batch_grid(max_batch: int, *, midpoints: bool) -> list[int]:
 
 
 def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
-                           calibration: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+                           calibration: dict[str, Any] | None = None, engine: str | None = None,
+                           engine_calibration: dict[str, Any] | None = None,
+                           ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A cost table (schema of ``phasesim.simulator.table_schema``) and its metadata, from the roofline.
+
+    ``engine`` None: the kernel roofline of ``calibrated_constants.json`` (engine label
+    ``analytical``). An engine: the constants ``profiler fit`` calibrated for (hardware, engine)
+    (``engine_calibration.json``) when there are some, else the kernel constants, and the metadata
+    says the pair is uncalibrated (:func:`uncalibrated_reason`).
 
     Grid: prefill batch {1, 2, 4, ..., 256} (GPU) or {1} (Groq) x prompt tokens {16, 24, 32, 48,
     ..., max context}; decode batch {1, 2, 3, 4, 6, ..., max batch} (GPU: 512) or {1} x context
@@ -238,6 +261,13 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     check_tensor_parallel(hw, spec, tensor_parallel)
     calibration = load_constants() if calibration is None else calibration
     consts, calibrated_on = constants_for(hardware, calibration)
+    pair_entry = None
+    if engine is not None:
+        get_engine(engine)
+        engine_calibration = load_engine_calibration() if engine_calibration is None else engine_calibration
+        pair_entry = engine_calibration.get("pairs", {}).get(pair_key(hardware, engine))
+        if pair_entry is not None:
+            consts = RooflineConstants(**pair_entry["constants"])
     max_ctx = spec.max_context_tokens if hw.max_context_tokens is None else min(
         spec.max_context_tokens, hw.max_context_tokens)
     tokens = token_grid(max_ctx)
@@ -261,7 +291,7 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     meta: dict[str, Any] = {
         "schema_version": ts.SCHEMA_VERSION,
         "source": ts.Source.ANALYTICAL.value,
-        "engine": "analytical",
+        "engine": "analytical" if engine is None else engine,
         "capture": {"device": f"{hardware} (analytical roofline, no device)", "backend": "analytical",
                     "driver": None, "libraries": {"phasesim": "0.1.0"},
                     "date": calibration.get("date"), "command": command, "host": None},
@@ -274,31 +304,90 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
                "measurements of its own: treat as uncalibrated)") + ".",
             *calibration["hardware"][calibrated_on].get("notes", []),
         ],
-        "constants": asdict(consts),
+        # engine-less tables keep the six kernel constants only (their bytes predate the engine terms)
+        "constants": asdict(consts) if engine is not None else {
+            k: v for k, v in asdict(consts).items() if k in _KERNEL_FIELDS},
         "calibrated_on": calibrated_on,
         "calibration": entry.get("errors", {}),
         "max_context_tokens": max_ctx,
         "max_batch_size": hw.max_batch_size,
     }
+    if engine is not None:
+        meta["capture"]["command"] = command + f" --engine {engine}"
+        if pair_entry is not None:
+            meta["provenance"] = [
+                meta["provenance"][0],
+                f"Engine constants fitted by `profiler fit` for {engine} on {hardware}: "
+                f"{pair_entry['rows']} end-to-end runs of LLM-Inference-Bench (models "
+                f"{', '.join(pair_entry['models'])}; no Llama-2-7B row), train MAPE "
+                f"{pair_entry['train_mape_pct']} %, leave-one-model-out MAPE "
+                f"{pair_entry['cv_mape_pct']} % (docs/calibration.md). DERIVED from those fits, "
+                "not measured on this model.",
+            ]
+            meta["calibrated_on"] = pair_key(hardware, engine)
+            meta["calibration"] = {k: pair_entry[k] for k in (
+                "rows", "models", "train_mape_pct", "cv_mape_pct") if k in pair_entry}
+        else:
+            reason = uncalibrated_reason(hardware, engine, engine_calibration)
+            if reason is not None:
+                meta["provenance"].append(f"UNCALIBRATED for engine {engine}: {reason}.")
+                meta["uncalibrated"] = reason
     return df, meta
 
 
-def analytical_table_name(*, hardware: str, model: str, dtype: str, tensor_parallel: int) -> str:
+def pair_key(hardware: str, engine: str) -> str:
+    """How a (hardware, engine) pair is keyed in ``engine_calibration.json``."""
+    return f"{hardware}/{engine}"
+
+
+@functools.lru_cache(maxsize=4)
+def _read_engine_calibration(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        return '{"pairs": {}}'
+
+
+def load_engine_calibration(path: Path = ENGINE_CALIBRATION_PATH) -> dict[str, Any]:
+    """The committed per-(hardware, engine) fits of ``profiler fit`` (``{"pairs": {...}}``; empty
+    when the file is missing)."""
+    return json.loads(_read_engine_calibration(str(path)))
+
+
+def uncalibrated_reason(hardware: str, engine: str,
+                        engine_calibration: dict[str, Any] | None = None) -> str | None:
+    """None when (hardware, engine) has calibrated step times: a ``profiler fit`` entry, Groq's
+    own stack on a Groq device (its kernel constants are fitted on Groq's published numbers), or
+    ``analytical`` (no engine claimed). Otherwise why not, in a few words."""
+    engine_calibration = load_engine_calibration() if engine_calibration is None else engine_calibration
+    if pair_key(hardware, engine) in engine_calibration.get("pairs", {}) or engine == "analytical":
+        return None
+    if engine == "groq" and get_hardware(hardware).kind is DeviceKind.LPU:
+        return None
+    return (f"no measurements of {engine} on {hardware} were fitted; step times are the kernel "
+            f"roofline from datasheet numbers and the {constants_for(hardware, load_constants())[1]} "
+            "kernel constants")
+
+
+def analytical_table_name(*, hardware: str, model: str, dtype: str, tensor_parallel: int,
+                          engine: str | None = None) -> str:
     """How an on-the-fly analytical table is labelled: the shipped naming plus ``__tpN``."""
-    return f"{hardware}__{model}__{dtype}__analytical__tp{tensor_parallel}"
+    if engine is None:
+        return f"{hardware}__{model}__{dtype}__analytical__tp{tensor_parallel}"
+    return f"{hardware}__{model}__{dtype}__{engine}__analytical__tp{tensor_parallel}"
 
 
 @functools.lru_cache(maxsize=64)
 def analytical_cost_model(*, hardware: str, model: str, dtype: str = "fp16",
-                          tensor_parallel: int = 1) -> TableCostModel:
+                          tensor_parallel: int = 1, engine: str | None = None) -> TableCostModel:
     """The analytical table of :func:`build_analytical_table` as a cost model, built once per
     process for each (hardware, model, dtype, tensor_parallel) and labelled
     ``analytical_table_name(...)`` (its ``source`` is analytical; the table's
     ``tensor_parallel`` column holds the degree). A few milliseconds to build; the models are
     read-only apart from their lookup memos, so sharing one changes no result."""
     df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype,
-                                      tensor_parallel=tensor_parallel)
+                                      tensor_parallel=tensor_parallel, engine=engine)
     name = analytical_table_name(hardware=hardware, model=model, dtype=dtype,
-                                 tensor_parallel=tensor_parallel)
+                                 tensor_parallel=tensor_parallel, engine=engine)
     return TableCostModel.from_table(df, meta, model=get_model(model), name=name,
                                      warn_beyond_grid=False)

@@ -157,8 +157,18 @@ def _errors(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
             "max_abs_pct_error": round(float(rel.max() * 100), 2)}
 
 
+_KERNEL_FIELDS = ("gemm_efficiency", "memory_efficiency", "attention_efficiency", "kv_read_efficiency",
+                  "layer_overhead_s", "pass_overhead_s")
+
+
+def _kernel_constants(x: dict[str, float]) -> dict[str, float]:
+    """The six kernel constants this module fits (the engine terms are `profiler fit`'s)."""
+    c = asdict(_consts(x))
+    return {k: c[k] for k in _KERNEL_FIELDS}
+
+
 def _consts(x: dict[str, float]) -> RooflineConstants:
-    return RooflineConstants(**{f.name: x[f.name] for f in fields(RooflineConstants)})
+    return RooflineConstants(**{f.name: x[f.name] for f in fields(RooflineConstants) if f.name in x})
 
 
 def _fit_gpu(name: str, vidur: pd.DataFrame, published: pd.DataFrame, start: dict[str, float],
@@ -333,10 +343,10 @@ def calibrate(reference_dir: Path = REFERENCE_DIR, *, date: str) -> dict[str, An
             "and used as is" if name.startswith("a100") else "data, borrowed for H100"))
         if name.startswith("a100"):
             errors["distserve-a100-decode"] = _validate_decode(distserve, x)
-        out["hardware"][name] = {"constants": asdict(_consts(x)), "errors": errors, "notes": [notes[name]]}
+        out["hardware"][name] = {"constants": _kernel_constants(x), "errors": errors, "notes": [notes[name]]}
     x, errors = _fit_groq(groq, published)
     out["hardware"]["groqrack"] = {
-        "constants": asdict(_consts(x)), "errors": errors,
+        "constants": _kernel_constants(x), "errors": errors,
         "notes": ["Per-layer pipeline latency set so a Llama-2-7B decode step is 1/750 s (Groq's "
                   "published rate); effective prefill efficiency fitted on GroqCloud prompt_time of "
                   "8B Llama models (other models and hardware generations, unknown chip count), "

@@ -1,0 +1,131 @@
+"""Serving engines: the scheduling each one brought, as its version in the public data ran it.
+
+A cost table is for one (hardware, engine, model, dtype, tensor-parallel degree). The engine
+decides two things the simulator models separately:
+
+- **its scheduling defaults** (this module): which batching policy of
+  ``phasesim.simulator.batching`` reproduces its scheduler, how many sequences it runs at once and
+  how many tokens one iteration may carry (``None``: the simulator's own default,
+  ``max(2048, context limit)`` tokens and 256 sequences, i.e. vLLM's);
+- **its step times** (per-step overheads and kernel efficiencies): fitted per (hardware, engine)
+  by ``profiler fit`` on end-to-end measurements and shipped in ``profiler/engine_calibration.json``
+  (``docs/calibration.md``).
+
+Versions and defaults are those of the engine releases LLM-Inference-Bench ran (Argonne, 2024;
+its scripts name vLLM v0.5.2 on Intel Max 1550 and v0.6.1 on MI250, TensorRT-LLM v0.10-0.11,
+DeepSpeed-MII 0.2.x, llama.cpp's ``llama-bench``, Habana's DeepSpeed fork via optimum-habana,
+SambaNova Cloud). What each entry rests on is in its ``notes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from phasesim.errors import InputError
+from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec
+
+__all__ = ["EngineSpec", "ENGINES", "get_engine", "default_engine", "engine_names"]
+
+# policy names of phasesim.simulator.topology.Batching (kept as strings: the catalog sits below
+# the topology layer; tests/simulator/catalog/test_engines.py checks each is a Batching value)
+_CONTINUOUS, _CHUNKED, _STATIC, _NONE = "continuous", "chunked", "static", "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSpec:
+    """One serving engine. ``max_num_seqs`` / ``max_num_batched_tokens`` None: the simulator's
+    defaults (256 sequences capped by the hardware, ``max(2048, context limit)`` tokens, or the
+    chunked policy's 512)."""
+
+    name: str
+    title: str
+    batching: str
+    max_num_seqs: int | None
+    max_num_batched_tokens: int | None
+    version: str
+    notes: tuple[str, ...]
+    # True: the engine runs ONE sequence (llama.cpp's llama-bench); a benchmark row's batch size is
+    # then the prompt-processing chunk (``-b``), not concurrent prompts
+    single_sequence: bool = False
+
+
+ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
+    EngineSpec(
+        name="vllm", title="vLLM", batching=_CONTINUOUS, max_num_seqs=256,
+        max_num_batched_tokens=None, version="0.5-0.6",
+        notes=("Default scheduler of vLLM 0.5/0.6: iteration-level (continuous) batching, "
+               "prefills first, no chunked prefill, max_num_seqs 256, max_num_batched_tokens "
+               "max(max_model_len, 2048) (vllm/config.py SchedulerConfig).",)),
+    EngineSpec(
+        name="trt-llm", title="TensorRT-LLM", batching=_CONTINUOUS, max_num_seqs=256,
+        max_num_batched_tokens=8192, version="0.10-0.11",
+        notes=("In-flight batching with trtllm-build's defaults of those releases: max_batch_size "
+               "256, max_num_tokens 8192, context chunking off. TensorRT-LLM mixes generation "
+               "into context iterations; the prefill-first continuous policy differs only in the "
+               "first ceil(B*N/8192) iterations of a closed batch.",)),
+    EngineSpec(
+        name="deepspeed-mii", title="DeepSpeed-MII (FastGen)", batching=_CHUNKED, max_num_seqs=256,
+        max_num_batched_tokens=768, version="0.2",
+        notes=("Dynamic SplitFuse: every forward pass carries up to max_ragged_batch_size = 768 "
+               "tokens, decodes first then prompt chunks (MII's RaggedInferenceEngineConfig "
+               "defaults); max_ragged_sequence_count 512, capped at 256 like the others.",)),
+    EngineSpec(
+        name="deepspeed", title="DeepSpeed inference on Gaudi (optimum-habana)", batching=_STATIC,
+        max_num_seqs=256, max_num_batched_tokens=1 << 30, version="Habana DeepSpeed 1.15-1.16",
+        notes=("optimum-habana's run_generation.py: one static, padded batch prefilled together "
+               "and decoded to completion (no iteration-level scheduling).",)),
+    EngineSpec(
+        name="llama.cpp", title="llama.cpp", batching=_CHUNKED, max_num_seqs=1,
+        max_num_batched_tokens=512, version="b3000-era", single_sequence=True,
+        notes=("llama-bench runs ONE sequence; prompts are processed in physical batches of "
+               "n_ubatch = 512 tokens (a benchmark row's -b below 512 makes the chunks smaller); "
+               "decode is one token per step.",)),
+    EngineSpec(
+        name="sambaflow", title="SambaFlow / SambaNova Cloud", batching=_STATIC, max_num_seqs=256,
+        max_num_batched_tokens=1 << 30, version="2024 cloud API",
+        notes=("Measured through SambaNova's cloud API: a batch is served as one static batch; the "
+               "network round trip lands in the fitted prefill overhead.",)),
+    EngineSpec(
+        name="torch", title="plain PyTorch (profiler capture --backend torch)", batching=_CONTINUOUS,
+        max_num_seqs=None, max_num_batched_tokens=None, version="phasesim profiler",
+        notes=("phasesim's own eager decoder: step times measured directly, scheduled with the "
+               "simulator's defaults.",)),
+    EngineSpec(
+        name="groq", title="Groq (GroqCloud / GroqRack compiler stack)", batching=_NONE,
+        max_num_seqs=1, max_num_batched_tokens=None, version="2024",
+        notes=("One sequence at a time, no batching (GroqRack's deterministic pipeline).",)),
+    EngineSpec(
+        name="analytical", title="no particular engine (roofline, simulator defaults)",
+        batching=_CONTINUOUS, max_num_seqs=None, max_num_batched_tokens=None, version="-",
+        notes=("Label of tables that model kernels, not an engine: schema-1 analytical tables and "
+               "hand-built ones.",)),
+    EngineSpec(
+        name="vllm-xpu-early", title="vLLM, early Intel XPU port", batching=_CONTINUOUS,
+        max_num_seqs=256, max_num_batched_tokens=None, version="pre-0.5 XPU",
+        notes=("The data's 'Intel PVC GPU' vLLM rows: 3-10x slower than vLLM 0.5.2 on the same "
+               "Max 1550; kept apart, never pooled with vllm.",)),
+)}
+
+
+def engine_names() -> list[str]:
+    return sorted(ENGINES)
+
+
+def get_engine(name: str) -> EngineSpec:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise InputError(f"unknown engine '{name}' (known: {', '.join(engine_names())})") from None
+
+
+def default_engine(hardware: HardwareSpec) -> str:
+    """The engine a pool on ``hardware`` runs when none is named: vLLM on GPUs (and anything
+    vLLM ran on in the data), the vendor's stack where vLLM did not run (Gaudi2: DeepSpeed,
+    SN40L: SambaFlow, GroqRack: Groq)."""
+    if hardware.kind is DeviceKind.LPU:
+        return "groq"
+    if hardware.kind is DeviceKind.HPU:
+        return "deepspeed"
+    if hardware.kind is DeviceKind.RDU:
+        return "sambaflow"
+    return "vllm"

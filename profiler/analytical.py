@@ -48,7 +48,7 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
            "linear_layer_time_s", "allreduce_time_s",
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
            "analytical_table_name", "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
-           "pair_key", "uncalibrated_reason"]
+           "pair_key", "uncalibrated_reason", "read_engine_calibration"]
 
 CONSTANTS_PATH = Path(__file__).resolve().parent / "calibrated_constants.json"
 # per-(hardware, engine) constants fitted by `profiler fit` on LLM-Inference-Bench (issue 12)
@@ -275,10 +275,15 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     pre_b = [1] if groq else _batch_grid(min(256, hw.max_batch_size), midpoints=False)
     dec_b = [1] if groq else _batch_grid(hw.max_batch_size, midpoints=True)
     frames = []
+    # an engine that splits layers over its devices (llama.cpp) steps at one device's speed, plus
+    # one hand-off of the activations per device boundary (allreduce_hop_latency_s each)
+    priced_tp = 1 if engine is not None and get_engine(engine).layer_split else tensor_parallel
     for phase, batches, fn in ((ts.Phase.PREFILL, pre_b, prefill_time_s),
                                (ts.Phase.DECODE, dec_b, decode_step_time_s)):
         bb, tt = np.meshgrid(np.array(batches), np.array(tokens), indexing="ij")
-        lat = fn(hw, spec, dtype, bb.ravel(), tt.ravel(), consts, tensor_parallel)
+        lat = fn(hw, spec, dtype, bb.ravel(), tt.ravel(), consts, priced_tp)
+        if priced_tp != tensor_parallel:  # a hand-off per device boundary per pass
+            lat = lat + (tensor_parallel - 1) * consts.allreduce_hop_latency_s
         frames.append(pd.DataFrame({
             ts.HARDWARE: hardware, ts.MODEL: spec.name, ts.PHASE: phase.value,
             ts.BATCH_SIZE: bb.ravel().astype(np.int64), ts.TOKENS: tt.ravel().astype(np.int64),
@@ -354,6 +359,30 @@ def load_engine_calibration(path: Path = ENGINE_CALIBRATION_PATH) -> dict[str, A
     return json.loads(_read_engine_calibration(str(path)))
 
 
+def read_engine_calibration(path: Path) -> dict[str, Any]:
+    """A calibration file written by ``profiler fit BENCH.csv -o C.json`` (checked: it must hold
+    ``pairs`` whose constants are the roofline's)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not JSON: {exc}", path=path) from None
+    pairs = doc.get("pairs") if isinstance(doc, dict) else None
+    if not isinstance(pairs, dict):
+        raise InputError("not a calibration file (no 'pairs' object)", path=path, column="pairs")
+    names = {f for f in RooflineConstants.__dataclass_fields__}
+    for key, entry in pairs.items():
+        consts = entry.get("constants") if isinstance(entry, dict) else None
+        if not isinstance(consts, dict) or set(consts) - names or not all(
+                isinstance(v, (int, float)) and v >= 0 for v in consts.values()):
+            raise InputError(f"pair '{key}': constants must be the roofline's, numbers >= 0",
+                             path=path, column="constants")
+        for k in ("rows", "models", "train_mape_pct", "cv_mape_pct"):
+            entry.setdefault(k, None if k != "models" else [])
+    return doc
+
+
 def uncalibrated_reason(hardware: str, engine: str,
                         engine_calibration: dict[str, Any] | None = None) -> str | None:
     """None when (hardware, engine) has calibrated step times: a ``profiler fit`` entry, Groq's
@@ -379,14 +408,16 @@ def analytical_table_name(*, hardware: str, model: str, dtype: str, tensor_paral
 
 @functools.lru_cache(maxsize=64)
 def analytical_cost_model(*, hardware: str, model: str, dtype: str = "fp16",
-                          tensor_parallel: int = 1, engine: str | None = None) -> TableCostModel:
+                          tensor_parallel: int = 1, engine: str | None = None,
+                          calibration_path: str | None = None) -> TableCostModel:
     """The analytical table of :func:`build_analytical_table` as a cost model, built once per
     process for each (hardware, model, dtype, tensor_parallel) and labelled
     ``analytical_table_name(...)`` (its ``source`` is analytical; the table's
     ``tensor_parallel`` column holds the degree). A few milliseconds to build; the models are
     read-only apart from their lookup memos, so sharing one changes no result."""
-    df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype,
-                                      tensor_parallel=tensor_parallel, engine=engine)
+    df, meta = build_analytical_table(
+        hardware=hardware, model=model, dtype=dtype, tensor_parallel=tensor_parallel, engine=engine,
+        engine_calibration=None if calibration_path is None else read_engine_calibration(Path(calibration_path)))
     name = analytical_table_name(hardware=hardware, model=model, dtype=dtype,
                                  tensor_parallel=tensor_parallel, engine=engine)
     return TableCostModel.from_table(df, meta, model=get_model(model), name=name,

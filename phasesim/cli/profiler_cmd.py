@@ -279,17 +279,82 @@ def _capture_openai(ctx: typer.Context, *, base_url: str, served_model: str,
 @app.command()
 @cli_errors
 def fit(
-    records: Path = typer.Argument(..., show_default=False, help="Raw records of an endpoint "
-                                   "capture (T.records.jsonl, or its checkpoint)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output cost table (.parquet)."),
-    report: Path | None = typer.Option(None, "--report", help="Also write the fit report (JSON)."),
+    records: Path = typer.Argument(..., show_default=False, help=(
+        "What to fit: raw records of an endpoint capture (T.records.jsonl, or its checkpoint) -> "
+        "a cost table; or a CSV of end-to-end benchmark runs (our format: hardware, engine, "
+        "model, tp, input_len, output_len, batch_size, latency_s[, ttft_s]; or "
+        "LLM-Inference-Bench's All_results.csv) -> engine constants per (hardware, engine).")),
+    out: Path = typer.Option(..., "-o", "--out", help=(
+        "Output: a cost table (.parquet) for records; the calibration (.json, the format of "
+        "profiler/engine_calibration.json, usable with sim --calibration) for a CSV.")),
+    report: Path | None = typer.Option(None, "--report", help=(
+        "Also write the fit report: JSON for records; for a CSV, a CSV of every row with its "
+        "measured, fitted and leave-one-model-out predicted latency.")),
+    pairs: str | None = typer.Option(None, "--pairs", show_default=False, help=(
+        "CSV only: fit these hardware/engine pairs (comma-separated; default: every pair).")),
+    cross_validate: bool = typer.Option(True, "--cv/--no-cv", help=(
+        "CSV only: leave-one-model-out cross-validation (one refit per model).")),
+    tables: Path | None = typer.Option(None, "--tables", show_default=False, help=(
+        "CSV only: also write a cost table per fitted pair and --table-models model into this "
+        "folder.")),
+    table_models: str | None = typer.Option(None, "--table-models", show_default=False, help=(
+        "CSV only: models for --tables (comma-separated; default: each pair's own models).")),
+    tp: int = typer.Option(1, "--tp", min=1, help="CSV only: tensor-parallel degree of --tables."),
 ) -> None:
-    """Fit prefill and decode step-time parameters from captured records; write a cost table."""
+    """Fit step-time parameters: endpoint records -> a cost table; benchmark CSV -> engine constants."""
+    if records.suffix.lower() == ".csv":
+        _fit_benchmarks(records, out, report, pairs, cross_validate, tables, table_models, tp)
+        return
+    for name, value in (("--pairs", pairs), ("--tables", tables), ("--table-models", table_models)):
+        if value is not None:
+            raise InputError(f"{name}: only when fitting a benchmark CSV")
     header, rounds = read_records(records)
     meta = write_endpoint_table(header, rounds, out, console=Console(stderr=True))
     if report is not None:
         with atomic_path(report) as tmp:
             tmp.write_text(json.dumps(meta["fit"], indent=2, sort_keys=True) + "\n")
+
+
+def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | None,
+                    cross_validate: bool, tables: Path | None, table_models: str | None,
+                    tp: int) -> None:
+    from phasesim.profiler.benchmark_csv import read_benchmark_csv
+    from phasesim.profiler.engine_calibrate import calibrate, write_calibration
+
+    if out.suffix.lower() != ".json":
+        raise InputError("-o/--out: a benchmark fit writes a .json calibration", path=out)
+    if report is not None and report.suffix.lower() != ".csv":
+        raise InputError("--report: a benchmark fit writes a .csv report", path=report)
+    models = None if table_models is None else [m.strip() for m in table_models.split(",") if m.strip()]
+    for m in models or []:
+        get_model(m)
+    data = read_benchmark_csv(path)
+    err = Console(stderr=True)
+    for label, n in sorted(data.unmapped.items()):
+        err.print(f"note: {n} row(s) not fitted, no catalog name for {label}", highlight=False)
+    wanted = None if pairs is None else [p.strip() for p in pairs.split(",") if p.strip()]
+    doc, per_row = calibrate(data.rows, wanted, data=f"{path.name} ({data.format})",
+                             cross_validate=cross_validate,
+                             log=lambda s: err.print(s, highlight=False))
+    built = []
+    if tables is not None:
+        for key, entry in doc["pairs"].items():
+            hw, engine = key.split("/")
+            for m in models or entry["models"]:
+                df, meta = build_analytical_table(hardware=hw, model=m, tensor_parallel=tp,
+                                                  engine=engine, engine_calibration=doc)
+                target = tables / f"{hw}__{m}__fp16__{engine}__analytical.parquet"
+                built.append((target, df, meta))
+    write_calibration(doc, out)
+    if report is not None:
+        with atomic_path(report) as tmp:
+            per_row.to_csv(tmp, index=False, float_format="%.6g")
+    for target, df, meta in built:
+        write_table(df, meta, target)
+    for key, e in doc["pairs"].items():
+        cv = "-" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']} %"
+        typer.echo(f"{key}: {e['rows']} rows, {len(e['models'])} models, train MAPE "
+                   f"{e['train_mape_pct']} %, leave-one-model-out MAPE {cv}")
 
 
 @app.command()

@@ -47,6 +47,10 @@ class EngineSpec:
     # True: the engine runs ONE sequence (llama.cpp's llama-bench); a benchmark row's batch size is
     # then the prompt-processing chunk (``-b``), not concurrent prompts
     single_sequence: bool = False
+    # True: N devices split the LAYERS (llama.cpp's default --split-mode layer): N devices' memory,
+    # but a token still crosses every layer on one device at a time, so a step costs what it
+    # costs on one device (the hand-off between devices, microseconds, is neglected)
+    layer_split: bool = False
 
 
 ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
@@ -76,10 +80,13 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
                "and decoded to completion (no iteration-level scheduling).",)),
     EngineSpec(
         name="llama.cpp", title="llama.cpp", batching=_CHUNKED, max_num_seqs=1,
-        max_num_batched_tokens=512, version="b3000-era", single_sequence=True,
+        max_num_batched_tokens=512, version="b3000-era", single_sequence=True, layer_split=True,
         notes=("llama-bench runs ONE sequence; prompts are processed in physical batches of "
                "n_ubatch = 512 tokens (a benchmark row's -b below 512 makes the chunks smaller); "
-               "decode is one token per step.",)),
+               "decode is one token per step.",
+               "Several GPUs split the layers (--split-mode layer, the default), not the tensors: "
+               "LLM-Inference-Bench's llama.cpp runs get no faster from 1 to 4 H100s (Llama-3-8B, "
+               "2,048 tokens, -b 64: 23.1 / 24.8 / 24.6 s).",)),
     EngineSpec(
         name="sambaflow", title="SambaFlow / SambaNova Cloud", batching=_STATIC, max_num_seqs=256,
         max_num_batched_tokens=1 << 30, version="2024 cloud API",

@@ -1,0 +1,209 @@
+"""Calibrate every (hardware, engine) pair of the LLM-Inference-Bench data and ship the result.
+
+    python -m phasesim.profiler.engine_calibrate            # fit all pairs, write engine_calibration.json
+    python -m phasesim.profiler.engine_calibrate --update-docs   # and the docs/calibration.md table
+    python -m phasesim.profiler.engine_calibrate --pairs h100-sxm/vllm gh200/vllm   # some pairs
+
+Rows (``bench_data.calibration_rows``) leave the fit only for a stated reason, counted per pair:
+
+- ``below-weight-read-floor``: faster than reading the weights once per generated token at the
+  datasheet bandwidth (``bench_data.weight_read_bound_s``): those runs cannot have generated every
+  token, or (Mixtral) read fewer experts than uniform routing predicts;
+- ``tp-not-supported``: a tensor-parallel degree the catalog refuses (e.g. 8 ways over Qwen2-7B's
+  28 heads, or a model that does not fit): the simulator could not run it either;
+- ``rejected-by-simulator``: the simulated run does not fit in KV memory as modelled.
+
+Errors are those of the simulator (``phasesim.simulator.run.simulate`` of each row under the
+engine's scheduling, on a table built from the constants rounded as written), for the fit on all
+rows (train) and for each model's rows predicted by the fit without that model (cross-validated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phasesim.atomic import atomic_path
+from phasesim.errors import InputError
+from phasesim.profiler.analytical import (
+    ENGINE_CALIBRATION_PATH,
+    RooflineConstants,
+    build_analytical_table,
+    pair_key,
+)
+from phasesim.profiler.bench_data import calibration_rows, load_bench_data, weight_read_bound_s
+from phasesim.profiler.engine_fit import fit_pair, rounded, run_limits, summary_entry
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.capacity import check_tensor_parallel
+from phasesim.simulator.costs.table_model import TableCostModel
+from phasesim.simulator.run import simulate
+from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec
+
+__all__ = ["usable_rows", "simulate_row", "simulate_rows", "calibrate", "render_markdown", "update_docs",
+           "write_calibration", "main"]
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS_PATH = REPO / "docs" / "calibration.md"
+_BEGIN = "<!-- engine-fit:begin (written by python -m phasesim.profiler.engine_calibrate) -->"
+_END = "<!-- engine-fit:end -->"
+_DATA = ("LLM-Inference-Bench (Argonne, BSD-3), simulator/tables/reference/llm_inference_bench.csv; "
+         "every Llama-2-7B row withheld before it reached us")
+
+
+def usable_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, int]]]:
+    """The rows a fit can use, and per pair the rows left out by reason (module docstring)."""
+    frame = calibration_rows(frame).reset_index(drop=True)
+    reason = pd.Series("", index=frame.index)
+    reason[frame["latency_s"] < weight_read_bound_s(frame)] = "below-weight-read-floor"
+    for i, r in frame.iterrows():
+        if reason[i]:
+            continue
+        try:
+            check_tensor_parallel(get_hardware(r["hardware"]), get_model(r["model"]), int(r["tp"]))
+        except InputError:
+            reason[i] = "tp-not-supported"
+    excluded: dict[tuple[str, str], dict[str, int]] = {}
+    for (hw, eng, why), n in frame[reason != ""].assign(why=reason).groupby(
+            ["hardware", "engine", "why"]).size().items():
+        excluded.setdefault((hw, eng), {})[why] = int(n)
+    return frame[reason == ""].reset_index(drop=True), excluded
+
+
+def _cost_model(hardware: str, engine: str, model: str, tp: int, c: RooflineConstants) -> TableCostModel:
+    entry = {"constants": {k: getattr(c, k) for k in c.__dataclass_fields__}, "rows": 0, "models": [],
+             "train_mape_pct": None, "cv_mape_pct": None}
+    df, meta = build_analytical_table(hardware=hardware, model=model, tensor_parallel=tp, engine=engine,
+                                      engine_calibration={"pairs": {pair_key(hardware, engine): entry}})
+    return TableCostModel.from_table(df, meta, model=get_model(model), warn_beyond_grid=False)
+
+
+def simulate_row(row: Any, cost_model: TableCostModel) -> tuple[float, float]:
+    """(latency_s, ttft_s) of one benchmark row simulated under its engine's scheduling; NaN when
+    the simulator rejects a request."""
+    batching, requests, seqs, budget = run_limits(
+        engine=row.engine, hardware=row.hardware, model=row.model, batch_size=int(row.batch_size))
+    trace = pd.DataFrame({
+        "request_id": np.arange(requests, dtype=np.int64), "arrival_s": np.zeros(requests),
+        "prompt_tokens": np.full(requests, int(row.input_len), dtype=np.int64),
+        "output_tokens": np.full(requests, int(row.output_len), dtype=np.int64)})
+    pool = PoolSpec(name="instance", role=Role.COLOCATED, hardware=row.hardware, model=row.model,
+                    tensor_parallel=int(row.tp), batching=Batching(batching), max_num_seqs=seqs,
+                    max_num_batched_tokens=budget)
+    result = simulate(trace, TopologySpec(name="latency-benchmark", pools=(pool,)), seed=0,
+                      cost_models={"instance": cost_model}, timeseries=False)
+    q = result.requests
+    if (q["status"].astype(str) != "completed").any():
+        return float("nan"), float("nan")
+    return float(q["finish_s"].max()), float(q["first_token_s"].max())
+
+
+def simulate_rows(rows: pd.DataFrame, constants: RooflineConstants | dict[str, RooflineConstants]
+                  ) -> np.ndarray:
+    """Simulated ``latency_s`` of every row; ``constants`` per model (dict) or one for all."""
+    out = np.full(len(rows), np.nan)
+    models: dict[tuple[str, int, str], TableCostModel] = {}
+    for i, r in enumerate(rows.itertuples(index=False)):
+        c = constants[r.model] if isinstance(constants, dict) else constants
+        if c is None:
+            continue
+        key = (r.model, int(r.tp), r.model if isinstance(constants, dict) else "")
+        if key not in models:
+            models[key] = _cost_model(r.hardware, r.engine, r.model, int(r.tp), c)
+        out[i] = simulate_row(r, models[key])[0]
+    return out
+
+
+def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any = None,
+              data: str = _DATA, cross_validate: bool = True) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Fit every pair (or ``pairs``, "hardware/engine") of ``frame`` (benchmark rows with catalog
+    names and ``requests``); return the calibration document and the per-row errors (the usable
+    rows plus ``predicted_s``, ``error_pct``, ``cv_predicted_s``, ``cv_error_pct``)."""
+    rows, excluded = usable_rows(frame)
+    out: dict[str, Any] = {
+        "schema": 1,
+        "method": ("profiler fit: roofline constants per (hardware, engine) by bounded least squares "
+                   "on log latency of simulated benchmark runs, weak prior toward the kernel "
+                   "calibration; leave-one-model-out cross-validation (profiler/engine_fit.py)"),
+        "data": data,
+        "pairs": {}}
+    keys = sorted({pair_key(h, e) for h, e in zip(rows["hardware"], rows["engine"], strict=True)})
+    per_row = []
+    for key in keys if pairs is None else pairs:
+        hw, eng = key.split("/") if "/" in key else (key, "")
+        sel = rows[(rows["hardware"] == hw) & (rows["engine"] == eng)]
+        if sel.empty:
+            raise InputError(f"no usable rows for pair '{key}' (have: {', '.join(keys) or 'none'})")
+        fit = fit_pair(sel, cross_validate=cross_validate)
+        train = simulate_rows(fit.rows, rounded(fit.constants))
+        cv = simulate_rows(fit.rows, {m: rounded(c) for m, c in fit.folds.items()} | {
+            m: None for m in set(fit.rows["model"]) - set(fit.folds)})
+        rejected = int(np.isnan(train).sum())
+        ex = dict(excluded.get((hw, eng), {}))
+        if rejected:
+            ex["rejected-by-simulator"] = rejected
+        out["pairs"][key] = summary_entry(fit, train, cv, ex)
+        meas = fit.rows["latency_s"].to_numpy(np.float64)
+        per_row.append(fit.rows.assign(
+            predicted_s=train, error_pct=(train / meas - 1) * 100,
+            cv_predicted_s=cv, cv_error_pct=(cv / meas - 1) * 100))
+        if log is not None:
+            e = out["pairs"][key]
+            log(f"{key}: {e['rows']} rows, train {e['train_mape_pct']} %, cv {e['cv_mape_pct']} %")
+    return out, pd.concat(per_row, ignore_index=True) if per_row else rows.iloc[:0]
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    lines = ["| hardware | engine | rows | models | TP | train MAPE % | leave-one-model-out MAPE % "
+             "| worst row (left out) | excluded |", "|---|---|---|---|---|---|---|---|---|"]
+    for key, e in sorted(doc["pairs"].items()):
+        hw, eng = key.split("/")
+        w = e["worst_rows"][0] if e["worst_rows"] else None
+        worst = "" if w is None else (f"{w['model']} TP{w['tp']} N={w['input_len']} B={w['batch_size']}: "
+                                      f"{w['latency_s']} s vs {w['predicted_s']} s ({w['error_pct']:+.0f} %)"
+                                      .replace("(+", "(")) + f" `{w['source']}`"
+        cv = "—" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']}"
+        ex = ", ".join(f"{k} {v}" for k, v in sorted(e["excluded_rows"].items())) or ""
+        lines.append(f"| {hw} | {eng} | {e['rows']} | {len(e['models'])} | "
+                     f"{','.join(map(str, e['tp']))} | {e['train_mape_pct']} | {cv} | {worst} | {ex} |")
+    return "\n".join(lines)
+
+
+def update_docs(doc: dict[str, Any], path: Path = DOCS_PATH) -> None:
+    text = path.read_text()
+    if _BEGIN not in text or _END not in text:
+        raise InputError("generated block markers missing", path=path)
+    head, rest = text.split(_BEGIN, 1)
+    _, tail = rest.split(_END, 1)
+    with atomic_path(path) as tmp:
+        tmp.write_text(head + _BEGIN + "\n" + render_markdown(doc) + "\n" + _END + tail)
+
+
+def write_calibration(doc: dict[str, Any], path: Path = ENGINE_CALIBRATION_PATH) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", nargs="*", default=None, help="hardware/engine keys (default: all)")
+    ap.add_argument("--update-docs", action="store_true")
+    ap.add_argument("-o", "--out", type=Path, default=ENGINE_CALIBRATION_PATH)
+    args = ap.parse_args(argv)
+    doc, _ = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
+    if args.pairs is not None and args.out == ENGINE_CALIBRATION_PATH and ENGINE_CALIBRATION_PATH.exists():
+        old = json.loads(ENGINE_CALIBRATION_PATH.read_text())
+        old["pairs"].update(doc["pairs"])
+        doc = old | {k: v for k, v in doc.items() if k != "pairs"} | {"pairs": old["pairs"]}
+    write_calibration(doc, args.out)
+    if args.update_docs:
+        update_docs(doc)
+
+
+if __name__ == "__main__":
+    main()

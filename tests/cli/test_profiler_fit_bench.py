@@ -1,0 +1,74 @@
+"""`profiler fit BENCH.csv`: engine constants from benchmark runs, a report, tables on request."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from phasesim.profiler.bench_data import calibration_rows, load_bench_data
+from phasesim.simulator.costs import read_table
+from tests.one_line import exits_with_one_error_line
+
+pytest.importorskip("scipy")
+
+COLUMNS = ["hardware", "engine", "model", "tp", "input_len", "output_len", "batch_size",
+           "latency_s", "ttft_s"]
+
+
+@pytest.fixture
+def gh200_runs(tmp_path):
+    """The shared GH200 vLLM and TensorRT-LLM rows in our own CSV format."""
+    df = calibration_rows(load_bench_data())
+    rows = df[(df["hardware"] == "gh200") & df["engine"].isin(["vllm", "trt-llm"])][COLUMNS]
+    path = tmp_path / "gh200.csv"
+    rows.to_csv(path, index=False)
+    return path, rows
+
+
+def test_fit_writes_calibration_report_and_tables(profiler, tmp_path, gh200_runs):
+    path, rows = gh200_runs
+    out, report, tables = tmp_path / "cal.json", tmp_path / "rep.csv", tmp_path / "tables"
+    result = profiler("fit", path, "-o", out, "--report", report, "--tables", tables,
+                      "--table-models", "llama2-7b")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert sorted(doc["pairs"]) == ["gh200/trt-llm", "gh200/vllm"]
+    vllm = doc["pairs"]["gh200/vllm"]
+    assert vllm["rows"] == int((rows["engine"] == "vllm").sum())
+    assert vllm["models"] == ["llama3-8b", "mistral-7b", "qwen2-7b"]
+    assert set(vllm["folds"]) == set(vllm["models"])
+    assert 0 < vllm["train_mape_pct"] < 20 and 0 < vllm["cv_mape_pct"] < 30
+    per_row = pd.read_csv(report)
+    assert len(per_row) == len(rows)  # every row accounted for
+    assert (per_row["error_pct"].abs().mean()) == pytest.approx(
+        pd.concat([per_row[per_row.engine == e]["error_pct"].abs() for e in ("vllm", "trt-llm")]).mean())
+    df, meta = read_table(tables / "gh200__llama2-7b__fp16__vllm__analytical.parquet")
+    assert meta["engine"] == "vllm" and meta["source"] == "analytical"
+    assert meta["calibration"]["cv_mape_pct"] == vllm["cv_mape_pct"]
+    assert "no Llama-2-7B row" in " ".join(meta["provenance"])
+    assert "gh200/vllm" in result.stdout
+
+
+def test_pairs_and_no_cv(profiler, tmp_path, gh200_runs):
+    path, _ = gh200_runs
+    out = tmp_path / "cal.json"
+    result = profiler("fit", path, "-o", out, "--pairs", "gh200/trt-llm", "--no-cv")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert list(doc["pairs"]) == ["gh200/trt-llm"]
+    assert doc["pairs"]["gh200/trt-llm"]["cv_mape_pct"] is None
+
+
+@pytest.mark.parametrize(("args", "expect"), [
+    (["-o", "{tmp}/c.parquet"], ".json calibration"),
+    (["-o", "{tmp}/c.json", "--report", "{tmp}/r.json"], ".csv report"),
+    (["-o", "{tmp}/c.json", "--pairs", "gh200/deepspeed"], "no usable rows for pair 'gh200/deepspeed'"),
+    (["-o", "{tmp}/c.json", "--table-models", "llama9", "--tables", "{tmp}/t"], "llama9"),
+])
+def test_bad_options_are_one_line_and_write_nothing(profiler, tmp_path, gh200_runs, args, expect):
+    path, _ = gh200_runs
+    result = profiler("fit", path, *[a.format(tmp=tmp_path) for a in args])
+    exits_with_one_error_line(result, expect)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gh200.csv"]

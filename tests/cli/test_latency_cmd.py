@@ -37,7 +37,8 @@ def test_one_shape_json():
                                       "--batch-size", "4", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["cost_table"] == "h100-sxm__llama3-70b__fp16__analytical__tp4"
+    assert out["cost_table"] == "h100-sxm__llama3-70b__fp16__vllm__analytical__tp4"
+    assert out["engine"] == "vllm"  # the GPU default
     assert out["ttft_s"] < out["latency_s"]
     assert out["throughput_tokens_per_s"] == pytest.approx((512 + 64) * 4 / out["latency_s"])
 
@@ -60,7 +61,7 @@ def test_csv_keeps_rows_and_columns(tmp_path: Path):
     df = pd.read_csv(out)
     assert list(df["note"]) == ["x", "y", "z"] and list(df["engine"]) == ["vllm", "trt-llm", "vllm"]
     assert (df["latency_s"] > df["ttft_s"]).all() and df.loc[0, "latency_s"] == df.loc[2, "latency_s"]
-    assert df.loc[1, "cost_table"] == "a100-sxm-80gb__llama3-70b__fp16__analytical__tp4"
+    assert df.loc[1, "cost_table"] == "a100-sxm-80gb__llama3-70b__fp16__trt-llm__analytical__tp4"
 
 
 @pytest.mark.parametrize(("row", "column", "fragment"), [

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CODE = str(ROOT / "traces" / "samples" / "azure_code_2023.parquet")
 MOONCAKE = str(ROOT / "traces" / "samples" / "mooncake_synthetic.parquet")
-MEASURED_H100 = "h100-sxm__llama2-7b__fp16__measured.parquet"
+MEASURED_H100 = "h100-sxm__llama2-7b__fp16__torch__measured.parquet"
 
 # (label, trace, extra `sim replay` arguments)
 RUNS: list[tuple[str, str, list[str]]] = [
@@ -51,7 +51,7 @@ RUNS: list[tuple[str, str, list[str]]] = [
     ("code-pgroq-ftdecode", CODE, ["-t", "gpu-prefill-groq-decode", "--first-token", "decode"]),
     ("code-groqp-gpud", CODE, ["-t", "groq-prefill-gpu-decode"]),
     ("code-gpu-analytical", CODE, ["-t", "gpu", "--profile",
-                                   "simulator/tables/h100-sxm__llama2-7b__fp16__analytical.parquet"]),
+                                   "simulator/tables/h100-sxm__llama2-7b__fp16__analytical__analytical.parquet"]),
     ("code-gpu-seed3", CODE, ["-t", "gpu", "--seed", "3", "--rate-scale", "2"]),
     ("mc-gpu", MOONCAKE, ["-t", "gpu", "--model", "llama2-7b"]),
     ("mc-gpu-3x", MOONCAKE, ["-t", "gpu", "--instances", "3", "--rate-scale", "2"]),

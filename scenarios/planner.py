@@ -47,6 +47,7 @@ import pandas as pd
 
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.economics import PriceBook
+from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import (
     NDR_400G_BYTES_PER_S,
     PCIE_GEN4_X16_BYTES_PER_S,
@@ -78,10 +79,18 @@ class PlanSpace:
     tensor_parallel: tuple[int, ...] | None = (1,)
     # max_num_seqs values to try on batching pools; None: the pool's default
     max_batch: tuple[int | None, ...] = (None,)
+    # serving engine of every pool (its batching and limits where the pool sets none, and its
+    # tables); None: each hardware's default engine
+    engine: str | None = None
 
     def __post_init__(self) -> None:
         if not self.hardware:
             raise InputError("--hardware: give at least one hardware")
+        if self.engine is not None:
+            try:
+                get_engine(self.engine)
+            except InputError as exc:
+                raise InputError(f"--engine: {exc.message}") from None
         for name in self.hardware:
             get_hardware(name)
         if self.max_devices < 1:
@@ -209,11 +218,15 @@ def _shape(tp: int, max_batch: int | None) -> str:
 
 
 def _pool(name: str, role: str, hardware: str, instances: int, model: str, tp: int,
-          max_batch: int | None) -> dict[str, Any]:
+          max_batch: int | None, engine: str | None) -> dict[str, Any]:
     lpu = get_hardware(hardware).kind == DeviceKind.LPU
     pool = {"name": name, "role": role, "hardware": hardware, "instances": instances,
             "model": model, "batching": "none" if lpu else "continuous",
             "routing": "least_outstanding"}
+    if engine is not None:  # a named engine brings its batching to GPU pools
+        pool["engine"] = engine
+        if not lpu:
+            del pool["batching"]
     if tp > 1:
         pool["tensor_parallel"] = tp
     if max_batch is not None:
@@ -229,7 +242,7 @@ def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
                             "rate_scale": space.rate_scale, "seed": space.seed}
     if c.kind == COLOCATED:
         data["pools"] = [_pool("pool", "colocated", c.prefill_hardware, c.prefill, space.model,
-                               c.prefill_tp, c.prefill_max_batch)]
+                               c.prefill_tp, c.prefill_max_batch, space.engine)]
     else:
         lpu = DeviceKind.LPU in (get_hardware(c.prefill_hardware).kind,
                                  get_hardware(c.decode_hardware).kind)
@@ -237,9 +250,9 @@ def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
                  "latency_s": GROQ_LINK_LATENCY_S} if lpu else
                 {"bandwidth_bytes_per_s": NDR_400G_BYTES_PER_S, "latency_s": GPU_LINK_LATENCY_S})
         data["pools"] = [_pool("prefill", "prefill", c.prefill_hardware, c.prefill, space.model,
-                               c.prefill_tp, c.prefill_max_batch),
+                               c.prefill_tp, c.prefill_max_batch, space.engine),
                          _pool("decode", "decode", c.decode_hardware, c.decode, space.model,
-                               c.decode_tp, c.decode_max_batch)]
+                               c.decode_tp, c.decode_max_batch, space.engine)]
         data["links"] = [{"name": "kv", "src": "prefill", "dst": "decode", **link}]
     return TopologySpec.model_validate(data)
 

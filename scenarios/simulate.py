@@ -19,6 +19,7 @@ from phasesim.simulator.output import (
     write_payloads,
 )
 from phasesim.simulator.run import simulate
+from phasesim.simulator.scheduling import pool_engine
 from phasesim.simulator.topology import BUILTIN_TOPOLOGIES, PoolSpec, TopologySpec, builtin_topology
 
 __all__ = ["resolve_topology", "check_simulate", "simulate_files", "pool_cost_model"]
@@ -65,7 +66,7 @@ def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
                 load_cost_model(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
                                 tensor_parallel=pool.tensor_parallel)  # refuses: TP-1 tables only
             if pool.profile is None:
-                find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
+                _shipped_table(pool)
             elif not resolve_table_path(pool.profile).is_file():
                 raise InputError(f"cost table not found: {pool.profile}")
         except InputError as exc:
@@ -91,25 +92,45 @@ def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
 
 
 def pool_cost_model(pool: PoolSpec) -> CostModel:
-    """The cost model the simulator would load for ``pool`` (its ``profile``, else the best
-    shipped table), loaded once per process and table file version: a sweep worker reads each
-    table once instead of once per point (the model's lookups are pure; its memo only caches
-    them, so sharing it changes no result). A pool at tensor_parallel N > 1 needs a ``profile``
-    of that degree: the scenario layer does not build analytical tables (``sim replay`` does)."""
+    """The cost model for ``pool``: its ``profile`` (of the pool's engine, when it names one),
+    else the best shipped table of its engine (:func:`_shipped_table`), loaded once per process
+    and table file version: a sweep worker reads each table once instead of once per point (the
+    model's lookups are pure; its memo only caches them, so sharing it changes no result). A pool
+    at tensor_parallel N > 1 needs a ``profile`` of that degree: the scenario layer does not build
+    analytical tables (``sim replay`` does)."""
     if pool.profile is None and pool.tensor_parallel != 1:
         load_cost_model(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
                         tensor_parallel=pool.tensor_parallel)  # raises, naming how to make one
-    path = resolve_table_path(pool.profile) if pool.profile is not None else find_table(
-        hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
+    path = resolve_table_path(pool.profile) if pool.profile is not None else _shipped_table(pool)
     stat = os.stat(path)
     return _load_cost_model(pool.hardware, pool.model, pool.dtype, str(path), stat.st_mtime_ns,
-                            stat.st_size, pool.tensor_parallel)
+                            stat.st_size, pool.tensor_parallel, pool.engine)
+
+
+def _shipped_table(pool: PoolSpec) -> Path:
+    """The best shipped table of the pool's engine. The scenario layer cannot build analytical
+    tables (it sits beside the profiler, not above it), so a pool that names an engine no table
+    is shipped for is refused, naming the ways out; a pool that names none keeps the best
+    shipped table of any engine, as before engines (``sim replay`` builds the default engine's
+    analytical table instead; ``docs/scenarios.md``)."""
+    engine = pool_engine(pool).name
+    try:
+        return find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                          engine=engine)
+    except InputError:
+        if pool.engine is not None:
+            raise InputError(
+                f"no shipped cost table for engine '{engine}' on {pool.hardware} ({pool.model}, "
+                f"{pool.dtype}); scenarios do not build analytical tables: give the pool a "
+                f"profile of that engine, or use `sim replay --engine {engine}`, which builds "
+                "one") from None
+    return find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
 
 
 @functools.lru_cache(maxsize=16)
 def _load_cost_model(hardware: str, model: str, dtype: str, path: str, mtime_ns: int,
-                     size: int, tensor_parallel: int = 1) -> CostModel:
+                     size: int, tensor_parallel: int = 1, engine: str | None = None) -> CostModel:
     del mtime_ns, size  # cache key only: a rewritten table is read again
     return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=path,
-                           tensor_parallel=tensor_parallel)
+                           tensor_parallel=tensor_parallel, engine=engine)
 

@@ -3,21 +3,30 @@
 ``latency_benchmark(cost_model, shape)`` replays the run a benchmark such as vLLM's
 ``benchmark_latency`` or LLM-Inference-Bench performs: ``batch_size`` requests of ``input_len``
 prompt tokens, all submitted at time 0, each generating ``output_len`` tokens, on ONE instance of
-the shape's hardware x tensor-parallel degree, under continuous batching (vLLM's default
-scheduler: prefills first, up to ``max(2048, context limit)`` tokens an iteration, at most
-``max_num_seqs`` sequences). It is :func:`phasesim.simulator.run.simulate` on a B-row trace, so
-KV capacity, preemption and the cost table's interpolation act exactly as in a replay. Results:
+the shape's hardware x tensor-parallel degree, scheduled by the shape's engine (its batching
+policy and limits, ``phasesim.simulator.catalog.engines``; default: the hardware's engine, e.g.
+vLLM's continuous batching: prefills first, up to ``max(2048, context limit)`` tokens an
+iteration, at most ``max_num_seqs`` sequences). It is :func:`phasesim.simulator.run.simulate` on
+a B-row trace, so KV capacity, preemption and the cost table's interpolation act exactly as in a
+replay.
+
+A single-sequence engine (llama.cpp's ``llama-bench``) runs ONE request: the batch size of such a
+benchmark row is llama-bench's ``-b``, the prompt-processing chunk, not a concurrency. The rule,
+in :func:`benchmark_schedule` (fitting code mirrors it): one request whose prompt is processed in
+chunks of ``min(batch_size, 512)`` tokens (the chunked policy with that token budget, one
+sequence at a time), then decoded one token per step. Results:
 
 - ``latency_s``: until the whole batch is done (the last finish);
 - ``ttft_s``: until every request has its first token (the last first token);
 - ``tpot_s``: the mean over requests of (finish - first token) / (output_len - 1); 0 when
   ``output_len`` is 1;
-- ``throughput_tokens_per_s``: LLM-Inference-Bench's definition, (input + output) x B / latency;
+- ``throughput_tokens_per_s``: LLM-Inference-Bench's definition, (input + output) x requests /
+  latency (requests: B, or 1 for a single-sequence engine);
 - ``energy_j`` and ``avg_power_w`` from :mod:`phasesim.simulator.energy` (None where the hardware
   has no power figures).
 
-The engine dimension (issue 12: per-engine scheduling defaults and overheads) is not modelled
-yet: every shape runs the batching above on whatever table it is given.
+The engine's step times are the cost table's (the CLI picks a table for the engine,
+``phasesim.cli.cost_tables``); this module only schedules as the engine does.
 """
 
 from __future__ import annotations
@@ -28,20 +37,56 @@ import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.engines import EngineSpec
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.run import simulate
-from phasesim.simulator.topology import PoolSpec, Role, TopologySpec
+from phasesim.simulator.scheduling import engine_for_hardware
+from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec
 
-__all__ = ["LatencyResult", "RunShape", "latency_benchmark"]
+__all__ = ["LatencyResult", "RunShape", "BenchmarkSchedule", "benchmark_schedule",
+           "latency_benchmark", "SINGLE_SEQUENCE_MAX_CHUNK_TOKENS"]
 
 _POOL = "instance"
+# llama.cpp's default n_ubatch: a prompt is processed in physical batches of at most this many
+SINGLE_SEQUENCE_MAX_CHUNK_TOKENS = 512
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchmarkSchedule:
+    """How one benchmark row runs: ``requests`` submitted at once, at most ``max_num_seqs``
+    running together, ``max_num_batched_tokens`` per iteration; None: the engine's value (whose
+    None is the simulator's default). ``batching`` None: the engine's policy."""
+
+    requests: int
+    batching: Batching | None
+    max_num_seqs: int | None
+    max_num_batched_tokens: int | None
+
+
+def benchmark_schedule(engine: EngineSpec, batch_size: int) -> BenchmarkSchedule:
+    """A benchmark row of ``batch_size`` on ``engine``: ``batch_size`` concurrent requests under
+    the engine's scheduling, except for a single-sequence engine (llama.cpp), where the batch size
+    is the prompt chunk: ONE request, chunked prefill with a budget of ``min(batch_size, 512)``
+    tokens (512: n_ubatch, or the engine's own token limit when it names a smaller one), one
+    sequence at a time."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}", column="batch_size")
+    if not engine.single_sequence:
+        return BenchmarkSchedule(requests=batch_size, batching=None, max_num_seqs=None,
+                                 max_num_batched_tokens=None)
+    chunk_cap = min(SINGLE_SEQUENCE_MAX_CHUNK_TOKENS,
+                    engine.max_num_batched_tokens or SINGLE_SEQUENCE_MAX_CHUNK_TOKENS)
+    return BenchmarkSchedule(requests=1, batching=Batching.CHUNKED, max_num_seqs=1,
+                             max_num_batched_tokens=min(batch_size, chunk_cap))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunShape:
     """One benchmark run: the instance (hardware x tensor-parallel degree, model, dtype) and the
-    batch (``batch_size`` prompts of ``input_len`` tokens, ``output_len`` tokens generated each).
-    ``max_num_seqs`` None: the simulator's default (256, capped by the hardware's)."""
+    batch (``batch_size`` prompts of ``input_len`` tokens, ``output_len`` tokens generated each;
+    for a single-sequence engine, the prompt chunk: :func:`benchmark_schedule`). ``engine`` None:
+    the hardware's default engine. ``max_num_seqs`` None: the engine's (vLLM's 256, capped by the
+    hardware's)."""
 
     hardware: str
     model: str
@@ -51,6 +96,7 @@ class RunShape:
     output_len: int
     batch_size: int
     max_num_seqs: int | None = None
+    engine: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("tensor_parallel", "input_len", "output_len", "batch_size"):
@@ -72,14 +118,18 @@ class LatencyResult:
 
 def latency_benchmark(cost_model: CostModel, shape: RunShape) -> LatencyResult:
     """Simulate ``shape`` on ``cost_model`` (whose tensor-parallel degree must be the shape's)."""
-    b = shape.batch_size
+    engine = engine_for_hardware(shape.hardware, shape.engine)
+    schedule = benchmark_schedule(engine, shape.batch_size)
+    b = schedule.requests
     trace = pd.DataFrame({
         "request_id": np.arange(b, dtype=np.int64), "arrival_s": np.zeros(b),
         "prompt_tokens": np.full(b, shape.input_len, dtype=np.int64),
         "output_tokens": np.full(b, shape.output_len, dtype=np.int64)})
     pool = PoolSpec(name=_POOL, role=Role.COLOCATED, hardware=shape.hardware, model=shape.model,
-                    dtype=shape.dtype, tensor_parallel=shape.tensor_parallel,
-                    max_num_seqs=shape.max_num_seqs)
+                    dtype=shape.dtype, tensor_parallel=shape.tensor_parallel, engine=engine.name,
+                    batching=schedule.batching,
+                    max_num_seqs=schedule.max_num_seqs or shape.max_num_seqs,
+                    max_num_batched_tokens=schedule.max_num_batched_tokens)
     topology = TopologySpec(name="latency-benchmark", pools=(pool,))
     try:
         result = simulate(trace, topology, seed=0, cost_models={_POOL: cost_model},

@@ -36,6 +36,7 @@ from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
 from phasesim.simulator.result import SimResult
+from phasesim.simulator.scheduling import pool_scheduling
 from phasesim.simulator.topology import (
     Batching,
     FirstToken,
@@ -72,7 +73,9 @@ def simulate(
     ``seed``: None = the topology's seed, else 0. ``mode``: "fast" (closed-form decode runs) or
     "reference" (one event per iteration; same per-request times). ``cost_models``: per pool
     name, injected cost models (tests); other pools load theirs with
-    ``phasesim.simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile.
+    ``phasesim.simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile
+    (and the pool's ``engine`` when it names one: a table of that engine, or an error). The CLI
+    resolves every pool's table per engine (``phasesim.cli.cost_tables``) and passes them here.
     ``timeseries=False`` skips the per-change time series (an empty frame comes back).
     ``prices``: the prices the summary's ``cost`` uses (None: the catalog's,
     ``phasesim.simulator.catalog.economics``).
@@ -200,17 +203,20 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
             raise InputError(f"pool '{spec.name}': its cost model is for tensor_parallel {table_tp}, "
                              f"not {tp} (a table of one degree is not reused for another)")
     else:
+        # a pool that names its engine gets a table of that engine (or a clear error)
         cost_model = costs.load_cost_model(hardware=spec.hardware, model=spec.model,
-                                           dtype=spec.dtype, path=spec.profile, tensor_parallel=tp)
+                                           dtype=spec.dtype, path=spec.profile, tensor_parallel=tp,
+                                           engine=spec.engine)
     context_limit = model.max_context_tokens
     if hardware is not None and hardware.max_context_tokens is not None:
         context_limit = min(context_limit, hardware.max_context_tokens)
     hardware_seqs = hardware.max_batch_size if hardware is not None else DEFAULT_MAX_NUM_SEQS
-    max_seqs = 1 if spec.batching == Batching.NONE else min(
-        spec.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
-    if spec.max_num_batched_tokens is not None:
-        budget = spec.max_num_batched_tokens
-    elif spec.batching == Batching.CHUNKED:
+    scheduling = pool_scheduling(spec)  # the pool's settings, else its engine's
+    max_seqs = 1 if scheduling.batching == Batching.NONE else min(
+        scheduling.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
+    if scheduling.max_num_batched_tokens is not None:
+        budget = scheduling.max_num_batched_tokens
+    elif scheduling.batching == Batching.CHUNKED:
         budget = CHUNKED_TOKEN_BUDGET
     else:
         budget = max(2048, context_limit)  # vLLM: max(max_model_len, 2048)
@@ -231,7 +237,7 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
     instances = [
         Instance(ctx=ctx, pool=spec.name, role=spec.role, index=i, cost_model=cost_model,
                  kv=kv(),
-                 policy=POLICIES[spec.batching], limits=limits,
+                 policy=POLICIES[scheduling.batching], limits=limits,
                  queue_key=QUEUE_ORDERS[spec.queue_order], prefill_emits_token=emits, fast=fast)
         for i in range(spec.instances)
     ]

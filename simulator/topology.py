@@ -27,12 +27,14 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
+from phasesim.simulator.catalog.engines import ENGINES, engine_names
 from phasesim.simulator.catalog.hardware import (
     HARDWARE,
     NDR_400G_BYTES_PER_S,
@@ -103,11 +105,14 @@ class LinkSharing(enum.StrEnum):
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
-_LATER_FIELD_DEFAULTS: dict[str, Any] = {"tensor_parallel": 1, "prefix_cache": False}
+_LATER_FIELD_DEFAULTS: dict[str, Any] = {"tensor_parallel": 1, "prefix_cache": False,
+                                         "engine": None, "batching": None}
 
 
 class PoolSpec(BaseModel):
-    """A pool of identical instances. ``None`` limits take the batching policy's default."""
+    """A pool of identical instances. ``engine`` None: the hardware's default engine;
+    ``batching`` and limits None: the engine's (``phasesim.simulator.scheduling``), whose None
+    limits take the batching policy's default."""
 
     model_config = _FROZEN
 
@@ -117,7 +122,7 @@ class PoolSpec(BaseModel):
     model: str = "llama2-7b"
     dtype: str = "fp16"
     instances: int = Field(default=1, ge=1)
-    batching: Batching = Batching.CONTINUOUS
+    batching: Batching | None = None  # None: the engine's
     max_num_seqs: int | None = Field(default=None, ge=1)
     max_num_batched_tokens: int | None = Field(default=None, ge=1)
     queue_order: QueueOrder = QueueOrder.FCFS
@@ -129,6 +134,15 @@ class PoolSpec(BaseModel):
     # reuse cached prompt prefix blocks (the trace's prefix_hash_ids) on each instance; off by
     # default; prefill-side only in a disaggregated topology; GPU pools only
     prefix_cache: bool = False
+    # serving engine (phasesim.simulator.catalog.engines); None: the hardware's default
+    engine: str | None = None
+
+    @field_validator("engine")
+    @classmethod
+    def _check_engine(cls, engine: str | None) -> str | None:
+        if engine is not None and engine not in ENGINES:
+            raise ValueError(f"unknown engine '{engine}' (known: {', '.join(engine_names())})")
+        return engine
 
     @model_validator(mode="after")
     def _check_prefix_cache(self) -> PoolSpec:
@@ -151,8 +165,8 @@ class PoolSpec(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Leave the fields added after meta.json's format was fixed out of dumps while they hold
-        their defaults (``tensor_parallel`` 1, ``prefix_cache`` off), so a run that does not use
-        them records the meta it always did, byte for byte."""
+        their defaults (``tensor_parallel`` 1, ``prefix_cache`` off, ``engine`` and ``batching``
+        None: the engine's), so a run that does not use them records the meta it always did."""
         data = handler(self)
         for key, default in _LATER_FIELD_DEFAULTS.items():
             if data.get(key, default) == default:
@@ -213,7 +227,8 @@ class TopologySpec(BaseModel):
         return next(p for p in self.pools if p.role == role)
 
 
-_GPU = {"hardware": "h100-sxm", "batching": "continuous", "routing": "least_outstanding"}
+# GPU pools take their engine's batching (vLLM's: continuous); GroqRack pools stay unbatched
+_GPU = {"hardware": "h100-sxm", "routing": "least_outstanding"}
 _GROQ = {"hardware": "groqrack", "batching": "none", "routing": "least_outstanding"}
 _GPU_LINK = {"bandwidth_bytes_per_s": NDR_400G_BYTES_PER_S, "latency_s": GPU_LINK_LATENCY_S}
 _GROQ_LINK = {"bandwidth_bytes_per_s": min(NDR_400G_BYTES_PER_S, PCIE_GEN4_X16_BYTES_PER_S),
@@ -242,6 +257,7 @@ _POOL_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "prefill_instances": ("prefill", "instances"),
     "decode_instances": ("decode", "instances"),
     "batching": (None, "batching"),
+    "engine": (None, "engine"),
     "max_batch": (None, "max_num_seqs"),
     "max_num_batched_tokens": (None, "max_num_batched_tokens"),
     "queue_order": (None, "queue_order"),
@@ -264,7 +280,7 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
 
     Overrides: ``gpu`` (hardware of the GPU pools, default h100-sxm), ``instances`` (colocated),
     ``prefill_instances``, ``decode_instances``, ``batching``, ``max_batch`` (max_num_seqs),
-    ``max_num_batched_tokens``, ``queue_order``, ``routing``, ``model``, ``dtype``,
+    ``max_num_batched_tokens``, ``engine`` (every pool), ``queue_order``, ``routing``, ``model``, ``dtype``,
     ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
     paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
     ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``, ``prefix_cache`` (the

@@ -127,7 +127,7 @@ def test_wheel_holds_only_the_phasesim_namespace(tmp_path: Path) -> None:
     assert tops == {"phasesim", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1]
                     + ".dist-info"}
     for needed in ("phasesim/simulator/run.py", "phasesim/cli/__init__.py",
-                   "phasesim/simulator/tables/h100-sxm__llama2-7b__fp16__measured.parquet",
+                   "phasesim/simulator/tables/h100-sxm__llama2-7b__fp16__torch__measured.parquet",
                    "phasesim/traces/samples/azure_code_2023.parquet",
                    "phasesim/scenarios/paper-disagg.yaml"):
         assert needed in names
@@ -154,7 +154,7 @@ def test_nothing_chooses_a_matplotlib_backend(tmp_path: Path) -> None:
             "import phasesim.scenarios.report; from phasesim.cli import app; "
             "from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['profiles', 'plot', "
-            "'h100-sxm__llama2-7b__fp16__analytical', '-o', sys.argv[1]]); "
+            "'h100-sxm__llama2-7b__fp16__analytical__analytical', '-o', sys.argv[1]]); "
             "assert r.exit_code == 0, r.output; "
             "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.png")],

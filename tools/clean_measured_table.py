@@ -5,7 +5,7 @@ capture (deterministic: same raw file, same bytes).
 
 Reads ``simulator/tables/raw/h100-sxm__llama2-7b__fp16__measured.raw.parquet`` (the table
 ``profiler capture`` wrote on the H100, kept unchanged) and writes
-``simulator/tables/h100-sxm__llama2-7b__fp16__measured.parquet``, the table the simulator loads.
+``simulator/tables/h100-sxm__llama2-7b__fp16__torch__measured.parquet``, the table the simulator loads.
 
 The cleaning is the envelope the simulator's lookups already take (``simulator/costs/surface.py``):
 within each phase, ``latency_s`` is lifted to its running maximum along tokens (per batch size),
@@ -41,7 +41,7 @@ __all__ = ["RAW", "CLEANED", "CLEANED_COLUMN", "METHOD", "envelope", "clean", "m
 
 TABLES_DIR = Path(__file__).resolve().parent.parent / "simulator" / "tables"
 RAW = TABLES_DIR / "raw" / "h100-sxm__llama2-7b__fp16__measured.raw.parquet"
-CLEANED = TABLES_DIR / "h100-sxm__llama2-7b__fp16__measured.parquet"
+CLEANED = TABLES_DIR / "h100-sxm__llama2-7b__fp16__torch__measured.parquet"
 CLEANED_COLUMN = "cleaned"
 METHOD = ("latency_s lifted to its running maximum along tokens (per phase and batch size), then "
           "along batch size (per phase and token count): the envelope simulator/costs/surface.py "

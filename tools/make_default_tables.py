@@ -3,7 +3,7 @@
 
     python tools/make_default_tables.py
 
-Writes ``{hardware}__llama2-7b__fp16__analytical.parquet`` into ``simulator/tables/`` for
+Writes ``{hardware}__llama2-7b__fp16__{engine}__analytical.parquet`` into ``simulator/tables/`` for
 h100-sxm, a100-sxm-80gb and groqrack (calibrated), and h200, l40s and mi300x (constants borrowed
 from a calibrated sibling, flagged in their metadata; the scenarios sweep them), from
 ``phasesim.profiler.analytical.build_analytical_table`` and the constants committed in
@@ -20,16 +20,17 @@ from phasesim.simulator.costs import write_table
 
 __all__ = ["DEFAULTS", "main"]
 
-DEFAULTS: tuple[tuple[str, str, str], ...] = (
-    ("h100-sxm", "llama2-7b", "fp16"),
-    ("a100-sxm-80gb", "llama2-7b", "fp16"),
-    ("groqrack", "llama2-7b", "fp16"),
-    ("h200", "llama2-7b", "fp16"),
-    ("l40s", "llama2-7b", "fp16"),
-    ("mi300x", "llama2-7b", "fp16"),
+# (hardware, model, dtype, engine label)
+DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
+    ("h100-sxm", "llama2-7b", "fp16", "analytical"),
+    ("a100-sxm-80gb", "llama2-7b", "fp16", "analytical"),
+    ("groqrack", "llama2-7b", "fp16", "groq"),
+    ("h200", "llama2-7b", "fp16", "analytical"),
+    ("l40s", "llama2-7b", "fp16", "analytical"),
+    ("mi300x", "llama2-7b", "fp16", "analytical"),
     # long-context model for prefix-caching studies (Mooncake traces, issue 13); calibrated on
     # h100-sxm like llama2-7b's table
-    ("h100-sxm", "llama3.1-8b", "fp16"),
+    ("h100-sxm", "llama3.1-8b", "fp16", "analytical"),
 )
 
 
@@ -38,10 +39,11 @@ TABLES_DIR = Path(__file__).resolve().parent.parent / "simulator" / "tables"
 
 def main(directory: Path = TABLES_DIR) -> list[Path]:
     written = []
-    for hardware, model, dtype in DEFAULTS:
+    for hardware, model, dtype, engine in DEFAULTS:
         df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype)
         meta["capture"]["command"] = "python tools/make_default_tables.py"
-        path = directory / f"{hardware}__{model}__{dtype}__analytical.parquet"
+        meta["engine"] = engine
+        path = directory / f"{hardware}__{model}__{dtype}__{engine}__analytical.parquet"
         write_table(df, meta, path)
         written.append(path)
         print(f"wrote {path.name} ({len(df)} rows)")

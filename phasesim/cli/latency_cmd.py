@@ -1,16 +1,19 @@
 """`sim latency`: what a latency benchmark would show, for one run shape or a CSV of them.
 
-One shape: ``--hardware H --model M [--tp N] --input-len N --output-len N --batch-size B``;
-prints latency_s, ttft_s, tpot_s and throughput (``--json``: one JSON object). A CSV
-(``--from-csv IN.csv -o OUT.csv``): IN has columns ``hardware, model, tp, input_len, output_len,
-batch_size`` and any others (an ``engine`` column is kept and ignored: engines are not modelled
-yet); OUT is IN, every cell as read, plus ``latency_s, ttft_s, tpot_s, throughput_tokens_per_s,
-energy_j, avg_power_w, cost_table`` per row, in order. A bad row stops the command with one
-``error:`` line naming the row (1 = the first data row) and the column; nothing is written.
+One shape: ``--hardware H --model M [--tp N] [--engine E] --input-len N --output-len N
+--batch-size B``; prints latency_s, ttft_s, tpot_s and throughput (``--json``: one JSON object).
+A CSV (``--from-csv IN.csv -o OUT.csv``): IN has columns ``hardware, model, tp, input_len,
+output_len, batch_size`` and any others; an ``engine`` column, where a row has one, is that row's
+engine (else ``--engine``, else the hardware's default: vLLM on GPUs, Groq on GroqRack). OUT is
+IN, every cell as read, plus ``latency_s, ttft_s, tpot_s, throughput_tokens_per_s, energy_j,
+avg_power_w, cost_table`` per row, in order. A bad row stops the command with one ``error:`` line
+naming the row (1 = the first data row) and the column; nothing is written.
 
-The computation is :func:`phasesim.simulator.latency.latency_benchmark`; the table each shape
-runs on is :func:`phasesim.cli.cost_tables.resolve_cost_model`'s (a shipped table at TP 1 where
-there is one, else an analytical one built for that TP).
+The computation is :func:`phasesim.simulator.latency.latency_benchmark` (the engine's scheduling;
+a single-sequence engine such as llama.cpp reads the batch size as its prompt chunk); the table
+each shape runs on is :func:`phasesim.cli.cost_tables.resolve_cost_model`'s for the engine (a
+shipped table of that engine at TP 1 where there is one, else an analytical one built for that
+engine and TP, with one ``warning:`` line per uncalibrated hardware and engine).
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import pandas as pd
 import typer
 
 from phasesim.atomic import atomic_path
-from phasesim.cli.cost_tables import resolve_cost_model
+from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
 from phasesim.simulator.latency import LatencyResult, RunShape, latency_benchmark
@@ -47,6 +51,9 @@ def latency(
     hardware: str | None = typer.Option(None, "--hardware", "--gpu", show_default=False,
                                         help="Hardware (catalog name; sim profiles hardware)."),
     model: str | None = typer.Option(None, "--model", show_default=False, help="Model."),
+    engine: str | None = typer.Option(None, "--engine", show_default="the hardware's", help=(
+        "Serving engine (its scheduling and cost table); vllm on GPUs, groq on GroqRack. With "
+        "--from-csv: rows without an engine of their own.")),
     tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree (devices in the instance)."),
     input_len: int | None = typer.Option(None, "--input-len", show_default=False,
                                          help="Prompt tokens of each request."),
@@ -57,15 +64,21 @@ def latency(
     dtype: str = typer.Option("fp16", "--dtype", help="Weights/KV dtype (every row of a CSV)."),
     from_csv: Path | None = typer.Option(None, "--from-csv", show_default=False, help=(
         "CSV of run shapes (columns hardware, model, tp, input_len, output_len, batch_size; "
-        "others kept, an engine column ignored).")),
+        "an engine column: per row; others kept).")),
     out: Path | None = typer.Option(None, "--out", "-o", show_default=False,
                                     help="Output CSV (with --from-csv)."),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print one JSON object (one shape)."),
 ) -> None:
-    """Predict a latency benchmark: B prompts at once on one instance, continuous batching."""
+    """Predict a latency benchmark: B prompts at once on one instance, the engine's batching."""
     if dtype not in DTYPE_BYTES:
         raise InputError(f"--dtype: unknown dtype '{dtype}' (known: {', '.join(sorted(DTYPE_BYTES))})")
+    if engine is not None:
+        try:
+            get_engine(engine)
+        except InputError as exc:
+            raise InputError(f"--engine: {exc.message}") from None
+    warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
     if from_csv is not None:
         given = [name for name, value in (("--hardware", hardware), ("--model", model),
                                           ("--input-len", input_len), ("--output-len", output_len),
@@ -74,7 +87,8 @@ def latency(
             raise InputError(f"{given[0]}: not with --from-csv (the CSV gives every row's shape)")
         if out is None:
             raise InputError("--from-csv needs -o/--out")
-        _from_csv(from_csv, out, dtype)
+        _from_csv(from_csv, out, dtype, engine, warnings)
+        warnings.flush()
         return
     if out is not None:
         raise InputError("-o/--out: only with --from-csv")
@@ -84,19 +98,20 @@ def latency(
     if missing:
         raise InputError(f"{missing[0]}: required (or --from-csv)")
     values = {"hardware": hardware, "model": model, "tp": tp, "input_len": input_len,
-              "output_len": output_len, "batch_size": batch_size}
+              "output_len": output_len, "batch_size": batch_size, "engine": engine}
     shape = _shape(values, dtype, where=lambda column: {"column": None}, option=True)
-    result, table = _run(shape, where=lambda column: {})
+    result, table, resolved_engine = _run(shape, where=lambda column: {}, warnings=warnings)
+    warnings.flush()
     payload = {"hardware": shape.hardware, "model": shape.model, "dtype": shape.dtype,
-               "tp": shape.tensor_parallel, "input_len": shape.input_len,
+               "engine": resolved_engine, "tp": shape.tensor_parallel, "input_len": shape.input_len,
                "output_len": shape.output_len, "batch_size": shape.batch_size,
                **_outputs(result, table)}
     if json_output:
         typer.echo(json.dumps(payload, indent=2))
         return
     typer.echo(f"{shape.batch_size} x ({shape.input_len} in, {shape.output_len} out) on "
-               f"{shape.hardware} x{shape.tensor_parallel}, {shape.model} {shape.dtype} "
-               f"(table {table})")
+               f"{shape.hardware} x{shape.tensor_parallel}, {shape.model} {shape.dtype}, "
+               f"{resolved_engine} (table {table})")
     typer.echo(f"latency_s   {result.latency_s:.6g}")
     typer.echo(f"ttft_s      {result.ttft_s:.6g}")
     typer.echo(f"tpot_s      {result.tpot_s:.6g}")
@@ -125,6 +140,13 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
             lookup(str(values[column]))
         except InputError as exc:
             raise bad(column, exc.message) from None
+    engine = values.get("engine")
+    engine = None if engine is None or str(engine).strip() == "" else str(engine).strip()
+    if engine is not None:
+        try:
+            get_engine(engine)
+        except InputError as exc:
+            raise bad("engine", exc.message) from None
     ints: dict[str, int] = {}
     for column in _INT_INPUTS:
         raw = values[column]
@@ -137,23 +159,27 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
             raise bad(column, f"must be a whole number >= 1, got {raw!r}") from None
     return RunShape(hardware=str(values["hardware"]), model=str(values["model"]), dtype=dtype,
                     tensor_parallel=ints["tp"], input_len=ints["input_len"],
-                    output_len=ints["output_len"], batch_size=ints["batch_size"])
+                    output_len=ints["output_len"], batch_size=ints["batch_size"], engine=engine)
 
 
-def _run(shape: RunShape, *, where: Any) -> tuple[LatencyResult, str]:
-    """The shape's result and its table's name; an InputError located by ``where(column)``: the
-    instance shape's faults ('tp': does not fit, TP not applicable) or the lengths'."""
+def _run(shape: RunShape, *, where: Any,
+         warnings: UncalibratedWarnings) -> tuple[LatencyResult, str, str]:
+    """The shape's result, its table's name and its engine; an InputError located by
+    ``where(column)``: the instance shape's faults ('tp': does not fit, TP not applicable) or the
+    lengths'."""
     try:
         resolved = resolve_cost_model(hardware=shape.hardware, model=shape.model, dtype=shape.dtype,
-                                      tensor_parallel=shape.tensor_parallel)
+                                      tensor_parallel=shape.tensor_parallel, engine=shape.engine)
+        warnings.note(resolved)
         result = latency_benchmark(resolved.cost_model, shape)
     except InputError as exc:
         column = "input_len" if "rejected" in exc.message else "tp"
         raise InputError(exc.message, **where(column)) from None
-    return result, resolved.cost_model.name
+    return result, resolved.cost_model.name, resolved.engine
 
 
-def _from_csv(path: Path, out: Path, dtype: str) -> None:
+def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
+              warnings: UncalibratedWarnings) -> None:
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
@@ -168,14 +194,18 @@ def _from_csv(path: Path, out: Path, dtype: str) -> None:
         raise InputError("already has an output column", path=path, column=clash[0])
     done: dict[tuple[Any, ...], dict[str, Any]] = {}
     rows = []
-    for index, record in enumerate(frame[list(CSV_INPUTS)].to_dict("records"), start=1):
+    inputs = list(CSV_INPUTS) + (["engine"] if "engine" in frame.columns else [])
+    for index, record in enumerate(frame[inputs].to_dict("records"), start=1):
         def where(column: str, row: int = index) -> dict[str, Any]:
             return {"path": path, "row": row, "column": column}
+        if not str(record.get("engine") or "").strip():
+            record["engine"] = engine  # a row without an engine of its own: --engine's
         shape = _shape(record, dtype, where=where)
-        key = (shape.hardware, shape.model, shape.tensor_parallel, shape.input_len,
+        key = (shape.hardware, shape.model, shape.engine, shape.tensor_parallel, shape.input_len,
                shape.output_len, shape.batch_size)
         if key not in done:  # a benchmark sweep repeats shapes; the result is a pure function
-            done[key] = _outputs(*_run(shape, where=where))
+            result, table, _ = _run(shape, where=where, warnings=warnings)
+            done[key] = _outputs(result, table)
         rows.append(done[key])
     result = pd.concat([frame, pd.DataFrame(rows, columns=list(CSV_OUTPUTS), index=frame.index)],
                        axis=1)

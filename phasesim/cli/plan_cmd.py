@@ -17,7 +17,7 @@ import yaml
 
 from phasesim import traces
 from phasesim.atomic import atomic_path
-from phasesim.cli.cost_tables import resolve_cost_model
+from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
@@ -52,6 +52,9 @@ def plan(
         "Hardware to consider, comma-separated or repeated (colocated pools of each, and every "
         "prefill/decode pairing).")),
     model: str = typer.Option("llama2-7b", "--model", help="Model."),
+    engine: str | None = typer.Option(None, "--engine", show_default="each hardware's", help=(
+        "Serving engine of every pool (its batching and cost tables); default vllm on GPUs, "
+        "groq on GroqRack.")),
     max_devices: int = typer.Option(8, "--max-devices", help=(
         "Most devices (GPUs, GroqRacks) in a cluster: instances x tensor-parallel degree.")),
     tp: str = typer.Option("auto", "--tp", help=(
@@ -92,23 +95,27 @@ def plan(
     names = tuple(dict.fromkeys(i.strip() for v in hardware for i in v.split(",") if i.strip()))
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
                       rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
-                      max_batch=_batches(max_batch))
+                      max_batch=_batches(max_batch), engine=engine)
     prices = price_book(price, price_file, kwh_price)
     if not trace.is_file():
         raise InputError("no such trace file", path=trace)
     frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET
              else traces.import_trace(trace))
 
-    tables = {}  # the shapes the simulator cannot load alone: analytical tables, built here
+    # every shape's table, chosen here for its engine (shipped, or an analytical one built here)
+    warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
+    tables = {}
     for hw, degree in table_shapes(space):
-        resolved = resolve_cost_model(hardware=hw, model=model, tensor_parallel=degree)
-        if resolved.built:
-            tables[(hw, degree)] = resolved.cost_model
+        resolved = resolve_cost_model(hardware=hw, model=model, tensor_parallel=degree,
+                                      engine=engine)
+        warnings.note(resolved)
+        tables[(hw, degree)] = resolved.cost_model
 
     with open_executor(executor_spec) as executor:
         result = search_on(executor, space, frame, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
                            prices=prices, attainment=attainment, objective=objective,
                            tables=tables)
+    warnings.flush()
     from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
 
     rows = pd.DataFrame([e.row() for e in result.evaluations])

@@ -17,10 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from phasesim import traces
-from phasesim.cli.cost_tables import pool_cost_models
+from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.output import summary_json, write_results
@@ -73,8 +74,11 @@ def replay(
         "groq-prefill-gpu-decode) or a topology YAML file.")),
     out: Path = typer.Option(..., "--out", "-o", show_default=False, help=(
         "Directory for requests.parquet, timeseries.parquet, summary.json, meta.json.")),
-    gpu: str | None = typer.Option(None, "--gpu", show_default="h100-sxm",
-                                   help="Hardware of the GPU pools."),
+    gpu: str | None = typer.Option(None, "--hardware", "--gpu", show_default="h100-sxm",
+                                   help="Hardware of the GPU pools (--gpu: the old name)."),
+    engine: str | None = typer.Option(None, "--engine", show_default="the hardware's", help=(
+        "Serving engine of every pool that names none (its batching and limits where the pool "
+        "sets none, and its cost table); vllm on GPUs, groq on GroqRack (sim profiles engines).")),
     model: str | None = typer.Option(None, "--model", show_default="llama2-7b", help="Model."),
     tp: int | None = typer.Option(None, "--tp", show_default="1", help=(
         "Tensor-parallel degree: devices per instance of the GPU pools (not GroqRack). "
@@ -128,7 +132,7 @@ def replay(
     if out.exists() and not out.is_dir():
         raise InputError("-o/--out: exists and is not a directory", path=out)
     overrides: dict[str, Any] = {
-        "gpu": _known(get_hardware, gpu, "--gpu"),
+        "gpu": _known(get_hardware, gpu, "--hardware"),
         "model": _known(get_model, model, "--model"),
         "tensor_parallel": _count(tp, "--tp"),
         "instances": _count(instances, "--instances"),
@@ -148,14 +152,22 @@ def replay(
     spec = _topology(topology, overrides, _comma_list(profile or []))
     prices = price_book(price, price_file, kwh_price)
     spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
+    spec = _with_engine(spec, _known(get_engine, engine, "--engine"))
     frame = _read_trace(trace)
-    built = pool_cost_models(spec)
+    tables = pool_cost_models(spec)
+    warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
+    for resolved in tables.values():
+        warnings.note(resolved)
 
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
-                      prices=prices, cost_models=built)
-    replay_meta: dict[str, Any] = {"topology": topology, "slo_ttft_s": slo_ttft_s,
-                                   "slo_tpot_s": slo_tpot_s}
-    if built:  # tables built on the fly are named (a run on shipped tables keeps its old meta)
+                      prices=prices, cost_models={p: r.cost_model for p, r in tables.items()})
+    warnings.flush()
+    built = {pool: r.cost_model for pool, r in tables.items() if r.built}
+    replay_meta: dict[str, Any] = {
+        "topology": topology, "slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s,
+        "pools": {pool: {"engine": r.engine, "cost_table": r.cost_model.name}
+                  for pool, r in tables.items()}}
+    if built:  # tables built on the fly
         replay_meta["built_tables"] = {pool: model.name for pool, model in built.items()}
     write_results(result, out, trace_path=trace, extra_meta={"replay": replay_meta})
     if json_output:
@@ -166,9 +178,11 @@ def replay(
                   f"({len(frame):,} requests, "
                   f"seed {result.meta['seed']}, rate x{spec.rate_scale:g}, "
                   f"SLO TTFT {1e3 * slo_ttft_s:g} ms / TPOT {1e3 * slo_tpot_s:g} ms)")
-    for pool, model in built.items():
-        console.print(f"pool {escape(pool)}: cost table {escape(model.name)} (analytical roofline "
-                      f"at tensor_parallel {model.tensor_parallel}, built on the fly)")
+    for pool, r in tables.items():
+        how = (f" (analytical roofline at tensor_parallel {r.cost_model.tensor_parallel}, built "
+               "on the fly)" if r.built else "")
+        console.print(f"pool {escape(pool)}: engine {escape(r.engine)}, cost table "
+                      f"{escape(r.cost_model.name)}{how}")
     render_summary(result.summary, console)
     _print_economics(result.summary, console)
     console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
@@ -211,6 +225,15 @@ def _topology(name_or_path: str, overrides: dict[str, Any], profiles: list[str])
         return TopologySpec.model_validate(data)
     except ValueError as exc:
         raise InputError(" ".join(str(exc).split()), path=name_or_path) from None
+
+
+def _with_engine(spec: TopologySpec, engine: str | None) -> TopologySpec:
+    """``--engine`` on every pool that names no engine of its own (built-in or YAML)."""
+    if engine is None:
+        return spec
+    pools = tuple(p if p.engine is not None else p.model_copy(update={"engine": engine})
+                  for p in spec.pools)
+    return spec.model_copy(update={"pools": pools})
 
 
 def _cache_and_routers(spec: TopologySpec, prefix_cache: bool | None,
@@ -258,7 +281,7 @@ def _check_layout_options(spec: TopologySpec, given: dict[str, Any]) -> None:
                    "first_token"]
         hint = "it applies to disaggregated topologies only"
     if "gpu" in given and all(p.hardware == "groqrack" for p in spec.pools):
-        raise InputError(f"--gpu: {spec.name} has no GPU pool")
+        raise InputError(f"--hardware: {spec.name} has no GPU pool")
     if given.get("tensor_parallel", 1) > 1 and all(p.hardware == "groqrack" for p in spec.pools):
         raise InputError(f"--tp: {spec.name} has no GPU pool; tensor parallelism does not apply "
                          "to groqrack (it already serves as one 64-chip pipeline)")

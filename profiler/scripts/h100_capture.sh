@@ -7,7 +7,7 @@
 #
 #   OUT=/path/to/out PYTHONPATH=/tmp/site bash profiler/scripts/h100_capture.sh
 #
-# Writes to $OUT (5 files): h100-sxm__llama2-7b__fp16__measured.parquet (+ .ckpt.jsonl),
+# Writes to $OUT (5 files): h100-sxm__llama2-7b__fp16__torch__measured.parquet (+ .ckpt.jsonl),
 # validate_real.parquet, validate.json, log.txt. Wall time: capture <= CAPTURE_SECONDS (+ start-up),
 # validation <= VALIDATE_SECONDS; hard limits below keep the whole script under 9 minutes.
 #

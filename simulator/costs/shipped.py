@@ -1,8 +1,12 @@
 """Find and load cost tables: the shipped defaults in ``simulator/tables`` and any file by path.
 
-Shipped tables are named ``{hardware}__{model}__{dtype}__{source}.parquet``. For one hardware,
-model and dtype the best source wins: measured > published > analytical, so dropping a measured
-table into ``simulator/tables`` replaces the analytical default in :func:`load_cost_model`.
+Shipped tables are named ``{hardware}__{model}__{dtype}__{engine}__{source}.parquet`` (the
+engine as in the table's metadata: ``torch`` for the measured H100 table, ``groq`` for GroqRack's,
+``analytical`` for roofline tables that claim no engine). The stem without the engine, the name
+tables had before engines (``h100-sxm__llama2-7b__fp16__measured``), still names its table
+(:func:`resolve_table_path`). For one hardware, model and dtype (and engine, when one is asked for)
+the best source wins: measured > published > analytical, so dropping a measured table into
+``simulator/tables`` replaces the analytical default in :func:`load_cost_model`.
 Only that folder's own ``*.parquet`` files are tables: the raw captures a shipped table was built
 from live in ``simulator/tables/raw/`` and are never listed or picked.
 
@@ -84,7 +88,9 @@ def list_tables(directory: Path | None = None) -> list[TableInfo]:
 def find_table(*, hardware: str, model: str, dtype: str = "fp16",
                directory: Path | None = None, engine: str | None = None) -> Path:
     """The best table for ``hardware``/``model``/``dtype`` (measured > published > analytical),
-    among those of ``engine`` when one is given (any engine otherwise)."""
+    among those of ``engine`` when one is given (any engine otherwise). Files are found by name
+    (``{hardware}__{model}__{dtype}__*.parquet``: with or without the engine part), the engine by
+    each file's metadata."""
     directory = TABLES_DIR if directory is None else Path(directory)
     candidates = []
     for p in sorted(directory.glob(f"{hardware}__{model}__{dtype}__*.parquet")):
@@ -107,7 +113,9 @@ def is_shipped(path: Path) -> bool:
 
 
 def resolve_table_path(name: str, directory: Path | None = None) -> Path:
-    """A table given by path, or by the stem of a shipped table."""
+    """A table given by path, or by the stem of a shipped table: its full stem, or the stem
+    without the engine (``{hardware}__{model}__{dtype}__{source}``, how tables were named before
+    engines) where exactly one table matches it."""
     path = Path(name)
     if path.suffix == ".parquet" or path.exists():
         return path
@@ -115,8 +123,24 @@ def resolve_table_path(name: str, directory: Path | None = None) -> Path:
     shipped = directory / f"{name}.parquet"
     if shipped.exists():
         return shipped
+    alias = _old_stem_alias(name, directory)
+    if alias is not None:
+        return alias
     have = ", ".join(sorted(p.stem for p in directory.glob("*.parquet"))) or "none"
     raise InputError(f"no table named '{name}' (shipped: {have}; or give a .parquet path)")
+
+
+def _old_stem_alias(name: str, directory: Path) -> Path | None:
+    """The one table ``{hardware}__{model}__{dtype}__*__{source}`` an engine-less stem names."""
+    parts = name.split("__")
+    if len(parts) != 4 or any(not part or "*" in part or "/" in part for part in parts):
+        return None
+    hardware, model, dtype, source = parts
+    matches = sorted(directory.glob(f"{hardware}__{model}__{dtype}__*__{source}.parquet"))
+    if len(matches) > 1:
+        raise InputError(f"table name '{name}' is ambiguous (it has an engine now: "
+                         f"{', '.join(p.stem for p in matches)})")
+    return matches[0] if matches else None
 
 
 def load_cost_model(*, hardware: str, model: str, dtype: str = "fp16", path: str | Path | None = None,

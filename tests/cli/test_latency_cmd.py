@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from phasesim.cli import app
 from phasesim.simulator.costs import ConstantCostModel
 from phasesim.simulator.latency import RunShape, latency_benchmark
+from tests.one_line import exits_with_one_error_line
 
 
 def test_closed_form_single_request():
@@ -37,7 +38,8 @@ def test_one_shape_json():
                                       "--batch-size", "4", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["cost_table"] == "h100-sxm__llama3-70b__fp16__analytical__tp4"
+    assert out["cost_table"] == "h100-sxm__llama3-70b__fp16__vllm__analytical__tp4"
+    assert out["engine"] == "vllm"  # the GPU default
     assert out["ttft_s"] < out["latency_s"]
     assert out["throughput_tokens_per_s"] == pytest.approx((512 + 64) * 4 / out["latency_s"])
 
@@ -60,7 +62,7 @@ def test_csv_keeps_rows_and_columns(tmp_path: Path):
     df = pd.read_csv(out)
     assert list(df["note"]) == ["x", "y", "z"] and list(df["engine"]) == ["vllm", "trt-llm", "vllm"]
     assert (df["latency_s"] > df["ttft_s"]).all() and df.loc[0, "latency_s"] == df.loc[2, "latency_s"]
-    assert df.loc[1, "cost_table"] == "a100-sxm-80gb__llama3-70b__fp16__analytical__tp4"
+    assert df.loc[1, "cost_table"] == "a100-sxm-80gb__llama3-70b__fp16__trt-llm__analytical__tp4"
 
 
 @pytest.mark.parametrize(("row", "column", "fragment"), [
@@ -82,3 +84,51 @@ def test_a_bad_row_is_one_error_and_no_file(tmp_path: Path, row, column, fragmen
     assert line.startswith("error: ") and "\n" not in line
     assert f"row 2, column '{column}'" in line and fragment in line
     assert not out.exists()
+
+
+def test_llama_cpp_reads_the_batch_size_as_its_prompt_chunk():
+    def run(batch_size: int) -> dict:
+        result = CliRunner().invoke(app, ["latency", "--hardware", "h100-sxm", "--model",
+                                          "llama2-7b", "--engine", "llama.cpp", "--input-len",
+                                          "1024", "--output-len", "8", "--batch-size",
+                                          str(batch_size), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    small, large = run(64), run(512)
+    assert small["engine"] == "llama.cpp"
+    assert small["cost_table"] == "h100-sxm__llama2-7b__fp16__llama.cpp__analytical__tp1"
+    # one request whatever the batch size: throughput is (in + out) / latency
+    assert small["throughput_tokens_per_s"] == pytest.approx(1032 / small["latency_s"])
+    assert small["ttft_s"] > large["ttft_s"]  # 16 prompt chunks instead of 2
+
+
+def test_csv_engine_column_per_row_and_engine_option_for_the_rest(tmp_path: Path):
+    src = tmp_path / "in.csv"
+    src.write_text("hardware,engine,model,tp,input_len,output_len,batch_size\n"
+                   "h100-sxm,,llama2-7b,1,128,8,2\n"
+                   "h100-sxm,vllm,llama2-7b,1,128,8,2\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out),
+                                      "--engine", "trt-llm"])
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df["engine"]) == ["", "vllm"]  # cells as read
+    assert list(df["cost_table"]) == ["h100-sxm__llama2-7b__fp16__trt-llm__analytical__tp1",
+                                      "h100-sxm__llama2-7b__fp16__vllm__analytical__tp1"]
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 2 and len(set(warned)) == 2  # one per uncalibrated pair
+
+
+def test_unknown_engine_is_one_error_line(tmp_path: Path):
+    src = tmp_path / "in.csv"
+    src.write_text("hardware,engine,model,tp,input_len,output_len,batch_size\n"
+                   "h100-sxm,tgi-9,llama2-7b,1,128,8,2\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out)])
+    exits_with_one_error_line(result, "row 1", "'engine'", "unknown engine 'tgi-9'")
+    assert not out.exists()
+    result = CliRunner().invoke(app, ["latency", "--hardware", "h100-sxm", "--model", "llama2-7b",
+                                      "--engine", "tgi-9", "--input-len", "8", "--output-len",
+                                      "8", "--batch-size", "1"])
+    exits_with_one_error_line(result, "--engine", "unknown engine 'tgi-9'", "llama.cpp")

@@ -27,7 +27,7 @@ from phasesim.simulator.topology import builtin_topology
 from tests.one_line import exits_with_one_error_line
 
 REPO = Path(__file__).resolve().parents[2]
-MEASURED = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__measured.parquet"
+MEASURED = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__torch__measured.parquet"
 
 
 def _one_error(result, *expect: str) -> str:

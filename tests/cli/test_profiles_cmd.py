@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 from phasesim.cli import app
 from phasesim.simulator.costs.shipped import TABLES_DIR
 
-DEFAULTS = ["h100-sxm__llama2-7b__fp16__analytical", "a100-sxm-80gb__llama2-7b__fp16__analytical",
-            "groqrack__llama2-7b__fp16__analytical"]
+DEFAULTS = ["h100-sxm__llama2-7b__fp16__analytical__analytical", "a100-sxm-80gb__llama2-7b__fp16__analytical__analytical",
+            "groqrack__llama2-7b__fp16__groq__analytical"]
 
 
 def test_list_json_shows_the_defaults():
@@ -18,17 +18,17 @@ def test_list_json_shows_the_defaults():
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(DEFAULTS) <= set(rows)
-    g = rows["groqrack__llama2-7b__fp16__analytical"]
+    g = rows["groqrack__llama2-7b__fp16__groq__analytical"]
     assert (g["hardware"], g["model"], g["dtype"], g["source"]) == ("groqrack", "llama2-7b", "fp16", "analytical")
     assert "decode b1-1" in g["grid"]
-    assert g["engine"] == "analytical"
-    assert rows["h100-sxm__llama2-7b__fp16__measured"]["engine"] == "torch"
+    assert g["engine"] == "groq"
+    assert rows["h100-sxm__llama2-7b__fp16__torch__measured"]["engine"] == "torch"
     assert "decode b1-512" in rows[DEFAULTS[0]]["grid"]
 
 
 def test_list_table_output():
     result = CliRunner().invoke(app, ["profiles", "list"])
-    assert result.exit_code == 0 and "groqrack__llama2-7b__fp16__analytical" in result.output
+    assert result.exit_code == 0 and "groqrack__llama2-7b__fp16__groq__analytical" in result.output
     assert "engine" in result.output and "torch" in result.output
 
 
@@ -38,7 +38,7 @@ def test_show_by_stem_and_path():
     assert r1.exit_code == 0 and r2.exit_code == 0
     shown = json.loads(r1.output)
     assert shown["metadata"]["source"] == "analytical"
-    assert shown["table"]["engine"] == shown["metadata"]["engine"] == "analytical"
+    assert shown["table"]["engine"] == shown["metadata"]["engine"] == "groq"
     assert "groq-published" in shown["metadata"]["calibration"]
     assert json.loads(r2.output)["metadata"] == shown["metadata"]
 

@@ -198,8 +198,8 @@ def test_raw_csv_trace_is_imported_on_the_fly(tmp_path: Path) -> None:
 def test_profiles_per_pool_reach_the_topology(sample_heads: dict[str, Path],
                                               tmp_path: Path) -> None:
     tables = REPO / "simulator" / "tables"
-    prefill = tables / "h100-sxm__llama2-7b__fp16__analytical.parquet"
-    decode = tables / "groqrack__llama2-7b__fp16__analytical.parquet"
+    prefill = tables / "h100-sxm__llama2-7b__fp16__analytical__analytical.parquet"
+    decode = tables / "groqrack__llama2-7b__fp16__groq__analytical.parquet"
     given = {"repeated": ["--profile", f"prefill={prefill}", "--profile", f"decode={decode}"],
              "comma": ["--profile", f"prefill={prefill},decode={decode}"]}
     for form, args in given.items():

@@ -107,7 +107,8 @@ def test_bad_units_name_the_option(tmp_path: Path, trace: Path, option: str, val
 
 
 @pytest.mark.parametrize(("option", "value"), [
-    ("--gpu", "tpu-v5"), ("--model", "gpt-17"), ("--batching", "magic"),
+    ("--hardware", "tpu-v5"), ("--model", "gpt-17"), ("--batching", "magic"),
+    ("--engine", "tgi-9"),
     ("--first-token", "middle"), ("--rate-scale", "0"), ("--rate-scale", "-2"),
     ("--slo-ttft", "0"), ("--slo-tpot", "nan"),
 ])
@@ -134,13 +135,19 @@ def test_output_path_is_a_file(tmp_path: Path, trace: Path) -> None:
     assert target.read_text() == "mine"
 
 
-def test_gpu_option_on_an_all_groq_topology(tmp_path: Path, trace: Path) -> None:
-    _fails(tmp_path, str(trace), "-t", "groq", "--gpu", "a100-sxm-80gb",
-           expect=("--gpu", "no GPU pool"))
+@pytest.mark.parametrize("option", ["--hardware", "--gpu"])  # --gpu: the old name, an alias
+def test_hardware_option_on_an_all_groq_topology(tmp_path: Path, trace: Path, option: str) -> None:
+    _fails(tmp_path, str(trace), "-t", "groq", option, "a100-sxm-80gb",
+           expect=("--hardware", "no GPU pool"))
+
+
+def test_unknown_engine_lists_the_known_ones(tmp_path: Path, trace: Path) -> None:
+    _fails(tmp_path, str(trace), "-t", "gpu", "--engine", "tgi-9",
+           expect=("--engine", "unknown engine 'tgi-9'", "vllm", "llama.cpp"))
 
 
 def test_profile_for_the_wrong_hardware(tmp_path: Path, trace: Path) -> None:
-    groq_table = TABLES / "groqrack__llama2-7b__fp16__analytical.parquet"
+    groq_table = TABLES / "groqrack__llama2-7b__fp16__groq__analytical.parquet"
     _fails(tmp_path, str(trace), "-t", "gpu", "--profile", str(groq_table),
            expect=(groq_table.name, "hardware"))
 

@@ -33,7 +33,7 @@ def test_a_model_too_big_for_one_gpu_replays_with_enough_tp(tmp_path: Path):
     summary = json.loads(ok.stdout)
     assert summary["completed"] == 6
     meta = json.loads((tmp_path / "b" / "meta.json").read_text())
-    assert meta["replay"]["built_tables"] == {"gpu": "h100-sxm__llama3-70b__fp16__analytical__tp2"}
+    assert meta["replay"]["built_tables"] == {"gpu": "h100-sxm__llama3-70b__fp16__vllm__analytical__tp2"}
     assert meta["topology"]["pools"][0]["tensor_parallel"] == 2
 
 

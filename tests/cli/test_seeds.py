@@ -23,7 +23,7 @@ from phasesim.simulator.topology import TopologySpec, builtin_topology
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "traces" / "samples" / "azure_code_2023.parquet"
-TABLE = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__measured.parquet"
+TABLE = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__torch__measured.parquet"
 
 
 @pytest.fixture()

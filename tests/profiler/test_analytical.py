@@ -115,8 +115,8 @@ def _maintainer_script(name: str):
 def test_shipped_defaults_are_regenerated_byte_for_byte(tmp_path, capsys):
     script = _maintainer_script("make_default_tables")
     script.main(tmp_path)
-    for hardware, model, dtype in script.DEFAULTS:
-        name = f"{hardware}__{model}__{dtype}__analytical.parquet"
+    for hardware, model, dtype, engine in script.DEFAULTS:
+        name = f"{hardware}__{model}__{dtype}__{engine}__analytical.parquet"
         assert (tmp_path / name).read_bytes() == (TABLES_DIR / name).read_bytes(), name
 
 

@@ -89,7 +89,7 @@ def test_a_tp1_table_is_not_reused_for_tp_n():
         load_cost_model(hardware="h100-sxm", model="llama2-7b", tensor_parallel=2)
     with pytest.raises(InputError, match="not reused for another"):
         load_cost_model(hardware="h100-sxm", model="llama2-7b", tensor_parallel=2,
-                        path="h100-sxm__llama2-7b__fp16__measured")
+                        path="h100-sxm__llama2-7b__fp16__torch__measured")
 
 
 def test_the_built_table_is_labelled_analytical_with_its_degree():

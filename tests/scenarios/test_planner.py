@@ -121,7 +121,7 @@ def test_plan_cli_writes_a_replayable_best_that_meets_the_slo(tmp_path: Path, sm
     replay = runner.invoke(app, ["replay", str(trace), "-t", str(out / "best.yaml"),
                                  "-o", str(tmp_path / "r"), "--json"])
     assert replay.exit_code == 0, replay.output
-    summary = json.loads(replay.output)
+    summary = json.loads(replay.stdout)
     assert summary["slo_attainment"] >= 0.75
     assert summary["cost"]["usd_per_hour"] == pytest.approx(plans.loc[plans["feasible"],
                                                                       "usd_per_hour"].min())
@@ -171,7 +171,7 @@ def test_plan_cli_searches_degree_and_batch_and_best_replays(tmp_path: Path, sma
     replay = runner.invoke(app, ["replay", str(trace), "--topology", str(out / "best.yaml"),
                                  "-o", str(tmp_path / "r"), "--json"])
     assert replay.exit_code == 0, replay.output
-    summary = json.loads(replay.output)
+    summary = json.loads(replay.stdout)
     assert summary["slo_attainment"] >= 0.75
     row = plans.loc[plans["feasible"]].sort_values(["usd_per_hour", "devices"]).iloc[0]
     assert summary["cost"]["usd_per_hour"] == pytest.approx(row["usd_per_hour"])

@@ -30,7 +30,7 @@ from tests.one_line import exits_with_one_error_line
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
-MEASURED = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__measured.parquet"
+MEASURED = REPO / "simulator" / "tables" / "h100-sxm__llama2-7b__fp16__torch__measured.parquet"
 HORIZON = f"horizon of {MAX_TIME_S:.0f} s"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phasesim.errors import InputError
+from phasesim.simulator.scheduling import pool_scheduling
 from phasesim.simulator.topology import (
     BUILTIN_TOPOLOGIES,
     Batching,
@@ -21,8 +22,11 @@ def test_every_builtin_validates_with_llama2_7b_fp16(name: str) -> None:
     assert topo.name == name
     for pool in topo.pools:
         assert (pool.model, pool.dtype) == ("llama2-7b", "fp16")
-        expected = Batching.NONE if pool.hardware == "groqrack" else Batching.CONTINUOUS
+        # GroqRack pools set theirs; GPU pools take their engine's (vLLM: continuous)
+        expected = Batching.NONE if pool.hardware == "groqrack" else None
         assert pool.batching == expected
+        assert pool_scheduling(pool).batching == (Batching.NONE if pool.hardware == "groqrack"
+                                                  else Batching.CONTINUOUS)
     assert topo.disaggregated == ("prefill" in name)
 
 

@@ -41,7 +41,7 @@ def tables():
 @pytest.fixture(scope="module")
 def h100_analytical():
     return load_cost_model(hardware="h100-sxm", model="llama2-7b",
-                           path="h100-sxm__llama2-7b__fp16__analytical")
+                           path="h100-sxm__llama2-7b__fp16__analytical__analytical")
 
 
 PROMPTS = [128, 192, 256, 512, 1024, 2048, 3072, 4096]

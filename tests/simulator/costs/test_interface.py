@@ -29,7 +29,7 @@ SHIPPED = [info.name for info in list_tables()]
 
 
 def _shipped(name: str):
-    hardware, model, dtype, _ = name.split("__")
+    hardware, model, dtype, _engine, _source = name.split("__")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CostTableWarning)
         return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=name)

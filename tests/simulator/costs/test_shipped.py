@@ -35,9 +35,9 @@ from phasesim.simulator.costs.shipped import TABLES_DIR, is_shipped
 
 REPO = Path(__file__).resolve().parents[3]
 TRACE = REPO / "traces" / "samples" / "azure_code_2023.parquet"
-NAME = "h100-sxm__llama2-7b__fp16__measured"
+NAME = "h100-sxm__llama2-7b__fp16__torch__measured"
 CLEANED = TABLES_DIR / f"{NAME}.parquet"
-RAW = TABLES_DIR / "raw" / f"{NAME}.raw.parquet"
+RAW = TABLES_DIR / "raw" / "h100-sxm__llama2-7b__fp16__measured.raw.parquet"  # named as captured
 KEY = [ts.PHASE, ts.BATCH_SIZE, ts.TOKENS]
 
 
@@ -70,7 +70,10 @@ def test_default_path_prints_no_warning(tmp_path, topology):
     # table's last grid context (4032 < 4096), which a shipped table extrapolates silently
     proc = _sim("replay", str(TRACE), "--topology", topology, "-o", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
-    assert "warning:" not in proc.stderr, proc.stderr
+    # the one warning allowed: a default engine whose (hardware, engine) pair has no fitted step
+    # times yet (phasesim.cli.cost_tables), once per pair
+    lines = [line for line in proc.stderr.splitlines() if "is uncalibrated:" not in line]
+    assert not any("warning" in line.lower() for line in lines), proc.stderr
 
 
 def test_shipped_table_extrapolates_without_warning_and_records_it():
@@ -184,8 +187,11 @@ def test_lookups_on_the_grid_equal_the_raw_tables():
 
 def test_shipped_tables_name_their_engine_and_the_raw_capture_is_torch_by_the_old_rule():
     engines = {i.name: i.engine for i in list_tables()}
-    assert engines["h100-sxm__llama2-7b__fp16__measured"] == "torch"
-    assert {e for n, e in engines.items() if n.endswith("__analytical")} == {"analytical"}
+    assert engines["h100-sxm__llama2-7b__fp16__torch__measured"] == "torch"
+    assert {e for n, e in engines.items() if n.endswith("__analytical")} == {"analytical", "groq"}
+    assert engines["groqrack__llama2-7b__fp16__groq__analytical"] == "groq"
+    for name, engine in engines.items():  # the file name carries the metadata's engine
+        assert name.split("__")[3] == engine, name
     raw = TABLES_DIR / "raw" / "h100-sxm__llama2-7b__fp16__measured.raw.parquet"
     stored = json.loads(pq.read_schema(raw).metadata[ts.METADATA_KEY])
     assert stored.get("schema_version") == "1" and "engine" not in stored  # kept as captured
@@ -204,4 +210,4 @@ def test_engine_filter_picks_among_that_engines_tables_only():
     assert m.source == ts.Source.ANALYTICAL
     with pytest.raises(InputError, match="engine 'torch', not 'vllm'"):
         load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="vllm",
-                        path="h100-sxm__llama2-7b__fp16__measured")
+                        path="h100-sxm__llama2-7b__fp16__torch__measured")

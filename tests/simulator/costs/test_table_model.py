@@ -154,13 +154,13 @@ def test_no_warning_inside_grid_or_below_smallest_tokens():
 
 
 def test_measured_table_beats_analytical(tmp_path):
-    analytical = TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical.parquet"
+    analytical = TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical__analytical.parquet"
     df, meta = read_table(analytical)
     (tmp_path / analytical.name).write_bytes(analytical.read_bytes())
     assert load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path).source is ts.Source.ANALYTICAL
     measured = df.assign(**{ts.LATENCY_S: df[ts.LATENCY_S] * 2, ts.LATENCY_P10_S: df[ts.LATENCY_S] * 2,
                             ts.LATENCY_P90_S: df[ts.LATENCY_S] * 2})
-    write_table(measured, dict(meta, source="measured"), tmp_path / "h100-sxm__llama2-7b__fp16__measured.parquet")
+    write_table(measured, dict(meta, source="measured"), tmp_path / "h100-sxm__llama2-7b__fp16__torch__measured.parquet")
     m = load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path)
     assert m.source is ts.Source.MEASURED
     a = load_cost_model(hardware="h100-sxm", model="llama2-7b", path=analytical)
@@ -177,7 +177,7 @@ def test_load_cost_model_errors(tmp_path):
         load_cost_model(hardware="b300", model="llama2-7b")
     with pytest.raises(InputError, match=r"row 1, column 'hardware'.*not 'a100-sxm-80gb'"):
         load_cost_model(hardware="a100-sxm-80gb", model="llama2-7b",
-                        path=TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical.parquet")
+                        path=TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical__analytical.parquet")
 
 
 def test_kv_capacity():

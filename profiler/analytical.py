@@ -272,7 +272,9 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
         spec.max_context_tokens, hw.max_context_tokens)
     tokens = token_grid(max_ctx)
     groq = hw.kind is DeviceKind.LPU
-    pre_b = [1] if groq else _batch_grid(min(256, hw.max_batch_size), midpoints=False)
+    # one sequence at a time (GroqRack; llama.cpp): no batched prefill to tabulate
+    single = groq or (engine is not None and get_engine(engine).single_sequence)
+    pre_b = [1] if single else _batch_grid(min(256, hw.max_batch_size), midpoints=False)
     dec_b = [1] if groq else _batch_grid(hw.max_batch_size, midpoints=True)
     frames = []
     # an engine that splits layers over its devices (llama.cpp) steps at one device's speed, plus

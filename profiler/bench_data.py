@@ -108,6 +108,12 @@ MODEL_NAMES: dict[str, str] = {
     "mistralai/Mixtral-8x7B-v0.1": "mixtral-8x7b",
     "Qwen/Qwen2-7B": "qwen2-7b",
     "Qwen/Qwen2-72B": "qwen2-72b",
+    # multi-head-attention 7B models (Fig_10): they pin full-width KV reads (see the catalog)
+    "Qwen/Qwen1.5-7B": "qwen1.5-7b",
+    "BAAI/Aquila-7B": "aquila-7b",
+    "EleutherAI/gpt-j-6b": "gpt-j-6b",
+    "facebook/opt-6.7b": "opt-6.7b",
+    "bigscience/bloom-7b1": "bloom-7b1",
 }
 # Withheld on purpose (the paper's model and its twin): predictions are checked against them.
 WITHHELD_MODELS: frozenset[str] = frozenset({"meta-llama/Llama-2-7b-hf", "huggyllama/llama-7b"})

@@ -9,6 +9,8 @@ Rows (``bench_data.calibration_rows``) leave the fit only for a stated reason, c
 - ``below-weight-read-floor``: faster than reading the weights once per generated token at the
   datasheet bandwidth (``bench_data.weight_read_bound_s``): those runs cannot have generated every
   token, or (Mixtral) read fewer experts than uniform routing predicts;
+- ``exceeds-model-context``: prompt plus output longer than the model's context (2,048 for the
+  Fig_10 MHA models at N = 2,048): the engine cannot have generated every token;
 - ``tp-not-supported``: a tensor-parallel degree the catalog refuses (e.g. 8 ways over Qwen2-7B's
   28 heads, or a model that does not fit): the simulator could not run it either;
 - ``rejected-by-simulator``: the simulated run does not fit in KV memory as modelled.
@@ -63,6 +65,9 @@ def usable_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str]
     reason[frame["latency_s"] < weight_read_bound_s(frame)] = "below-weight-read-floor"
     for i, r in frame.iterrows():
         if reason[i]:
+            continue
+        if int(r["input_len"]) + int(r["output_len"]) > get_model(r["model"]).max_context_tokens:
+            reason[i] = "exceeds-model-context"
             continue
         try:
             check_tensor_parallel(get_hardware(r["hardware"]), get_model(r["model"]), int(r["tp"]))

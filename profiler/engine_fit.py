@@ -71,8 +71,10 @@ _PRIOR_WEIGHT = 0.1
 _LLAMA_CPP_UBATCH = 512
 
 
-def prior_constants(hardware: str) -> RooflineConstants:
-    """The prior's centre for ``hardware``: its kernel calibration and generic engine terms."""
+def prior_constants(hardware: str, engine: str | None = None) -> RooflineConstants:
+    """The prior's centre for ``hardware``: its kernel calibration and generic engine terms (the
+    same for every engine)."""
+    del engine
     kernel, _ = constants_for(hardware, load_constants())
     values = asdict(kernel)
     for name, (centre, _sd) in _PRIOR.items():
@@ -288,7 +290,7 @@ def fit_pair(rows: pd.DataFrame, *, prior: RooflineConstants | None = None,
     hardware, engine = rows["hardware"].iloc[0], rows["engine"].iloc[0]
     if rows["hardware"].nunique() != 1 or rows["engine"].nunique() != 1:
         raise InputError("fit_pair() takes the rows of one (hardware, engine) pair")
-    prior = prior_constants(hardware) if prior is None else prior
+    prior = prior_constants(hardware, engine) if prior is None else prior
     rows = rows.reset_index(drop=True)
     free = _free_fields(rows)
     constants = fit_constants(prepare(rows), prior, free)

@@ -4,8 +4,10 @@
     python tools/make_default_tables.py
 
 Writes ``{hardware}__llama2-7b__fp16__{engine}__analytical.parquet`` into ``simulator/tables/`` for
-h100-sxm, a100-sxm-80gb and groqrack (calibrated), and h200, l40s and mi300x (constants borrowed
-from a calibrated sibling, flagged in their metadata; the scenarios sweep them), from
+h100-sxm, a100-sxm-80gb and groqrack (kernel calibration, engine ``analytical``/``groq``), h200,
+l40s and mi300x (constants borrowed from a calibrated sibling, flagged in their metadata; the
+scenarios sweep them), and every hardware's DEFAULT engine (vllm, deepspeed on Gaudi2, sambaflow
+on SN40L) from ``profiler/engine_calibration.json`` (``profiler fit``), from
 ``phasesim.profiler.analytical.build_analytical_table`` and the constants committed in
 ``profiler/calibrated_constants.json`` (refit them with ``python -m
 phasesim.profiler.calibration``). Measured tables there win over these in ``load_cost_model``.
@@ -31,7 +33,17 @@ DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
     # long-context model for prefix-caching studies (Mooncake traces, issue 13); calibrated on
     # h100-sxm like llama2-7b's table
     ("h100-sxm", "llama3.1-8b", "fp16", "analytical"),
+    # the default engines, from the per-(hardware, engine) constants `profiler fit` calibrated on
+    # LLM-Inference-Bench (profiler/engine_calibration.json; no Llama-2-7B row was fitted): what
+    # `sim replay` and the scenarios run by default (issue 12)
+    *((hw, "llama2-7b", "fp16", "vllm") for hw in (
+        "h100-sxm", "a100-sxm-80gb", "gh200", "mi300x", "mi250", "max1550")),
+    ("gaudi2", "llama2-7b", "fp16", "deepspeed"),
+    ("sn40l", "llama2-7b", "fp16", "sambaflow"),
+    ("h100-sxm", "llama3.1-8b", "fp16", "vllm"),
 )
+# engine labels of tables built from the kernel constants alone (calibrated_constants.json)
+_KERNEL_ONLY = frozenset({"analytical", "groq"})
 
 
 TABLES_DIR = Path(__file__).resolve().parent.parent / "simulator" / "tables"
@@ -40,9 +52,15 @@ TABLES_DIR = Path(__file__).resolve().parent.parent / "simulator" / "tables"
 def main(directory: Path = TABLES_DIR) -> list[Path]:
     written = []
     for hardware, model, dtype, engine in DEFAULTS:
-        df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype)
+        if engine in _KERNEL_ONLY:
+            df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype)
+            meta["engine"] = engine
+        else:
+            df, meta = build_analytical_table(hardware=hardware, model=model, dtype=dtype,
+                                              engine=engine)
+            if meta.get("uncalibrated"):
+                raise SystemExit(f"{hardware}/{engine}: not calibrated ({meta['uncalibrated']})")
         meta["capture"]["command"] = "python tools/make_default_tables.py"
-        meta["engine"] = engine
         path = directory / f"{hardware}__{model}__{dtype}__{engine}__analytical.parquet"
         write_table(df, meta, path)
         written.append(path)

@@ -24,10 +24,11 @@ The engine is the pool's (``engine:``), else the hardware's default
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from phasesim.errors import InputError
-from phasesim.profiler.analytical import analytical_cost_model
+from phasesim.profiler.analytical import analytical_cost_model, pair_key, read_engine_calibration
 from phasesim.simulator.costs import TableCostModel, find_table, load_cost_model
 from phasesim.simulator.scheduling import engine_for_hardware
 from phasesim.simulator.topology import TopologySpec
@@ -69,10 +70,20 @@ class UncalibratedWarnings:
 
 
 def resolve_cost_model(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
-                       profile: str | None = None, engine: str | None = None) -> ResolvedTable:
+                       profile: str | None = None, engine: str | None = None,
+                       calibration: str | None = None) -> ResolvedTable:
     """The cost model for one instance shape (module docstring for the order). ``engine`` None:
-    the hardware's default engine (for a ``profile``: no engine is checked)."""
+    the hardware's default engine (for a ``profile``: no engine is checked). ``calibration``: a
+    file of ``profiler fit BENCH.csv``; a (hardware, engine) pair it holds is built from it,
+    ahead of any shipped table."""
     resolved_engine = engine_for_hardware(hardware, engine).name
+    if calibration is not None and profile is None and pair_key(hardware, resolved_engine) in \
+            read_engine_calibration(Path(calibration))["pairs"]:
+        cost_model = analytical_cost_model(hardware=hardware, model=model, dtype=dtype,
+                                           tensor_parallel=tensor_parallel, engine=resolved_engine,
+                                           calibration_path=str(calibration))
+        return ResolvedTable(cost_model=cost_model, built=True, hardware=hardware,
+                             engine=resolved_engine)
     if profile is not None:
         cost_model = load_cost_model(hardware=hardware, model=model, dtype=dtype, path=profile,
                                      tensor_parallel=tensor_parallel, engine=engine)
@@ -93,7 +104,7 @@ def resolve_cost_model(*, hardware: str, model: str, dtype: str = "fp16", tensor
                          engine=resolved_engine, uncalibrated=cost_model.meta.get("uncalibrated"))
 
 
-def pool_cost_models(spec: TopologySpec) -> dict[str, ResolvedTable]:
+def pool_cost_models(spec: TopologySpec, calibration: str | None = None) -> dict[str, ResolvedTable]:
     """Every pool's table (pool name -> resolved table), chosen for the pool's engine, so the
     simulator never loads one on its own."""
     out: dict[str, ResolvedTable] = {}
@@ -101,7 +112,8 @@ def pool_cost_models(spec: TopologySpec) -> dict[str, ResolvedTable]:
         try:
             out[pool.name] = resolve_cost_model(
                 hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                tensor_parallel=pool.tensor_parallel, profile=pool.profile, engine=pool.engine)
+                tensor_parallel=pool.tensor_parallel, profile=pool.profile, engine=pool.engine,
+                calibration=calibration)
         except InputError as exc:
             raise InputError(f"pool '{pool.name}': {exc.message}", path=exc.path, line=exc.line,
                              row=exc.row, column=exc.column) from None

@@ -28,6 +28,7 @@ import typer
 
 from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
+from phasesim.profiler.analytical import read_engine_calibration
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
@@ -62,6 +63,9 @@ def latency(
     batch_size: int | None = typer.Option(None, "--batch-size", show_default=False,
                                           help="Requests submitted at once."),
     dtype: str = typer.Option("fp16", "--dtype", help="Weights/KV dtype (every row of a CSV)."),
+    calibration: Path | None = typer.Option(None, "--calibration", show_default=False, help=(
+        "Engine constants from `profiler fit BENCH.csv -o C.json`: the (hardware, engine) "
+        "pairs it holds are built from it instead of the shipped calibration.")),
     from_csv: Path | None = typer.Option(None, "--from-csv", show_default=False, help=(
         "CSV of run shapes (columns hardware, model, tp, input_len, output_len, batch_size; "
         "an engine column: per row; others kept).")),
@@ -71,6 +75,9 @@ def latency(
                                      help="Print one JSON object (one shape)."),
 ) -> None:
     """Predict a latency benchmark: B prompts at once on one instance, the engine's batching."""
+    if calibration is not None:
+        read_engine_calibration(calibration)  # a bad file fails before any work
+    cal = None if calibration is None else str(calibration)
     if dtype not in DTYPE_BYTES:
         raise InputError(f"--dtype: unknown dtype '{dtype}' (known: {', '.join(sorted(DTYPE_BYTES))})")
     if engine is not None:
@@ -87,7 +94,7 @@ def latency(
             raise InputError(f"{given[0]}: not with --from-csv (the CSV gives every row's shape)")
         if out is None:
             raise InputError("--from-csv needs -o/--out")
-        _from_csv(from_csv, out, dtype, engine, warnings)
+        _from_csv(from_csv, out, dtype, engine, warnings, cal)
         warnings.flush()
         return
     if out is not None:
@@ -100,7 +107,7 @@ def latency(
     values = {"hardware": hardware, "model": model, "tp": tp, "input_len": input_len,
               "output_len": output_len, "batch_size": batch_size, "engine": engine}
     shape = _shape(values, dtype, where=lambda column: {"column": None}, option=True)
-    result, table, resolved_engine = _run(shape, where=lambda column: {}, warnings=warnings)
+    result, table, resolved_engine = _run(shape, where=lambda column: {}, warnings=warnings, calibration=cal)
     warnings.flush()
     payload = {"hardware": shape.hardware, "model": shape.model, "dtype": shape.dtype,
                "engine": resolved_engine, "tp": shape.tensor_parallel, "input_len": shape.input_len,
@@ -162,14 +169,15 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
                     output_len=ints["output_len"], batch_size=ints["batch_size"], engine=engine)
 
 
-def _run(shape: RunShape, *, where: Any,
-         warnings: UncalibratedWarnings) -> tuple[LatencyResult, str, str]:
+def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings,
+         calibration: str | None = None) -> tuple[LatencyResult, str, str]:
     """The shape's result, its table's name and its engine; an InputError located by
     ``where(column)``: the instance shape's faults ('tp': does not fit, TP not applicable) or the
     lengths'."""
     try:
         resolved = resolve_cost_model(hardware=shape.hardware, model=shape.model, dtype=shape.dtype,
-                                      tensor_parallel=shape.tensor_parallel, engine=shape.engine)
+                                      tensor_parallel=shape.tensor_parallel, engine=shape.engine,
+                                      calibration=calibration)
         warnings.note(resolved)
         result = latency_benchmark(resolved.cost_model, shape)
     except InputError as exc:
@@ -179,7 +187,7 @@ def _run(shape: RunShape, *, where: Any,
 
 
 def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
-              warnings: UncalibratedWarnings) -> None:
+              warnings: UncalibratedWarnings, calibration: str | None = None) -> None:
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
@@ -204,7 +212,7 @@ def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
         key = (shape.hardware, shape.model, shape.engine, shape.tensor_parallel, shape.input_len,
                shape.output_len, shape.batch_size)
         if key not in done:  # a benchmark sweep repeats shapes; the result is a pure function
-            result, table, _ = _run(shape, where=where, warnings=warnings)
+            result, table, _ = _run(shape, where=where, warnings=warnings, calibration=calibration)
             done[key] = _outputs(result, table)
         rows.append(done[key])
     result = pd.concat([frame, pd.DataFrame(rows, columns=list(CSV_OUTPUTS), index=frame.index)],

@@ -76,6 +76,9 @@ def replay(
         "Directory for requests.parquet, timeseries.parquet, summary.json, meta.json.")),
     gpu: str | None = typer.Option(None, "--hardware", "--gpu", show_default="h100-sxm",
                                    help="Hardware of the GPU pools (--gpu: the old name)."),
+    calibration: Path | None = typer.Option(None, "--calibration", show_default=False, help=(
+        "Engine constants from `profiler fit BENCH.csv -o C.json`: the (hardware, engine) pairs "
+        "it holds are built from it instead of the shipped calibration and tables.")),
     engine: str | None = typer.Option(None, "--engine", show_default="the hardware's", help=(
         "Serving engine of every pool that names none (its batching and limits where the pool "
         "sets none, and its cost table); vllm on GPUs, groq on GroqRack (sim profiles engines).")),
@@ -154,7 +157,7 @@ def replay(
     spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
     spec = _with_engine(spec, _known(get_engine, engine, "--engine"))
     frame = _read_trace(trace)
-    tables = pool_cost_models(spec)
+    tables = pool_cost_models(spec, None if calibration is None else str(calibration))
     warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
     for resolved in tables.values():
         warnings.note(resolved)

@@ -5,6 +5,14 @@ meta-llama/Meta-Llama-3-8B, mistralai/Mistral-7B-v0.1; meta-llama/Llama-3.1-8B,
 meta-llama/Meta-Llama-3-70B, Qwen/Qwen2-7B, Qwen/Qwen2-72B, mistralai/Mixtral-8x7B-v0.1).
 ``tiny-llama`` is our own test size.
 
+Multi-head-attention 7B models of LLM-Inference-Bench's Fig_10 (issue 12: they pin how engines
+read a full-width KV cache, which Llama-2-7B has and the GQA models do not): Qwen/Qwen1.5-7B,
+BAAI/Aquila-7B, EleutherAI/gpt-j-6b, facebook/opt-6.7b, bigscience/bloom-7b1 (their config.json).
+GPT-J, OPT and BLOOM have a plain two-matrix MLP of width 16,384; it is written here as the gated
+MLP this catalog models with ``ffn`` = 10,923 (3 x 10,923 = 32,769 ~ 2 x 16,384 columns: the same
+weights and FLOPs within 0.003 %). Their other differences (GPT-J's parallel attention/MLP, OPT's
+learned positions, BLOOM's ALiBi) move no weight or KV bytes and are not modelled.
+
 Mixture of experts (Mixtral): each decoder layer has ``experts`` gated MLPs of width ``ffn`` and
 a router; each token runs ``experts_per_token`` of them. All experts stay resident (parameter and
 memory counts include them), but a forward pass over N tokens reads only the experts its tokens
@@ -158,6 +166,16 @@ MODELS: dict[str, ModelSpec] = {
                   ffn=29568, vocab=152064, max_context_tokens=131072, attention_bias=True),
         ModelSpec(name="mixtral-8x7b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
                   ffn=14336, vocab=32000, max_context_tokens=32768, experts=8, experts_per_token=2),
+        ModelSpec(name="qwen1.5-7b", layers=32, hidden=4096, heads=32, kv_heads=32, head_dim=128,
+                  ffn=11008, vocab=151936, max_context_tokens=32768, attention_bias=True),
+        ModelSpec(name="aquila-7b", layers=32, hidden=4096, heads=32, kv_heads=32, head_dim=128,
+                  ffn=11008, vocab=100008, max_context_tokens=2048),
+        ModelSpec(name="gpt-j-6b", layers=28, hidden=4096, heads=16, kv_heads=16, head_dim=256,
+                  ffn=10923, vocab=50400, max_context_tokens=2048),
+        ModelSpec(name="opt-6.7b", layers=32, hidden=4096, heads=32, kv_heads=32, head_dim=128,
+                  ffn=10923, vocab=50272, max_context_tokens=2048, tied_embeddings=True),
+        ModelSpec(name="bloom-7b1", layers=30, hidden=4096, heads=32, kv_heads=32, head_dim=128,
+                  ffn=10923, vocab=250880, max_context_tokens=2048, tied_embeddings=True),
         ModelSpec(name="tiny-llama", layers=2, hidden=128, heads=4, kv_heads=4, head_dim=32,
                   ffn=344, vocab=512, max_context_tokens=2048),
     )

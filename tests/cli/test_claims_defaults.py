@@ -1,0 +1,93 @@
+"""The research claims on the NEW defaults (issue 12): every hardware with its default engine, as
+`sim replay` and `sim latency` resolve it (vLLM on the GPUs, built from the (hardware, vllm)
+constants `profiler fit` calibrated on LLM-Inference-Bench; Groq's stack on GroqRack), llama2-7b
+fp16, prompts of 128 tokens and up:
+
+- GPU TTFT below GroqRack's (beyond GroqRack's 2,048-token context its figure is the table's
+  extrapolation);
+- GroqRack batch-1 TPOT several (>= 3) times below the GPU's;
+- GPU decode throughput overtakes GroqRack's as the batch grows, at a reported batch.
+
+They hold from 128 tokens on the H100 and the GH200. Where the calibrated numbers disagree, the
+test pins the disagreement that docs/calibration.md reports with its evidence, so a recalibration
+that changes it fails here and the docs must change with it:
+
+- A100 (vLLM): TTFT below GroqRack's from ~150 tokens, not 128 (17.4 vs 15.7 ms at 128); at a
+  2,048-token context its decode never reaches GroqRack's 750 tokens/s (the MHA KV cache of
+  Llama-2-7B at the fitted KV-read rate: a batch that fits in 80 GB reads ~58 GB a step);
+- MI300X (vLLM): TTFT above GroqRack's at every length: the data's vLLM-on-ROCm prefill is ~6x
+  the H100's (16 x 1,024-token prompts: TTFT 2.49 s vs 0.43 s measured), so the fit gives it a
+  GEMM efficiency of ~6 %; its decode overtakes GroqRack's only at short contexts.
+
+None of the constants behind these tables was fitted on Llama-2-7B (those rows are withheld) or
+tuned toward a claim.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from phasesim.cli.cost_tables import resolve_cost_model
+from phasesim.simulator.costs import decode_throughput_crossover, tpot_s, ttft_s
+from phasesim.simulator.costs.claims import ttft_crossover_tokens
+
+GPUS = ("h100-sxm", "a100-sxm-80gb", "gh200", "mi300x")
+PROMPTS = [128, 192, 256, 512, 1024, 2048, 3072, 4096]
+# the shortest prompt from which the GPU's TTFT stays below GroqRack's (0: never), and the
+# contexts at which its decode throughput overtakes GroqRack's
+TTFT_FROM = {"h100-sxm": 128, "gh200": 128, "a100-sxm-80gb": 256, "mi300x": 0}
+DECODE_OVERTAKES = {"h100-sxm": (128, 1024, 2048), "gh200": (128, 1024, 2048),
+                    "a100-sxm-80gb": (128, 1024), "mi300x": (128,)}
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return {h: resolve_cost_model(hardware=h, model="llama2-7b") for h in (*GPUS, "groqrack")}
+
+
+def test_defaults_are_the_calibrated_engines(tables):
+    for h in GPUS:
+        assert tables[h].engine == "vllm" and tables[h].uncalibrated is None
+        assert tables[h].cost_model.meta["calibrated_on"] == f"{h}/vllm"
+    assert tables["groqrack"].engine == "groq"
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_gpu_ttft_against_groqrack(tables, gpu, prompt):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GroqRack beyond 2,048 tokens extrapolates
+        below = ttft_s(tables[gpu].cost_model, prompt) < ttft_s(tables["groqrack"].cost_model, prompt)
+    assert below == (0 < TTFT_FROM[gpu] <= prompt)
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_ttft_crossover(tables, gpu):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tokens = ttft_crossover_tokens(tables[gpu].cost_model, tables["groqrack"].cost_model)
+    if TTFT_FROM[gpu] == 0:
+        assert tokens == 0
+    elif TTFT_FROM[gpu] == 128:
+        assert 1 <= tokens <= 128
+    else:  # the claim holds later than 128 tokens
+        assert 128 < tokens <= TTFT_FROM[gpu]
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+@pytest.mark.parametrize("context", [128, 1024, 2048])
+def test_groqrack_batch1_tpot_several_times_below_the_gpu(tables, gpu, context):
+    groq = tpot_s(tables["groqrack"].cost_model, context)
+    assert 3 * groq < tpot_s(tables[gpu].cost_model, context)
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+@pytest.mark.parametrize("context", [128, 1024, 2048])
+def test_gpu_decode_throughput_against_groqrack(tables, gpu, context):
+    batch = decode_throughput_crossover(tables[gpu].cost_model, tables["groqrack"].cost_model, context)
+    if context in DECODE_OVERTAKES[gpu]:
+        assert 2 <= batch <= 64  # reported in docs/calibration.md
+    else:
+        assert batch == 0

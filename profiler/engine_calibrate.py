@@ -170,8 +170,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         hw, eng = key.split("/")
         w = e["worst_rows"][0] if e["worst_rows"] else None
         worst = "" if w is None else (f"{w['model']} TP{w['tp']} N={w['input_len']} B={w['batch_size']}: "
-                                      f"{w['latency_s']} s vs {w['predicted_s']} s ({w['error_pct']:+.0f} %)"
-                                      .replace("(+", "(")) + f" `{w['source']}`"
+                                      f"{w['latency_s']} s measured, {w['predicted_s']} s predicted "
+                                      f"({w['error_pct']:+.0f} %)") + f" `{w['source']}`"
         cv = "—" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']}"
         ex = ", ".join(f"{k} {v}" for k, v in sorted(e["excluded_rows"].items())) or ""
         lines.append(f"| {hw} | {eng} | {e['rows']} | {len(e['models'])} | "

@@ -338,7 +338,8 @@ def summary_entry(fit: PairFit, latency_sim: np.ndarray, cv_sim: np.ndarray,
             "batch_size": int(fit.rows["batch_size"].iloc[i]),
             "latency_s": float(f"{meas[i]:.4g}"),
             "predicted_s": float(f"{(cv_sim if fit.folds else latency_sim)[i]:.4g}"),
-            "error_pct": round(float((cv_err if fit.folds else train_err)[i]), 1)} for i in order],
+            "error_pct": round(float(((cv_sim if fit.folds else latency_sim)[i] / meas[i] - 1) * 100), 1)}
+            for i in order],
         "folds": {m: constants_dict(c) for m, c in fit.folds.items()},
         "excluded_rows": excluded,
     }

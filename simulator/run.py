@@ -36,7 +36,7 @@ from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
 from phasesim.simulator.result import SimResult
-from phasesim.simulator.scheduling import pool_scheduling
+from phasesim.simulator.scheduling import pool_engine, pool_scheduling
 from phasesim.simulator.topology import (
     Batching,
     FirstToken,
@@ -203,10 +203,21 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
             raise InputError(f"pool '{spec.name}': its cost model is for tensor_parallel {table_tp}, "
                              f"not {tp} (a table of one degree is not reused for another)")
     else:
-        # a pool that names its engine gets a table of that engine (or a clear error)
+        # a pool that names its engine gets a table of that engine (or a clear error); one that
+        # names none, its hardware's default engine's table where one is shipped (as the CLI and
+        # the scenarios choose), else the best shipped table of any engine
+        engine = spec.engine
+        if engine is None and spec.profile is None and tp == 1:
+            default = pool_engine(spec).name
+            try:
+                costs.find_table(hardware=spec.hardware, model=spec.model, dtype=spec.dtype,
+                                 engine=default)
+                engine = default
+            except InputError:
+                pass
         cost_model = costs.load_cost_model(hardware=spec.hardware, model=spec.model,
                                            dtype=spec.dtype, path=spec.profile, tensor_parallel=tp,
-                                           engine=spec.engine)
+                                           engine=engine)
     context_limit = model.max_context_tokens
     if hardware is not None and hardware.max_context_tokens is not None:
         context_limit = min(context_limit, hardware.max_context_tokens)

@@ -37,7 +37,7 @@ GPUS = ("h100-sxm", "a100-sxm-80gb", "gh200", "mi300x")
 PROMPTS = [128, 192, 256, 512, 1024, 2048, 3072, 4096]
 # the shortest prompt from which the GPU's TTFT stays below GroqRack's (0: never), and the
 # contexts at which its decode throughput overtakes GroqRack's
-TTFT_FROM = {"h100-sxm": 128, "gh200": 128, "a100-sxm-80gb": 256, "mi300x": 0}
+TTFT_FROM = {"h100-sxm": 128, "gh200": 128, "a100-sxm-80gb": 192, "mi300x": 0}
 DECODE_OVERTAKES = {"h100-sxm": (128, 1024, 2048), "gh200": (128, 1024, 2048),
                     "a100-sxm-80gb": (128, 1024), "mi300x": (128,)}
 

@@ -47,9 +47,9 @@ def trace(tmp_path: Path) -> Path:
 
 
 def test_a_gpu_pool_gets_its_engines_table_built(fresh_tables) -> None:
-    r = resolve_cost_model(hardware="h100-sxm", model="llama2-7b")
+    r = resolve_cost_model(hardware="h100-sxm", model="llama3-8b")  # no table shipped for it
     assert (r.engine, r.built) == ("vllm", True)
-    assert r.cost_model.name == "h100-sxm__llama2-7b__fp16__vllm__analytical__tp1"
+    assert r.cost_model.name == "h100-sxm__llama3-8b__fp16__vllm__analytical__tp1"
     assert r.cost_model.meta["engine"] == "vllm"
 
 
@@ -62,12 +62,14 @@ def test_a_shipped_table_of_the_engine_wins() -> None:
 
 
 def test_uncalibrated_unless_the_pair_is_fitted(fresh_tables) -> None:
-    r = resolve_cost_model(hardware="h100-sxm", model="llama2-7b", engine="trt-llm")
+    r = resolve_cost_model(hardware="h200", model="llama2-7b", engine="trt-llm")  # no H200 data
     assert r.uncalibrated and "trt-llm" in r.uncalibrated
+    fitted = resolve_cost_model(hardware="h100-sxm", model="llama3-8b", engine="trt-llm")
+    assert fitted.built and fitted.uncalibrated is None  # shipped profiler/engine_calibration.json
 
 
 def test_a_fitted_pair_is_calibrated(h100_vllm_calibrated) -> None:
-    r = resolve_cost_model(hardware="h100-sxm", model="llama2-7b")
+    r = resolve_cost_model(hardware="h100-sxm", model="llama3-8b")
     assert r.built and r.uncalibrated is None
     assert r.cost_model.meta["calibrated_on"] == "h100-sxm/vllm"
 
@@ -84,19 +86,23 @@ def test_a_profile_of_another_engine_is_refused_when_the_pool_names_one() -> Non
 def test_every_pool_is_resolved(fresh_tables) -> None:
     tables = pool_cost_models(builtin_topology("gpu-prefill-groq-decode"))
     assert {p: (r.engine, r.built) for p, r in tables.items()} == {
-        "prefill": ("vllm", True), "decode": ("groq", False)}
+        "prefill": ("vllm", False), "decode": ("groq", False)}  # both shipped
+    built = pool_cost_models(builtin_topology("gpu-prefill-groq-decode").model_copy(update={
+        "pools": tuple(p.model_copy(update={"model": "llama3-8b"}) if p.name == "prefill" else p
+                       for p in builtin_topology("gpu-prefill-groq-decode").pools)}))
+    assert (built["prefill"].engine, built["prefill"].built) == ("vllm", True)
 
 
 def test_warnings_once_per_hardware_and_engine(fresh_tables) -> None:
     printed: list[str] = []
     warnings = UncalibratedWarnings(emit=printed.append)
     for _ in range(3):
-        warnings.note(resolve_cost_model(hardware="h100-sxm", model="llama2-7b"))
+        warnings.note(resolve_cost_model(hardware="h200", model="llama2-7b"))
     warnings.note(resolve_cost_model(hardware="groqrack", model="llama2-7b"))  # calibrated
     assert printed == []  # nothing before the command's work is done
     warnings.flush()
     assert len(printed) == 1
-    assert printed[0].startswith("warning: h100-sxm with vllm is uncalibrated: no measurements")
+    assert printed[0].startswith("warning: h200 with vllm is uncalibrated: no measurements")
 
 
 def _warnings(stderr: str) -> list[str]:
@@ -105,10 +111,11 @@ def _warnings(stderr: str) -> list[str]:
 
 def test_replay_warns_once_for_two_uncalibrated_pools(sim, trace: Path, tmp_path: Path,
                                                       fresh_tables) -> None:
-    result = sim("replay", trace, "-t", "gpu-prefill-gpu-decode", "-o", tmp_path / "o")
+    result = sim("replay", trace, "-t", "gpu-prefill-gpu-decode", "--hardware", "h200", "-o",
+                 tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert _warnings(result.stderr) == [
-        line for line in _warnings(result.stderr) if "h100-sxm with vllm" in line]
+        line for line in _warnings(result.stderr) if "h200 with vllm" in line]
     assert len(_warnings(result.stderr)) == 1
 
 
@@ -130,7 +137,7 @@ def test_explicit_default_engine_changes_nothing(sim, trace: Path, tmp_path: Pat
     assert (a / "requests.parquet").read_bytes() == (b / "requests.parquet").read_bytes()
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
     assert _meta(a)["replay"]["pools"] == {
-        "gpu": {"engine": "vllm", "cost_table": "h100-sxm__llama2-7b__fp16__vllm__analytical__tp1"}}
+        "gpu": {"engine": "vllm", "cost_table": "h100-sxm__llama2-7b__fp16__vllm__analytical"}}
 
 
 def test_engine_option_fills_only_pools_without_one(sim, trace: Path, tmp_path: Path) -> None:

@@ -25,5 +25,8 @@ def test_an_engine_without_a_shipped_table_is_refused() -> None:
 
 
 def test_a_pool_without_an_engine_keeps_the_best_shipped_table() -> None:
-    assert pool_cost_model(_pool(hardware="h100-sxm")).meta["engine"] == "torch"
+    # its hardware's default engine where a table of it is shipped (h100-sxm: vllm, calibrated),
+    # else the best shipped table of any engine (h200: the engine-less analytical one)
+    assert pool_cost_model(_pool(hardware="h100-sxm")).meta["engine"] == "vllm"
+    assert pool_cost_model(_pool(hardware="h200")).meta["engine"] == "analytical"
     assert pool_cost_model(_pool(hardware="groqrack")).meta["engine"] == "groq"

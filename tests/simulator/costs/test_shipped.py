@@ -188,7 +188,8 @@ def test_lookups_on_the_grid_equal_the_raw_tables():
 def test_shipped_tables_name_their_engine_and_the_raw_capture_is_torch_by_the_old_rule():
     engines = {i.name: i.engine for i in list_tables()}
     assert engines["h100-sxm__llama2-7b__fp16__torch__measured"] == "torch"
-    assert {e for n, e in engines.items() if n.endswith("__analytical")} == {"analytical", "groq"}
+    assert {e for n, e in engines.items() if n.endswith("__analytical")} == {
+        "analytical", "groq", "vllm", "deepspeed", "sambaflow"}  # the default engines, calibrated
     assert engines["groqrack__llama2-7b__fp16__groq__analytical"] == "groq"
     for name, engine in engines.items():  # the file name carries the metadata's engine
         assert name.split("__")[3] == engine, name
@@ -204,8 +205,10 @@ def test_engine_filter_picks_among_that_engines_tables_only():
         "__measured.parquet")
     assert find_table(hardware="h100-sxm", model="llama2-7b", engine="analytical").name.endswith(
         "__analytical.parquet")
-    with pytest.raises(InputError, match="engine 'vllm'"):
-        find_table(hardware="h100-sxm", model="llama2-7b", engine="vllm")
+    assert find_table(hardware="h100-sxm", model="llama2-7b", engine="vllm").name == (
+        "h100-sxm__llama2-7b__fp16__vllm__analytical.parquet")
+    with pytest.raises(InputError, match="engine 'trt-llm'"):
+        find_table(hardware="h100-sxm", model="llama2-7b", engine="trt-llm")
     m = load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="analytical")
     assert m.source == ts.Source.ANALYTICAL
     with pytest.raises(InputError, match="engine 'torch', not 'vllm'"):

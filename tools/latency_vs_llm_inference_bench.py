@@ -1,18 +1,19 @@
-"""UNCALIBRATED analytical `sim latency` predictions vs LLM-Inference-Bench's measured runs.
+"""`sim latency` predictions vs LLM-Inference-Bench's measured runs, through the CLI.
 
-    python tools/latency_vs_llm_inference_bench.py [--csv OUT.csv]
+    python tools/latency_vs_llm_inference_bench.py [--baseline] [--csv OUT.csv]
 
 Takes the condensed LLM-Inference-Bench rows (``profiler/bench_data.py``; Llama-2-7B withheld)
 that have a catalog hardware and model, runs them through ``sim latency --from-csv`` (one
-instance, TP as measured, continuous batching, the table ``sim latency`` picks: analytical at
-that TP; for TP 1 a shipped table where one exists, and none does for these models) and prints
-the error of ``latency_s`` per (hardware, engine): MAPE, median signed error, rows.
+instance, TP as measured) and prints the error of ``latency_s`` per (hardware, engine): MAPE,
+median signed error, rows.
 
-These are NOT calibrated predictions. The roofline constants are fitted for h100-sxm and
-a100-sxm-80gb on other public measurements (docs/calibration.md) and borrowed for every other
-device; no engine is modelled (per-engine overheads and scheduling are issue 12's `profiler fit`);
-the all-reduce latency is an assumption. Nothing here is, or may be, tuned toward these rows:
-the figures say how far the physics alone lands, before any fit.
+- default: each row on its engine's tables and scheduling, i.e. the per-engine fit of
+  ``profiler fit``. These rows are the fit's TRAINING data: the figures are train errors through
+  the CLI; the honest, held-out figures are the leave-one-model-out ones in docs/calibration.md.
+- ``--baseline``: the pre-fit baseline of docs/calibration.md: every row on the kernel tables
+  (engine ``analytical``: roofline constants fitted for h100-sxm and a100-sxm-80gb on other public
+  measurements and borrowed for every other device, continuous batching, the all-reduce latency
+  assumed). Nothing there is tuned toward these rows: it says how far the physics alone lands.
 
 Rows skipped, with counts: llama.cpp (one sequence, ``-b`` is not concurrency: ``requests`` 1 is
 used, so they are kept, but the engine's CPU/GPU offload split is not modelled), rows whose
@@ -53,6 +54,9 @@ def _fits(row: pd.Series) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, help="also write the per-row predictions here")
+    parser.add_argument("--baseline", action="store_true", help=(
+        "the pre-fit baseline: every row on the kernel tables (engine 'analytical', continuous "
+        "batching; llama.cpp rows as one sequence) instead of its engine's calibrated tables"))
     args = parser.parse_args()
     data = calibration_rows(load_bench_data()).reset_index(drop=True)
     why = data.apply(_fits, axis=1)
@@ -61,9 +65,14 @@ def main() -> None:
     rows = data[why == ""].copy()
     rows["below_weight_read_bound"] = rows["latency_s"] < weight_read_bound_s(rows)
     rows["batch_size_measured"] = rows["batch_size"]
-    rows["batch_size"] = rows["requests"]  # llama.cpp: one sequence
+    if args.baseline:
+        rows["batch_size"] = rows["requests"]  # llama.cpp: one sequence
+        rows["data_engine"] = rows["engine"]
+        rows["engine"] = "analytical"
+    # else sim latency applies each engine's scheduling (llama.cpp: batch_size is -b)
     shape = rows[["hardware", "engine", "model", "tp", "input_len", "output_len", "batch_size",
-                  "batch_size_measured", "below_weight_read_bound", "latency_s"]].rename(columns={"latency_s": "measured_s"})
+                  "batch_size_measured", "below_weight_read_bound", "latency_s"]
+                 + (["data_engine"] if args.baseline else [])].rename(columns={"latency_s": "measured_s"})
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
         shape.to_csv(src, index=False)
@@ -71,9 +80,12 @@ def main() -> None:
                         "-o", str(dst)], check=True)
         out = pd.read_csv(dst)
     out["error"] = out["latency_s"] / out["measured_s"] - 1.0
+    if args.baseline:
+        out["engine"] = out["data_engine"]
     if args.csv:
         out.to_csv(args.csv, index=False)
-    print(f"\nUNCALIBRATED analytical predictions vs measured LLM-Inference-Bench latency_s "
+    label = "UNCALIBRATED kernel-table" if args.baseline else "engine-calibrated (training rows!)"
+    print(f"\n{label} predictions vs measured LLM-Inference-Bench latency_s "
           f"({len(out):,} rows; error = predicted / measured - 1)\n")
     summary = out.groupby(["hardware", "engine"]).agg(
         rows=("error", "size"), mape_pct=("error", lambda e: 100 * e.abs().mean()),

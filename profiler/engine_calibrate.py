@@ -159,7 +159,8 @@ def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any =
             cv_predicted_s=cv, cv_error_pct=(cv / meas - 1) * 100))
         if log is not None:
             e = out["pairs"][key]
-            log(f"{key}: {e['rows']} rows, train {e['train_mape_pct']} %, cv {e['cv_mape_pct']} %")
+            cv = "-" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']} %"
+            log(f"{key}: {e['rows']} rows, train {e['train_mape_pct']} %, cv {cv}")
     return out, pd.concat(per_row, ignore_index=True) if per_row else rows.iloc[:0]
 
 

@@ -138,23 +138,26 @@ def plot_cmd(
     if out.suffix.lower() != ".png":
         raise InputError("-o/--out must be a .png file", path=out)
     models = [_model_for(resolve_table_path(n)) for n in names]
-    fig, axes = _figure(1, 3, figsize=(16, 5))
-    for m in models:
-        label = f"{m.hardware} {m.model_name} {m.dtype} ({m.source.value})"
+    fig, axes = _figure(1, 3, figsize=(16, 5.8))
+    colors = [f"C{i % 10}" for i in range(len(models))]  # one colour per table in every panel
+    for m, color in zip(models, colors):
+        engine = m.meta.get("engine", "")
+        label = f"{m.hardware} {m.model_name} {m.dtype} {engine} ({m.source.value})"
+        ls = "--" if m.source.value == "measured" else "-"  # set measured tables apart
         tokens = m.prefill.tokens[1:]
         ttft = [m.prefill_time_s(np.array([int(t)]), np.array([0])) for t in tokens]
-        axes[0].plot(tokens, np.array(ttft) * 1e3, marker="o", ms=3, label=label)
+        axes[0].plot(tokens, np.array(ttft) * 1e3, marker="o", ms=3, ls=ls, color=color, label=label)
         batches = np.arange(1, m.max_batch_size + 1)
         ctx = min(context, int(m.decode.max_tokens))
         steps = np.array([m.decode_step_times_s(int(b), np.array([ctx]))[0] for b in batches])
         if len(batches) == 1:  # no batching (Groq): a point, and a dashed level to compare against
-            line = axes[1].plot(batches, steps * 1e3, marker="o", ls="", label=label)[0]
-            axes[1].axhline(steps[0] * 1e3, color=line.get_color(), ls="--", lw=1)
-            axes[2].axhline(1 / steps[0], color=line.get_color(), ls="--", lw=1)
-            axes[2].plot(batches, batches / steps, marker="o", ls="", color=line.get_color(), label=label)
+            axes[1].plot(batches, steps * 1e3, marker="o", ls="", color=color, label=label)
+            axes[1].axhline(steps[0] * 1e3, color=color, ls="--", lw=1)
+            axes[2].axhline(1 / steps[0], color=color, ls="--", lw=1)
+            axes[2].plot(batches, batches / steps, marker="o", ls="", color=color, label=label)
         else:
-            axes[1].plot(batches, steps * 1e3, label=label)
-            axes[2].plot(batches, batches / steps, label=label)
+            axes[1].plot(batches, steps * 1e3, ls=ls, color=color, label=label)
+            axes[2].plot(batches, batches / steps, ls=ls, color=color, label=label)
     axes[0].set(xscale="log", yscale="log", xlabel="prompt tokens (batch 1)",
                 ylabel="prefill latency (ms)", title="Prefill (TTFT compute part)")
     axes[1].set(xscale="log", yscale="log", xlabel="decode batch size",
@@ -163,8 +166,12 @@ def plot_cmd(
                 ylabel="tokens / s", title=f"Decode throughput (context {context})")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    # one legend for the three panels, below them
+    handles, labels = axes[0].get_legend_handles_labels()
+    ncol = min(len(models), 4)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    rows = -(-len(models) // ncol)
+    fig.tight_layout(rect=(0, 0.045 * rows + 0.01, 1, 1))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     typer.echo(f"wrote {out}")

@@ -253,6 +253,9 @@ class PhasesSpec(_Strict):
     batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     context_tokens: int = Field(default=1024, ge=1)
     table: str | None = None  # an explicit cost-table file (relative to the scenario file)
+    # the serving engine whose shipped table is read (None: the hardware's default engine, as
+    # `sim replay` and the simulated scenarios choose; falls back to the best table of any engine)
+    engine: str | None = None
 
 
 # an axis with no values would make a sweep of no points

@@ -19,9 +19,11 @@ import pandas as pd
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec
+from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.costs import find_table, kv_capacity_tokens, load_cost_model
 from phasesim.simulator.output import parquet_bytes, summary_json
+from phasesim.simulator.scheduling import engine_for_hardware
 
 __all__ = ["phases_files", "phases_curves", "check_phases", "CURVES_FILE"]
 
@@ -36,11 +38,31 @@ def check_phases(spec: ScenarioSpec, scenario_dir: Path) -> None:
         raise InputError(exc.message, column="phases.hardware") from None
     if spec.phases.table is not None and not Path(spec.phases.table).is_file():
         raise InputError(f"cost table not found: {spec.phases.table}", column="phases.table")
+    if spec.phases.engine is not None:
+        try:
+            get_engine(spec.phases.engine)
+        except InputError as exc:
+            raise InputError(exc.message, column="phases.engine") from None
     if spec.phases.table is None:
         try:
-            find_table(hardware=spec.phases.hardware, model=spec.model, dtype=spec.dtype)
+            _shipped_table(spec)
         except InputError as exc:
             raise InputError(exc.message, column="phases.hardware") from None
+
+
+def _shipped_table(spec: ScenarioSpec) -> Path:
+    """The shipped table of the hardware's engine (the named one, else its default, as the
+    simulated scenarios choose); with no engine named and no table of the default engine, the
+    best table of any engine."""
+    phases = spec.phases
+    assert phases is not None
+    engine = engine_for_hardware(phases.hardware, phases.engine).name
+    try:
+        return find_table(hardware=phases.hardware, model=spec.model, dtype=spec.dtype, engine=engine)
+    except InputError:
+        if phases.engine is not None:
+            raise
+    return find_table(hardware=phases.hardware, model=spec.model, dtype=spec.dtype)
 
 
 def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -49,7 +71,7 @@ def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
     assert phases is not None
     hardware = get_hardware(phases.hardware)
     cost = load_cost_model(hardware=phases.hardware, model=spec.model, dtype=spec.dtype,
-                           path=phases.table)
+                           path=phases.table if phases.table is not None else _shipped_table(spec))
     kv_tokens = kv_capacity_tokens(hardware=phases.hardware, model=spec.model, dtype=spec.dtype)
     batch_by_kv = kv_tokens // phases.context_tokens
     max_batch = min(hardware.max_batch_size, batch_by_kv)
@@ -99,6 +121,8 @@ def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
         "tpot_batch1_s": float(cost.decode_step_times_s(
             1, np.array([float(phases.context_tokens)]))[0]),
         "cost_model": type(cost).__name__,
+        "cost_table": cost.name,
+        "engine": cost.meta.get("engine"),
     }
     source = getattr(cost, "meta", None)
     if isinstance(source, dict):

@@ -51,8 +51,9 @@ def test_phases_report_gives_the_cost_tables_crossover(tmp_path: Path) -> None:
     assert report.failed == 0
     write_report(tmp_path / "sweep", tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
-    gpu = load_cost_model(hardware="h100-sxm", model="llama2-7b")
-    groq = load_cost_model(hardware="groqrack", model="llama2-7b")
+    # the default engines' tables (vllm on the H100, groq on GroqRack), as sim replay reads them
+    gpu = load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="vllm")
+    groq = load_cost_model(hardware="groqrack", model="llama2-7b", engine="groq")
     expected = decode_throughput_crossover(gpu, groq, 1024)
     assert expected > 1
     row = next(line for line in text.splitlines() if line.startswith("| h100-sxm | groqrack |"))
@@ -62,3 +63,18 @@ def test_phases_report_gives_the_cost_tables_crossover(tmp_path: Path) -> None:
     ttft_row = next(line for line in text.splitlines() if line.startswith("| 1024 |"))
     assert float(ttft_row.split("|")[2]) == pytest.approx(ttft_ms, rel=1e-2)
     assert (tmp_path / "report" / "phases.png").stat().st_size > 10_000
+
+
+def test_phases_read_the_engines_table(tmp_path: Path) -> None:
+    """`kind: phases` reads the hardware's default engine's table, or the one named."""
+    from phasesim.scenarios.model import ScenarioSpec
+    from phasesim.scenarios.phases import phases_curves
+
+    base = {"name": "p", "kind": "phases", "phases": {
+        "hardware": "h100-sxm", "prompt_tokens": [512], "batch_sizes": [1]}}
+    for engine, table in ((None, "h100-sxm__llama2-7b__fp16__vllm__analytical"),
+                          ("torch", "h100-sxm__llama2-7b__fp16__torch__measured")):
+        spec = ScenarioSpec.model_validate(base | {"phases": base["phases"] | (
+            {} if engine is None else {"engine": engine})})
+        _, summary = phases_curves(spec)
+        assert summary["cost_table"] == table

@@ -9,7 +9,12 @@ from __future__ import annotations
 import warnings
 
 from phasesim.cli.cost_tables import resolve_cost_model
-from phasesim.simulator.costs import decode_throughput_crossover, decode_throughput_tokens_per_s, tpot_s, ttft_s
+from phasesim.simulator.costs import (
+    decode_throughput_crossover,
+    decode_throughput_tokens_per_s,
+    tpot_s,
+    ttft_s,
+)
 from phasesim.simulator.costs.claims import ttft_crossover_tokens
 
 HARDWARE = ("h100-sxm", "a100-sxm-80gb", "gh200", "mi300x", "mi250", "gaudi2", "sn40l", "max1550",

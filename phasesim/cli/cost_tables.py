@@ -24,8 +24,8 @@ The engine is the pool's (``engine:``), else the hardware's default
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from phasesim.errors import InputError
 from phasesim.profiler.analytical import analytical_cost_model, pair_key, read_engine_calibration

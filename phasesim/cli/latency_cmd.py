@@ -28,9 +28,9 @@ import typer
 
 from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
-from phasesim.profiler.analytical import read_engine_calibration
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
+from phasesim.profiler.analytical import read_engine_calibration
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model

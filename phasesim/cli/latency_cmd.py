@@ -116,7 +116,9 @@ def latency(
     if json_output:
         typer.echo(json.dumps(payload, indent=2))
         return
-    typer.echo(f"{shape.batch_size} x ({shape.input_len} in, {shape.output_len} out) on "
+    runs = (f"1 sequence, prompt in chunks of <= {shape.batch_size} tokens"
+            if get_engine(resolved_engine).single_sequence else f"{shape.batch_size} x")
+    typer.echo(f"{runs} ({shape.input_len} in, {shape.output_len} out) on "
                f"{shape.hardware} x{shape.tensor_parallel}, {shape.model} {shape.dtype}, "
                f"{resolved_engine} (table {table})")
     typer.echo(f"latency_s   {result.latency_s:.6g}")

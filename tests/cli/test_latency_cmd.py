@@ -133,3 +133,11 @@ def test_unknown_engine_is_one_error_line(tmp_path: Path):
                                       "--engine", "tgi-9", "--input-len", "8", "--output-len",
                                       "8", "--batch-size", "1"])
     exits_with_one_error_line(result, "--engine", "unknown engine 'tgi-9'", "llama.cpp")
+
+
+def test_single_sequence_engine_says_it_runs_one_sequence():
+    result = CliRunner().invoke(app, ["latency", "--hardware", "h100-sxm", "--engine", "llama.cpp",
+                                      "--model", "llama3-8b", "--input-len", "256",
+                                      "--output-len", "16", "--batch-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1 sequence, prompt in chunks of <= 64 tokens (256 in, 16 out)")

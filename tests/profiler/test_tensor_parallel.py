@@ -97,3 +97,16 @@ def test_the_built_table_is_labelled_analytical_with_its_degree():
     assert model.name == "h100-sxm__llama3-70b__fp16__analytical__tp4"
     assert model.tensor_parallel == 4 and model.source.value == "analytical"
     assert analytical_cost_model(hardware="h100-sxm", model="llama3-70b", tensor_parallel=4) is model
+
+
+def test_engine_fitted_allreduce_terms_enter_as_computed_by_hand():
+    """An engine's fit brings its own all-reduce: a fraction of the link's one-way bandwidth and a
+    per-ring-step latency (here 0.4 and 3 us at TP 4 over NVLink 4)."""
+    from dataclasses import replace
+
+    c = replace(IDEAL, allreduce_efficiency=0.4, allreduce_hop_latency_s=3e-6)
+    hw, llama = get_hardware("h100-sxm"), get_model("llama2-7b")
+    step = decode_step_time_s(hw, llama, "fp16", np.array([1.0]), np.array([1024.0]), c, 4)[0]
+    allreduce = 2 * 3 / 4 * 8192 / (450e9 * 0.4) + 2 * 3 * 3e-6  # 1.80683e-05 s
+    assert allreduce == pytest.approx(1.80683e-05, rel=1e-5)
+    assert step == pytest.approx(BYTES / (4 * H100_BW) + LAYERS_X_2 * allreduce, rel=2e-5)

@@ -8,7 +8,7 @@ passes ``phasesim.simulator.batching`` would run) and priced with the roofline o
 ``latency_s`` (and of ``ttft_s`` where measured, weighted x2), plus a weak log-normal prior that
 holds a constant the rows cannot pin near its kernel calibration (``profiler/calibration.py``) or
 a generic value; bounded least squares in log space (``scipy.optimize.least_squares``, trust
-region reflective, from two fixed starts: deterministic).
+region reflective, from three fixed starts: deterministic).
 
 Constants fitted (all physical and shared by every model of the pair; the model enters only
 through the catalog: FLOPs, weight and KV bytes, layers, experts touched):
@@ -71,10 +71,9 @@ _PRIOR_WEIGHT = 0.1
 _LLAMA_CPP_UBATCH = 512
 
 
-def prior_constants(hardware: str, engine: str | None = None) -> RooflineConstants:
+def prior_constants(hardware: str) -> RooflineConstants:
     """The prior's centre for ``hardware``: its kernel calibration and generic engine terms (the
     same for every engine)."""
-    del engine
     kernel, _ = constants_for(hardware, load_constants())
     values = asdict(kernel)
     for name, (centre, _sd) in _PRIOR.items():
@@ -290,7 +289,7 @@ def fit_pair(rows: pd.DataFrame, *, prior: RooflineConstants | None = None,
     hardware, engine = rows["hardware"].iloc[0], rows["engine"].iloc[0]
     if rows["hardware"].nunique() != 1 or rows["engine"].nunique() != 1:
         raise InputError("fit_pair() takes the rows of one (hardware, engine) pair")
-    prior = prior_constants(hardware, engine) if prior is None else prior
+    prior = prior_constants(hardware) if prior is None else prior
     rows = rows.reset_index(drop=True)
     free = _free_fields(rows)
     constants = fit_constants(prepare(rows), prior, free)

@@ -223,10 +223,9 @@ def _pool(name: str, role: str, hardware: str, instances: int, model: str, tp: i
     pool = {"name": name, "role": role, "hardware": hardware, "instances": instances,
             "model": model, "batching": "none" if lpu else "continuous",
             "routing": "least_outstanding"}
-    if engine is not None:  # a named engine brings its batching to GPU pools
-        pool["engine"] = engine
-        if not lpu:
-            del pool["batching"]
+    if engine is not None and not lpu:  # a named engine brings its batching to GPU pools;
+        pool["engine"] = engine  # GroqRack pools keep Groq's own stack (batch 1)
+        del pool["batching"]
     if tp > 1:
         pool["tensor_parallel"] = tp
     if max_batch is not None:

@@ -179,3 +179,14 @@ def test_plan_cli_searches_degree_and_batch_and_best_replays(tmp_path: Path, sma
     assert shape == ([(row["tensor_parallel"], row["max_batch"])] if row["kind"] == "colocated"
                      else [(row["prefill_tensor_parallel"], row["prefill_max_batch"]),
                            (row["decode_tensor_parallel"], row["decode_max_batch"])])
+
+
+def test_a_named_engine_goes_to_gpu_pools_and_groqrack_keeps_groq() -> None:
+    from phasesim.scenarios.planner import Candidate, PlanSpace, topology_for
+
+    space = PlanSpace(hardware=("h100-sxm", "groqrack"), engine="trt-llm")
+    cand = Candidate(kind="disaggregated", prefill_hardware="h100-sxm",
+                     decode_hardware="groqrack", prefill=1, decode=1)
+    pools = {p.role.value: p for p in topology_for(cand, space).pools}
+    assert pools["prefill"].engine == "trt-llm" and pools["prefill"].batching is None
+    assert pools["decode"].engine is None and pools["decode"].batching.value == "none"

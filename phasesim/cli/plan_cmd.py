@@ -53,8 +53,8 @@ def plan(
         "prefill/decode pairing).")),
     model: str = typer.Option("llama2-7b", "--model", help="Model."),
     engine: str | None = typer.Option(None, "--engine", show_default="each hardware's", help=(
-        "Serving engine of every pool (its batching and cost tables); default vllm on GPUs, "
-        "groq on GroqRack.")),
+        "Serving engine of every GPU-like pool (its batching and cost tables); GroqRack pools "
+        "keep groq. Default: each hardware's (vllm on GPUs).")),
     max_devices: int = typer.Option(8, "--max-devices", help=(
         "Most devices (GPUs, GroqRacks) in a cluster: instances x tensor-parallel degree.")),
     tp: str = typer.Option("auto", "--tp", help=(

@@ -22,7 +22,7 @@ from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
-from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.output import summary_json, write_results
 from phasesim.simulator.run import simulate
@@ -80,8 +80,9 @@ def replay(
         "Engine constants from `profiler fit BENCH.csv -o C.json`: the (hardware, engine) pairs "
         "it holds are built from it instead of the shipped calibration and tables.")),
     engine: str | None = typer.Option(None, "--engine", show_default="the hardware's", help=(
-        "Serving engine of every pool that names none (its batching and limits where the pool "
-        "sets none, and its cost table); vllm on GPUs, groq on GroqRack (sim profiles engines).")),
+        "Serving engine of every pool that names none, GroqRack pools aside (its batching and "
+        "limits where the pool sets none, and its cost table); default vllm on GPUs, groq on "
+        "GroqRack (sim profiles engines).")),
     model: str | None = typer.Option(None, "--model", show_default="llama2-7b", help="Model."),
     tp: int | None = typer.Option(None, "--tp", show_default="1", help=(
         "Tensor-parallel degree: devices per instance of the GPU pools (not GroqRack). "
@@ -231,11 +232,12 @@ def _topology(name_or_path: str, overrides: dict[str, Any], profiles: list[str])
 
 
 def _with_engine(spec: TopologySpec, engine: str | None) -> TopologySpec:
-    """``--engine`` on every pool that names no engine of its own (built-in or YAML)."""
+    """``--engine`` on every pool that names no engine of its own (built-in or YAML), except
+    GroqRack pools: they run Groq's own stack (batch 1), whatever the GPUs run."""
     if engine is None:
         return spec
-    pools = tuple(p if p.engine is not None else p.model_copy(update={"engine": engine})
-                  for p in spec.pools)
+    pools = tuple(p if p.engine is not None or get_hardware(p.hardware).kind is DeviceKind.LPU
+                  else p.model_copy(update={"engine": engine}) for p in spec.pools)
     return spec.model_copy(update={"pools": pools})
 
 

@@ -152,6 +152,13 @@ def test_engine_option_fills_only_pools_without_one(sim, trace: Path, tmp_path: 
     pools = _meta(tmp_path / "o")["replay"]["pools"]
     assert {p: v["engine"] for p, v in pools.items()} == {"p": "trt-llm", "d": "deepspeed-mii"}
     assert "engine trt-llm" in result.stdout and "engine deepspeed-mii" in result.stdout
+    # GroqRack pools keep Groq's stack: --engine is the GPUs'
+    mixed = sim("replay", trace, "-t", "gpu-prefill-groq-decode", "-o", tmp_path / "m",
+                "--engine", "trt-llm")
+    assert mixed.exit_code == 0, mixed.output
+    assert {p: v["engine"] for p, v in _meta(tmp_path / "m")["replay"]["pools"].items()} == {
+        "prefill": "trt-llm", "decode": "groq"}
+    assert _warnings(mixed.stderr) == []  # h100-sxm/trt-llm is fitted; groqrack/groq calibrated
 
 
 def test_a_pool_naming_the_engine_of_its_profile_runs_it(sim, trace: Path,

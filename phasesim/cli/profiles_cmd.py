@@ -17,6 +17,7 @@ from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.economics import POWER, PRICES, PriceBook
+from phasesim.simulator.catalog.engines import engine_names, get_engine
 from phasesim.simulator.catalog.hardware import HARDWARE, get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import (
@@ -100,6 +101,51 @@ def hardware_cmd(
         e = _economics(n)
         table.add_row(n, f"{e['power']['idle_w']['value']:g}", f"{e['power']['peak_w']['value']:g}",
                       f"{e['price']['usd_per_hour']:.2f}", e["price"]["source"])
+    Console(width=200).print(table)
+
+
+# engines whose step times are calibrated otherwise than by `profiler fit` (docs/calibration.md)
+_OTHER_CALIBRATION = {
+    "torch": "h100-sxm: the measured table (profiler capture --backend torch)",
+    "groq": "groqrack: kernel constants fitted on Groq's published figures",
+    "analytical": "h100-sxm, a100-sxm-80gb: kernel constants (Vidur, TensorRT-LLM, DistServe)",
+}
+
+
+@app.command("engines")
+@cli_errors
+def engines_cmd(
+    name: Annotated[str | None, typer.Argument(help="One engine (default: all)")] = None,
+    as_json: Annotated[bool, typer.Option("--json/--no-json",
+                                          help="JSON with notes and per-hardware fits")] = False,
+) -> None:
+    """Serving engines: their scheduling and the hardware their step times are fitted on."""
+    from phasesim.profiler.analytical import load_engine_calibration
+
+    names = [get_engine(name).name] if name else engine_names()
+    pairs = load_engine_calibration()["pairs"]
+    out: dict[str, Any] = {}
+    for n in names:
+        e = get_engine(n)
+        fits = {key.split("/")[0]: {k: pairs[key][k] for k in ("rows", "train_mape_pct", "cv_mape_pct")}
+                for key in sorted(pairs) if key.split("/")[1] == n}
+        out[n] = {"title": e.title, "version": e.version, "batching": e.batching,
+                  "other_calibration": _OTHER_CALIBRATION.get(n),
+                  "max_num_seqs": e.max_num_seqs, "max_num_batched_tokens": e.max_num_batched_tokens,
+                  "single_sequence": e.single_sequence, "layer_split": e.layer_split,
+                  "notes": list(e.notes), "fitted_on": fits}
+    if as_json or name:
+        typer.echo(json.dumps(out, indent=2, sort_keys=True))
+        return
+    table = Table("engine", "batching", "max seqs", "token budget", "fitted on (leave-one-model-out MAPE %)")
+    for n, e in out.items():
+        budget = "default" if e["max_num_batched_tokens"] is None else (
+            "unlimited" if e["max_num_batched_tokens"] >= 1 << 30 else str(e["max_num_batched_tokens"]))
+        fitted = ", ".join(f"{h} ({f['cv_mape_pct'] if f['cv_mape_pct'] is not None else '-'})"
+                           for h, f in e["fitted_on"].items()) or e["other_calibration"] or "-"
+        table.add_row(n, e["batching"] + (", one sequence" if e["single_sequence"] else ""),
+                      "default" if e["max_num_seqs"] is None else str(e["max_num_seqs"]), budget,
+                      fitted)
     Console(width=200).print(table)
 
 

@@ -65,3 +65,22 @@ def test_plot_bad_output_exits_2_without_file(tmp_path):
     result = CliRunner().invoke(app, ["profiles", "plot", DEFAULTS[0], "-o", str(out)])
     assert result.exit_code == 2 and "must be a .png" in result.output
     assert not out.exists()
+
+
+def test_engines_lists_scheduling_and_where_each_is_fitted(sim):
+    import json
+
+    from phasesim.profiler.analytical import load_engine_calibration
+
+    result = sim("profiles", "engines", "--json")
+    assert result.exit_code == 0, result.output
+    engines = json.loads(result.stdout)
+    assert engines["vllm"]["batching"] == "continuous" and engines["vllm"]["max_num_seqs"] == 256
+    assert engines["llama.cpp"]["single_sequence"] and engines["llama.cpp"]["layer_split"]
+    pairs = load_engine_calibration()["pairs"]
+    for name, e in engines.items():  # every fitted pair is listed under its engine, nothing else
+        assert set(e["fitted_on"]) == {k.split("/")[0] for k in pairs if k.split("/")[1] == name}
+    assert engines["vllm"]["fitted_on"]["h100-sxm"]["cv_mape_pct"] == pairs["h100-sxm/vllm"]["cv_mape_pct"]
+    assert "groqrack" in engines["groq"]["other_calibration"]
+    table = sim("profiles", "engines")
+    assert "gaudi2 (" in table.stdout and "sambaflow" in table.stdout

@@ -61,6 +61,7 @@ BAD_VALUE = {
     ("sim", "profiles", "show"): ("--help", ["name", "--help=yes"]),  # its only option
     ("sim", "profiles", "plot"): ("--context", ["name", "-o", "p.png", "--context", "long"]),
     ("sim", "profiles", "hardware"): ("--help", ["h100-sxm", "--help=yes"]),  # --json is a flag
+    ("sim", "profiles", "engines"): ("--help", ["vllm", "--help=yes"]),  # --json is a flag
     ("sim", "latency"): ("--tp", ["--hardware", "h100-sxm", "--model", "llama2-7b", "--tp", "two"]),
     ("sim", "plan"): ("--max-devices", ["t.parquet", "-o", "out", "--max-devices", "many"]),
     ("profiler", "capture"): ("--backend", ["--backend", "tpu", "-o", "t.parquet"]),

@@ -108,10 +108,12 @@ def simulate_row(row: Any, cost_model: TableCostModel) -> tuple[float, float]:
     return float(q["finish_s"].max()), float(q["first_token_s"].max())
 
 
-def simulate_rows(rows: pd.DataFrame, constants: RooflineConstants | dict[str, RooflineConstants]
-                  ) -> np.ndarray:
-    """Simulated ``latency_s`` of every row; ``constants`` per model (dict) or one for all."""
+def simulate_rows(rows: pd.DataFrame, constants: RooflineConstants | dict[str, RooflineConstants],
+                  *, ttft: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Simulated ``latency_s`` of every row (and ``ttft_s`` with ``ttft``); ``constants`` per
+    model (dict) or one for all."""
     out = np.full(len(rows), np.nan)
+    first = np.full(len(rows), np.nan)
     models: dict[tuple[str, int, str], TableCostModel] = {}
     for i, r in enumerate(rows.itertuples(index=False)):
         c = constants[r.model] if isinstance(constants, dict) else constants
@@ -120,8 +122,12 @@ def simulate_rows(rows: pd.DataFrame, constants: RooflineConstants | dict[str, R
         key = (r.model, int(r.tp), r.model if isinstance(constants, dict) else "")
         if key not in models:
             models[key] = _cost_model(r.hardware, r.engine, r.model, int(r.tp), c)
-        out[i] = simulate_row(r, models[key])[0]
-    return out
+        out[i], first[i] = simulate_row(r, models[key])
+    return (out, first) if ttft else out
+
+
+def _mape_pct(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return round(float(np.nanmean(np.abs(predicted / measured - 1)) * 100), 1)
 
 
 def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any = None,
@@ -145,14 +151,20 @@ def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any =
         if sel.empty:
             raise InputError(f"no usable rows for pair '{key}' (have: {', '.join(keys) or 'none'})")
         fit = fit_pair(sel, cross_validate=cross_validate)
-        train = simulate_rows(fit.rows, rounded(fit.constants))
-        cv = simulate_rows(fit.rows, {m: rounded(c) for m, c in fit.folds.items()} | {
-            m: None for m in set(fit.rows["model"]) - set(fit.folds)})
+        train, train_ttft = simulate_rows(fit.rows, rounded(fit.constants), ttft=True)
+        cv, cv_ttft = simulate_rows(fit.rows, {m: rounded(c) for m, c in fit.folds.items()} | {
+            m: None for m in set(fit.rows["model"]) - set(fit.folds)}, ttft=True)
         rejected = int(np.isnan(train).sum())
         ex = dict(excluded.get((hw, eng), {}))
         if rejected:
             ex["rejected-by-simulator"] = rejected
         out["pairs"][key] = summary_entry(fit, train, cv, ex)
+        if "ttft_s" in fit.rows and fit.rows["ttft_s"].notna().any():
+            measured = fit.rows["ttft_s"].to_numpy(np.float64)
+            has = np.isfinite(measured)
+            out["pairs"][key]["ttft"] = {
+                "rows": int(has.sum()), "train_mape_pct": _mape_pct(train_ttft[has], measured[has]),
+                "cv_mape_pct": _mape_pct(cv_ttft[has], measured[has]) if fit.folds else None}
         meas = fit.rows["latency_s"].to_numpy(np.float64)
         per_row.append(fit.rows.assign(
             predicted_s=train, error_pct=(train / meas - 1) * 100,
@@ -166,7 +178,8 @@ def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any =
 
 def render_markdown(doc: dict[str, Any]) -> str:
     lines = ["| hardware | engine | rows | models | TP | train MAPE % | leave-one-model-out MAPE % "
-             "| worst row (left out) | excluded |", "|---|---|---|---|---|---|---|---|---|"]
+             "| TTFT rows: train / LOMO MAPE % | worst row (left out) | excluded |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for key, e in sorted(doc["pairs"].items()):
         hw, eng = key.split("/")
         w = e["worst_rows"][0] if e["worst_rows"] else None
@@ -175,8 +188,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
                                       f"({w['error_pct']:+.0f} %)") + f" `{w['source']}`"
         cv = "—" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']}"
         ex = ", ".join(f"{k} {v}" for k, v in sorted(e["excluded_rows"].items())) or ""
+        t = e.get("ttft")
+        ttft = "" if not t else (f"{t['rows']}: {t['train_mape_pct']} / "
+                                 f"{'-' if t['cv_mape_pct'] is None else t['cv_mape_pct']}")
         lines.append(f"| {hw} | {eng} | {e['rows']} | {len(e['models'])} | "
-                     f"{','.join(map(str, e['tp']))} | {e['train_mape_pct']} | {cv} | {worst} | {ex} |")
+                     f"{','.join(map(str, e['tp']))} | {e['train_mape_pct']} | {cv} | {ttft} | {worst} "
+                     f"| {ex} |")
     return "\n".join(lines)
 
 

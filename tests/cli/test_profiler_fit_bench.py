@@ -43,6 +43,9 @@ def test_fit_writes_calibration_report_and_tables(profiler, tmp_path, gh200_runs
     assert vllm["models"] == sorted(set(rows[rows["engine"] == "vllm"]["model"]))
     assert set(vllm["folds"]) == set(vllm["models"])
     assert 0 < vllm["train_mape_pct"] < 20 and 0 < vllm["cv_mape_pct"] < 30
+    # TTFT is reported apart, for the rows that measured it
+    assert vllm["ttft"]["rows"] == int(rows[rows["engine"] == "vllm"]["ttft_s"].notna().sum()) == 2
+    assert 0 <= vllm["ttft"]["train_mape_pct"] < 20
     per_row = pd.read_csv(report)
     assert len(per_row) == len(rows) - 16  # the fitted rows
     assert (per_row["error_pct"].abs().mean()) == pytest.approx(

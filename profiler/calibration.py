@@ -7,7 +7,7 @@ Sources (condensed copies, with attribution, in ``simulator/tables/reference/``)
 
 - ``vidur-<gpu>``: Vidur's measured kernel times of one Llama-2-7B layer's non-attention ops
   (``mlp.csv``, TP 1), summed and x 32 layers, by token count: fits the GEMM and memory
-  efficiencies and the per-layer overhead of :func:`phasesim.profiler.analytical.linear_layer_time_s`.
+  efficiencies and the per-layer overhead of :func:`phasesim.simulator.costs.roofline.linear_layer_time_s`.
 - ``trtllm-<gpu>``: TensorRT-LLM v0.5 published batch-1 TTFT (A100 FP16, H100 FP8): fits the
   attention efficiency and the per-pass overhead (full prefill pass).
 - ``distserve-a100-kv``: DistServe's fitted A100 decode models (OPT-13B, TP 1): the slope of decode
@@ -21,7 +21,7 @@ Sources (condensed copies, with attribution, in ``simulator/tables/reference/``)
 
 The fit is a deterministic pattern search (coordinate steps in log space) minimising the mean
 absolute relative error, each source weighted equally within a hardware. Output:
-``profiler/calibrated_constants.json`` (constants, per-source errors, notes) and
+``simulator/tables/calibrated_constants.json`` (constants, per-source errors, notes) and
 ``docs/calibration.md``.
 """
 
@@ -39,7 +39,11 @@ import numpy as np
 import pandas as pd
 
 from phasesim.atomic import atomic_path
-from phasesim.profiler.analytical import (
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import ModelSpec, get_model
+from phasesim.simulator.costs import TableCostModel, read_table
+from phasesim.simulator.costs.roofline import (
     CONSTANTS_PATH,
     RooflineConstants,
     build_analytical_table,
@@ -47,10 +51,6 @@ from phasesim.profiler.analytical import (
     linear_layer_time_s,
     prefill_time_s,
 )
-from phasesim.simulator import table_schema as ts
-from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.catalog.models import ModelSpec, get_model
-from phasesim.simulator.costs import TableCostModel, read_table
 
 __all__ = ["REFERENCE_DIR", "DOCS_PATH", "condense", "calibrate", "render_markdown", "update_docs",
            "compare_to_measured", "main"]

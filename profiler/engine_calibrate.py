@@ -32,17 +32,17 @@ import pandas as pd
 
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
-from phasesim.profiler.analytical import (
-    ENGINE_CALIBRATION_PATH,
-    RooflineConstants,
-    build_analytical_table,
-    pair_key,
-)
 from phasesim.profiler.bench_data import calibration_rows, load_bench_data, weight_read_bound_s
 from phasesim.profiler.engine_fit import fit_pair, rounded, run_limits, summary_entry
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs.capacity import check_tensor_parallel
+from phasesim.simulator.costs.roofline import (
+    ENGINE_CALIBRATION_PATH,
+    RooflineConstants,
+    build_analytical_table,
+    pair_key,
+)
 from phasesim.simulator.costs.table_model import TableCostModel
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec

@@ -4,7 +4,7 @@ end-to-end latency benchmarks by simulating every measured run (issue 12).
 Each measured run (B prompts of N tokens at once, M tokens generated each, on one instance of
 ``tp`` devices) is replayed under the engine's scheduler (``engine_schedule.plan_run``: the same
 passes ``phasesim.simulator.batching`` would run) and priced with the roofline of
-``profiler/analytical.py`` at candidate constants. The loss is the squared log error of
+``simulator/costs/roofline.py`` at candidate constants. The loss is the squared log error of
 ``latency_s`` (and of ``ttft_s`` where measured, weighted x2), plus a weak log-normal prior that
 holds a constant the rows cannot pin near its kernel calibration (``profiler/calibration.py``) or
 a generic value; bounded least squares in log space (``scipy.optimize.least_squares``, trust
@@ -34,18 +34,18 @@ import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
-from phasesim.profiler.analytical import (
+from phasesim.profiler.engine_schedule import Plan, plan_run
+from phasesim.simulator.catalog.engines import get_engine
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.capacity import check_tensor_parallel
+from phasesim.simulator.costs.roofline import (
     RooflineConstants,
     constants_for,
     decode_step_time_s,
     load_constants,
     prefill_time_s,
 )
-from phasesim.profiler.engine_schedule import Plan, plan_run
-from phasesim.simulator.catalog.engines import get_engine
-from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs.capacity import check_tensor_parallel
 
 __all__ = ["FIT_FIELDS", "BOUNDS", "Prepared", "prepare", "predict", "fit_constants", "PairFit",
            "fit_pair", "run_limits", "prior_constants"]

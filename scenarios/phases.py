@@ -21,9 +21,10 @@ from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.costs import find_table, kv_capacity_tokens, load_cost_model
+from phasesim.simulator.costs import kv_capacity_tokens, load_cost_model
+from phasesim.simulator.costs.resolve import resolve_table
+from phasesim.simulator.costs.table_model import TableCostModel
 from phasesim.simulator.output import parquet_bytes, summary_json
-from phasesim.simulator.scheduling import engine_for_hardware
 
 __all__ = ["phases_files", "phases_curves", "check_phases", "CURVES_FILE"]
 
@@ -45,24 +46,18 @@ def check_phases(spec: ScenarioSpec, scenario_dir: Path) -> None:
             raise InputError(exc.message, column="phases.engine") from None
     if spec.phases.table is None:
         try:
-            _shipped_table(spec)
+            _table(spec)
         except InputError as exc:
             raise InputError(exc.message, column="phases.hardware") from None
 
 
-def _shipped_table(spec: ScenarioSpec) -> Path:
-    """The shipped table of the hardware's engine (the named one, else its default, as the
-    simulated scenarios choose); with no engine named and no table of the default engine, the
-    best table of any engine."""
+def _table(spec: ScenarioSpec) -> TableCostModel:
+    """The hardware's table for the named engine (else its default one), chosen as ``sim replay``
+    chooses (``phasesim.simulator.costs.resolve.resolve_table``: shipped, or built)."""
     phases = spec.phases
     assert phases is not None
-    engine = engine_for_hardware(phases.hardware, phases.engine).name
-    try:
-        return find_table(hardware=phases.hardware, model=spec.model, dtype=spec.dtype, engine=engine)
-    except InputError:
-        if phases.engine is not None:
-            raise
-    return find_table(hardware=phases.hardware, model=spec.model, dtype=spec.dtype)
+    return resolve_table(hardware=phases.hardware, model=spec.model, dtype=spec.dtype,
+                         engine=phases.engine).cost_model
 
 
 def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -71,7 +66,7 @@ def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
     assert phases is not None
     hardware = get_hardware(phases.hardware)
     cost = load_cost_model(hardware=phases.hardware, model=spec.model, dtype=spec.dtype,
-                           path=phases.table if phases.table is not None else _shipped_table(spec))
+                           path=phases.table) if phases.table is not None else _table(spec)
     kv_tokens = kv_capacity_tokens(hardware=phases.hardware, model=spec.model, dtype=spec.dtype)
     batch_by_kv = kv_tokens // phases.context_tokens
     max_batch = min(hardware.max_batch_size, batch_by_kv)

@@ -10,8 +10,11 @@ from phasesim.errors import InputError
 from phasesim.scenarios.model import BuiltinTopology, ScenarioSpec
 from phasesim.scenarios.trace_source import build_trace, check_trace
 from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import find_table, load_cost_model, resolve_table_path
+from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.costs.resolve import resolve_engine, resolve_table
 from phasesim.simulator.output import (
     REQUESTS_FILE,
     TIMESERIES_FILE,
@@ -19,7 +22,6 @@ from phasesim.simulator.output import (
     write_payloads,
 )
 from phasesim.simulator.run import simulate
-from phasesim.simulator.scheduling import pool_engine
 from phasesim.simulator.topology import BUILTIN_TOPOLOGIES, PoolSpec, TopologySpec, builtin_topology
 
 __all__ = ["resolve_topology", "check_simulate", "simulate_files", "pool_cost_model"]
@@ -62,13 +64,7 @@ def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
         where = "topology" if builtin else f"topology.pools.{index}"
         try:
             get_hardware(pool.hardware)
-            if pool.profile is None and pool.tensor_parallel != 1:
-                load_cost_model(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                                tensor_parallel=pool.tensor_parallel)  # refuses: TP-1 tables only
-            if pool.profile is None:
-                _shipped_table(pool)
-            elif not resolve_table_path(pool.profile).is_file():
-                raise InputError(f"cost table not found: {pool.profile}")
+            _check_pool_table(pool)
         except InputError as exc:
             raise InputError(f"pool '{pool.name}': {exc.message}", column=where) from None
 
@@ -92,39 +88,38 @@ def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
 
 
 def pool_cost_model(pool: PoolSpec) -> CostModel:
-    """The cost model for ``pool``: its ``profile`` (of the pool's engine, when it names one),
-    else the best shipped table of its engine (:func:`_shipped_table`), loaded once per process
-    and table file version: a sweep worker reads each table once instead of once per point (the
-    model's lookups are pure; its memo only caches them, so sharing it changes no result). A pool
-    at tensor_parallel N > 1 needs a ``profile`` of that degree: the scenario layer does not build
-    analytical tables (``sim replay`` does)."""
-    if pool.profile is None and pool.tensor_parallel != 1:
-        load_cost_model(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                        tensor_parallel=pool.tensor_parallel)  # raises, naming how to make one
-    path = resolve_table_path(pool.profile) if pool.profile is not None else _shipped_table(pool)
+    """The cost model for ``pool``, chosen as the simulator and the commands choose
+    (``phasesim.simulator.costs.resolve``: its ``profile``, else a shipped TP-1 table of its
+    engine, else the roofline built for its engine and tensor-parallel degree). A table read from
+    a file is loaded once per process and file version, a built one once per process: a sweep
+    worker reads each table once instead of once per point (the model's lookups are pure; its
+    memo only caches them, so sharing it changes no result)."""
+    engine = resolve_engine(pool.hardware, pool.engine)
+    path = resolve_table_path(pool.profile) if pool.profile is not None else None
+    if path is None and pool.tensor_parallel == 1:
+        try:
+            path = find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                              engine=engine)
+        except InputError:
+            pass  # none shipped for this engine: built below
+    if path is None:
+        return resolve_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                             tensor_parallel=pool.tensor_parallel, engine=engine).cost_model
     stat = os.stat(path)
     return _load_cost_model(pool.hardware, pool.model, pool.dtype, str(path), stat.st_mtime_ns,
                             stat.st_size, pool.tensor_parallel, pool.engine)
 
 
-def _shipped_table(pool: PoolSpec) -> Path:
-    """The best shipped table of the pool's engine. The scenario layer cannot build analytical
-    tables (it sits beside the profiler, not above it), so a pool that names an engine no table
-    is shipped for is refused, naming the ways out; a pool that names none keeps the best
-    shipped table of any engine, as before engines (``sim replay`` builds the default engine's
-    analytical table instead; ``docs/scenarios.md``)."""
-    engine = pool_engine(pool).name
-    try:
-        return find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                          engine=engine)
-    except InputError:
-        if pool.engine is not None:
-            raise InputError(
-                f"no shipped cost table for engine '{engine}' on {pool.hardware} ({pool.model}, "
-                f"{pool.dtype}); scenarios do not build analytical tables: give the pool a "
-                f"profile of that engine, or use `sim replay --engine {engine}`, which builds "
-                "one") from None
-    return find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype)
+def _check_pool_table(pool: PoolSpec) -> None:
+    """Plan-time: the table the point will use can be had, without loading it: a profile file
+    that exists, else a known engine and a degree the hardware and model allow (a table of that
+    engine is then shipped or built)."""
+    if pool.profile is not None:
+        if not resolve_table_path(pool.profile).is_file():
+            raise InputError(f"cost table not found: {pool.profile}")
+        return
+    resolve_engine(pool.hardware, pool.engine)
+    check_tensor_parallel(get_hardware(pool.hardware), get_model(pool.model), pool.tensor_parallel)
 
 
 @functools.lru_cache(maxsize=16)

@@ -26,6 +26,7 @@ from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
 from phasesim.simulator.cost import run_cost
 from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.energy import run_energy
 from phasesim.simulator.instance import Instance, InstanceLimits
 from phasesim.simulator.kv import KVCache, PrefixKVCache
@@ -36,7 +37,7 @@ from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
 from phasesim.simulator.result import SimResult
-from phasesim.simulator.scheduling import pool_engine, pool_scheduling
+from phasesim.simulator.scheduling import pool_scheduling
 from phasesim.simulator.topology import (
     Batching,
     FirstToken,
@@ -72,10 +73,11 @@ def simulate(
 
     ``seed``: None = the topology's seed, else 0. ``mode``: "fast" (closed-form decode runs) or
     "reference" (one event per iteration; same per-request times). ``cost_models``: per pool
-    name, injected cost models (tests); other pools load theirs with
-    ``phasesim.simulator.costs.load_cost_model`` from the pool's hardware, model, dtype and profile
-    (and the pool's ``engine`` when it names one: a table of that engine, or an error). The CLI
-    resolves every pool's table per engine (``phasesim.cli.cost_tables``) and passes them here.
+    name, injected cost models; other pools get theirs from
+    ``phasesim.simulator.costs.resolve.resolve_table`` (the pool's profile, else a shipped table
+    of its engine, else the roofline built for its engine and tensor-parallel degree). The CLI
+    resolves every pool the same way (``phasesim.cli.cost_tables``, to warn of uncalibrated
+    pairs) and passes them here.
     ``timeseries=False`` skips the per-change time series (an empty frame comes back).
     ``prices``: the prices the summary's ``cost`` uses (None: the catalog's,
     ``phasesim.simulator.catalog.economics``).
@@ -203,21 +205,11 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
             raise InputError(f"pool '{spec.name}': its cost model is for tensor_parallel {table_tp}, "
                              f"not {tp} (a table of one degree is not reused for another)")
     else:
-        # a pool that names its engine gets a table of that engine (or a clear error); one that
-        # names none, its hardware's default engine's table where one is shipped (as the CLI and
-        # the scenarios choose), else the best shipped table of any engine
-        engine = spec.engine
-        if engine is None and spec.profile is None and tp == 1:
-            default = pool_engine(spec).name
-            try:
-                costs.find_table(hardware=spec.hardware, model=spec.model, dtype=spec.dtype,
-                                 engine=default)
-                engine = default
-            except InputError:
-                pass
-        cost_model = costs.load_cost_model(hardware=spec.hardware, model=spec.model,
-                                           dtype=spec.dtype, path=spec.profile, tensor_parallel=tp,
-                                           engine=engine)
+        # the pool's engine's table: a shipped one, else the roofline built for that engine and
+        # degree (phasesim.simulator.costs.resolve; the commands pass theirs in cost_models)
+        cost_model = resolve_table(hardware=spec.hardware, model=spec.model, dtype=spec.dtype,
+                                   tensor_parallel=tp, profile=spec.profile,
+                                   engine=spec.engine).cost_model
     context_limit = model.max_context_tokens
     if hardware is not None and hardware.max_context_tokens is not None:
         context_limit = min(context_limit, hardware.max_context_tokens)

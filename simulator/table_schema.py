@@ -71,7 +71,7 @@ ENGINES: dict[str, str] = {
     "sambaflow": "SambaNova SambaFlow",
     "torch": "the plain-torch decoder of `profiler capture --backend torch`",
     "groq": "GroqCloud's own serving stack, seen through the Groq API (`profiler capture --backend groq`)",
-    "analytical": "no engine: a roofline of profiler/analytical.py over datasheet numbers",
+    "analytical": "no engine: a roofline of simulator/costs/roofline.py over datasheet numbers",
 }
 
 

@@ -7,9 +7,9 @@ Writes ``{hardware}__llama2-7b__fp16__{engine}__analytical.parquet`` into ``simu
 h100-sxm, a100-sxm-80gb and groqrack (kernel calibration, engine ``analytical``/``groq``), h200,
 l40s and mi300x (constants borrowed from a calibrated sibling, flagged in their metadata; the
 scenarios sweep them), and every hardware's DEFAULT engine (vllm, deepspeed on Gaudi2, sambaflow
-on SN40L) from ``profiler/engine_calibration.json`` (``profiler fit``), from
-``phasesim.profiler.analytical.build_analytical_table`` and the constants committed in
-``profiler/calibrated_constants.json`` (refit them with ``python -m
+on SN40L) from ``simulator/tables/engine_calibration.json`` (``profiler fit``), from
+``phasesim.simulator.costs.roofline.build_analytical_table`` and the constants committed in
+``simulator/tables/calibrated_constants.json`` (refit them with ``python -m
 phasesim.profiler.calibration``). Measured tables there win over these in ``load_cost_model``.
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phasesim.profiler.analytical import build_analytical_table
 from phasesim.simulator.costs import write_table
+from phasesim.simulator.costs.roofline import build_analytical_table
 
 __all__ = ["DEFAULTS", "main"]
 
@@ -34,7 +34,7 @@ DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
     # h100-sxm like llama2-7b's table
     ("h100-sxm", "llama3.1-8b", "fp16", "analytical"),
     # the default engines, from the per-(hardware, engine) constants `profiler fit` calibrated on
-    # LLM-Inference-Bench (profiler/engine_calibration.json; no Llama-2-7B row was fitted): what
+    # LLM-Inference-Bench (simulator/tables/engine_calibration.json; no Llama-2-7B row was fitted): what
     # `sim replay` and the scenarios run by default (issue 12)
     *((hw, "llama2-7b", "fp16", "vllm") for hw in (
         "h100-sxm", "a100-sxm-80gb", "gh200", "mi300x", "mi250", "max1550")),

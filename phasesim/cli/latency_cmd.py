@@ -30,10 +30,10 @@ from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
-from phasesim.profiler.analytical import read_engine_calibration
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
+from phasesim.simulator.costs.roofline import read_engine_calibration
 from phasesim.simulator.latency import LatencyResult, RunShape, latency_benchmark
 
 __all__ = ["CSV_INPUTS", "CSV_OUTPUTS", "app", "latency"]

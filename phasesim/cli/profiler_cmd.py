@@ -21,11 +21,11 @@ from rich.console import Console
 from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors, root_app
 from phasesim.errors import InputError, show_warnings_on_one_line
-from phasesim.profiler.analytical import build_analytical_table
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
+from phasesim.simulator.costs.roofline import build_analytical_table
 
 __all__ = ["app", "main"]
 
@@ -286,7 +286,7 @@ def fit(
         "LLM-Inference-Bench's All_results.csv) -> engine constants per (hardware, engine).")),
     out: Path = typer.Option(..., "-o", "--out", help=(
         "Output: a cost table (.parquet) for records; the calibration (.json, the format of "
-        "profiler/engine_calibration.json, usable with sim --calibration) for a CSV.")),
+        "simulator/tables/engine_calibration.json, usable with sim --calibration) for a CSV.")),
     report: Path | None = typer.Option(None, "--report", help=(
         "Also write the fit report: JSON for records; for a CSV, a CSV of every row with its "
         "measured, fitted and leave-one-model-out predicted latency.")),

@@ -120,7 +120,7 @@ def engines_cmd(
                                           help="JSON with notes and per-hardware fits")] = False,
 ) -> None:
     """Serving engines: their scheduling and the hardware their step times are fitted on."""
-    from phasesim.profiler.analytical import load_engine_calibration
+    from phasesim.simulator.costs.roofline import load_engine_calibration
 
     names = [get_engine(name).name] if name else engine_names()
     pairs = load_engine_calibration()["pairs"]

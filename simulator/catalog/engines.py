@@ -8,7 +8,7 @@ decides two things the simulator models separately:
   how many tokens one iteration may carry (``None``: the simulator's own default,
   ``max(2048, context limit)`` tokens and 256 sequences, i.e. vLLM's);
 - **its step times** (per-step overheads and kernel efficiencies): fitted per (hardware, engine)
-  by ``profiler fit`` on end-to-end measurements and shipped in ``profiler/engine_calibration.json``
+  by ``profiler fit`` on end-to-end measurements and shipped in ``simulator/tables/engine_calibration.json``
   (``docs/calibration.md``).
 
 Versions and defaults are those of the engine releases LLM-Inference-Bench ran (Argonne, 2024;

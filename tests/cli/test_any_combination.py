@@ -8,11 +8,11 @@ import pytest
 
 from phasesim.cli.cost_tables import resolve_cost_model
 from phasesim.errors import InputError
-from phasesim.profiler import analytical
 from phasesim.simulator.catalog.engines import ENGINES
 from phasesim.simulator.catalog.hardware import HARDWARE, DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import MODELS
 from phasesim.simulator.costs import min_tensor_parallel
+from phasesim.simulator.costs import roofline as analytical
 
 FITTED = set(analytical.load_engine_calibration()["pairs"])
 

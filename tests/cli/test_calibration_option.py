@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from phasesim import traces
-from phasesim.profiler import analytical
-from phasesim.profiler.analytical import load_engine_calibration
+from phasesim.simulator.costs import roofline as analytical
+from phasesim.simulator.costs.roofline import load_engine_calibration
 from tests.one_line import exits_with_one_error_line
 
 SHAPE = ["--hardware", "h100-sxm", "--model", "llama3-8b", "--input-len", "512", "--output-len",

@@ -14,7 +14,7 @@ import pytest
 from phasesim import traces
 from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models, resolve_cost_model
 from phasesim.errors import InputError
-from phasesim.profiler import analytical
+from phasesim.simulator.costs import roofline as analytical
 from phasesim.simulator.costs.shipped import TABLES_DIR, resolve_table_path
 from phasesim.simulator.topology import builtin_topology
 
@@ -65,7 +65,7 @@ def test_uncalibrated_unless_the_pair_is_fitted(fresh_tables) -> None:
     r = resolve_cost_model(hardware="h200", model="llama2-7b", engine="trt-llm")  # no H200 data
     assert r.uncalibrated and "trt-llm" in r.uncalibrated
     fitted = resolve_cost_model(hardware="h100-sxm", model="llama3-8b", engine="trt-llm")
-    assert fitted.built and fitted.uncalibrated is None  # shipped profiler/engine_calibration.json
+    assert fitted.built and fitted.uncalibrated is None  # shipped simulator/tables/engine_calibration.json
 
 
 def test_a_fitted_pair_is_calibrated(h100_vllm_calibrated) -> None:

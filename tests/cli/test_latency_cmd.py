@@ -118,7 +118,7 @@ def test_csv_engine_column_per_row_and_engine_option_for_the_rest(tmp_path: Path
                                       "h100-sxm__llama2-7b__fp16__vllm__analytical"]  # shipped
     assert df["latency_s"].iloc[0] != df["latency_s"].iloc[1]  # two engines, two answers
     warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert warned == []  # both pairs are calibrated (profiler/engine_calibration.json)
+    assert warned == []  # both pairs are calibrated (simulator/tables/engine_calibration.json)
 
 
 def test_unknown_engine_is_one_error_line(tmp_path: Path):

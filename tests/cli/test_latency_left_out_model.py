@@ -1,6 +1,6 @@
 """Acceptance (issue 12): `sim latency --from-csv` over the shared rows of a model LEFT OUT of the
 fit, run on that fold's constants, reproduces the measurements within the leave-one-model-out
-error the calibration reports (profiler/engine_calibration.json, docs/calibration.md)."""
+error the calibration reports (simulator/tables/engine_calibration.json, docs/calibration.md)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phasesim.profiler.analytical import load_engine_calibration
 from phasesim.profiler.bench_data import load_bench_data
 from phasesim.profiler.engine_calibrate import usable_rows
+from phasesim.simulator.costs.roofline import load_engine_calibration
 
 INPUTS = ["hardware", "engine", "model", "tp", "input_len", "output_len", "batch_size"]
 

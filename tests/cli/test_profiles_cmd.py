@@ -70,7 +70,7 @@ def test_plot_bad_output_exits_2_without_file(tmp_path):
 def test_engines_lists_scheduling_and_where_each_is_fitted(sim):
     import json
 
-    from phasesim.profiler.analytical import load_engine_calibration
+    from phasesim.simulator.costs.roofline import load_engine_calibration
 
     result = sim("profiles", "engines", "--json")
     assert result.exit_code == 0, result.output

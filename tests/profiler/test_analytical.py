@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from phasesim.profiler.analytical import CONSTANTS_PATH, build_analytical_table, token_grid
 from phasesim.profiler.calibration import (
     DOCS_PATH,
     REFERENCE_DIR,
@@ -20,6 +19,7 @@ from phasesim.profiler.calibration import (
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog import HARDWARE, MODELS, get_hardware, get_model
 from phasesim.simulator.costs import write_table
+from phasesim.simulator.costs.roofline import CONSTANTS_PATH, build_analytical_table, token_grid
 from phasesim.simulator.costs.shipped import TABLES_DIR
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from phasesim.errors import InputError
-from phasesim.profiler.analytical import (
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs import kv_capacity_tokens, load_cost_model, min_tensor_parallel
+from phasesim.simulator.costs.roofline import (
     ALLREDUCE_HOP_LATENCY_S,
     RooflineConstants,
     analytical_cost_model,
     build_analytical_table,
     decode_step_time_s,
 )
-from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs import kv_capacity_tokens, load_cost_model, min_tensor_parallel
 
 IDEAL = RooflineConstants(gemm_efficiency=1.0, memory_efficiency=1.0, attention_efficiency=1.0,
                           kv_read_efficiency=1.0, layer_overhead_s=0.0, pass_overhead_s=0.0)

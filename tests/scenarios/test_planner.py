@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from phasesim import traces
 from phasesim.cli import app
-from phasesim.profiler.analytical import analytical_cost_model
 from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 from phasesim.scenarios.planner import (
     PlanSpace,
@@ -25,6 +24,7 @@ from phasesim.scenarios.planner import (
     simulate_summary,
 )
 from phasesim.simulator.catalog.economics import PriceBook, get_price
+from phasesim.simulator.costs.roofline import analytical_cost_model
 from phasesim.simulator.run import simulate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,16 +35,21 @@ def test_cost_and_energy_count_n_devices():
 
 
 def test_a_table_of_another_degree_is_refused():
-    from phasesim.profiler.analytical import analytical_cost_model
+    from phasesim.simulator.costs.roofline import analytical_cost_model
     wrong = {"gpu": analytical_cost_model(hardware="h100-sxm", model="llama2-7b")}
     with pytest.raises(InputError, match="cost model is for tensor_parallel 1, not 2"):
         simulate(_trace(), _topology(2), cost_models=wrong)
 
 
-def test_without_a_table_tp_n_fails_clearly():
-    spec = builtin_topology("gpu", tensor_parallel=2)
-    with pytest.raises(InputError, match="no tensor-parallel 2 table"):
-        simulate(_trace(), spec)
+def test_without_a_table_tp_n_gets_one_built_for_its_degree():
+    """simulate() builds the roofline table of the pool's engine at its degree (as the commands
+    do), never a TP-1 table reused: TP 2 decodes faster than TP 1 on the same trace."""
+    tp1 = simulate(_trace(), builtin_topology("gpu")).requests
+    tp2 = simulate(_trace(), builtin_topology("gpu", tensor_parallel=2)).requests
+    assert (tp2["status"] == "completed").all()
+    assert tp2["tpot_s"].mean() < tp1["tpot_s"].mean()
+    with pytest.raises(InputError, match="tensor_parallel 3"):  # 32 heads: not 3 ways
+        simulate(_trace(), builtin_topology("gpu", tensor_parallel=3))
 
 
 def test_tp_1_leaves_the_dump_unchanged_and_overrides_skip_groq():

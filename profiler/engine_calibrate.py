@@ -33,7 +33,7 @@ import pandas as pd
 from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
 from phasesim.profiler.bench_data import calibration_rows, load_bench_data, weight_read_bound_s
-from phasesim.profiler.engine_fit import fit_pair, rounded, run_limits, summary_entry
+from phasesim.profiler.engine_fit import fit_pair, rounded, summary_entry
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs.capacity import check_tensor_parallel
@@ -44,8 +44,7 @@ from phasesim.simulator.costs.roofline import (
     pair_key,
 )
 from phasesim.simulator.costs.table_model import TableCostModel
-from phasesim.simulator.run import simulate
-from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec
+from phasesim.simulator.latency import RunShape, benchmark_run
 
 __all__ = ["usable_rows", "simulate_row", "simulate_rows", "calibrate", "render_markdown", "update_docs",
            "write_calibration", "main"]
@@ -89,20 +88,12 @@ def _cost_model(hardware: str, engine: str, model: str, tp: int, c: RooflineCons
 
 
 def simulate_row(row: Any, cost_model: TableCostModel) -> tuple[float, float]:
-    """(latency_s, ttft_s) of one benchmark row simulated under its engine's scheduling; NaN when
-    the simulator rejects a request."""
-    batching, requests, seqs, budget = run_limits(
-        engine=row.engine, hardware=row.hardware, model=row.model, batch_size=int(row.batch_size))
-    trace = pd.DataFrame({
-        "request_id": np.arange(requests, dtype=np.int64), "arrival_s": np.zeros(requests),
-        "prompt_tokens": np.full(requests, int(row.input_len), dtype=np.int64),
-        "output_tokens": np.full(requests, int(row.output_len), dtype=np.int64)})
-    pool = PoolSpec(name="instance", role=Role.COLOCATED, hardware=row.hardware, model=row.model,
-                    tensor_parallel=int(row.tp), batching=Batching(batching), max_num_seqs=seqs,
-                    max_num_batched_tokens=budget)
-    result = simulate(trace, TopologySpec(name="latency-benchmark", pools=(pool,)), seed=0,
-                      cost_models={"instance": cost_model}, timeseries=False)
-    q = result.requests
+    """(latency_s, ttft_s) of one benchmark row simulated under its engine's scheduling (the run
+    ``sim latency`` makes); NaN when the simulator rejects a request."""
+    q = benchmark_run(cost_model, RunShape(
+        hardware=row.hardware, model=row.model, engine=row.engine, tensor_parallel=int(row.tp),
+        input_len=int(row.input_len), output_len=int(row.output_len),
+        batch_size=int(row.batch_size))).requests
     if (q["status"].astype(str) != "completed").any():
         return float("nan"), float("nan")
     return float(q["finish_s"].max()), float(q["first_token_s"].max())

@@ -46,6 +46,8 @@ from phasesim.simulator.costs.roofline import (
     load_constants,
     prefill_time_s,
 )
+from phasesim.simulator.latency import RunShape, benchmark_pool
+from phasesim.simulator.scheduling import pool_limits, pool_scheduling
 
 __all__ = ["FIT_FIELDS", "BOUNDS", "Prepared", "prepare", "predict", "fit_constants", "PairFit",
            "fit_pair", "run_limits", "prior_constants"]
@@ -68,7 +70,6 @@ _TTFT_WEIGHT = 2.0
 # the prior is weak: one standard deviation costs what a 10 % log error on ONE row costs, so it
 # decides only what the rows leave open
 _PRIOR_WEIGHT = 0.1
-_LLAMA_CPP_UBATCH = 512
 
 
 def prior_constants(hardware: str) -> RooflineConstants:
@@ -82,26 +83,16 @@ def prior_constants(hardware: str) -> RooflineConstants:
     return RooflineConstants(**values)
 
 
-def run_limits(*, engine: str, hardware: str, model: str, batch_size: int,
-               requests: int | None = None) -> tuple[str, int, int, int]:
-    """(batching, requests, max_num_seqs, token budget) of a benchmark row under ``engine``: the
-    engine's defaults, capped as ``phasesim.simulator.run`` caps them; a single-sequence engine
-    (llama.cpp) runs ONE request whose prompt goes in chunks of min(batch_size, 512) tokens."""
-    spec = get_engine(engine)
-    hw = get_hardware(hardware)
-    ctx_limit = get_model(model).max_context_tokens
-    if hw.max_context_tokens is not None:
-        ctx_limit = min(ctx_limit, hw.max_context_tokens)
-    if spec.single_sequence:
-        return spec.batching, 1, 1, min(batch_size, spec.max_num_batched_tokens or _LLAMA_CPP_UBATCH)
-    seqs = 1 if spec.batching == "none" else min(spec.max_num_seqs or 256, hw.max_batch_size)
-    if spec.max_num_batched_tokens is not None:
-        budget = spec.max_num_batched_tokens
-    elif spec.batching == "chunked":
-        budget = 512
-    else:
-        budget = max(2048, ctx_limit)
-    return spec.batching, batch_size if requests is None else requests, seqs, budget
+def run_limits(*, engine: str, hardware: str, model: str, batch_size: int
+               ) -> tuple[str, int, int, int]:
+    """(batching, requests, max_num_seqs, token budget) of a benchmark row under ``engine``, as
+    ``sim latency`` runs it (``phasesim.simulator.latency.benchmark_pool``; a single-sequence
+    engine such as llama.cpp runs ONE request in prompt chunks of min(batch_size, 512) tokens) and
+    the simulator sizes its instance (``phasesim.simulator.scheduling.pool_limits``)."""
+    pool, requests = benchmark_pool(RunShape(hardware=hardware, model=model, engine=engine,
+                                             input_len=1, output_len=1, batch_size=batch_size))
+    max_num_seqs, budget = pool_limits(pool)
+    return pool_scheduling(pool).batching.value, requests, max_num_seqs, budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +119,10 @@ class _Group:
     passes: np.ndarray  # (row, passes) pairs of a layer-split group: shape (k, 2)
 
 
+# the term arrays of a group (every field after its key: model, tp, priced_tp)
+_TERMS = tuple(f.name for f in fields(_Group) if f.name not in ("model", "tp", "priced_tp"))
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """Rows of one hardware (any engines' plans) ready to price: ``rows`` is the input frame (index
@@ -140,7 +135,7 @@ class Prepared:
 
 def prepare(rows: pd.DataFrame) -> Prepared:
     """Plans for ``rows`` (columns hardware, engine, model, tp, input_len, output_len, batch_size;
-    optional ``requests``: concurrent prompts, else ``batch_size``); one hardware only."""
+    a row's concurrency follows from its engine, :func:`run_limits`); one hardware only."""
     rows = rows.reset_index(drop=True)
     hardware = set(rows["hardware"])
     if len(hardware) != 1:
@@ -151,14 +146,12 @@ def prepare(rows: pd.DataFrame) -> Prepared:
     for i, r in enumerate(rows.itertuples(index=False)):
         tp = int(r.tp)
         check_tensor_parallel(hw, get_model(r.model), tp)
-        requests = int(getattr(r, "requests", r.batch_size))
         batching, requests, seqs, budget = run_limits(
-            engine=r.engine, hardware=hw_name, model=r.model, batch_size=int(r.batch_size),
-            requests=None if get_engine(r.engine).single_sequence else requests)
+            engine=r.engine, hardware=hw_name, model=r.model, batch_size=int(r.batch_size))
         plan = plan_run(batching=batching, requests=requests, input_len=int(r.input_len),
                         output_len=int(r.output_len), max_num_seqs=seqs, token_budget=budget)
         priced = 1 if get_engine(r.engine).layer_split else tp
-        lists = acc.setdefault((r.model, tp, priced), {k: [] for k in _Group.__slots__[3:]})
+        lists = acc.setdefault((r.model, tp, priced), {k: [] for k in _TERMS})
         _add(lists, i, plan)
         lists["passes"].append((i, plan.passes))
     groups = tuple(_Group(model=m, tp=tp, priced_tp=priced, **{k: _array(k, v) for k, v in lists.items()})

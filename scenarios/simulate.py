@@ -9,12 +9,13 @@ from pathlib import Path
 from phasesim.errors import InputError
 from phasesim.scenarios.model import BuiltinTopology, ScenarioSpec
 from phasesim.scenarios.trace_source import build_trace, check_trace
+from phasesim.simulator.catalog.engines import engine_for_hardware
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs import find_table, load_cost_model, resolve_table_path
+from phasesim.simulator.costs import load_cost_model, resolve_table_path
 from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.interface import CostModel
-from phasesim.simulator.costs.resolve import resolve_engine, resolve_table
+from phasesim.simulator.costs.resolve import resolve_table, table_file
 from phasesim.simulator.output import (
     REQUESTS_FILE,
     TIMESERIES_FILE,
@@ -94,17 +95,11 @@ def pool_cost_model(pool: PoolSpec) -> CostModel:
     a file is loaded once per process and file version, a built one once per process: a sweep
     worker reads each table once instead of once per point (the model's lookups are pure; its
     memo only caches them, so sharing it changes no result)."""
-    engine = resolve_engine(pool.hardware, pool.engine)
-    path = resolve_table_path(pool.profile) if pool.profile is not None else None
-    if path is None and pool.tensor_parallel == 1:
-        try:
-            path = find_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                              engine=engine)
-        except InputError:
-            pass  # none shipped for this engine: built below
+    shape = dict(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                 tensor_parallel=pool.tensor_parallel, profile=pool.profile, engine=pool.engine)
+    path = table_file(**shape)
     if path is None:
-        return resolve_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                             tensor_parallel=pool.tensor_parallel, engine=engine).cost_model
+        return resolve_table(**shape).cost_model  # built, cached by the roofline builder
     stat = os.stat(path)
     return _load_cost_model(pool.hardware, pool.model, pool.dtype, str(path), stat.st_mtime_ns,
                             stat.st_size, pool.tensor_parallel, pool.engine)
@@ -118,7 +113,7 @@ def _check_pool_table(pool: PoolSpec) -> None:
         if not resolve_table_path(pool.profile).is_file():
             raise InputError(f"cost table not found: {pool.profile}")
         return
-    resolve_engine(pool.hardware, pool.engine)
+    engine_for_hardware(pool.hardware, pool.engine)
     check_tensor_parallel(get_hardware(pool.hardware), get_model(pool.model), pool.tensor_parallel)
 
 

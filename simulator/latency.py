@@ -39,12 +39,14 @@ import pandas as pd
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import EngineSpec
 from phasesim.simulator.costs.interface import CostModel
+from phasesim.simulator.result import SimResult
 from phasesim.simulator.run import simulate
 from phasesim.simulator.scheduling import engine_for_hardware
 from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec
 
 __all__ = ["LatencyResult", "RunShape", "BenchmarkSchedule", "benchmark_schedule",
-           "latency_benchmark", "SINGLE_SEQUENCE_MAX_CHUNK_TOKENS"]
+           "benchmark_pool", "benchmark_run", "latency_benchmark",
+           "SINGLE_SEQUENCE_MAX_CHUNK_TOKENS"]
 
 _POOL = "instance"
 # llama.cpp's default n_ubatch: a prompt is processed in physical batches of at most this many
@@ -116,26 +118,39 @@ class LatencyResult:
     avg_power_w: float | None
 
 
-def latency_benchmark(cost_model: CostModel, shape: RunShape) -> LatencyResult:
-    """Simulate ``shape`` on ``cost_model`` (whose tensor-parallel degree must be the shape's)."""
+def benchmark_pool(shape: RunShape) -> tuple[PoolSpec, int]:
+    """The one pool a benchmark row runs on (the shape's instance under its engine's scheduling,
+    :func:`benchmark_schedule`) and how many requests are submitted at once."""
     engine = engine_for_hardware(shape.hardware, shape.engine)
     schedule = benchmark_schedule(engine, shape.batch_size)
-    b = schedule.requests
-    trace = pd.DataFrame({
-        "request_id": np.arange(b, dtype=np.int64), "arrival_s": np.zeros(b),
-        "prompt_tokens": np.full(b, shape.input_len, dtype=np.int64),
-        "output_tokens": np.full(b, shape.output_len, dtype=np.int64)})
     pool = PoolSpec(name=_POOL, role=Role.COLOCATED, hardware=shape.hardware, model=shape.model,
                     dtype=shape.dtype, tensor_parallel=shape.tensor_parallel, engine=engine.name,
                     batching=schedule.batching,
                     max_num_seqs=schedule.max_num_seqs or shape.max_num_seqs,
                     max_num_batched_tokens=schedule.max_num_batched_tokens)
+    return pool, schedule.requests
+
+
+def benchmark_run(cost_model: CostModel, shape: RunShape) -> SimResult:
+    """The simulated run (``simulate``'s result), every request submitted at t = 0; rejected
+    requests are in its records as the simulator reports them."""
+    pool, b = benchmark_pool(shape)
+    trace = pd.DataFrame({
+        "request_id": np.arange(b, dtype=np.int64), "arrival_s": np.zeros(b),
+        "prompt_tokens": np.full(b, shape.input_len, dtype=np.int64),
+        "output_tokens": np.full(b, shape.output_len, dtype=np.int64)})
     topology = TopologySpec(name="latency-benchmark", pools=(pool,))
     try:
-        result = simulate(trace, topology, seed=0, cost_models={_POOL: cost_model},
-                          timeseries=False)
+        return simulate(trace, topology, seed=0, cost_models={_POOL: cost_model},
+                        timeseries=False)
     except InputError as exc:  # the one pool is the shape's instance: no need to name it
         raise InputError(exc.message.removeprefix(f"pool '{_POOL}': "), column=exc.column) from None
+
+
+def latency_benchmark(cost_model: CostModel, shape: RunShape) -> LatencyResult:
+    """Simulate ``shape`` on ``cost_model`` (whose tensor-parallel degree must be the shape's)."""
+    result = benchmark_run(cost_model, shape)
+    b = len(result.requests)
     requests = result.requests
     rejected = requests[requests["status"].astype(str) != "completed"]
     if len(rejected):

@@ -37,9 +37,14 @@ from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
 from phasesim.simulator.result import SimResult
-from phasesim.simulator.scheduling import pool_scheduling
+from phasesim.simulator.scheduling import (
+    CHUNKED_TOKEN_BUDGET,
+    DEFAULT_MAX_NUM_SEQS,
+    context_limit_tokens,
+    pool_limits,
+    pool_scheduling,
+)
 from phasesim.simulator.topology import (
-    Batching,
     FirstToken,
     LinkSharing,
     PoolSpec,
@@ -53,8 +58,6 @@ from phasesim.units import MAX_TIME_S
 __all__ = ["simulate", "MODES", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
 
 MODES = ("fast", "reference")
-DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default max_num_seqs, where the hardware names none
-CHUNKED_TOKEN_BUDGET = 512  # Sarathi-Serve / vLLM chunked-prefill default token budget
 
 
 def simulate(
@@ -210,19 +213,8 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
         cost_model = resolve_table(hardware=spec.hardware, model=spec.model, dtype=spec.dtype,
                                    tensor_parallel=tp, profile=spec.profile,
                                    engine=spec.engine).cost_model
-    context_limit = model.max_context_tokens
-    if hardware is not None and hardware.max_context_tokens is not None:
-        context_limit = min(context_limit, hardware.max_context_tokens)
-    hardware_seqs = hardware.max_batch_size if hardware is not None else DEFAULT_MAX_NUM_SEQS
     scheduling = pool_scheduling(spec)  # the pool's settings, else its engine's
-    max_seqs = 1 if scheduling.batching == Batching.NONE else min(
-        scheduling.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
-    if scheduling.max_num_batched_tokens is not None:
-        budget = scheduling.max_num_batched_tokens
-    elif scheduling.batching == Batching.CHUNKED:
-        budget = CHUNKED_TOKEN_BUDGET
-    else:
-        budget = max(2048, context_limit)  # vLLM: max(max_model_len, 2048)
+    max_seqs, budget = pool_limits(spec)
     limits = InstanceLimits(max_num_seqs=max_seqs, max_num_batched_tokens=budget)
     emits = spec.role != Role.PREFILL or topology.first_token == FirstToken.PREFILL
     if spec.prefix_cache and prefix_block_tokens % spec.block_tokens:
@@ -244,7 +236,7 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
                  queue_key=QUEUE_ORDERS[spec.queue_order], prefill_emits_token=emits, fast=fast)
         for i in range(spec.instances)
     ]
-    return Pool(spec=spec, instances=instances, context_limit_tokens=context_limit,
+    return Pool(spec=spec, instances=instances, context_limit_tokens=context_limit_tokens(spec),
                 kv_capacity_tokens=capacity, kv_bytes_per_token=int(cost_model.kv_bytes_per_token),
                 layers=model.layers, rng=ctx.rng(f"route:{spec.name}"))
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from phasesim.simulator.catalog.engines import EngineSpec, default_engine, get_engine
+from phasesim.simulator.catalog.engines import EngineSpec, engine_for_hardware
 from phasesim.simulator.catalog.hardware import HARDWARE
+from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.topology import Batching, PoolSpec
 
-__all__ = ["Scheduling", "pool_engine", "pool_scheduling", "engine_for_hardware"]
+__all__ = ["Scheduling", "pool_engine", "pool_scheduling", "engine_for_hardware", "pool_limits",
+           "context_limit_tokens", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
 
-_UNKNOWN_HARDWARE_ENGINE = "vllm"  # hardware outside the catalog: the GPU default
+DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default max_num_seqs, where the hardware names none
+CHUNKED_TOKEN_BUDGET = 512  # Sarathi-Serve / vLLM chunked-prefill default token budget
+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,14 +35,6 @@ class Scheduling:
     batching: Batching
     max_num_seqs: int | None
     max_num_batched_tokens: int | None
-
-
-def engine_for_hardware(hardware: str, engine: str | None = None) -> EngineSpec:
-    """``engine`` when given (checked), else ``hardware``'s default engine."""
-    if engine is not None:
-        return get_engine(engine)
-    spec = HARDWARE.get(hardware)
-    return get_engine(_UNKNOWN_HARDWARE_ENGINE if spec is None else default_engine(spec))
 
 
 def pool_engine(pool: PoolSpec) -> EngineSpec:
@@ -56,3 +52,31 @@ def pool_scheduling(pool: PoolSpec) -> Scheduling:
         max_num_batched_tokens=(pool.max_num_batched_tokens
                                 if pool.max_num_batched_tokens is not None
                                 else engine.max_num_batched_tokens))
+
+
+def pool_limits(pool: PoolSpec) -> tuple[int, int]:
+    """(max sequences, tokens per iteration) of one of the pool's instances: the pool's or its
+    engine's settings, else the defaults (256 sequences capped by the hardware's batch; 512 tokens
+    for chunked prefill, otherwise vLLM's max(2048, context limit)); 1 sequence without batching."""
+    scheduling = pool_scheduling(pool)
+    hardware = HARDWARE.get(pool.hardware)
+    hardware_seqs = hardware.max_batch_size if hardware is not None else DEFAULT_MAX_NUM_SEQS
+    max_seqs = 1 if scheduling.batching == Batching.NONE else min(
+        scheduling.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
+    if scheduling.max_num_batched_tokens is not None:
+        budget = scheduling.max_num_batched_tokens
+    elif scheduling.batching == Batching.CHUNKED:
+        budget = CHUNKED_TOKEN_BUDGET
+    else:
+        budget = max(2048, context_limit_tokens(pool))  # vLLM: max(max_model_len, 2048)
+    return max_seqs, budget
+
+
+def context_limit_tokens(pool: PoolSpec) -> int:
+    """The longest sequence an instance serves: the model's context, capped by the hardware's
+    deployment limit (GroqRack: 2,048)."""
+    hardware = HARDWARE.get(pool.hardware)
+    limit = get_model(pool.model).max_context_tokens
+    if hardware is not None and hardware.max_context_tokens is not None:
+        limit = min(limit, hardware.max_context_tokens)
+    return limit

@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from phasesim.errors import InputError
-from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec
+from phasesim.simulator.catalog.hardware import HARDWARE, DeviceKind, HardwareSpec
 
-__all__ = ["EngineSpec", "ENGINES", "get_engine", "default_engine", "engine_names"]
+__all__ = ["EngineSpec", "ENGINES", "get_engine", "default_engine", "engine_names",
+           "engine_for_hardware"]
 
 # policy names of phasesim.simulator.topology.Batching (kept as strings: the catalog sits below
 # the topology layer; tests/simulator/catalog/test_engines.py checks each is a Batching value)
@@ -136,3 +137,14 @@ def default_engine(hardware: HardwareSpec) -> str:
     if hardware.kind is DeviceKind.RDU:
         return "sambaflow"
     return "vllm"
+
+
+_UNKNOWN_HARDWARE_ENGINE = "vllm"  # hardware outside the catalog: the GPU default
+
+
+def engine_for_hardware(hardware: str, engine: str | None = None) -> EngineSpec:
+    """``engine`` when given (checked), else ``hardware``'s default engine."""
+    if engine is not None:
+        return get_engine(engine)
+    spec = HARDWARE.get(hardware)
+    return get_engine(_UNKNOWN_HARDWARE_ENGINE if spec is None else default_engine(spec))

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phasesim.errors import InputError
-from phasesim.simulator.catalog.engines import default_engine, get_engine
-from phasesim.simulator.catalog.hardware import HARDWARE
+from phasesim.simulator.catalog.engines import engine_for_hardware
 from phasesim.simulator.costs import roofline
-from phasesim.simulator.costs.shipped import find_table, load_cost_model
+from phasesim.simulator.costs.shipped import find_table, load_cost_model, resolve_table_path
 from phasesim.simulator.costs.table_model import TableCostModel
 
-__all__ = ["ResolvedTable", "resolve_engine", "resolve_table"]
+__all__ = ["ResolvedTable", "resolve_table", "table_file"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,36 +44,44 @@ class ResolvedTable:
     uncalibrated: str | None = None
 
 
-def resolve_engine(hardware: str, engine: str | None) -> str:
-    """``engine`` (checked) when given, else ``hardware``'s default engine."""
-    if engine is not None:
-        return get_engine(engine).name
-    spec = HARDWARE.get(hardware)
-    return "analytical" if spec is None else default_engine(spec)
+def _holds(calibration: str | None, hardware: str, engine: str) -> bool:
+    """Whether the user's calibration file holds (hardware, engine); other pairs keep the
+    shipped fit."""
+    return calibration is not None and roofline.pair_key(hardware, engine) in \
+        roofline.read_engine_calibration(Path(calibration))["pairs"]
+
+
+def table_file(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
+               profile: str | None = None, engine: str | None = None,
+               calibration: str | None = None) -> Path | None:
+    """The table file an instance shape runs on (module docstring for the order), or None when its
+    table is to be built from the roofline."""
+    if profile is not None:
+        return resolve_table_path(profile)
+    resolved = engine_for_hardware(hardware, engine).name
+    if tensor_parallel != 1 or _holds(calibration, hardware, resolved):
+        return None
+    try:
+        return find_table(hardware=hardware, model=model, dtype=dtype, engine=resolved)
+    except InputError:
+        return None  # none shipped for this engine
 
 
 def resolve_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
                   profile: str | None = None, engine: str | None = None,
                   calibration: str | None = None) -> ResolvedTable:
     """The cost model for one instance shape (module docstring for the order)."""
-    resolved = resolve_engine(hardware, engine)
-    if profile is not None:
-        cost_model = load_cost_model(hardware=hardware, model=model, dtype=dtype, path=profile,
-                                     tensor_parallel=tensor_parallel, engine=engine)
+    resolved = engine_for_hardware(hardware, engine).name
+    path = table_file(hardware=hardware, model=model, dtype=dtype, tensor_parallel=tensor_parallel,
+                      profile=profile, engine=engine, calibration=calibration)
+    if path is not None:  # a profile must be of the engine named; a shipped table is of `resolved`
+        cost_model = load_cost_model(hardware=hardware, model=model, dtype=dtype, path=path,
+                                     tensor_parallel=tensor_parallel,
+                                     engine=engine if profile is not None else resolved)
         return ResolvedTable(cost_model=cost_model, built=False, hardware=hardware, engine=resolved)
-    in_calibration = calibration is not None and roofline.pair_key(hardware, resolved) in \
-        roofline.read_engine_calibration(Path(calibration))["pairs"]
-    if tensor_parallel == 1 and not in_calibration:
-        try:
-            find_table(hardware=hardware, model=model, dtype=dtype, engine=resolved)
-        except InputError:
-            pass  # none shipped for this engine: build one below
-        else:
-            return ResolvedTable(cost_model=load_cost_model(
-                hardware=hardware, model=model, dtype=dtype, engine=resolved), built=False,
-                hardware=hardware, engine=resolved)
     cost_model = roofline.analytical_cost_model(
         hardware=hardware, model=model, dtype=dtype, tensor_parallel=tensor_parallel,
-        engine=resolved, calibration_path=str(calibration) if in_calibration else None)
+        engine=resolved,
+        calibration_path=str(calibration) if _holds(calibration, hardware, resolved) else None)
     return ResolvedTable(cost_model=cost_model, built=True, hardware=hardware, engine=resolved,
                          uncalibrated=cost_model.meta.get("uncalibrated"))

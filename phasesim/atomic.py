@@ -53,7 +53,8 @@ from pathlib import Path
 
 from phasesim.errors import InputError, OutputError
 
-__all__ = ["atomic_path", "output_errors", "remove_stale", "staged_dir", "temp_prefix"]
+__all__ = ["atomic_path", "output_errors", "remove_stale", "staged_dir", "temp_prefix",
+           "replace_marked_block"]
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _STALE = re.compile(r"^\.(?P<name>.*)\.psim\.(?P<host>[A-Za-z0-9-]*)\.(?P<pid>\d+)"
@@ -307,3 +308,17 @@ def _default_mode(base: int = 0o666) -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return base & ~umask
+
+
+def replace_marked_block(path: str | Path, begin: str, end: str, body: str) -> None:
+    """Replace what lies between the markers ``begin`` and ``end`` of the text file ``path`` with
+    ``body`` (a generated table: ``begin``, a newline, ``body``, ``end``), atomically; an
+    :class:`InputError` naming the file if either marker is missing."""
+    path = Path(path)
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise InputError(f"no generated block ({begin} ... {end})", path=path)
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    with atomic_path(path) as tmp:
+        tmp.write_text(f"{head}{begin}\n{body}{end}{tail}")

@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path
+from phasesim.atomic import atomic_path, replace_marked_block
 from phasesim.errors import InputError
 from phasesim.plain import plain
 from phasesim.simulator.catalog.hardware import get_hardware
@@ -374,13 +374,7 @@ _END = "<!-- bench-data:end -->"
 
 def update_docs(frame: pd.DataFrame, path: Path = DOCS_PATH) -> None:
     """Replace the generated block of ``docs/calibration.md`` with :func:`render_markdown`."""
-    text = path.read_text()
-    if _BEGIN not in text:
-        raise InputError(f"no generated block ({_BEGIN})", path=path)
-    head, _, rest = text.partition(_BEGIN)
-    _, _, tail = rest.partition(_END)
-    with atomic_path(path) as tmp:
-        tmp.write_text(f"{head}{_BEGIN}\n{render_markdown(frame)}{_END}{tail}")
+    replace_marked_block(path, _BEGIN, _END, render_markdown(frame))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
 from phasesim.profiler import bench_data
 from phasesim.simulator.catalog.engines import get_engine
@@ -57,12 +58,7 @@ class BenchmarkRows:
 
 def read_benchmark_csv(path: Path) -> BenchmarkRows:
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV: {' '.join(str(exc).split())}", path=path) from None
+    frame = read_csv_cells(path)
     frame.columns = [c.strip() for c in frame.columns]
     if all(c in frame.columns for c in bench_data.COLUMNS):
         return _from_bench(bench_data.load_bench_data(path), path, "llm-inference-bench (condensed)")

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path
+from phasesim.atomic import atomic_path, replace_marked_block
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import ModelSpec, get_model
@@ -395,11 +395,7 @@ _END = "<!-- calibration:end -->"
 
 def update_docs(cal: dict[str, Any], path: Path = DOCS_PATH) -> None:
     """Replace the generated block of ``docs/calibration.md`` with the current tables."""
-    text = path.read_text()
-    head, _, rest = text.partition(_BEGIN)
-    _, _, tail = rest.partition(_END)
-    with atomic_path(path) as tmp:
-        tmp.write_text(f"{head}{_BEGIN}\n{render_markdown(cal)}{_END}{tail}")
+    replace_marked_block(path, _BEGIN, _END, render_markdown(cal))
 
 
 def main(argv: list[str] | None = None) -> None:

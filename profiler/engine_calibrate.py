@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path
+from phasesim.atomic import atomic_path, replace_marked_block
 from phasesim.errors import InputError
 from phasesim.profiler.bench_data import calibration_rows, load_bench_data, weight_read_bound_s
 from phasesim.profiler.engine_fit import fit_pair, rounded, summary_entry
@@ -189,13 +189,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 
 def update_docs(doc: dict[str, Any], path: Path = DOCS_PATH) -> None:
-    text = path.read_text()
-    if _BEGIN not in text or _END not in text:
-        raise InputError("generated block markers missing", path=path)
-    head, rest = text.split(_BEGIN, 1)
-    _, tail = rest.split(_END, 1)
-    with atomic_path(path) as tmp:
-        tmp.write_text(head + _BEGIN + "\n" + render_markdown(doc) + "\n" + _END + tail)
+    """Replace the generated block of ``docs/calibration.md`` with :func:`render_markdown`."""
+    replace_marked_block(path, _BEGIN, _END, render_markdown(doc) + "\n")
 
 
 def write_calibration(doc: dict[str, Any], path: Path = ENGINE_CALIBRATION_PATH) -> None:

@@ -29,6 +29,7 @@ import typer
 from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
+from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
@@ -190,12 +191,7 @@ def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings,
 
 def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
               warnings: UncalibratedWarnings, calibration: str | None = None) -> None:
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV: {' '.join(str(exc).split())}", path=path) from None
+    frame = read_csv_cells(path)
     missing = [c for c in CSV_INPUTS if c not in frame.columns]
     if missing:
         raise InputError(f"lacks column(s) {', '.join(missing)}", path=path, column=missing[0])

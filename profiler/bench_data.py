@@ -70,6 +70,7 @@ from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 
 __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", "WITHHELD_MODELS",
+           "WITHHELD_CATALOG_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
            "weight_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH", "main"]
@@ -117,6 +118,8 @@ MODEL_NAMES: dict[str, str] = {
 }
 # Withheld on purpose (the paper's model and its twin): predictions are checked against them.
 WITHHELD_MODELS: frozenset[str] = frozenset({"meta-llama/Llama-2-7b-hf", "huggyllama/llama-7b"})
+# ... and their catalog name: `profiler fit` refuses it in our own CSV format too (one rule)
+WITHHELD_CATALOG_MODELS: frozenset[str] = frozenset({"llama2-7b"})
 
 # Columns of the condensed CSV (the data's own labels; times in s, power in W).
 COLUMNS = ("hardware_label", "tp", "engine_label", "model_label", "input_len", "output_len",

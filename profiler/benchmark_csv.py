@@ -18,8 +18,11 @@ Input Output Length, Batch Size, Latency, ...``) or the condensed copy shipped i
 ``profiler.bench_data``'s dicts. Rows whose labels have no catalog name are not fitted and are
 counted (:class:`BenchmarkRows` ``unmapped``); nothing is dropped silently.
 
-A malformed file or row is an :class:`InputError` naming the file, the row (1 = first data row)
-and the column.
+One rule for every format: counts (``tp``, lengths, batch) are whole numbers >= 1 as written
+(``1.5`` is an error, never TP 1), times are finite numbers > 0, and a Llama-2-7B row is refused
+(``bench_data.WITHHELD_MODELS`` / ``WITHHELD_CATALOG_MODELS``: the model our predictions are
+checked on, so no calibration may see it). A malformed file or row is an :class:`InputError`
+naming the file, the row (1 = first data row) and the column.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def read_benchmark_csv(path: Path) -> BenchmarkRows:
     frame = read_csv_cells(path)
     frame.columns = [c.strip() for c in frame.columns]
     if all(c in frame.columns for c in bench_data.COLUMNS):
+        _check_condensed(frame, path)
         return _from_bench(bench_data.load_bench_data(path), path, "llm-inference-bench (condensed)")
     if all(c in frame.columns for c in _RAW_COLUMNS):
         return _from_raw(frame, path)
@@ -85,6 +89,29 @@ def _number(path: Path, i: int, column: str, raw: str, *, whole: bool, optional:
     return value
 
 
+def _withheld(path: Path, i: int, column: str, label: str) -> InputError:
+    return InputError(f"{label!r}: Llama-2-7B rows are withheld from every calibration (the "
+                      "model our predictions are checked on); remove them", path=path, row=i,
+                      column=column)
+
+
+# condensed columns checked cell by cell (load_bench_data's casts would truncate 1.5 to 1 and
+# take -1 s): column -> (whole number, optional)
+_CONDENSED_NUMBERS = {"tp": (True, False), "input_len": (True, False), "output_len": (True, False),
+                      "batch_size": (True, False), "latency_s": (False, False),
+                      "ttft_s": (False, True), "avg_power_w": (False, True)}
+
+
+def _check_condensed(frame: pd.DataFrame, path: Path) -> None:
+    if frame.empty:
+        raise InputError("no rows", path=path)
+    for i, r in enumerate(frame.to_dict("records"), start=1):
+        for column, (whole, optional) in _CONDENSED_NUMBERS.items():
+            _number(path, i, column, r[column], whole=whole, optional=optional)
+        if r["model_label"].strip() in bench_data.WITHHELD_MODELS:
+            raise _withheld(path, i, "model_label", r["model_label"].strip())
+
+
 def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
     missing = [c for c in OUR_COLUMNS if c not in frame.columns]
     if missing:
@@ -101,6 +128,8 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
                 lookup(str(getattr(r, column)).strip())
             except InputError as exc:
                 raise InputError(exc.message, path=path, row=i, column=column) from None
+        if str(r.model).strip() in bench_data.WITHHELD_CATALOG_MODELS:
+            raise _withheld(path, i, "model", str(r.model).strip())
         for column in ints:
             ints[column][i - 1] = int(_number(path, i, column, getattr(r, column), whole=True))
         lat[i - 1] = _number(path, i, "latency_s", r.latency_s, whole=False)
@@ -119,8 +148,12 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
 
 
 def _from_raw(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
+    if frame.empty:
+        raise InputError("no rows", path=path)
     rows = []
     for i, r in enumerate(frame.to_dict("records"), start=1):
+        if r["Model"].strip() in bench_data.WITHHELD_MODELS:
+            raise _withheld(path, i, "Model", r["Model"].strip())
         n = int(_number(path, i, "Input Output Length", r["Input Output Length"], whole=True))
         rows.append({
             "hardware_label": r["Hardware"].strip(),
@@ -132,8 +165,6 @@ def _from_raw(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
             "ttft_s": np.nan, "avg_power_w": np.nan, "power_unit": "",
             "source": f"{path.name}:{i + 1}", "ttft_source": "", "power_source": ""})
     tmp = pd.DataFrame(rows, columns=list(bench_data.COLUMNS))
-    if tmp["model_label"].isin(bench_data.WITHHELD_MODELS).any():
-        raise InputError("holds withheld Llama-2-7B rows; calibration must not see them", path=path)
     engines = [bench_data.ENGINE_OVERRIDES.get((h, e), bench_data.ENGINE_NAMES.get(e, ""))
                for h, e in zip(tmp["hardware_label"], tmp["engine_label"], strict=True)]
     mapped = tmp.assign(hardware=tmp["hardware_label"].map(bench_data.HARDWARE_NAMES).fillna(""),

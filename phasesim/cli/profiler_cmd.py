@@ -319,7 +319,7 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
                     cross_validate: bool, tables: Path | None, table_models: str | None,
                     tp: int) -> None:
     from phasesim.profiler.benchmark_csv import read_benchmark_csv
-    from phasesim.profiler.engine_calibrate import calibrate, write_calibration
+    from phasesim.profiler.engine_calibrate import calibrate, usable_rows, write_calibration
 
     if out.suffix.lower() != ".json":
         raise InputError("-o/--out: a benchmark fit writes a .json calibration", path=out)
@@ -333,6 +333,8 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
     for label, n in sorted(data.unmapped.items()):
         err.print(f"note: {n} row(s) not fitted, no catalog name for {label}", highlight=False)
     wanted = None if pairs is None else [p.strip() for p in pairs.split(",") if p.strip()]
+    for line in _row_accounting(data.rows, usable_rows(data.rows), wanted, path):
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
     doc, per_row = calibrate(data.rows, wanted, data=f"{path.name} ({data.format})",
                              cross_validate=cross_validate,
                              log=lambda s: err.print(s, highlight=False))
@@ -354,7 +356,42 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
     for key, e in doc["pairs"].items():
         cv = "-" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']} %"
         typer.echo(f"{key}: {e['rows']} rows, {len(e['models'])} models, train MAPE "
-                   f"{e['train_mape_pct']} %, leave-one-model-out MAPE {cv}")
+                   f"{e['train_mape_pct']} %, leave-one-model-out MAPE {cv}"
+                   f"{_left_out(e['excluded_rows'])}")
+
+
+def _left_out(excluded: dict[str, int]) -> str:
+    """``; left out: 2 tp-not-supported, ...`` (rows the fit did not use, by reason)."""
+    if not excluded:
+        return ""
+    return "; left out: " + ", ".join(f"{n} {why}" for why, n in sorted(excluded.items()))
+
+
+def _row_accounting(rows, usable, wanted: list[str] | None, path: Path) -> list[str]:
+    """Notes for every catalog row the fit will not use, by pair and reason; an
+    :class:`InputError` for a pair (every pair in the file, or each of ``wanted``) none of whose
+    rows can be fitted: it would otherwise vanish from the calibration without a word."""
+    kept, excluded = usable
+    have = rows.groupby(["hardware", "engine"]).size().to_dict()
+    fit = kept.groupby(["hardware", "engine"]).size().to_dict()
+    pairs = [tuple(p.split("/", 1)) if "/" in p else (p, "") for p in wanted] if wanted else None
+    for hw, eng in pairs or []:
+        if (hw, eng) not in have:
+            known = ", ".join(f"{h}/{e}" for h, e in sorted(have)) or "none"
+            raise InputError(f"no usable rows for pair '{hw}/{eng}' (have: {known})", path=path)
+    notes = []
+    for (hw, eng), n in sorted(have.items()):
+        key = f"{hw}/{eng}"
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(excluded.get((hw, eng), {}).items()))
+        if pairs is not None and (hw, eng) not in pairs:
+            notes.append(f"note: {n} row(s) of {key} not fitted (not in --pairs)")
+        elif not fit.get((hw, eng)):
+            raise InputError(f"pair {key}: none of its {n} row(s) can be fitted ({reasons})",
+                             path=path)
+        elif reasons:
+            notes.append(f"note: {key}: {n - fit[(hw, eng)]} of {n} row(s) left out of the fit "
+                         f"({reasons})")
+    return notes
 
 
 @app.command()

@@ -78,3 +78,36 @@ def test_bad_options_are_one_line_and_write_nothing(profiler, tmp_path, gh200_ru
     result = profiler("fit", path, *[a.format(tmp=tmp_path) for a in args])
     exits_with_one_error_line(result, expect)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gh200.csv"]
+
+
+RUNS_HEADER = "hardware,engine,model,tp,input_len,output_len,batch_size,latency_s\n"
+FEASIBLE = ("h100-sxm,vllm,llama3-8b,1,128,128,1,1.2\n"
+            "h100-sxm,vllm,llama3-8b,1,128,128,8,1.5\n")
+TOO_FAST = "a100-sxm-80gb,vllm,llama3-8b,1,128,128,1,0.0001\n"  # below reading the weights once
+
+
+def test_a_pair_with_no_usable_row_is_an_error_not_an_empty_fit(profiler, tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text(RUNS_HEADER + FEASIBLE + TOO_FAST)
+    result = profiler("fit", path, "-o", tmp_path / "cal.json", "--no-cv")
+    exits_with_one_error_line(result, "runs.csv", "a100-sxm-80gb/vllm", "none of its 1 row(s)",
+                              "below-weight-read-floor 1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv"]
+
+
+def test_every_row_left_out_is_counted_on_the_console_with_its_reason(profiler, tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text(RUNS_HEADER + FEASIBLE
+                    + "h100-sxm,vllm,llama3-8b,3,128,128,8,1.5\n"  # TP 3: the catalog refuses it
+                    + "h100-sxm,vllm,llama3-8b,1,128,128,1,0.0001\n"
+                    + TOO_FAST)
+    out = tmp_path / "cal.json"
+    result = profiler("fit", path, "-o", out, "--no-cv", "--pairs", "h100-sxm/vllm")
+    assert result.exit_code == 0, result.output
+    entry = json.loads(out.read_text())["pairs"]["h100-sxm/vllm"]
+    assert entry["rows"] == 2
+    assert entry["excluded_rows"] == {"below-weight-read-floor": 1, "tp-not-supported": 1}
+    assert ("note: h100-sxm/vllm: 2 of 4 row(s) left out of the fit (below-weight-read-floor 1, "
+            "tp-not-supported 1)") in result.stderr
+    assert "note: 1 row(s) of a100-sxm-80gb/vllm not fitted (not in --pairs)" in result.stderr
+    assert "left out: 1 below-weight-read-floor, 1 tp-not-supported" in result.stdout

@@ -53,3 +53,38 @@ def test_a_bad_file_names_row_and_column(tmp_path, text, where):
     with pytest.raises(InputError) as exc:
         read_benchmark_csv(path)
     assert where in str(exc.value) and "b.csv" in str(exc.value)
+
+
+CONDENSED = (
+    "hardware_label,tp,engine_label,model_label,input_len,output_len,batch_size,latency_s,ttft_s,"
+    "avg_power_w,power_unit,source,ttft_source,power_source\n"
+    "Nvidia GH200 GPU,1,TensorRT-LLM,mistralai/Mistral-7B-v0.1,128,128,1,0.688,,,,a.csv:2,,\n"
+    "Nvidia GH200 GPU,2,vLLM,mistralai/Mistral-7B-v0.1,128,128,16,0.849,0.05,300,W,a.csv:3,,\n")
+
+
+def test_condensed_format_is_read(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(CONDENSED)
+    data = read_benchmark_csv(path)
+    assert data.rows["tp"].tolist() == [1, 2] and data.rows["latency_s"].tolist() == [0.688, 0.849]
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    # the condensed format is checked cell by cell like the others: no TP 1.5 fitted as TP 1, no
+    # negative or NaN time
+    (CONDENSED.replace("GPU,2,vLLM", "GPU,1.5,vLLM"), "row 2, column 'tp'"),
+    (CONDENSED.replace(",0.688,", ",-0.688,"), "row 1, column 'latency_s'"),
+    (CONDENSED.replace(",0.849,", ",nan,"), "row 2, column 'latency_s'"),
+    (CONDENSED.replace(",0.05,", ",-1,"), "row 2, column 'ttft_s'"),
+    (CONDENSED.replace(",16,0.849", ",0,0.849"), "row 2, column 'batch_size'"),
+    # Llama-2-7B: one rule in every format (it was accepted in ours, refused in theirs)
+    (CONDENSED.replace("GPU,2,vLLM,mistralai/Mistral-7B-v0.1", "GPU,2,vLLM,meta-llama/Llama-2-7b-hf"),
+     "row 2, column 'model_label'"),
+    (OURS.replace("mistral-7b", "llama2-7b"), "row 2, column 'model'"),
+])
+def test_every_format_checks_each_cell_and_refuses_llama2_7b(tmp_path, text, where):
+    path = tmp_path / "b.csv"
+    path.write_text(text)
+    with pytest.raises(InputError) as exc:
+        read_benchmark_csv(path)
+    assert where in str(exc.value) and "b.csv" in str(exc.value)

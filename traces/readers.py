@@ -147,6 +147,15 @@ def _timestamps_ns(values: pa.Array, *, src: Source, first_line: int, column: st
         text = values[i].as_py().strip()
         raise InputError(f"bad timestamp {text[:40]!r} (expected YYYY-MM-DD HH:MM:SS[.fffffff])" if text
                          else "empty value", path=src.path, line=first_line + i, column=column)
+    # Arrow's strptime rolls an impossible date or time over (2023-02-29 -> 1 March, 2023-02-31
+    # -> 3 March, 23:59:60 -> the next day): only a value that prints back as written is real
+    written = pc.replace_substring(parts.field("dt"), "T", " ")
+    unreal = pc.not_equal(pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"), written)
+    unreal = unreal.to_numpy(zero_copy_only=False)
+    if unreal.any():
+        i = int(np.argmax(unreal))
+        raise InputError(f"no such date or time: {values[i].as_py().strip()[:40]!r}",
+                         path=src.path, line=first_line + i, column=column)
     utc_s = seconds.cast(pa.int64()).to_numpy()
     tz = parts.field("tz").to_numpy(zero_copy_only=False)
     if any(tz):

@@ -49,6 +49,12 @@ CSV_CASES = [
      ["line 3", "column 'GeneratedTokens'", ">= 1"]),
     ("bad_timestamp", azure(GOOD_ROWS[0], "2023-11-16 25:17:04.0319600,3180,8"),
      ["line 3", "column 'TIMESTAMP'", "bad timestamp"]),
+    # impossible dates were rolled over into real ones (29 Feb 2023 -> 1 March), exit 0
+    ("no_29_february", azure(GOOD_ROWS[0], "2023-02-29 18:17:04.0319600,3180,8"),
+     ["line 3", "column 'TIMESTAMP'", "no such date or time", "2023-02-29"]),
+    ("no_31_february", azure(GOOD_ROWS[0], GOOD_ROWS[1], "2023-02-31T00:00:00Z,3180,8"),
+     ["line 4", "column 'TIMESTAMP'", "no such date or time"]),
+    ("no_31_april", azure("2023-04-31 00:00:00,3180,8"), ["line 2", "column 'TIMESTAMP'"]),
     ("ragged_row", azure(GOOD_ROWS[0], GOOD_ROWS[1], "2023-11-16 18:17:04.4799600,110"),
      ["line 4", "expected 3 fields"]),
     ("vidur_negative_arrival", "arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,5,5\n-1.5,5,5",

@@ -36,10 +36,12 @@ import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
+from phasesim.json_file import read_json
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
+from phasesim.simulator.costs.calibration_check import check_constants, check_engine_calibration
 from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.table_model import TableCostModel
 
@@ -102,11 +104,14 @@ class RooflineConstants:
 
 def load_constants(path: Path = CONSTANTS_PATH) -> dict[str, Any]:
     """The committed calibration file: ``{"hardware": {name: {constants, errors}}, ...}``."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
+    if not Path(path).exists():
         raise InputError("calibrated constants missing; run `python -m phasesim.profiler.calibration`",
-                         path=path) from None
+                         path=path)
+    doc = read_json(path)
+    for name, entry in (doc.get("hardware", {}) if isinstance(doc, dict) else {}).items():
+        check_constants(entry.get("constants") if isinstance(entry, dict) else None,
+                        RooflineConstants, path=path, where=f"hardware.{name}.constants")
+    return doc
 
 
 def constants_for(hardware: str, calibration: dict[str, Any]) -> tuple[RooflineConstants, str]:
@@ -351,10 +356,9 @@ def pair_key(hardware: str, engine: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _read_engine_calibration(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError:
+    if not Path(path).exists():
         return '{"pairs": {}}'
+    return json.dumps(read_engine_calibration(Path(path)))  # checked as a user's file is
 
 
 def load_engine_calibration(path: Path = ENGINE_CALIBRATION_PATH) -> dict[str, Any]:
@@ -364,27 +368,9 @@ def load_engine_calibration(path: Path = ENGINE_CALIBRATION_PATH) -> dict[str, A
 
 
 def read_engine_calibration(path: Path) -> dict[str, Any]:
-    """A calibration file written by ``profiler fit BENCH.csv -o C.json`` (checked: it must hold
-    ``pairs`` whose constants are the roofline's)."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not JSON: {exc}", path=path) from None
-    pairs = doc.get("pairs") if isinstance(doc, dict) else None
-    if not isinstance(pairs, dict):
-        raise InputError("not a calibration file (no 'pairs' object)", path=path, column="pairs")
-    names = {f for f in RooflineConstants.__dataclass_fields__}
-    for key, entry in pairs.items():
-        consts = entry.get("constants") if isinstance(entry, dict) else None
-        if not isinstance(consts, dict) or set(consts) - names or not all(
-                isinstance(v, (int, float)) and v >= 0 for v in consts.values()):
-            raise InputError(f"pair '{key}': constants must be the roofline's, numbers >= 0",
-                             path=path, column="constants")
-        for k in ("rows", "models", "train_mape_pct", "cv_mape_pct"):
-            entry.setdefault(k, None if k != "models" else [])
-    return doc
+    """A calibration file written by ``profiler fit BENCH.csv -o C.json``, read strictly
+    (``phasesim.json_file``) and checked (``calibration_check``: the rule of the shipped files)."""
+    return check_engine_calibration(read_json(path), RooflineConstants, path=path)
 
 
 def uncalibrated_reason(hardware: str, engine: str,

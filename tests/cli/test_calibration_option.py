@@ -4,6 +4,7 @@ holds; a bad file is one error line, and nothing is written."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,39 @@ def _slower(tmp_path: Path) -> Path:
     return path
 
 
+def _shipped_with(**raw: str) -> str:
+    """The shipped h100-sxm/vllm entry as JSON text with constants replaced by raw JSON text
+    (``fold_NAME``: in the llama3-8b fold)."""
+    entry = load_engine_calibration()["pairs"]["h100-sxm/vllm"]
+    marks = {}
+    for name in raw:
+        consts = entry["folds"]["llama3-8b"] if name.startswith("fold_") else entry["constants"]
+        consts[name.removeprefix("fold_")] = marks.setdefault(name, f"@@{name}@@")
+    doc = json.dumps({"pairs": {"h100-sxm/vllm": entry}})
+    for name, mark in marks.items():
+        doc = doc.replace(f'"{mark}"', raw[name])
+    return doc
+
+
+@pytest.mark.parametrize("special", ["dir", "/dev/zero", "fifo"])
+def test_a_calibration_that_is_no_regular_file_is_one_error_line(sim, tmp_path, special):
+    path = {"dir": tmp_path, "/dev/zero": Path("/dev/zero"), "fifo": tmp_path / "cal.fifo"}[special]
+    if special == "fifo":
+        os.mkfifo(path)  # reading it would wait for a writer forever
+    exits_with_one_error_line(sim("latency", *SHAPE, "--calibration", path), str(path))
+    out = tmp_path / "o"
+    result = sim("replay", "traces/samples/azure_code_2023.parquet", "-t", "gpu", "-o", out,
+                 "--calibration", path)
+    exits_with_one_error_line(result, str(path))
+    assert not out.exists()
+
+
+def test_the_shipped_calibrations_pass_the_same_check():
+    analytical._read_engine_calibration.cache_clear()
+    assert load_engine_calibration()["pairs"]  # read through read_engine_calibration's check
+    assert analytical.load_constants()["hardware"]
+
+
 def test_latency_runs_on_the_given_calibration(sim, tmp_path):
     shipped = json.loads(sim("latency", *SHAPE).stdout)
     mine = sim("latency", *SHAPE, "--calibration", _slower(tmp_path))
@@ -59,15 +93,32 @@ def test_replay_runs_on_the_given_calibration(sim, tmp_path):
 @pytest.mark.parametrize(("text", "expect"), [
     ("{", "not JSON"),
     ('{"x": 1}', "no 'pairs' object"),
-    ('{"pairs": {"h100-sxm/vllm": {"constants": {"speed": 3}}}}', "constants must be the roofline's"),
-    ('{"pairs": {"h100-sxm/vllm": {"constants": {"pass_overhead_s": -1}}}}', "numbers >= 0"),
+    ('{"pairs": {"h100-sxm/vllm": {"constants": {"speed": 3}}}}', "'speed' is not a roofline constant"),
+    ('{"pairs": {"h100-sxm/vllm": {"constants": {"pass_overhead_s": -1}}}}', "lacks gemm_efficiency"),
+    # impossible constants gave exit 0 and faster-than-physics numbers (issue 24): efficiencies
+    # are finite in (0, 1], overheads finite >= 0, types exact, every constant there
+    (_shipped_with(gemm_efficiency="Infinity"), "Infinity is not a JSON number"),
+    (_shipped_with(gemm_efficiency="1e999"), ("constants.gemm_efficiency'", "an efficiency must be a finite")),
+    (_shipped_with(memory_efficiency="1000"), ("constants.memory_efficiency'", "an efficiency must be")),
+    (_shipped_with(memory_efficiency="0"), "in (0, 1], got 0"),
+    (_shipped_with(kv_read_efficiency="true"), ("constants.kv_read_efficiency'", "must be a number, got true")),
+    (_shipped_with(pass_overhead_s='"0.001"'), ("constants.pass_overhead_s'", "must be a number")),
+    (_shipped_with(layer_overhead_s="-1e-6"), ("constants.layer_overhead_s'", "must be a finite number >= 0")),
+    ('{"pairs": {"h100-sxm/vllm": {"constants": {}}}}', "lacks gemm_efficiency"),
+    ('{"pairs": {"h100-sxm/vllm": {"constants": null}}}', "must be an object of roofline constants"),
+    ('{"pairs": {"h100-sxm/vllm": {"rows": 3}}}', "lacks 'constants'"),
+    (_shipped_with(fold_gemm_efficiency="1.5"), "folds.llama3-8b.gemm_efficiency'"),
+    ('{"pairs": {}, "pairs": {"h100-sxm/vllm": {}}}', 'key "pairs" appears twice'),
+    ('{"pairs": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested more than 64 levels"),
+    ("NaN", "NaN is not a JSON number"),
 ])
 def test_a_bad_calibration_file_is_one_error_line(sim, tmp_path, text, expect):
     path = tmp_path / "bad.json"
     path.write_text(text)
-    exits_with_one_error_line(sim("latency", *SHAPE, "--calibration", path), expect, "bad.json")
+    needles = expect if isinstance(expect, tuple) else (expect,)
+    exits_with_one_error_line(sim("latency", *SHAPE, "--calibration", path), *needles, "bad.json")
     out = tmp_path / "o"
     result = sim("replay", "traces/samples/azure_code_2023.parquet", "-t", "gpu", "-o", out,
                  "--calibration", path)
-    exits_with_one_error_line(result, expect)
+    exits_with_one_error_line(result, *needles)
     assert not out.exists()

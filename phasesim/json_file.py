@@ -1,0 +1,105 @@
+"""Read a small JSON file a user hands us (a calibration, a settings file), strictly.
+
+``json.loads`` alone takes too much: a directory or ``/dev/zero`` given as the file (an error
+about something else, or a read that never ends), ``NaN``/``Infinity`` (not JSON, but Python's
+module reads them), a key given twice (the last one silently wins) and nesting deep enough to
+exhaust the interpreter's stack (a ``RecursionError`` traceback). :func:`read_json` refuses each
+with an :class:`InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from phasesim.errors import InputError
+
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "read_json"]
+
+MAX_JSON_BYTES = 64 * 1024 * 1024  # a calibration of every pair is ~100 kB
+MAX_JSON_DEPTH = 64  # objects and arrays inside each other; our files nest 5 deep
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _Refused(f"key {json.dumps(key)[:40]} appears twice in one object")
+    return obj
+
+
+def _not_json(name: str) -> float:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of objects and arrays (brackets inside strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The JSON document in the regular file ``path``, or an :class:`InputError` naming it: not a
+    regular file, larger than ``max_bytes``, not UTF-8, not JSON, ``NaN``/``Infinity``, a
+    repeated key, or nested deeper than :data:`MAX_JSON_DEPTH`."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror})", path=path) from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+        raise InputError(f"{kind}: expected a JSON file", path=path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror})", path=path) from None
+    if len(raw) > max_bytes:
+        raise InputError(f"larger than {max_bytes:,} bytes: not a JSON file of ours", path=path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start + 1})", path=path) from None
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise InputError(f"not JSON of ours: nested more than {MAX_JSON_DEPTH} levels deep",
+                         path=path)
+    try:
+        return json.loads(text, object_pairs_hook=_unique, parse_constant=_not_json)
+    except _Refused as exc:
+        raise InputError(f"not JSON of ours: {exc}", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                         path=path) from None
+    except (ValueError, RecursionError) as exc:  # an integer of > 4,300 digits
+        raise InputError(f"not JSON of ours: {' '.join(str(exc).split())[:100]}",
+                         path=path) from None

@@ -18,11 +18,23 @@ __all__ = ["read_csv_cells"]
 
 def read_csv_cells(path: str | Path) -> pd.DataFrame:
     """The CSV at ``path``, every cell a string as written (blank cells stay ``""``); an
-    :class:`InputError` naming the file if it is missing or not a readable CSV."""
+    :class:`InputError` naming the file if it is missing, not a readable CSV, or names a column
+    twice."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
+        # the header as written: pandas renames a repeated name (batch_size -> batch_size.1), so
+        # the second column would be silently ignored and the output's header renamed
+        header = pd.read_csv(path, dtype=str, keep_default_na=False, header=None, nrows=1)
+        names = [str(name).strip() for name in header.iloc[0]] if len(header) else []
+        seen: set[str] = set()
+        for number, name in enumerate(names, start=1):
+            if name in seen:
+                raise InputError(f"column name {name!r} appears twice in the header (column "
+                                 f"{names.index(name) + 1} and {number})", path=path, line=1,
+                                 column=name)
+            seen.add(name)
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV: {' '.join(str(exc).split())}", path=path) from None

@@ -188,7 +188,24 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if version != schema.SCHEMA_VERSION:
         raise InputError(f"unsupported trace schema_version {version!r} (expected {schema.SCHEMA_VERSION})",
                          path=path)
+    _check_block_tokens(meta.get("prefix_block_tokens"), path)
     return _normalized_meta(meta)
+
+
+# a count of tokens: at most 2**53, the largest a float64 holds exactly (the limit everywhere)
+_MAX_BLOCK_TOKENS = 2**53
+
+
+def _check_block_tokens(block: Any, path: str | Path) -> None:
+    """``prefix_block_tokens`` is absent (null) or a whole number of tokens >= 1: -512 silently
+    turned the prefix cache off and 512.5 was truncated to 512."""
+    if block is None:
+        return
+    if type(block) is not int or not 1 <= block <= _MAX_BLOCK_TOKENS:
+        shown = json.dumps(block)
+        raise InputError(f"trace metadata: prefix_block_tokens must be a whole number of tokens "
+                         f"from 1 to 2**53, got {shown if len(shown) <= 40 else shown[:37] + '...'}",
+                         path=path, column="prefix_block_tokens")
 
 
 def read_trace(path: str | Path) -> pd.DataFrame:

@@ -7,6 +7,8 @@
   naming the path the user gave and the OS's reason (``No space left on device``, ``Read-only file
   system``, ``Is a directory`` ...): one ``error:`` line and exit code 2 in the CLIs.
 - :func:`remove_stale`: temporaries left by a run that was killed (``kill -9``, power loss).
+- :func:`refuse_special`: an output path that is a symbolic link, a device node, a FIFO or a
+  socket is refused, never replaced (both writers above call it).
 
 Temporary names are ``.<name>.psim.<host>.<pid>.<random>.tmp``: the host and process id of the
 writer. A temporary is stale, and removed, only when its host is this host and no process with
@@ -46,6 +48,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Collection, Iterator
@@ -53,8 +56,8 @@ from pathlib import Path
 
 from phasesim.errors import InputError, OutputError
 
-__all__ = ["atomic_path", "output_errors", "remove_stale", "staged_dir", "temp_prefix",
-           "replace_marked_block"]
+__all__ = ["atomic_path", "output_errors", "refuse_special", "remove_stale", "staged_dir",
+           "temp_prefix", "replace_marked_block"]
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _STALE = re.compile(r"^\.(?P<name>.*)\.psim\.(?P<host>[A-Za-z0-9-]*)\.(?P<pid>\d+)"
@@ -102,6 +105,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
+    refuse_special(target, want_dir=False)
     with output_errors(target, own=[target.parent / temp_prefix(target.name)]):
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target.parent, name=target.name)  # left by a killed writer of this file
@@ -130,9 +134,8 @@ def staged_dir(out: str | Path, *, owned: Collection[str] | Callable[[str], bool
     """
     owns = owned if callable(owned) else frozenset(owned).__contains__
     given = Path(out)
-    target = given.resolve() if given.is_symlink() else given  # replace what the link points at
-    if target.exists() and not target.is_dir():
-        raise InputError("output path exists and is not a directory", path=given)
+    refuse_special(given, want_dir=True)
+    target = given
     with output_errors(given, own=[target, target.parent / temp_prefix(target.name)]):
         if target.is_dir():
             _finish_inside(target, owns=owns)  # a move into a mount point cut short by a kill
@@ -160,6 +163,35 @@ def staged_dir(out: str | Path, *, owned: Collection[str] | Callable[[str], bool
                     _move_inside(staging, target, owns=owns)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def refuse_special(path: str | Path, *, want_dir: bool) -> None:
+    """An :class:`InputError` if ``path`` exists and is not what an output may replace: a regular
+    file (``want_dir`` False) or a directory. A symbolic link (even to such a file: the
+    rename would replace the link, not what it points at), a device node (``-o /dev/full`` as
+    root replaced the device with a CSV), a FIFO or a socket is refused, never replaced.
+    Callers may use it up front, before any work; :func:`atomic_path` and :func:`staged_dir`
+    check again."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or str(exc)) from None
+    if stat.S_ISLNK(mode):
+        raise InputError("the output path is a symbolic link; give the path of a regular "
+                         f"{'directory' if want_dir else 'file'} (outputs never replace a link)",
+                         path=path)
+    if stat.S_ISDIR(mode) or (not want_dir and stat.S_ISREG(mode)):
+        return  # a directory where a file is wanted fails on the rename: "Is a directory"
+    kind = ("a regular file" if stat.S_ISREG(mode)
+            else "a device node" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+    wanted = "a directory" if want_dir else "a regular file"
+    raise InputError(f"the output path exists and is {kind}, not {wanted}; phasesim replaces "
+                     f"only {wanted}", path=path)
 
 
 def remove_stale(directory: str | Path, *, name: str | None = None) -> list[Path]:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from phasesim import traces
+from phasesim.atomic import refuse_special
 from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
@@ -133,8 +134,7 @@ def replay(
         "may be repeated. " + ", ".join(_ROUTER_NAMES) + ".")),
 ) -> None:
     """Replay a trace on a topology; write per-request results and print a summary."""
-    if out.exists() and not out.is_dir():
-        raise InputError("-o/--out: exists and is not a directory", path=out)
+    refuse_special(out, want_dir=True)  # before any work: a file, link, device or FIFO
     overrides: dict[str, Any] = {
         "gpu": _known(get_hardware, gpu, "--hardware"),
         "model": _known(get_model, model, "--model"),

@@ -28,7 +28,7 @@ import pandas as pd
 from rich.console import Console
 
 from phasesim.errors import CommandError, InputError
-from phasesim.profiler.endpoint import retry_after_s, scrub, shown_url
+from phasesim.profiler.endpoint import retry_after_s, scrub, shown_url, url_secrets
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.table import host_provenance, latency_columns, write_cost_table
 from phasesim.seeds import check_seed
@@ -67,7 +67,11 @@ class GroqCaptureConfig:
         check_seed(self.seed)
 
     def __repr__(self) -> str:  # keep the key out of any accidental log line
-        return f"GroqCaptureConfig(model={self.model!r}, base_url={self.base_url!r}, api_key=***)"
+        try:
+            url = shown_url(self.base_url)
+        except InputError:
+            url = "***"
+        return f"GroqCaptureConfig(model={self.model!r}, base_url={url!r}, api_key=***)"
 
 
 def make_prompt(target_tokens: int, *, seed: int) -> str:
@@ -88,13 +92,13 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
-def _cause(exc: BaseException, secret: str) -> str:
+def _cause(exc: BaseException, secrets: tuple[str, ...]) -> str:
     """Why a connection failed, from the innermost exception that says (``[Errno 111]
     Connection refused``, a name that does not resolve, a timeout), else the error's type."""
     reason = type(exc).__name__
     inner: BaseException | None = exc
     while inner is not None:
-        text = scrub(str(inner), secret)
+        text = scrub(str(inner), *secrets)
         if text and text != "Connection error.":
             reason = f"{type(exc).__name__}: {text}" if inner is exc else text
         inner = inner.__cause__ or inner.__context__
@@ -109,6 +113,7 @@ class _Requester:
         self.last_start = -1e18
         self.retries: list[str] = []
         self.endpoint = shown_url(cfg.base_url)  # every error names it
+        self.secrets = (cfg.api_key, *url_secrets(cfg.base_url))  # kept out of every message
 
     def _pace(self) -> None:
         if self.cfg.max_rps:
@@ -144,10 +149,14 @@ class _Requester:
             status = exc.status_code
             if status == 429 or status >= 500:
                 raise _Retryable(f"HTTP {status}", wait_s=retry_after_s(exc.response.headers))
-                raise CommandError(f"{self.endpoint}: Groq API error HTTP {status}: "
-                                f"{scrub(str(exc), self.cfg.api_key)[:300]}") from None
+            if status in (401, 403):  # the body may echo the key, in any form: not shown
+                raise CommandError(f"{self.endpoint}: Groq API error HTTP {status}: the API key "
+                                   "was refused (the server's answer is not shown: it may quote "
+                                   "the key)") from None
+            raise CommandError(f"{self.endpoint}: Groq API error HTTP {status}: "
+                               f"{scrub(str(exc)[:4000], *self.secrets)[:300]}") from None
         except groq.APIConnectionError as exc:  # includes timeouts
-            raise _Retryable(f"connection: {_cause(exc, self.cfg.api_key)}", wait_s=None) from None
+            raise _Retryable(f"connection: {_cause(exc, self.secrets)}", wait_s=None) from None
         except (httpx.HTTPError, groq.APIError) as exc:  # broken mid-stream
             raise _Dropped(f"stream broke: {type(exc).__name__}") from None
         finally:
@@ -233,10 +242,11 @@ def capture_groq(cfg: GroqCaptureConfig, *, console: Console,
                  on_request: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) the capture; writes the table of the requests done. Returns the metadata."""
     if not cfg.base_url.startswith(("http://", "https://")):
-        raise InputError(f"not an http(s) URL: {cfg.base_url!r}", column="--base-url")
+        raise InputError(f"not an http(s) URL: {shown_url(cfg.base_url)!r}", column="--base-url")
+    shown = shown_url(cfg.base_url)  # what records and messages name: no user, key or query
     t_start = time.monotonic()
     header = {"backend": "groq", "model": cfg.model, "dtype": cfg.dtype,
-              "hardware": cfg.hardware, "base_url": cfg.base_url,
+              "hardware": cfg.hardware, "base_url": shown,
               "prompt_lens": list(cfg.prompt_lens), "output_tokens": cfg.output_tokens}
     ckpt_path = checkpoint_path(cfg.output)
     ckpt = Checkpoint(path=ckpt_path, header=header, resume=cfg.resume)
@@ -264,12 +274,14 @@ def capture_groq(cfg: GroqCaptureConfig, *, console: Console,
     if error is not None and not ckpt.done:
         raise error  # nothing measured: no table, one-line error
     df = _rows(ckpt.done, cfg)
+    command = scrub(cfg.command.replace(cfg.base_url, shown), cfg.api_key,
+                    *url_secrets(cfg.base_url))
     meta = {
         "schema_version": ts.SCHEMA_VERSION, "source": ts.Source.MEASURED.value,
         "engine": "groq",  # GroqCloud's own serving stack, as the API shows it
         "hardware": cfg.hardware, "model": cfg.model, "dtype": cfg.dtype, "tensor_parallel": 1,
-        "capture": {**host_provenance(cfg.command), "backend": "groq", "device": "Groq API",
-                    "endpoint": cfg.base_url,
+        "capture": {**host_provenance(command), "backend": "groq", "device": "Groq API",
+                    "endpoint": shown,
                     "libraries": {"groq": groq.__version__, "httpx": httpx.__version__}},
         "provenance": ("measured through the Groq API: prefill = x_groq.usage.prompt_time, "
                        "decode = completion_time / completion_tokens, medians over repeats; "

@@ -42,7 +42,7 @@ from rich.console import Console
 from phasesim.atomic import atomic_path
 from phasesim.errors import CommandError, InputError
 from phasesim.profiler import endpoint_fit
-from phasesim.profiler.endpoint import endpoint_host, retry_after_s, scrub, shown_url
+from phasesim.profiler.endpoint import endpoint_host, retry_after_s, scrub, shown_url, url_secrets
 from phasesim.profiler.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.table import host_provenance
 from phasesim.simulator.catalog.hardware import get_hardware
@@ -146,6 +146,7 @@ class _Client:
         base = cfg.base_url.rstrip("/")  # http://host:8000/v1 (SDK style) or http://host:8000
         self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
         self.headers = {"authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+        self.secrets = (cfg.api_key, *url_secrets(cfg.base_url))  # kept out of every message
 
     async def stream(self, prompt: str, *, max_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -167,9 +168,13 @@ class _Client:
                     await resp.aread()
                     raise _Retryable(f"HTTP {resp.status_code}",
                                      wait_s=retry_after_s(resp.headers))
+                if resp.status_code in (401, 403):  # its body may echo the key, in any form
+                    raise CommandError(f"{shown_url(self.cfg.base_url)} answered HTTP "
+                                       f"{resp.status_code}: the API key was refused (the "
+                                       "server's answer is not shown: it may quote the key)")
                 if resp.status_code != 200:
                     text = (await resp.aread()).decode(errors="replace")
-                    detail = scrub(text, self.cfg.api_key)[:300]
+                    detail = scrub(text[:4000], *self.secrets)[:300]
                     raise CommandError(f"{shown_url(self.cfg.base_url)} answered HTTP "
                                        f"{resp.status_code}: {detail}")
                 async for line in resp.aiter_lines():
@@ -339,9 +344,8 @@ def capture_openai(cfg: OpenAICaptureConfig, *, console: Console,
         raise error  # nothing measured: no table, one line
     if not rounds:
         raise CommandError(f"no round finished ({stopped}); continue with --resume")
-    command = cfg.command.replace(cfg.base_url, shown_url(cfg.base_url))
-    if cfg.api_key:
-        command = command.replace(cfg.api_key, "***")
+    command = scrub(cfg.command.replace(cfg.base_url, shown_url(cfg.base_url)), cfg.api_key,
+                    *url_secrets(cfg.base_url))
     capture = {**host_provenance(command), "backend": "openai", "engine": cfg.engine,
                "endpoint_host": endpoint_host(cfg.base_url), "served_model": cfg.served_model,
                "libraries": {"httpx": httpx.__version__, "numpy": np.__version__,

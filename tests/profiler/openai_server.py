@@ -19,11 +19,13 @@ to end), so the Python overhead of emitting tokens does not add up.
 Tokenizer rule: ``template_tokens`` + one token per word of the user message, plus
 ``long_word_extra`` more per word longer than six characters. Scripted faults per request number
 (1-based, counting every POST): ``"429"`` (with ``retry-after``), ``"500"``, ``"drop"`` (connection
-closed halfway through the stream, before finish and usage).
+closed halfway through the stream, before finish and usage). ``echo_key="401:basic"`` (status and
+one of :data:`ECHO_FORMS`) refuses every request with a body quoting the key it was sent.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import socket
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Iterator
@@ -129,12 +132,33 @@ class Engine:
                         seq.tokens.put(None)
 
 
+ECHO_FORMS = ("raw", "json-slash", "json-unicode", "spaced", "url", "basic", "prefix")
+
+
+def echoed_key_body(key: str, form: str) -> bytes:
+    """An error body quoting ``key`` as careless servers do: as is, JSON-escaped (``\\/``, or
+    ``\\u002f`` for each punctuation mark), with spaces inserted, URL-encoded, as the base64 of
+    ``user:key`` (a Basic authorization echoed back), or its first 10 characters."""
+    shown = {
+        "raw": key,
+        "json-slash": key.replace("/", "\\/"),
+        "json-unicode": "".join(c if c.isalnum() else f"\\u{ord(c):04x}" for c in key),
+        "spaced": " ".join(key[i:i + 3] for i in range(0, len(key), 3)),
+        "url": urllib.parse.quote(key, safe=""),
+        "basic": base64.b64encode(f"user:{key}".encode()).decode(),
+        "prefix": key[:10] + "...",
+    }[form]
+    return ('{"error": {"message": "Incorrect API key provided: ' + shown
+            + '", "type": "invalid_request_error"}}').encode()
+
+
 class FakeOpenAI:
     def __init__(self, *, api_key: str = "", timing: Timing | None = None,
                  faults: dict[int, str] | None = None, retry_after_s: float = 0.05,
                  template_tokens: int = 9, long_word_extra: int = 0,
-                 report_timings: bool = False) -> None:
+                 report_timings: bool = False, echo_key: str = "") -> None:
         self.api_key = api_key
+        self.echo_key = echo_key  # "STATUS:FORM": refuse every request, quoting its key
         self.timing = timing or Timing()
         self.faults = dict(faults or {})
         self.retry_after_s = retry_after_s
@@ -175,6 +199,13 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _raw(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _event(self, obj: dict[str, Any] | str) -> None:
                 text = "data: " + (obj if isinstance(obj, str) else json.dumps(obj)) + "\n\n"
                 data = text.encode()
@@ -199,6 +230,11 @@ class FakeOpenAI:
                 fault = fake.faults.get(number, "")
                 if self.path != "/v1/chat/completions":
                     self._json(404, {"error": {"message": "not found"}}, {})
+                    return
+                if fake.echo_key:
+                    status, form = fake.echo_key.split(":", 1)
+                    key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+                    self._raw(int(status), echoed_key_body(key, form))
                     return
                 if fault == "429":
                     self._json(429, {"error": {"message": "rate limited"}},

@@ -56,8 +56,8 @@ from pathlib import Path
 
 from phasesim.errors import InputError, OutputError
 
-__all__ = ["atomic_path", "output_errors", "refuse_special", "remove_stale", "staged_dir",
-           "temp_prefix", "replace_marked_block"]
+__all__ = ["atomic_path", "check_output_dir", "output_errors", "refuse_special", "remove_stale",
+           "staged_dir", "temp_prefix", "replace_marked_block"]
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _STALE = re.compile(r"^\.(?P<name>.*)\.psim\.(?P<host>[A-Za-z0-9-]*)\.(?P<pid>\d+)"
@@ -192,6 +192,17 @@ def refuse_special(path: str | Path, *, want_dir: bool) -> None:
     wanted = "a directory" if want_dir else "a regular file"
     raise InputError(f"the output path exists and is {kind}, not {wanted}; phasesim replaces "
                      f"only {wanted}", path=path)
+
+
+def check_output_dir(out: str | Path, *, owned: Collection[str] | Callable[[str], bool]) -> None:
+    """What :func:`staged_dir` would refuse about ``out`` (a link, a file, a device, a directory
+    holding files phasesim did not write), said before a command does its work rather than after."""
+    owns = owned if callable(owned) else frozenset(owned).__contains__
+    given = Path(out)
+    refuse_special(given, want_dir=True)
+    if given.is_dir():
+        with output_errors(given):
+            _refuse_foreign(given, given, owns)
 
 
 def remove_stale(directory: str | Path, *, name: str | None = None) -> list[Path]:

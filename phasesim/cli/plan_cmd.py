@@ -16,7 +16,7 @@ import typer
 import yaml
 
 from phasesim import traces
-from phasesim.atomic import atomic_path
+from phasesim.atomic import check_output_dir, staged_dir
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
@@ -34,6 +34,9 @@ from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.output import parquet_bytes
 
 __all__ = ["app", "plan"]
+
+# what sim plan writes into its directory (and all it may replace there)
+PLAN_FILES = frozenset({"best.yaml", "plans.parquet", "pareto.png", "report.md"})
 
 app = typer.Typer(help="plan commands", no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -77,8 +80,7 @@ def plan(
         "Run on a Dask scheduler (tcp://host:8786) or 'local' (a LocalCluster).")),
 ) -> None:
     """Find the cheapest cluster (or least energy, or fewest devices) that meets the SLO."""
-    if out.exists() and not out.is_dir():
-        raise InputError("-o/--out: exists and is not a directory", path=out)
+    check_output_dir(out, owned=PLAN_FILES)  # before the search, not after it
     for value, option in ((slo_ttft, "--slo-ttft"), (slo_tpot, "--slo-tpot"),
                           (rate_scale, "--rate-scale")):
         if not value > 0:
@@ -125,10 +127,11 @@ def plan(
     if best is not None:
         topo = topology_for(best.candidate, space).model_dump(mode="json")
         files["best.yaml"] = yaml.safe_dump(json.loads(json.dumps(topo)), sort_keys=False).encode()
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        with atomic_path(out / name) as tmp:
-            tmp.write_bytes(data)
+    # one run's files at every moment, as sim replay's: a rerun that finds no best leaves no
+    # best.yaml of an earlier run, and a refusing file system leaves the old run whole
+    with staged_dir(out, owned=PLAN_FILES) as staging:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
     typer.echo(files["report.md"].decode(), nl=False)
     typer.echo(f"wrote {out}/: " + " ".join(sorted(files)))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from phasesim.errors import InputError
+from phasesim.safe_yaml import load_yaml
 from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, PriceBook
 from phasesim.simulator.catalog.hardware import get_hardware
 
@@ -58,7 +59,7 @@ def _read_file(path: Path) -> tuple[dict[str, float], float | None]:
     if not path.is_file():
         raise InputError("--price-file: no such file", path=path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())  # bounded: an alias bomb is refused, not built
     except yaml.YAMLError as exc:
         raise InputError(f"--price-file: not valid YAML ({' '.join(str(exc).split())})",
                          path=path) from None

@@ -9,6 +9,7 @@ torch and groq are optional extras, imported only by the backend that needs them
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from phasesim.atomic import atomic_path
+from phasesim.atomic import atomic_path, check_output_dir, refuse_special, staged_dir
 from phasesim.cli.errors import cli_errors, root_app
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
@@ -308,10 +309,14 @@ def fit(
     for name, value in (("--pairs", pairs), ("--tables", tables), ("--table-models", table_models)):
         if value is not None:
             raise InputError(f"{name}: only when fitting a benchmark CSV")
+    for path in (out, report):
+        if path is not None:
+            refuse_special(path, want_dir=False)
     header, rounds = read_records(records)
-    meta = write_endpoint_table(header, rounds, out, console=Console(stderr=True))
-    if report is not None:
-        with atomic_path(report) as tmp:
+    with contextlib.ExitStack() as stack:  # the report's temporary first: an unwritable
+        tmp = None if report is None else stack.enter_context(atomic_path(report))  # --report
+        meta = write_endpoint_table(header, rounds, out, console=Console(stderr=True))  # fails
+        if tmp is not None:  # before the table is written, not after
             tmp.write_text(json.dumps(meta["fit"], indent=2, sort_keys=True) + "\n")
 
 
@@ -328,6 +333,11 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
     models = None if table_models is None else [m.strip() for m in table_models.split(",") if m.strip()]
     for m in models or []:
         get_model(m)
+    for target in (out, report):
+        if target is not None:
+            refuse_special(target, want_dir=False)
+    if tables is not None:
+        check_output_dir(tables, owned=_owned_table)
     data = read_benchmark_csv(path)
     err = Console(stderr=True)
     for label, n in sorted(data.unmapped.items()):
@@ -335,29 +345,36 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
     wanted = None if pairs is None else [p.strip() for p in pairs.split(",") if p.strip()]
     for line in _row_accounting(data.rows, usable_rows(data.rows), wanted, path):
         err.print(line, highlight=False, markup=False, soft_wrap=True)
-    doc, per_row = calibrate(data.rows, wanted, data=f"{path.name} ({data.format})",
-                             cross_validate=cross_validate,
-                             log=lambda s: err.print(s, highlight=False))
-    built = []
-    if tables is not None:
-        for key, entry in doc["pairs"].items():
+    # all or nothing: every output gets its temporary before the fit (an unwritable one fails at
+    # once) and is renamed onto its name only when all were written, the calibration last, so
+    # a --report or --tables that cannot be written leaves no .json behind
+    with contextlib.ExitStack() as stack:
+        cal = stack.enter_context(atomic_path(out))
+        rep = None if report is None else stack.enter_context(atomic_path(report))
+        folder = None if tables is None else stack.enter_context(
+            staged_dir(tables, owned=_owned_table))
+        doc, per_row = calibrate(data.rows, wanted, data=f"{path.name} ({data.format})",
+                                 cross_validate=cross_validate,
+                                 log=lambda s: err.print(s, highlight=False))
+        write_calibration(doc, cal)  # into the temporary (its format, written one way)
+        if rep is not None:
+            per_row.to_csv(rep, index=False, float_format="%.6g")
+        for key, entry in doc["pairs"].items() if folder is not None else ():
             hw, engine = key.split("/")
             for m in models or entry["models"]:
                 df, meta = build_analytical_table(hardware=hw, model=m, tensor_parallel=tp,
                                                   engine=engine, engine_calibration=doc)
-                target = tables / f"{hw}__{m}__fp16__{engine}__analytical.parquet"
-                built.append((target, df, meta))
-    write_calibration(doc, out)
-    if report is not None:
-        with atomic_path(report) as tmp:
-            per_row.to_csv(tmp, index=False, float_format="%.6g")
-    for target, df, meta in built:
-        write_table(df, meta, target)
+                write_table(df, meta, folder / f"{hw}__{m}__fp16__{engine}__analytical.parquet")
     for key, e in doc["pairs"].items():
         cv = "-" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']} %"
         typer.echo(f"{key}: {e['rows']} rows, {len(e['models'])} models, train MAPE "
                    f"{e['train_mape_pct']} %, leave-one-model-out MAPE {cv}"
                    f"{_left_out(e['excluded_rows'])}")
+
+
+def _owned_table(name: str) -> bool:
+    """The files ``profiler fit --tables DIR`` writes (and may replace) there."""
+    return name.endswith("__analytical.parquet")
 
 
 def _left_out(excluded: dict[str, int]) -> str:

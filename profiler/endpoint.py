@@ -84,7 +84,8 @@ def _encodings(secret: str) -> set[str]:
             # characters touched by the padding bytes or by what follows the secret are dropped
             start = -(-pad * 4 // 3)
             end = (pad + len(raw)) * 4 // 3
-            forms.add(text[start:end])
+            if end - start >= MIN_SECRET_PIECE:  # a shorter core would match ordinary words
+                forms.add(text[start:end])
     return {f for f in forms if f}
 
 

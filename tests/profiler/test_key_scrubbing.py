@@ -102,3 +102,8 @@ def test_scrub_hides_any_piece_of_8_characters_and_the_url_secrets():
     assert scrub("token=hunter2x", "hunter2x") == "token=***"
     short = "abc"  # a key shorter than a piece is scrubbed whole only
     assert "abc" not in scrub("abc x abcd", short) and scrub("ab", short) == "ab"
+
+
+def test_a_short_key_hides_only_itself():
+    # its base64 pieces are a character or two: matching them would eat ordinary words
+    assert scrub("[Errno 111] Connection refused", "k") == "[Errno 111] Connection refused"

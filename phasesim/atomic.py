@@ -183,8 +183,12 @@ def refuse_special(path: str | Path, *, want_dir: bool) -> None:
         raise InputError("the output path is a symbolic link; give the path of a regular "
                          f"{'directory' if want_dir else 'file'} (outputs never replace a link)",
                          path=path)
-    if stat.S_ISDIR(mode) or (not want_dir and stat.S_ISREG(mode)):
-        return  # a directory where a file is wanted fails on the rename: "Is a directory"
+    if stat.S_ISDIR(mode):
+        if want_dir:
+            return
+        raise OutputError(path, os.strerror(errno.EISDIR))  # what the rename would say, early
+    if stat.S_ISREG(mode) and not want_dir:
+        return
     kind = ("a regular file" if stat.S_ISREG(mode)
             else "a device node" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
             else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)

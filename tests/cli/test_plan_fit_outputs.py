@@ -111,3 +111,13 @@ def test_a_records_fit_whose_report_cannot_be_written_leaves_no_table(profiler, 
     result = profiler("fit", records, "-o", refit, "--report", UNWRITABLE / "fit.json")
     exits_with_one_error_line(result, str(UNWRITABLE), "cannot write")
     assert not refit.exists()
+
+
+def test_a_fit_onto_a_directory_fails_before_writing_any_other_output(profiler, tmp_path,
+                                                                      gh200_trt):
+    out = tmp_path / "cal.json"
+    out.mkdir()  # the calibration's rename would fail last, after --report was in place
+    result = profiler("fit", gh200_trt, "-o", out, "--no-cv", "--report", tmp_path / "r.csv")
+    exits_with_one_error_line(result, str(out), "cannot write: Is a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.json", "runs.csv"]
+    assert list(out.iterdir()) == []

@@ -186,6 +186,7 @@ def capture(
     """Capture a cost table (measured on hardware, or analytical from specs)."""
     console = Console(stderr=True)
     _refuse_unused_options(ctx, backend)
+    refuse_special(out, want_dir=False)  # a link, device or FIFO: refused now, not after hours
     if backend is Backend.ANALYTICAL:
         if hardware is None:
             raise InputError("the analytical backend needs --hardware (a catalog name, e.g. "

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from phasesim.cli import app
+from phasesim.cli.profiler_cmd import app as profiler_app
 from tests.one_line import one_error_line
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,3 +90,14 @@ def test_a_fifo_where_an_output_directory_goes_is_refused(tmp_path):
     os.mkfifo(fifo)
     _refused(_replay(fifo), str(fifo), "not a directory")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_capture_onto_a_symlink_is_refused_before_capturing(tmp_path):
+    real = tmp_path / "real.parquet"
+    real.write_text("mine")
+    link = tmp_path / "t.parquet"
+    link.symlink_to(real)
+    result = runner.invoke(profiler_app, ["capture", "--backend", "analytical", "--hardware",
+                                          "h100-sxm", "--model", "llama3-8b", "-o", str(link)])
+    _refused(result, str(link), "symbolic link")
+    assert link.is_symlink() and real.read_text() == "mine"

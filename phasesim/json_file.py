@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from phasesim.errors import InputError
 
 __all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "read_json"]
 
-MAX_JSON_BYTES = 64 * 1024 * 1024  # a calibration of every pair is ~100 kB
+MAX_JSON_BYTES = 16 * 1024 * 1024  # a calibration of every pair is ~100 kB
 MAX_JSON_DEPTH = 64  # objects and arrays inside each other; our files nest 5 deep
 
 
@@ -40,27 +41,21 @@ def _not_json(name: str) -> float:
     raise _Refused(f"{name} is not a JSON number")
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
 def _depth(text: str) -> int:
     """The deepest nesting of objects and arrays (brackets inside strings skipped)."""
     depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for char in _BRACKET.findall(_STRING.sub("", text)):
+        if char in "[{":
             depth += 1
             if depth > deepest:
                 deepest = depth
                 if deepest > MAX_JSON_DEPTH:
-                    return deepest
-        elif char in "]}":
+                    break
+        else:
             depth -= 1
     return deepest
 

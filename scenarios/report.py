@@ -31,6 +31,7 @@ from phasesim.scenarios.analysis import (
     disagg_gain,
     guess_roles,
     numeric_axis,
+    pool_instances,
     reference_slice,
     short_axis,
     sustained_rate,
@@ -342,37 +343,80 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
 
 def _ratio_section(ok: pd.DataFrame, roles: AxisRoles, attainment: float, out: Path,
                    lines: list[str]) -> list[Path]:
-    table = sustained_rate(ok, roles, attainment=attainment)
-    if table.empty:
+    ranked = sustained_rate(ok, roles, attainment=attainment)
+    if ranked.empty:
+        if pool_instances(ok)[0].isna().all():
+            lines += ["## Instance ratio", "", "Not shown: the results have no "
+                      "`pools.<name>.instances` columns to count instances from (run `sim sweep` "
+                      "again to rewrite them).", ""]
         return []
-    fig, ax = _figure(figsize=(8, 4.6))
+    best = ranked.iloc[0]
+    table = ranked.sort_values("order", kind="stable")  # bars and rows in sweep order
+    fig, ax = _figure(figsize=(max(8.0, 0.9 * len(table) + 2), 5.2))
     labels = table["config"].tolist()
-    best_index = int(table["sustained_rps_per_instance"].to_numpy().argmax())
+    tied = set(ranked["config"].head(int(best["tied"])))
     ax.bar(range(len(labels)), table["sustained_rps_per_instance"],
-           color=["tab:green" if i == best_index else "tab:blue" for i in range(len(labels))])
+           color=["tab:green" if c == best["config"] and tied else "yellowgreen" if c in tied
+                  else "tab:blue" for c in labels])
     for i, row in enumerate(table.itertuples()):
-        text = f"{row.sustained_rps_per_instance:.2f}\n({row.sustained_rps:g}/{row.instances})"
+        at_most = "≥" if _capped(row) else ""
+        text = (f"{at_most}{row.sustained_rps_per_instance:.2f}\n"
+                f"({at_most}{row.sustained_rps:g}/{row.instances})")
         ax.annotate(text, (i, row.sustained_rps_per_instance), ha="center", va="bottom", fontsize=7,
                     textcoords="offset points", xytext=(0, 2))
-    ax.set_ylim(0, 1.18 * max(float(table["sustained_rps_per_instance"].max()), 1e-9))
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="sustained req/s per instance",
-           title=f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance\n"
-                 "bar labels: per instance (sustained req/s / instances)")
+    ax.set_ylim(0, 1.25 * max(float(table["sustained_rps_per_instance"].max()), 1e-9))
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("sustained req/s per instance")
+    ax.set_title(f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance\n"
+                 "bar labels: per instance (sustained req/s / instances)\n"
+                 "green: best; light green: tied with it; ≥: held at the highest swept rate",
+                 fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
-    best = table.loc[table["sustained_rps_per_instance"].idxmax()]
     lines += ["## Instance ratio", "",
               "For each instance configuration, the highest swept request rate whose SLO "
-              f"attainment is ≥ {100 * attainment:.0f} %, divided by the number of instances.", "",
+              f"attainment is ≥ {100 * attainment:.0f} %, divided by the number of instances "
+              "(counted from each point's resolved topology: every pool's instances, whatever "
+              "other instance-count axes the point ignores). ≥: the highest swept rate still met "
+              "the SLO, so the configuration may sustain more.", "",
               "![per-instance goodput](ratio.png)", "",
               "| config | instances | sustained req/s | per instance | goodput/instance at "
-              "that rate |", "|---|---:|---:|---:|---:|"]
+              "that rate |", "|---|---|---:|---:|---:|"]
     for row in table.itertuples():
-        lines.append(f"| {row.config} | {row.instances} | {row.sustained_rps:.2f} | "
+        lines.append(f"| {row.config} | {row.topology} | "
+                     f"{'≥ ' if _capped(row) else ''}{row.sustained_rps:.2f} | "
                      f"{row.sustained_rps_per_instance:.3f} | {row.goodput_per_instance:.3f} |")
-    lines += ["", f"**Best: {best['config']}** — {best['sustained_rps_per_instance']:.3f} "
-              "req/s per instance.", ""]
+    lines += ["", _best_line(ranked, attainment), ""]
     return [_save(fig, out / "ratio.png")]
+
+
+def _capped(row: Any) -> bool:
+    """Sustained up to the highest swept rate: the true limit lies above the sweep."""
+    return row.sustained_rps > 0 and row.sustained_rps >= row.max_rate_rps
+
+
+def _best_line(ranked: pd.DataFrame, attainment: float) -> str:
+    """The "Best:" sentence: the winner, or that there is none; how a tie was broken
+    (``rank_sustained``'s order: goodput per instance, then fewer instances, then sweep order)."""
+    best, tied = ranked.iloc[0], int(ranked.iloc[0]["tied"])
+    if tied == 0:
+        return (f"**Best: none** — no configuration sustains any swept rate at ≥ "
+                f"{100 * attainment:.0f} % SLO attainment.")
+    text = (f"**Best: {best['config']}** — {best['sustained_rps_per_instance']:.3f} req/s per "
+            "instance.")
+    if tied == 1:
+        return text
+    rivals = ranked.iloc[1:tied]
+    names = ", ".join(rivals["config"].head(3)) + (f" and {tied - 4} more" if tied > 4 else "")
+    text += (f" Tied on req/s per instance with {names}; ties go to the higher goodput per "
+             "instance at the sustained rate, then fewer instances, then the sweep order")
+    same_good = rivals["goodput_per_instance"].round(9) == round(best["goodput_per_instance"], 9)
+    if not same_good.any():
+        return text + f" (here: goodput per instance {best['goodput_per_instance']:.3f}, the "\
+            f"next {rivals['goodput_per_instance'].iloc[0]:.3f})."
+    same = rivals[same_good & (rivals["instances"] == best["instances"])]
+    if same.empty:
+        return text + f" (here: fewer instances, {best['topology']})."
+    return text + f" (here: the sweep order; equal in every respect to {', '.join(same['config'].head(3))})."
 
 
 def _gain_section(ok: pd.DataFrame, roles: AxisRoles, out: Path, lines: list[str]) -> list[Path]:

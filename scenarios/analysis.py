@@ -17,8 +17,19 @@ import pandas as pd
 
 from phasesim.units import bandwidth_bytes_per_s, duration_s
 
-__all__ = ["AxisRoles", "guess_roles", "short_axis", "numeric_axis", "reference_slice", "disagg_gain",
-           "pool_instances", "sustained_rate", "rank_sustained", "crossovers"]
+__all__ = [
+    "AxisRoles",
+    "axis_label",
+    "crossovers",
+    "disagg_gain",
+    "guess_roles",
+    "numeric_axis",
+    "pool_instances",
+    "rank_sustained",
+    "reference_slice",
+    "short_axis",
+    "sustained_rate",
+]
 
 
 def numeric_axis(values: pd.Series) -> pd.Series:
@@ -62,6 +73,13 @@ class AxisRoles:
             return ""
         return "; other axes at " + ", ".join(f"`{short_axis(a)}` = {frame[a].iloc[0]}"
                                               for a in fixed)
+
+    def fixed_caption(self, frame: pd.DataFrame) -> str:
+        """``fixed_text`` for a figure: the axes held fixed, by their readable names."""
+        fixed = [a for a in self.axes if a in frame.columns and frame[a].nunique() == 1
+                 and a not in self.followers]
+        return ("other axes at " + ", ".join(f"{axis_label(a)} = {frame[a].iloc[0]}"
+                                             for a in fixed)) if fixed else ""
 
     def line_groups(self, frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         """One line per combination of the varying axes other than the rate, in sweep order."""
@@ -140,7 +158,8 @@ def disagg_gain(frame: pd.DataFrame, roles: AxisRoles) -> pd.DataFrame:
     rest = [a for a in keys if a not in roles.heat and a not in roles.followers]
     out = pd.DataFrame({
         "topology": merged[group].astype(str),
-        "panel": [", ".join(_short(a, row[a], 2) for a in rest if merged[a].nunique() > 1)
+        "panel": [", ".join(f"{axis_label(a)} = {row[a]}" for a in rest
+                            if merged[a].nunique() > 1)
                   for _, row in merged.iterrows()],
         "x": merged[roles.heat[0]],
         "y": merged[roles.heat[1]] if len(roles.heat) > 1 else "all",
@@ -319,6 +338,34 @@ def _order(column: pd.Series, value: Any) -> tuple[float, str]:
 
 def _short(axis: str, value: Any, n_keys: int) -> str:
     return str(value) if n_keys == 1 else f"{short_axis(axis)}={value}"
+
+
+# a figure's name for a swept axis (the last parts of its dotted path), with its unit
+_AXIS_NAMES = {
+    "rate_rps": "request rate (req/s)",
+    "link.bandwidth": "KV link bandwidth", "link.latency": "KV link latency",
+    "link.bandwidth_bytes_per_s": "KV link bandwidth (B/s)", "link.latency_s": "KV link latency (s)",
+    "prompt.median_tokens": "median prompt (tokens)", "prompt.max_tokens": "max prompt (tokens)",
+    "output.median_tokens": "median output (tokens)", "output.max_tokens": "max output (tokens)",
+    "prompt.sigma": "prompt length sigma", "output.sigma": "output length sigma",
+    "prefill_instances": "prefill instances", "decode_instances": "decode instances",
+    "instances": "instances", "topology.name": "topology", "prefix_cache": "prefix cache",
+    "routing": "router", "max_batch": "max batch", "tensor_parallel": "tensor-parallel degree",
+    "max_requests": "requests", "seed": "seed",
+}
+
+
+def axis_label(axis: str) -> str:
+    """A readable name for a swept axis in figures: ``trace.rate_rps`` -> ``request rate
+    (req/s)``, ``topology.link.bandwidth`` -> ``KV link bandwidth``; an axis not known by name
+    gets its last part with spaces for underscores (``topology.queue_order`` -> ``queue
+    order``)."""
+    parts = axis.split(".")
+    for n in (2, 1):
+        key = ".".join(parts[-n:])
+        if key in _AXIS_NAMES:
+            return _AXIS_NAMES[key]
+    return parts[-1].replace("_", " ")
 
 
 def short_axis(axis: str) -> str:

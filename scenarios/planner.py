@@ -61,11 +61,33 @@ from phasesim.simulator.metrics import meets_slo
 from phasesim.simulator.run import DEFAULT_MAX_NUM_SEQS, simulate
 from phasesim.simulator.topology import GPU_LINK_LATENCY_S, GROQ_LINK_LATENCY_S, TopologySpec
 
-__all__ = ["OBJECTIVES", "PlanSpace", "Kind", "Candidate", "Evaluation", "PlanResult",
-           "topology_for", "degrees", "batch_sizes", "table_shapes", "simulate_summary",
-           "candidates", "kinds", "search", "search_kind", "search_on", "KindTask", "run_kind",
-           "brute_force", "report_markdown", "effective_max_batch", "Infeasibility",
-           "explain_infeasible", "slo_terms", "PROBE_SCALES"]
+__all__ = [
+    "OBJECTIVES",
+    "PROBE_SCALES",
+    "Candidate",
+    "Evaluation",
+    "Infeasibility",
+    "Kind",
+    "KindTask",
+    "PlanResult",
+    "PlanSpace",
+    "batch_sizes",
+    "brute_force",
+    "candidates",
+    "degrees",
+    "effective_max_batch",
+    "explain_infeasible",
+    "kinds",
+    "report_markdown",
+    "run_kind",
+    "search",
+    "search_kind",
+    "search_on",
+    "simulate_summary",
+    "slo_terms",
+    "table_shapes",
+    "topology_for",
+]
 
 OBJECTIVES = ("cost", "energy", "devices")
 COLOCATED, DISAGGREGATED = "colocated", "disaggregated"

@@ -43,10 +43,22 @@ import numpy as np
 from phasesim.simulator.request import Request
 from phasesim.simulator.topology import Routing
 
-__all__ = ["InstanceLoad", "ROUTERS", "round_robin", "random_choice", "least_outstanding",
-           "least_kv", "power_of_two", "prefix_affinity", "session_affinity", "cache_aware",
-           "cache_aware_costs", "BALANCE_ABS_REQUESTS", "BALANCE_REL",
-           "CACHE_AWARE_PREFILL_WEIGHT"]
+__all__ = [
+    "BALANCE_ABS_REQUESTS",
+    "BALANCE_REL",
+    "CACHE_AWARE_PREFILL_WEIGHT",
+    "ROUTERS",
+    "InstanceLoad",
+    "cache_aware",
+    "cache_aware_costs",
+    "least_kv",
+    "least_outstanding",
+    "power_of_two",
+    "prefix_affinity",
+    "random_choice",
+    "round_robin",
+    "session_affinity",
+]
 
 BALANCE_ABS_REQUESTS = 8  # our choice (SGLang's router: 32 by default, for bigger batches)
 BALANCE_REL = 1.5  # our choice

@@ -247,3 +247,31 @@ def test_a_named_engine_goes_to_gpu_pools_and_groqrack_keeps_groq() -> None:
     pools = {p.role.value: p for p in topology_for(cand, space).pools}
     assert pools["prefill"].engine == "trt-llm" and pools["prefill"].batching is None
     assert pools["decode"].engine is None and pools["decode"].batching.value == "none"
+
+
+def test_pareto_points_that_coincide_stay_visible(monkeypatch) -> None:
+    """Issue 21: two kinds at the same price and attainment both show (hollow markers, the
+    earlier larger), and the log price axis reads in plain numbers."""
+    from matplotlib.figure import Figure
+
+    from phasesim.scenarios.plan_figure import pareto_png
+    from phasesim.scenarios.planner import Candidate, Evaluation, PlanResult
+
+    drawn = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig),
+                                                                 real(fig, *a, **k)))
+    summary = {"cost": {"usd_per_hour": 24.0}, "slo_attainment": 0.86, "goodput_rps": 2.2}
+    evals = [Evaluation(candidate=Candidate(kind="colocated", prefill_hardware="h100-sxm",
+                                            decode_hardware="h100-sxm", prefill=8),
+                        summary=summary, feasible=False),
+             Evaluation(candidate=Candidate(kind="disaggregated", prefill_hardware="h100-sxm",
+                                            decode_hardware="h100-sxm", prefill=2, decode=6),
+                        summary={**summary, "cost": {"usd_per_hour": 240.0}}, feasible=False)]
+    pareto_png(PlanResult(objective="cost", attainment=0.9, evaluations=evals))
+    ax = drawn[0].axes[0]
+    first, second = ax.collections[:2]
+    assert first.get_sizes()[0] > second.get_sizes()[0]
+    assert len(first.get_facecolors()) == 0 or first.get_facecolors()[0][3] == 0  # hollow
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "100" in ticks and not any("times" in t or "^" in t for t in ticks)

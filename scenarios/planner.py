@@ -551,8 +551,8 @@ class Infeasibility:
     bigger: tuple[Evaluation, ...] = ()
 
     def lines(self, space: PlanSpace) -> list[str]:
-        out = [f"**Nothing within --max-devices {space.max_devices} meets the SLO** "
-               f"(attainment >= {self.attainment:g}).", "", "Why:", ""]
+        out = [(f"**Nothing within --max-devices {space.max_devices} meets the SLO** "
+                f"(attainment >= {self.attainment:g})."), "", "Why:", ""]
         best = self.best
         for hw, (share, limit) in self.over_context.items():
             if share > 0:

@@ -22,10 +22,13 @@ The lowest cost wins; fewer outstanding requests, then the lowest index, break t
 more: a cached prefix pulls requests to an instance only until its load exceeds the others' by
 that much, so a popular prefix cannot pile its requests onto one instance (prefix-affinity's
 failure mode). Without a prefix cache every match is 0 and the router balances KV load. The
-weight is 4, our choice: a prefill token costs far more time than a token of KV held by a
-decoding request. Dynamo's default is 1; on the prefix-cache study's workloads (docs/results.md)
-weights 2-8 give TTFT p50/p90 within ~10 % of each other, and 1 gives up hits for balance
-(Mooncake on 16 H100s at 4x its rate: TTFT p50 82 ms with weight 1, 37 ms with 4).
+weight is 32, our choice: a token prefilled costs far more time than a token of KV held by a
+decoding request, and under load a hit is capacity (prefill work not done at all), so balance
+should win only against a clearly larger imbalance. Dynamo's default is 1; with weights of 1-8
+the router gave up hits for balance that did not pay once instances queued (Mooncake's trace on
+16 H100s at 8x its rate: TTFT p90 worse than prefix-affinity's), with 16-64 it kept
+prefix-affinity's hits and beat its p90 there, and on the multi-turn study all weights from 4
+to 64 were within a few per cent of each other.
 
 The two affinity routers keep load in check by a threshold instead (SGLang's router falls back
 to the shortest queue when the load is imbalanced beyond an absolute and a relative threshold):
@@ -62,7 +65,7 @@ __all__ = [
 
 BALANCE_ABS_REQUESTS = 8  # our choice (SGLang's router: 32 by default, for bigger batches)
 BALANCE_REL = 1.5  # our choice
-CACHE_AWARE_PREFILL_WEIGHT = 4.0  # our choice (module docstring); Dynamo's default: 1.0
+CACHE_AWARE_PREFILL_WEIGHT = 32.0  # our choice (module docstring); Dynamo's default: 1.0
 
 
 class InstanceLoad(Protocol):

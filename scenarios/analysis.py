@@ -17,8 +17,19 @@ import pandas as pd
 
 from phasesim.units import bandwidth_bytes_per_s, duration_s
 
-__all__ = ["AxisRoles", "guess_roles", "short_axis", "numeric_axis", "reference_slice", "disagg_gain",
-           "sustained_rate", "crossovers"]
+__all__ = [
+    "AxisRoles",
+    "axis_label",
+    "crossovers",
+    "disagg_gain",
+    "guess_roles",
+    "numeric_axis",
+    "pool_instances",
+    "rank_sustained",
+    "reference_slice",
+    "short_axis",
+    "sustained_rate",
+]
 
 
 def numeric_axis(values: pd.Series) -> pd.Series:
@@ -62,6 +73,13 @@ class AxisRoles:
             return ""
         return "; other axes at " + ", ".join(f"`{short_axis(a)}` = {frame[a].iloc[0]}"
                                               for a in fixed)
+
+    def fixed_caption(self, frame: pd.DataFrame) -> str:
+        """``fixed_text`` for a figure: the axes held fixed, by their readable names."""
+        fixed = [a for a in self.axes if a in frame.columns and frame[a].nunique() == 1
+                 and a not in self.followers]
+        return ("other axes at " + ", ".join(f"{axis_label(a)} = {frame[a].iloc[0]}"
+                                             for a in fixed)) if fixed else ""
 
     def line_groups(self, frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         """One line per combination of the varying axes other than the rate, in sweep order."""
@@ -140,7 +158,8 @@ def disagg_gain(frame: pd.DataFrame, roles: AxisRoles) -> pd.DataFrame:
     rest = [a for a in keys if a not in roles.heat and a not in roles.followers]
     out = pd.DataFrame({
         "topology": merged[group].astype(str),
-        "panel": [", ".join(_short(a, row[a], 2) for a in rest if merged[a].nunique() > 1)
+        "panel": [", ".join(f"{axis_label(a)} = {row[a]}" for a in rest
+                            if merged[a].nunique() > 1)
                   for _, row in merged.iterrows()],
         "x": merged[roles.heat[0]],
         "y": merged[roles.heat[1]] if len(roles.heat) > 1 else "all",
@@ -152,31 +171,94 @@ def disagg_gain(frame: pd.DataFrame, roles: AxisRoles) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def pool_instances(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each point's instances, counted from its resolved topology (the summary's
+    ``pools.<name>.instances`` and ``pools.<name>.hardware`` columns): the total over its pools,
+    and a text such as ``14 h100-sxm`` or ``1 h100-sxm + 4 groqrack`` (pools in column order).
+    Instance-count axes are not summed: a colocated point also carries the prefill/decode
+    counts it ignores. NaN and ``""`` where a row has no pool columns."""
+    pools = [c[len("pools."):-len(".instances")] for c in frame.columns
+             if c.startswith("pools.") and c.endswith(".instances")]
+    totals, texts = [], []
+    for _, row in frame.iterrows():
+        parts, total = [], 0
+        for pool in pools:
+            count = row[f"pools.{pool}.instances"]
+            if count is None or (isinstance(count, float) and math.isnan(count)):
+                continue  # a pool of another point's topology
+            hardware = row.get(f"pools.{pool}.hardware")
+            parts.append(f"{int(count)} {hardware if isinstance(hardware, str) else pool}")
+            total += int(count)
+        totals.append(float(total) if parts else math.nan)
+        texts.append(" + ".join(parts))
+    return (pd.Series(totals, index=frame.index, dtype=np.float64),
+            pd.Series(texts, index=frame.index, dtype=object))
+
+
 def sustained_rate(frame: pd.DataFrame, roles: AxisRoles, *, attainment: float) -> pd.DataFrame:
     """Per instance configuration: the highest swept rate whose SLO attainment is at least
-    ``attainment`` (0 if none), per instance (instances = sum of the instance-count axes)."""
+    ``attainment`` (0 if none), per instance, the instances counted from each point's resolved
+    topology (:func:`pool_instances`). Rows come best first (:func:`rank_sustained`); ``tied``
+    says how many configurations share the best per-instance rate. Empty when the results have
+    no instance-count axis, no rate axis, or no pool columns to count instances from."""
     if not roles.instances or roles.rate is None:
         return pd.DataFrame()
+    totals, texts = pool_instances(frame)
+    if totals.isna().all():
+        return pd.DataFrame()
     keys = [a for a in roles.axes if a != roles.rate]
+    shown = [a for a in keys if a not in roles.followers and frame[a].nunique() > 1]
     rows = []
-    for values, sub in frame.groupby(keys, sort=False):
+    for order, (values, sub) in enumerate(frame.groupby(keys, sort=False)):
         values = values if isinstance(values, tuple) else (values,)
         config = dict(zip(keys, values, strict=True))
-        instances = int(sum(int(config[a]) for a in roles.instances))
+        counts = set(totals[sub.index].dropna().astype(int))
+        if len(counts) != 1:
+            continue  # no pool columns (or, impossible for one topology, several counts)
+        instances = counts.pop()
         rate = numeric_axis(sub[roles.rate])
         good = sub[(sub["slo_attainment"].fillna(0.0) >= attainment).to_numpy()]
         sustained = float(numeric_axis(good[roles.rate]).max()) if len(good) else 0.0
         at = good.loc[numeric_axis(good[roles.rate]).idxmax()] if len(good) else None
         rows.append({
-            "config": _config_label(config, keys, roles.instances),
+            "config": _ratio_label(config, shown, roles, texts[sub.index[0]]),
+            "topology": texts[sub.index[0]],
             "instances": instances,
             "sustained_rps": sustained,
             "sustained_rps_per_instance": sustained / instances if instances else math.nan,
             "goodput_per_instance": (float(at["goodput_rps"]) / instances
                                      if at is not None and instances else 0.0),
             "max_rate_rps": float(rate.max()),
+            "order": order,
         })
-    return pd.DataFrame(rows)
+    return rank_sustained(pd.DataFrame(rows)) if rows else pd.DataFrame()
+
+
+def rank_sustained(table: pd.DataFrame) -> pd.DataFrame:
+    """Best first: the highest sustained rate per instance; ties (equal to 1e-9) go to the higher
+    goodput per instance at that rate (the one with more headroom), then to fewer instances
+    (the smaller cluster), then to the sweep order. ``tied``: configurations sharing the top
+    per-instance rate (1 when there is no tie; 0 on every row when none sustains any rate)."""
+    per = table["sustained_rps_per_instance"].fillna(0.0).round(9)
+    good = table["goodput_per_instance"].fillna(0.0).round(9)
+    ranked = table.assign(_per=-per, _good=-good).sort_values(
+        ["_per", "_good", "instances", "order"], kind="stable").drop(columns=["_per", "_good"])
+    top = float(per.max())
+    ranked["tied"] = int((per == top).sum()) if top > 0 else 0
+    return ranked.reset_index(drop=True)
+
+
+def _ratio_label(config: Mapping[str, Any], shown: Sequence[str], roles: AxisRoles,
+                 topology: str) -> str:
+    """``2P:1D`` where the prefill and decode counts are the only instance axes; otherwise the resolved
+    topology (``14 h100-sxm``) and the other varying axes (zipped followers left out)."""
+    rest = {a: config[a] for a in shown if a not in roles.instances}
+    if len(roles.instances) == 2 and all(a in config for a in roles.instances):
+        label = _config_label({a: config[a] for a in roles.instances}, list(roles.instances),
+                              roles.instances)
+        if label:
+            return ", ".join([label, *(f"{k.split('.')[-1]}={v}" for k, v in rest.items())])
+    return ", ".join([*(f"{k.split('.')[-1]}={v}" for k, v in rest.items()), topology])
 
 
 def crossovers(decode: pd.DataFrame, dense: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -256,6 +338,34 @@ def _order(column: pd.Series, value: Any) -> tuple[float, str]:
 
 def _short(axis: str, value: Any, n_keys: int) -> str:
     return str(value) if n_keys == 1 else f"{short_axis(axis)}={value}"
+
+
+# a figure's name for a swept axis (the last parts of its dotted path), with its unit
+_AXIS_NAMES = {
+    "rate_rps": "request rate (req/s)",
+    "link.bandwidth": "KV link bandwidth", "link.latency": "KV link latency",
+    "link.bandwidth_bytes_per_s": "KV link bandwidth (B/s)", "link.latency_s": "KV link latency (s)",
+    "prompt.median_tokens": "median prompt (tokens)", "prompt.max_tokens": "max prompt (tokens)",
+    "output.median_tokens": "median output (tokens)", "output.max_tokens": "max output (tokens)",
+    "prompt.sigma": "prompt length sigma", "output.sigma": "output length sigma",
+    "prefill_instances": "prefill instances", "decode_instances": "decode instances",
+    "instances": "instances", "topology.name": "topology", "prefix_cache": "prefix cache",
+    "routing": "router", "max_batch": "max batch", "tensor_parallel": "tensor-parallel degree",
+    "max_requests": "requests", "seed": "seed",
+}
+
+
+def axis_label(axis: str) -> str:
+    """A readable name for a swept axis in figures: ``trace.rate_rps`` -> ``request rate
+    (req/s)``, ``topology.link.bandwidth`` -> ``KV link bandwidth``; an axis not known by name
+    gets its last part with spaces for underscores (``topology.queue_order`` -> ``queue
+    order``)."""
+    parts = axis.split(".")
+    for n in (2, 1):
+        key = ".".join(parts[-n:])
+        if key in _AXIS_NAMES:
+            return _AXIS_NAMES[key]
+    return parts[-1].replace("_", " ")
 
 
 def short_axis(axis: str) -> str:

@@ -7,12 +7,16 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from phasesim.scenarios.planner import Evaluation, PlanResult
 
 __all__ = ["pareto_png"]
 
 _MARKERS = "osD^v<>pP*Xh"
+_PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
+# minor ticks of a log axis: labelled at 2 and 5 only (20, 50), unlabelled between
+_PLAIN_MINOR = FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
 
 
 def _frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -42,8 +46,10 @@ def pareto_png(result: PlanResult) -> bytes:
                    for e in evals]
             pts = [(c, m) for c, m in pts if c is not None and m is not None]
             everything += pts
-            if pts:
-                ax.scatter(*zip(*pts), marker=_MARKERS[i % len(_MARKERS)], label=kind, alpha=0.8)
+            if pts:  # hollow, and smaller for later kinds: points that coincide stay visible
+                size = max(170.0 - 28.0 * i, 30.0)
+                ax.scatter(*zip(*pts), marker=_MARKERS[i % len(_MARKERS)], label=kind, s=size,
+                           facecolors="none", edgecolors=f"C{i % 10}", linewidths=1.4)
         front = _frontier(everything)
         if front:
             ax.plot(*zip(*front), color="0.4", linewidth=0.8, drawstyle="steps-post")
@@ -58,7 +64,10 @@ def pareto_png(result: PlanResult) -> bytes:
         ax.set_xlabel("cluster price (USD per hour)")
         ax.set_ylabel(title)
         ax.set_xscale("log")
-        ax.grid(True, alpha=0.3)
+        ax.margins(x=0.08, y=0.08)  # markers at the edges stay whole
+        ax.xaxis.set_major_formatter(_PLAIN)  # $20, $100: not 2x10^1
+        ax.xaxis.set_minor_formatter(_PLAIN_MINOR)
+        ax.grid(True, which="both", alpha=0.3)
     axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
     fig.suptitle(f"sim plan: every configuration simulated ({len(result.evaluations)})")
     fig.tight_layout()

@@ -37,6 +37,7 @@ The searches of different topology kinds are independent: ``search_on`` runs one
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
@@ -55,14 +56,38 @@ from phasesim.simulator.catalog.hardware import (
     get_hardware,
 )
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs import CostModel, min_tensor_parallel
+from phasesim.simulator.costs import CostModel, max_context_tokens, min_tensor_parallel
+from phasesim.simulator.metrics import meets_slo
 from phasesim.simulator.run import DEFAULT_MAX_NUM_SEQS, simulate
 from phasesim.simulator.topology import GPU_LINK_LATENCY_S, GROQ_LINK_LATENCY_S, TopologySpec
 
-__all__ = ["OBJECTIVES", "PlanSpace", "Kind", "Candidate", "Evaluation", "PlanResult",
-           "topology_for", "degrees", "batch_sizes", "table_shapes", "simulate_summary",
-           "candidates", "kinds", "search", "search_kind", "search_on", "KindTask", "run_kind",
-           "brute_force", "report_markdown", "effective_max_batch"]
+__all__ = [
+    "OBJECTIVES",
+    "PROBE_SCALES",
+    "Candidate",
+    "Evaluation",
+    "Infeasibility",
+    "Kind",
+    "KindTask",
+    "PlanResult",
+    "PlanSpace",
+    "batch_sizes",
+    "brute_force",
+    "candidates",
+    "degrees",
+    "effective_max_batch",
+    "explain_infeasible",
+    "kinds",
+    "report_markdown",
+    "run_kind",
+    "search",
+    "search_kind",
+    "search_on",
+    "simulate_summary",
+    "slo_terms",
+    "table_shapes",
+    "topology_for",
+]
 
 OBJECTIVES = ("cost", "energy", "devices")
 COLOCATED, DISAGGREGATED = "colocated", "disaggregated"
@@ -356,8 +381,20 @@ def simulate_summary(trace: pd.DataFrame, topology: TopologySpec, *, slo_ttft_s:
     tables = tables or {}
     models = {p.name: tables[(p.hardware, p.tensor_parallel)] for p in topology.pools
               if (p.hardware, p.tensor_parallel) in tables}
-    return simulate(trace, topology, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, prices=prices,
-                    cost_models=models, timeseries=False).summary
+    result = simulate(trace, topology, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                      prices=prices, cost_models=models, timeseries=False)
+    return {**result.summary, "slo_terms": slo_terms(result.requests, slo_ttft_s=slo_ttft_s,
+                                                     slo_tpot_s=slo_tpot_s)}
+
+
+def slo_terms(requests: pd.DataFrame, *, slo_ttft_s: float, slo_tpot_s: float) -> dict[str, float]:
+    """Each SLO term alone, as a share of all requests (rejected ones included, as attainment
+    counts them): ``completed``, ``ttft`` (completed within the TTFT SLO), ``tpot`` (completed
+    within the TPOT SLO). Attainment is at most the smallest of them."""
+    n = max(len(requests), 1)
+    return {"completed": float(meets_slo(requests, slo_ttft_s=None, slo_tpot_s=None).sum()) / n,
+            "ttft": float(meets_slo(requests, slo_ttft_s=slo_ttft_s, slo_tpot_s=None).sum()) / n,
+            "tpot": float(meets_slo(requests, slo_ttft_s=None, slo_tpot_s=slo_tpot_s).sum()) / n}
 
 
 class _Runner:
@@ -497,7 +534,130 @@ def _check(attainment: float, objective: str) -> None:
         raise InputError(f"--attainment must be in (0, 1], got {attainment}")
 
 
-def report_markdown(result: PlanResult, space: PlanSpace) -> str:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Infeasibility:
+    """Why nothing met the SLO, and what would: ``sim plan``'s explanation (report.md and the
+    console). ``over_context``: per hardware, the share of the trace's requests longer (prompt +
+    output) than its context for the model, and that context; ``best``: the evaluation with the
+    highest attainment; ``lower_attainment``: the attainment target that would have passed and
+    its best configuration under the objective; ``bigger``: configurations simulated beyond
+    ``max_devices`` (the best kind scaled up), in order."""
+
+    attainment: float
+    objective: str
+    over_context: Mapping[str, tuple[float, int]]
+    best: Evaluation | None
+    lower_attainment: tuple[float, Evaluation] | None
+    bigger: tuple[Evaluation, ...] = ()
+
+    def lines(self, space: PlanSpace) -> list[str]:
+        out = [(f"**Nothing within --max-devices {space.max_devices} meets the SLO** "
+                f"(attainment >= {self.attainment:g})."), "", "Why:", ""]
+        best = self.best
+        for hw, (share, limit) in self.over_context.items():
+            if share > 0:
+                ceiling = 1.0 - share
+                verdict = (f"so no {hw} cluster can reach {self.attainment:g}"
+                           if ceiling < self.attainment else "a ceiling still above the target")
+                out.append(f"- {100 * share:.1f} % of the requests are longer (prompt + output) "
+                           f"than {space.model}'s {limit:,}-token context on {hw}: they are "
+                           f"rejected, capping attainment at {ceiling:.3f}, {verdict}.")
+        if best is not None:
+            terms = best.summary.get("slo_terms") or {}
+            got = best.summary.get("slo_attainment") or 0.0
+            out.append(f"- The best attainment is {got:.3f}, by {best.candidate.label}.")
+            if terms:
+                losses = {"rejected": 1.0 - terms["completed"],
+                          "late first token (TTFT SLO)": terms["completed"] - terms["ttft"],
+                          "slow decode (TPOT SLO)": terms["completed"] - terms["tpot"]}
+                worst = max(losses, key=lambda k: losses[k])
+                out.append("  Of all its requests: " + ", ".join(
+                    f"{100 * v:.1f} % {k}" for k, v in losses.items())
+                    + f" (a request may miss both SLOs); the largest loss: {worst}.")
+        out += ["", "What would pass:", ""]
+        if self.lower_attainment is not None:
+            target, e = self.lower_attainment
+            out.append(f"- `--attainment {target:g}`: {e.candidate.label} "
+                       f"(attainment {e.summary['slo_attainment']:.3f}, {_usd(e)}), the best "
+                       f"by {self.objective} of those simulated; run again with it to search "
+                       "for a better one.")
+        capped = [hw for hw, (share, _) in self.over_context.items()
+                  if 1.0 - share < self.attainment]
+        passed = [e for e in self.bigger if e.feasible]
+        if passed:
+            e = passed[0]
+            out.append(f"- `--max-devices {e.candidate.devices}`: {e.candidate.label} meets it "
+                       f"(attainment {e.summary['slo_attainment']:.3f}, {_usd(e)}; simulated).")
+        elif self.bigger:
+            top = max(self.bigger, key=lambda e: e.summary.get("slo_attainment") or 0.0)
+            out.append(f"- Not {max(PROBE_SCALES)}x the devices of the best configuration: "
+                       f"{top.candidate.label} ({top.candidate.devices} devices) reaches "
+                       f"attainment {top.summary.get('slo_attainment') or 0.0:.3f} (simulated); "
+                       "a larger --max-devices may.")
+        if capped:
+            out.append(f"- Requests that fit the context: clip or drop the longer ones (`sim "
+                       f"traces transform --max-context N --context-policy clip|drop`), or plan "
+                       f"on hardware with a longer context ({', '.join(capped)} cannot hold them).")
+        if len(out) and out[-1] == "":
+            out.append("- Nothing found: lower --attainment or relax --slo-ttft / --slo-tpot.")
+        return out
+
+
+# device counts tried beyond --max-devices when nothing meets the SLO (multiples of the best
+# configuration found), at most this many simulations
+PROBE_SCALES = (2, 4)
+
+
+def explain_infeasible(result: PlanResult, space: PlanSpace, trace: pd.DataFrame,
+                       evaluate: Evaluate | None = None) -> Infeasibility:
+    """Why ``result`` has no feasible configuration and what would pass. ``evaluate`` (a
+    topology's summary, as the search's) simulates the best configuration scaled by
+    ``PROBE_SCALES``, unless the context alone caps attainment below the target; None: no
+    simulation (only the lower attainment is offered)."""
+    lengths = (trace["prompt_tokens"].to_numpy() + trace["output_tokens"].to_numpy())
+    over = {}
+    for hw in space.hardware:
+        limit = max_context_tokens(hardware=hw, model=space.model)
+        over[hw] = (float((lengths > limit).mean()) if len(lengths) else 0.0, limit)
+    best = max(result.evaluations, key=lambda e: (e.summary.get("slo_attainment") or 0.0,
+                                                  -e.candidate.devices), default=None)
+    lower = None
+    if best is not None and (best.summary.get("slo_attainment") or 0.0) > 0:
+        target = math.floor(100 * best.summary["slo_attainment"]) / 100
+        if target > 0:
+            ok = PlanResult(objective=result.objective, attainment=target,
+                            evaluations=[Evaluation(candidate=e.candidate, summary=e.summary,
+                                                    feasible=(e.summary.get("slo_attainment")
+                                                              or 0.0) >= target)
+                                         for e in result.evaluations])
+            lower = (target, ok.ranked()[0]) if ok.ranked() else None
+    bigger: list[Evaluation] = []
+    hardware = set() if best is None else {best.candidate.prefill_hardware,
+                                            best.candidate.decode_hardware}
+    reachable = all(1.0 - over[hw][0] >= result.attainment for hw in hardware)
+    if evaluate is not None and best is not None and reachable:
+        grown = dataclasses.replace(space, max_devices=max(PROBE_SCALES) * space.max_devices)
+        run = _Runner(grown, evaluate, PlanResult(objective=result.objective,
+                                                  attainment=result.attainment))
+        c = best.candidate
+        for scale in PROBE_SCALES:
+            bigger_one = Candidate(kind=c.kind, prefill_hardware=c.prefill_hardware,
+                                   decode_hardware=c.decode_hardware, prefill=c.prefill * scale,
+                                   decode=c.decode * scale, prefill_tp=c.prefill_tp,
+                                   decode_tp=c.decode_tp, prefill_max_batch=c.prefill_max_batch,
+                                   decode_max_batch=c.decode_max_batch)
+            if bigger_one.devices <= space.max_devices:
+                continue
+            if run(bigger_one):
+                break
+        bigger = run.result.evaluations
+    return Infeasibility(attainment=result.attainment, objective=result.objective,
+                         over_context=over, best=best,
+                         lower_attainment=lower, bigger=tuple(bigger))
+
+
+def report_markdown(result: PlanResult, space: PlanSpace,
+                    infeasible: Infeasibility | None = None) -> str:
     """The winner, the best of each other topology kind and why it lost, and the prices used."""
     lines = [f"# sim plan: {result.objective} at SLO attainment >= {result.attainment:g}", "",
              (f"Space: {', '.join(space.hardware)}; model {space.model}; at most "
@@ -505,6 +665,8 @@ def report_markdown(result: PlanResult, space: PlanSpace) -> str:
               f"configurations simulated (brute force: {sum(1 for _ in candidates(space))})."), ""]
     best = result.best
     if best is None:
+        if infeasible is not None:
+            return "\n".join(lines + infeasible.lines(space)) + "\n"
         top = max(result.evaluations, key=lambda e: e.summary.get("slo_attainment") or 0.0,
                   default=None)
         lines.append(f"**Nothing within --max-devices {space.max_devices} meets the SLO.**")

@@ -27,10 +27,12 @@ from phasesim.atomic import atomic_path, staged_dir
 from phasesim.errors import InputError
 from phasesim.scenarios.analysis import (
     AxisRoles,
+    axis_label,
     crossovers,
     disagg_gain,
     guess_roles,
     numeric_axis,
+    pool_instances,
     reference_slice,
     short_axis,
     sustained_rate,
@@ -45,7 +47,7 @@ REPORT_FILE = "report.md"
 _DPI = 100
 _PLAIN = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
 _MAX_CDF_LINES = 10
-_LEGEND_INSIDE_MAX = 4  # more lines than this: the legend goes beside the last panel
+_LEGEND_COLUMNS = 6  # a legend below the panels: this many entries a row
 # line k: colour k of the default cycle, with a dash pattern and marker that tell apart
 # lines drawn exactly on top of each other (e.g. two topologies sharing the same prefill pool)
 _STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"))
@@ -127,26 +129,27 @@ def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) 
     batches = sorted(decode["batch_size"].unique())
     sources = (dict(zip(ok["hardware"], ok["table_source"], strict=True))
                if {"hardware", "table_source"} <= set(ok.columns) else {})
-    fig, axes = _figure(1, 3, figsize=(17, 5))
+    fig, axes = _figure(1, 3, figsize=(17, 5.6))
     for hw in hardware:
         p = prefill[(prefill["hardware"] == hw) & prefill["supported"]]
-        label = f"{hw} ({sources[hw]} table)" if hw in sources else hw
-        line, = axes[0].plot(p["prompt_tokens"], 1e3 * p["time_s"], marker="o", label=label)
+        table = f"{sources[hw]} table, " if hw in sources else ""
+        line, = axes[0].plot(p["prompt_tokens"], 1e3 * p["time_s"], marker="o")
         d = decode[(decode["hardware"] == hw) & decode["supported"]]
         every = dense[dense["hardware"] == hw]
         color = line.get_color()
         if len(d) == 1:  # no batching: one operating point, drawn across the batch axis
-            label = f"{hw} (batch {int(d['batch_size'].iloc[0])} only)"
+            label = f"{hw} ({table}batch {int(d['batch_size'].iloc[0])} only)"
             axes[1].axhline(1e3 * d["time_s"].iloc[0], color=color, linestyle="--", label=label)
-            axes[2].axhline(d["tokens_per_s"].iloc[0], color=color, linestyle="--", label=label)
+            axes[2].axhline(d["tokens_per_s"].iloc[0], color=color, linestyle="--")
         else:
             top = int(every["batch_size"].max()) if len(every) else int(d["batch_size"].max())
-            label = f"{hw} (up to batch {top})"
+            label = f"{hw} ({table}up to batch {top}, its KV memory's limit)"
             for ax, column, scale in ((axes[1], "time_s", 1e3), (axes[2], "tokens_per_s", 1.0)):
                 ax.plot(d["batch_size"], scale * d[column], marker="o", linestyle="none",
                         color=color)
                 curve = every if len(every) else d  # every batch size up to the KV limit
-                ax.plot(curve["batch_size"], scale * curve[column], color=color, label=label)
+                ax.plot(curve["batch_size"], scale * curve[column], color=color,
+                        label=label if ax is axes[1] else None)
                 ax.plot([curve["batch_size"].iloc[-1]], [scale * curve[column].iloc[-1]],
                         marker="|", markersize=14, color=color)
     cross = crossovers(decode, dense)
@@ -177,10 +180,10 @@ def _phases_report(folder: Path, ok: pd.DataFrame, out: Path, lines: list[str]) 
         ax.minorticks_off()
         _plain_log(ax, "y")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
     axes[1].set_title("decode: time per output token (log-log); | = largest batch that fits",
                       fontsize=10)
-    paths = [_save(fig, out / "phases.png")]
+    rows = _legend(fig, axes[1], len(hardware))
+    paths = [_save(fig, out / "phases.png", legend_rows=rows)]
     lines += ["## Prefill and decode by platform", ""]
     if sources:
         lines += ["Cost tables: " + ", ".join(f"{hw} {sources[hw]}" for hw in hardware
@@ -276,20 +279,21 @@ def _cdf_section(folder: Path, shown: pd.DataFrame, roles: AxisRoles, out: Path,
         for ax, column in zip(axes, ("ttft_s", "tpot_s", "e2e_s"), strict=True):
             values = np.sort(done[column].dropna().to_numpy())
             if len(values):
+                style = _line_style(k, len(frames), label)
                 ax.step(values * 1e3, np.arange(1, len(values) + 1) / len(values), where="post",
-                        label=label, color=f"C{k % 10}", linestyle=_STYLES[k % len(_STYLES)][0],
-                        linewidth=1.6)
+                        label=label, color=style["color"], linestyle=style["linestyle"],
+                        linewidth=style["linewidth"])
     for ax, title in zip(axes, ("TTFT", "TPOT", "end-to-end latency"), strict=True):
         ax.set(xscale="log", xlabel=f"{title} (ms, log)", ylabel="fraction of requests",
                title=f"{title} CDF")
         _plain_log(ax, "x")
         ax.grid(True, which="both", alpha=0.3)
-    _legend(axes, len(frames))
+    rows = _legend(fig, axes[0], len(frames))
     fixed = roles.fixed_text(picks)
-    _caption(fig, fixed)
+    _caption(fig, roles.fixed_caption(picks))
     lines += ["## Latency CDFs", "", f"Points shown: {len(frames)}{fixed}.", "",
               "![latency CDFs](cdf.png)", ""]
-    return [_save(fig, out / "cdf.png")]
+    return [_save(fig, out / "cdf.png", legend_rows=rows)]
 
 
 def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
@@ -298,16 +302,14 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
     assert rate is not None
     if shown.empty:
         return []
-    groups = roles.line_groups(shown)
+    groups = list(roles.line_groups(shown))
     fig, axes = _figure(1, 3, figsize=(16, 4.6))
     summary_rows = []
     n_lines = 0
     for k, (label, frame) in enumerate(groups):
         frame = frame.sort_values(rate)
         x = numeric_axis(frame[rate])
-        dash, marker = _STYLES[k % len(_STYLES)]
-        style = {"color": f"C{k % 10}", "linestyle": dash, "marker": marker, "label": label,
-                 "markersize": 5}
+        style = _line_style(k, len(groups), label)
         axes[0].plot(x, frame["goodput_rps"], **style)
         axes[1].plot(frame["throughput_rps"], 1e3 * frame["ttft_s.p99"], **style)
         axes[2].plot(frame["throughput_rps"], 1e3 * frame["tpot_s.p99"], **style)
@@ -315,19 +317,31 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
         best = frame.loc[frame["goodput_rps"].fillna(0.0).idxmax()]
         summary_rows.append((label, float(best["goodput_rps"]), best[rate],
                              float(frame["tpot_s.p99"].min()) * 1e3))
-    axes[0].plot(axes[0].get_xlim(), axes[0].get_xlim(), color="grey", linestyle=":", linewidth=1)
-    axes[0].set(xlabel="request rate (req/s)", ylabel="goodput (req/s)",
-                title="goodput vs request rate")
-    axes[1].set(xlabel="throughput (req/s)", ylabel="P99 TTFT (ms, log)", yscale="log",
-                title="throughput vs P99 TTFT")
-    axes[2].set(xlabel="throughput (req/s)", ylabel="P99 TPOT (ms, log)", yscale="log",
-                title="throughput vs P99 TPOT")
+    rates = numeric_axis(shown[rate])
+    log_rate = _spans_decades(rates)
+    log_throughput = _spans_decades(shown["throughput_rps"])
+    if log_rate:
+        axes[0].set_xscale("log")
+    lo, hi = axes[0].get_xlim()
+    diagonal = np.geomspace(lo, hi, 64) if log_rate and lo > 0 else np.linspace(lo, hi, 2)
+    axes[0].plot(diagonal, diagonal, color="grey", linestyle=":", linewidth=1,
+                 label="goodput = rate")
+    axes[0].set_xlim(lo, hi)
+    axes[0].set(xlabel=axis_label(rate) + (", log" if log_rate else ""),
+                ylabel="goodput (req/s)", title="goodput vs request rate")
+    axes[1].set(xlabel="throughput (req/s" + (", log)" if log_throughput else ")"),
+                ylabel="P99 TTFT (ms, log)", yscale="log", title="throughput vs P99 TTFT")
+    axes[2].set(xlabel="throughput (req/s" + (", log)" if log_throughput else ")"),
+                ylabel="P99 TPOT (ms, log)", yscale="log", title="throughput vs P99 TPOT")
     for ax in axes[1:]:
+        if log_throughput:
+            ax.set_xscale("log")
         _plain_log(ax, "y")
     for ax in axes:
+        _plain_log(ax, "x")
         ax.grid(True, which="both", alpha=0.3)
-    _legend(axes, n_lines)
-    _caption(fig, roles.fixed_text(shown))
+    rows = _legend(fig, axes[0], n_lines + 1)
+    _caption(fig, roles.fixed_caption(shown))
     lines += ["## Goodput and throughput-latency", "",
               "Lines: one per "
               + (" × ".join(f"`{short_axis(a)}`" for a in roles.varying(shown) if a != rate)
@@ -337,42 +351,87 @@ def _rate_section(shown: pd.DataFrame, roles: AxisRoles, out: Path,
               "|---|---:|---:|---:|"]
     lines += [f"| {label} | {g:.2f} | {r} | {t:.1f} |" for label, g, r, t in summary_rows]
     lines.append("")
-    return [_save(fig, out / "rate.png")]
+    return [_save(fig, out / "rate.png", legend_rows=rows)]
 
 
 def _ratio_section(ok: pd.DataFrame, roles: AxisRoles, attainment: float, out: Path,
                    lines: list[str]) -> list[Path]:
-    table = sustained_rate(ok, roles, attainment=attainment)
-    if table.empty:
+    ranked = sustained_rate(ok, roles, attainment=attainment)
+    if ranked.empty:
+        if pool_instances(ok)[0].isna().all():
+            lines += ["## Instance ratio", "", "Not shown: the results have no "
+                      "`pools.<name>.instances` columns to count instances from (run `sim sweep` "
+                      "again to rewrite them).", ""]
         return []
-    fig, ax = _figure(figsize=(8, 4.6))
+    best = ranked.iloc[0]
+    table = ranked.sort_values("order", kind="stable")  # bars and rows in sweep order
+    fig, ax = _figure(figsize=(max(8.0, 0.9 * len(table) + 2), 5.2))
     labels = table["config"].tolist()
-    best_index = int(table["sustained_rps_per_instance"].to_numpy().argmax())
+    tied = set(ranked["config"].head(int(best["tied"])))
     ax.bar(range(len(labels)), table["sustained_rps_per_instance"],
-           color=["tab:green" if i == best_index else "tab:blue" for i in range(len(labels))])
+           color=["tab:green" if c == best["config"] and tied else "yellowgreen" if c in tied
+                  else "tab:blue" for c in labels])
     for i, row in enumerate(table.itertuples()):
-        text = f"{row.sustained_rps_per_instance:.2f}\n({row.sustained_rps:g}/{row.instances})"
+        at_most = "≥" if _capped(row) else ""
+        text = (f"{at_most}{row.sustained_rps_per_instance:.2f}\n"
+                f"({at_most}{row.sustained_rps:g}/{row.instances})")
         ax.annotate(text, (i, row.sustained_rps_per_instance), ha="center", va="bottom", fontsize=7,
                     textcoords="offset points", xytext=(0, 2))
-    ax.set_ylim(0, 1.18 * max(float(table["sustained_rps_per_instance"].max()), 1e-9))
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="sustained req/s per instance",
-           title=f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance\n"
-                 "bar labels: per instance (sustained req/s / instances)")
+    ax.set_ylim(0, 1.25 * max(float(table["sustained_rps_per_instance"].max()), 1e-9))
+    crowded = max(len(label) for label in labels) * len(labels) > 80  # would collide flat
+    ax.set_xticks(range(len(labels)), labels, rotation=30 if crowded else 0,
+                  ha="right" if crowded else "center", fontsize=8 if crowded else 9)
+    ax.set_ylabel("sustained req/s per instance")
+    ax.set_title(f"highest rate with ≥ {100 * attainment:.0f} % SLO attainment, per instance\n"
+                 "bar labels: per instance (sustained req/s / instances)\n"
+                 "green: best; light green: tied with it; ≥: held at the highest swept rate",
+                 fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
-    best = table.loc[table["sustained_rps_per_instance"].idxmax()]
     lines += ["## Instance ratio", "",
               "For each instance configuration, the highest swept request rate whose SLO "
-              f"attainment is ≥ {100 * attainment:.0f} %, divided by the number of instances.", "",
+              f"attainment is ≥ {100 * attainment:.0f} %, divided by the number of instances "
+              "(counted from each point's resolved topology: every pool's instances, whatever "
+              "other instance-count axes the point ignores). ≥: the highest swept rate still met "
+              "the SLO, so the configuration may sustain more.", "",
               "![per-instance goodput](ratio.png)", "",
               "| config | instances | sustained req/s | per instance | goodput/instance at "
-              "that rate |", "|---|---:|---:|---:|---:|"]
+              "that rate |", "|---|---|---:|---:|---:|"]
     for row in table.itertuples():
-        lines.append(f"| {row.config} | {row.instances} | {row.sustained_rps:.2f} | "
+        lines.append(f"| {row.config} | {row.topology} | "
+                     f"{'≥ ' if _capped(row) else ''}{row.sustained_rps:.2f} | "
                      f"{row.sustained_rps_per_instance:.3f} | {row.goodput_per_instance:.3f} |")
-    lines += ["", f"**Best: {best['config']}** — {best['sustained_rps_per_instance']:.3f} "
-              "req/s per instance.", ""]
+    lines += ["", _best_line(ranked, attainment), ""]
     return [_save(fig, out / "ratio.png")]
+
+
+def _capped(row: Any) -> bool:
+    """Sustained up to the highest swept rate: the true limit lies above the sweep."""
+    return row.sustained_rps > 0 and row.sustained_rps >= row.max_rate_rps
+
+
+def _best_line(ranked: pd.DataFrame, attainment: float) -> str:
+    """The "Best:" sentence: the winner, or that there is none; how a tie was broken
+    (``rank_sustained``'s order: goodput per instance, then fewer instances, then sweep order)."""
+    best, tied = ranked.iloc[0], int(ranked.iloc[0]["tied"])
+    if tied == 0:
+        return (f"**Best: none** — no configuration sustains any swept rate at ≥ "
+                f"{100 * attainment:.0f} % SLO attainment.")
+    text = (f"**Best: {best['config']}** — {best['sustained_rps_per_instance']:.3f} req/s per "
+            "instance.")
+    if tied == 1:
+        return text
+    rivals = ranked.iloc[1:tied]
+    names = ", ".join(rivals["config"].head(3)) + (f" and {tied - 4} more" if tied > 4 else "")
+    text += (f" Tied on req/s per instance with {names}; ties go to the higher goodput per "
+             "instance at the sustained rate, then fewer instances, then the sweep order")
+    same_good = rivals["goodput_per_instance"].round(9) == round(best["goodput_per_instance"], 9)
+    if not same_good.any():
+        return text + f" (here: goodput per instance {best['goodput_per_instance']:.3f}, the "\
+            f"next {rivals['goodput_per_instance'].iloc[0]:.3f})."
+    same = rivals[same_good & (rivals["instances"] == best["instances"])]
+    if same.empty:
+        return text + f" (here: fewer instances, {best['topology']})."
+    return text + f" (here: the sweep order; equal in every respect to {', '.join(same['config'].head(3))})."
 
 
 def _gain_section(ok: pd.DataFrame, roles: AxisRoles, out: Path, lines: list[str]) -> list[Path]:
@@ -404,7 +463,8 @@ def _gain_section(ok: pd.DataFrame, roles: AxisRoles, out: Path, lines: list[str
                 grid = grid.reindex(index=sorted(grid.index, key=_sort_key),
                                     columns=sorted(grid.columns, key=_sort_key))
                 _heatmap(axes[i][j], grid, title=f"{topo}{chr(10) + panel if panel else ''}",
-                         xlabel=short_axis(x_axis), ylabel=short_axis(y_axis))
+                         xlabel=axis_label(x_axis),
+                         ylabel=axis_label(y_axis) if len(roles.heat) > 1 else "")
         fig.suptitle(f"{title} vs colocated {roles.baseline} (>1: disaggregation wins)")
         paths.append(_save(fig, out / file))
         lines += [f"![{title}]({file})", ""]
@@ -444,14 +504,17 @@ def _heatmap(ax: Any, grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: st
         dark = np.isfinite(shown[r, c]) and abs(shown[r, c]) >= 2.0  # deep red or deep green
         ax.text(c, r, "—" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center",
                 fontsize=9, color="white" if dark else "black")
-    ax.set_xticks(range(grid.shape[1]), [str(v) for v in grid.columns], fontsize=7, rotation=30)
-    ax.set_yticks(range(grid.shape[0]), [str(v) for v in grid.index], fontsize=7)
+    xticks = [_tick(v) for v in grid.columns]
+    long = max((len(t) for t in xticks), default=0) * grid.shape[1] > 30  # would collide
+    ax.set_xticks(range(grid.shape[1]), xticks, fontsize=9, rotation=30 if long else 0,
+                  ha="right" if long else "center")
+    ax.set_yticks(range(grid.shape[0]), [_tick(v) for v in grid.index], fontsize=9)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.title.set_fontsize(9)
     ticks = np.arange(-_GAIN_SPAN_LOG2, _GAIN_SPAN_LOG2 + 1)
     bar = ax.figure.colorbar(image, ax=ax, shrink=0.8, ticks=ticks)
     bar.ax.set_yticklabels([f"{2 ** t:g}x" if t >= 0 else f"1/{2 ** -t:g}x" for t in ticks],
-                           fontsize=7)
+                           fontsize=8)
 
 
 def _plain_log(ax: Any, which: str) -> None:
@@ -473,17 +536,43 @@ def _plain_log(ax: Any, which: str) -> None:
 def _caption(fig: Any, fixed_text: str) -> None:
     """The axes held fixed, as a small line above the panels (so a copied PNG says its slice)."""
     if fixed_text:
-        fig.suptitle(fixed_text.removeprefix("; ").replace("`", ""), fontsize=9)
+        fig.suptitle(fixed_text, fontsize=9)
 
 
-def _legend(axes: Sequence[Any], n_lines: int) -> None:
-    """A few lines: a legend inside the first panel; more: one legend beside the last panel."""
-    if n_lines <= _LEGEND_INSIDE_MAX:
-        axes[0].legend(fontsize=8)
-        return
-    handles, labels = axes[0].get_legend_handles_labels()
-    axes[-1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                    borderaxespad=0.0)
+def _line_style(k: int, n: int, label: str) -> dict[str, Any]:
+    """Line ``k`` of ``n``: its colour, a dash pattern and a hollow marker, both thinner and
+    smaller the later the line, so that lines drawn on top of each other (equal values) still
+    show the earlier ones around them."""
+    dash, marker = _STYLES[k % len(_STYLES)]
+    shrink = k / (n - 1) if n > 1 else 0.0
+    return {"color": f"C{k % 10}", "linestyle": dash, "marker": marker, "label": label,
+            "markersize": 9.0 - 5.0 * shrink, "linewidth": 2.8 - 1.6 * shrink,
+            "markerfacecolor": "none", "markeredgewidth": 1.4}
+
+
+def _legend(fig: Any, ax: Any, n_lines: int) -> int:
+    """One legend below the panels, off the data, for ``ax``'s labelled lines (every panel
+    draws the same lines); how many rows it takes (for ``_save``)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return 0
+    ncol = max(1, min(len(handles), _LEGEND_COLUMNS))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    return -(-len(handles) // ncol)
+
+
+def _spans_decades(values: pd.Series) -> bool:
+    """Positive values whose largest is at least 10x the smallest: a log axis shows them."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    v = v[v > 0]
+    return len(v) > 1 and float(v.max()) >= 10.0 * float(v.min())
+
+
+def _tick(value: Any) -> str:
+    """A heatmap tick: numbers without trailing zeros (0.5, 8, 1e+04), other values as text."""
+    if isinstance(value, (float, np.floating)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
 
 
 def _figure(*grid: int, **kwargs: Any) -> tuple[Figure, Any]:
@@ -494,8 +583,11 @@ def _figure(*grid: int, **kwargs: Any) -> tuple[Figure, Any]:
     return fig, fig.subplots(*grid, **kwargs)
 
 
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: Any, path: Path, *, legend_rows: int = 0) -> Path:
+    """Lay out (leaving room below for a legend of ``legend_rows`` rows) and write the PNG."""
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, min(0.45, (0.12 + 0.17 * legend_rows) / height) if legend_rows
+                           else 0, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=_DPI, format="png", metadata={"Software": None})
     return path

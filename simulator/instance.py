@@ -81,6 +81,9 @@ class Instance:
         # what routers see: requests waiting, running, or on their way in (= waiting + running +
         # ready + incoming + reservations; kept as a count: +1 at enqueue/reserve, -1 on leaving)
         self.outstanding = 0
+        # what cache-aware routers also see: prompt tokens of the waiting requests, which they
+        # will (re)prefill and hold as KV (+ at enqueue/preemption, - at admission)
+        self.waiting_tokens = 0
         self._asleep = False  # on an idle decision: a poke schedules the next one
         self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
         self._run: DecodeRun | None = None
@@ -116,6 +119,16 @@ class Instance:
         prefix = self.prefix
         return 0 if prefix is None else prefix.match(hash_ids, len(hash_ids))
 
+    def prefix_match_tokens(self, hash_ids: tuple[int, ...]) -> int:
+        """Prompt tokens of ``hash_ids``' resident leading blocks (0 without a prefix cache)."""
+        prefix = self.prefix
+        return 0 if prefix is None else prefix.match(hash_ids, len(hash_ids)) * prefix.prefix_tokens
+
+    def active_kv_tokens(self) -> int:
+        """KV tokens this instance's requests hold now or will hold once admitted: blocks in use
+        (as ``kv_used_blocks``) plus the waiting requests' prompts (Dynamo's "active blocks")."""
+        return self.kv_used_blocks() * self.kv.block_tokens + self.waiting_tokens
+
     def enqueue(self, request: Request, on_done: Callable[[Request], object]) -> None:
         """Queue for prefill. ``on_done(request)`` when the request finishes here (colocated) or
         when its prefill is done (prefill role; its KV stays held until ``release_kv``)."""
@@ -124,6 +137,7 @@ class Instance:
         request.waiting_since_ns = now = now_ns(self.env)
         bisect.insort(self.waiting, request, key=_waiting_order)
         self.outstanding += 1
+        self.waiting_tokens += prefill_tokens(request)
         self._record(now)
         self._poke()
 
@@ -228,6 +242,7 @@ class Instance:
             hits = False
             for request in plan.admit:
                 request.prefill_target_tokens = prefill_tokens(request)
+                self.waiting_tokens -= request.prefill_target_tokens
                 request.prefill_done_tokens = 0
                 request.cached_tokens = 0
                 request.kv_blocks = kv.blocks_for(request.prefill_target_tokens)
@@ -296,6 +311,7 @@ class Instance:
         self.stats.preemptions += 1
         request.waiting_since_ns = now
         bisect.insort(self.waiting, request, key=_waiting_order)
+        self.waiting_tokens += prefill_tokens(request)
 
     def _step_ns(self, plan: StepPlan) -> int:
         cost = self.cost_model

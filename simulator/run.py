@@ -158,7 +158,7 @@ def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.nda
     }
 
 
-_AFFINITY = (Routing.PREFIX_AFFINITY, Routing.SESSION_AFFINITY)
+_AFFINITY = (Routing.PREFIX_AFFINITY, Routing.SESSION_AFFINITY, Routing.CACHE_AWARE)
 
 
 def _prefix_columns(trace: pd.DataFrame, columns: dict[str, np.ndarray], *,

@@ -90,6 +90,7 @@ class Routing(enum.StrEnum):
     POWER_OF_TWO = "power_of_two"
     PREFIX_AFFINITY = "prefix_affinity"  # where the longest prefix is cached, load-bounded
     SESSION_AFFINITY = "session_affinity"  # a session's last instance, while not overloaded
+    CACHE_AWARE = "cache_aware"  # lowest prefill-to-compute + KV-load cost (simulator.routing)
 
 
 class FirstToken(enum.StrEnum):
@@ -143,6 +144,15 @@ class PoolSpec(BaseModel):
         if engine is not None and engine not in ENGINES:
             raise ValueError(f"unknown engine '{engine}' (known: {', '.join(engine_names())})")
         return engine
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cache_aware_default(cls, data: Any) -> Any:
+        """A pool with a prefix cache that names no router gets ``cache_aware`` (one that weighs
+        the cached prefix against load: ``phasesim.simulator.routing``)."""
+        if isinstance(data, dict) and data.get("prefix_cache") is True and "routing" not in data:
+            return {**data, "routing": Routing.CACHE_AWARE.value}
+        return data
 
     @model_validator(mode="after")
     def _check_prefix_cache(self) -> PoolSpec:
@@ -284,7 +294,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
     paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
     ``layerwise_overlap``, ``seed``, ``rate_scale``, ``first_token``, ``prefix_cache`` (the
-    colocated or prefill pool), ``tensor_parallel`` (devices per instance of the GPU pools,
+    colocated or prefill pool; routed ``cache_aware`` unless ``routing`` is given),
+    ``tensor_parallel`` (devices per instance of the GPU pools,
     like ``gpu``: never a GroqRack pool).
     """
     if name not in BUILTIN_TOPOLOGIES:
@@ -307,6 +318,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
                 pool[field] = given[key]
         if "prefix_cache" in given and pool["role"] in _PREFIX_ROLES:
             pool["prefix_cache"] = given["prefix_cache"]
+            if given["prefix_cache"] and "routing" not in given:  # the cached pools' default
+                pool["routing"] = Routing.CACHE_AWARE.value
     for key, field in _LINK_OVERRIDES.items():
         if key in given:
             if not data.get("links"):

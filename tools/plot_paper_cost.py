@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import matplotlib.ticker
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -22,6 +23,11 @@ from matplotlib.figure import Figure
 PANELS = (("goodput_rps", "goodput (req/s)", False),
           ("cost.usd_per_million_output_tokens", "USD per million output tokens", True),
           ("energy.joules_per_output_token", "J per output token", True))
+STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D")
+PLAIN = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 0.5, 20: not 2^-1, 2x10^1
+PLAIN_MINOR = matplotlib.ticker.FuncFormatter(
+    lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")  # minor ticks labelled at 2 and 5
 MIXES = {64: "prefill-heavy (prompt ~1024, output ~64)",
          512: "decode-heavy (prompt ~256, output ~512)"}
 
@@ -44,17 +50,29 @@ def main(sweep: Path, out: Path) -> None:
         sub = df[df["trace.generate.output.median_tokens"] == mix]
         for c, (col, label, log) in enumerate(PANELS):
             ax = axes[r][c]
-            for layout, g in sub.groupby("layout", sort=True):
+            groups = list(sub.groupby("layout", sort=True))
+            for k, (layout, g) in enumerate(groups):
                 g = g.sort_values("trace.rate_rps")
-                ax.plot(g["trace.rate_rps"], g[col], marker="o", label=layout)
+                # layouts with equal values (14 and 28 H100s at low rates) stay visible: later
+                # lines are thinner, dashed, with smaller hollow markers
+                shrink = k / max(len(groups) - 1, 1)
+                ax.plot(g["trace.rate_rps"], g[col], label=layout, color=f"C{k}",
+                        linestyle=STYLES[k % len(STYLES)], marker=MARKERS[k % len(MARKERS)],
+                        markersize=9 - 4 * shrink, linewidth=2.8 - 1.6 * shrink,
+                        markerfacecolor="none", markeredgewidth=1.4)
             ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(PLAIN)
             if log:
                 ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(PLAIN)
+                ax.yaxis.set_minor_formatter(PLAIN_MINOR)
             ax.set_xlabel("request rate (req/s)")
             ax.set_ylabel(label)
             ax.set_title(title if c == 0 else "", fontsize=9, loc="left")
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()  # below the panels, off the data
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9,
+               frameon=False)
     fig.suptitle("paper-cost: GPU vs GroqRack vs GPU prefill + GroqRack decode "
                  "(goodput: SLO TTFT 1 s, TPOT 25 ms)", fontsize=11)
     out.mkdir(parents=True, exist_ok=True)

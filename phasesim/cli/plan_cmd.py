@@ -25,8 +25,10 @@ from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 from phasesim.scenarios.planner import (
     OBJECTIVES,
     PlanSpace,
+    explain_infeasible,
     report_markdown,
     search_on,
+    simulate_summary,
     table_shapes,
     topology_for,
 )
@@ -120,10 +122,15 @@ def plan(
     warnings.flush()
     from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
 
+    best = result.best
+    infeasible = None
+    if best is None:  # why, and what would pass (a few more simulations, in this process)
+        infeasible = explain_infeasible(result, space, frame, lambda topology: simulate_summary(
+            frame, topology, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot, prices=prices,
+            tables=tables))
     rows = pd.DataFrame([e.row() for e in result.evaluations])
     files = {"plans.parquet": parquet_bytes(rows), "pareto.png": pareto_png(result),
-             "report.md": report_markdown(result, space).encode()}
-    best = result.best
+             "report.md": report_markdown(result, space, infeasible).encode()}
     if best is not None:
         topo = topology_for(best.candidate, space).model_dump(mode="json")
         files["best.yaml"] = yaml.safe_dump(json.loads(json.dumps(topo)), sort_keys=False).encode()

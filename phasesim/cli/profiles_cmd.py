@@ -22,7 +22,9 @@ from phasesim.simulator.catalog.hardware import HARDWARE, get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import (
     TableCostModel,
+    kv_capacity_tokens,
     list_tables,
+    max_context_tokens,
     read_table,
     resolve_table_path,
 )
@@ -160,6 +162,35 @@ def _model_for(path: Path) -> TableCostModel:
     return TableCostModel.from_table(df, meta, model=spec, name=path.stem, validated=True)
 
 
+def _plain_formatter() -> Any:
+    """Tick labels as plain numbers (20, 500, not 2x10^1); matplotlib imported on use."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: f"{value:g}")
+
+
+def decode_batch_limit(m: TableCostModel, context_tokens: int) -> int:
+    """The largest decode batch the plot draws for ``m`` at ``context_tokens`` per sequence: the
+    table's batch limit, capped by how many such sequences fit in the KV memory."""
+    kv_tokens, _ = _kv_limits(m)
+    if kv_tokens is None:
+        return m.max_batch_size
+    return min(m.max_batch_size, kv_tokens // context_tokens)
+
+
+def _kv_limits(m: TableCostModel) -> tuple[int | None, int | None]:
+    """KV tokens one instance of the table's shape holds beside the weights, and the longest
+    prompt it serves (the context, capped by the KV memory); None for hardware the catalog
+    does not know."""
+    try:
+        kv = kv_capacity_tokens(hardware=m.hardware, model=m.model_name, dtype=m.dtype,
+                                tensor_parallel=m.tensor_parallel)
+        context = max_context_tokens(hardware=m.hardware, model=m.model_name)
+    except InputError:
+        return None, None
+    return kv, min(kv, context)
+
+
 def _figure(*grid: int, figsize: tuple[float, float]) -> tuple[Any, Any]:
     """A figure and its axes on an Agg canvas of its own: files only, no backend chosen, nothing
     left open in pyplot. matplotlib is imported here, not at import time: every other `sim`
@@ -184,37 +215,51 @@ def plot_cmd(
     if out.suffix.lower() != ".png":
         raise InputError("-o/--out must be a .png file", path=out)
     models = [_model_for(resolve_table_path(n)) for n in names]
-    fig, axes = _figure(1, 3, figsize=(16, 5.8))
+    fig, axes = _figure(1, 3, figsize=(16, 6.2))
     colors = [f"C{i % 10}" for i in range(len(models))]  # one colour per table in every panel
-    for m, color in zip(models, colors):
+    # tables that coincide stay visible (dash patterns); "--" is kept for measured tables
+    styles = ["-", "-.", ":", (0, (3, 1, 1, 1, 1, 1))]
+    for k, (m, color) in enumerate(zip(models, colors)):
         engine = m.meta.get("engine", "")
-        label = f"{m.hardware} {m.model_name} {m.dtype} {engine} ({m.source.value})"
-        ls = "--" if m.source.value == "measured" else "-"  # set measured tables apart
+        ctx = min(context, int(m.decode.max_tokens))
+        kv_tokens, max_context = _kv_limits(m)
+        fits = decode_batch_limit(m, ctx)
+        label = (f"{m.hardware} {m.model_name} {m.dtype} {engine} ({m.source.value}; "
+                 + (f"up to batch {fits})" if kv_tokens is not None else "KV limit unknown)"))
+        ls = "--" if m.source.value == "measured" else styles[k % len(styles)]
         tokens = m.prefill.tokens[1:]
+        if max_context is not None:  # no prompt longer than the context or the KV memory
+            tokens = tokens[tokens <= max_context]
         ttft = [m.prefill_time_s(np.array([int(t)]), np.array([0])) for t in tokens]
         axes[0].plot(tokens, np.array(ttft) * 1e3, marker="o", ms=3, ls=ls, color=color, label=label)
-        batches = np.arange(1, m.max_batch_size + 1)
-        ctx = min(context, int(m.decode.max_tokens))
+        if fits < 1:
+            continue  # not one sequence of this context fits: no decode curve
+        batches = np.arange(1, fits + 1)  # only the batches whose KV fits beside the weights
         steps = np.array([m.decode_step_times_s(int(b), np.array([ctx]))[0] for b in batches])
         if len(batches) == 1:  # no batching (Groq): a point, and a dashed level to compare against
-            axes[1].plot(batches, steps * 1e3, marker="o", ls="", color=color, label=label)
+            axes[1].plot(batches, steps * 1e3, marker="o", ls="", color=color)
             axes[1].axhline(steps[0] * 1e3, color=color, ls="--", lw=1)
             axes[2].axhline(1 / steps[0], color=color, ls="--", lw=1)
-            axes[2].plot(batches, batches / steps, marker="o", ls="", color=color, label=label)
+            axes[2].plot(batches, batches / steps, marker="o", ls="", color=color)
         else:
-            axes[1].plot(batches, steps * 1e3, ls=ls, color=color, label=label)
-            axes[2].plot(batches, batches / steps, ls=ls, color=color, label=label)
+            axes[1].plot(batches, steps * 1e3, ls=ls, color=color)
+            axes[2].plot(batches, batches / steps, ls=ls, color=color)
+            for ax, y in ((axes[1], steps[-1] * 1e3), (axes[2], fits / steps[-1])):
+                ax.plot([fits], [y], marker="|", markersize=14, mew=2, color=color)
     axes[0].set(xscale="log", yscale="log", xlabel="prompt tokens (batch 1)",
                 ylabel="prefill latency (ms)", title="Prefill (TTFT compute part)")
     axes[1].set(xscale="log", yscale="log", xlabel="decode batch size",
-                ylabel="decode step time (ms)", title=f"Decode step (context {context})")
+                ylabel="decode step time (ms)",
+                title=f"Decode step (context {context}); | = largest batch whose KV fits")
     axes[2].set(xscale="log", yscale="log", xlabel="decode batch size",
                 ylabel="tokens / s", title=f"Decode throughput (context {context})")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers (20, 500), not 2x10^1
+            axis.set_major_formatter(_plain_formatter())
     # one legend for the three panels, below them
     handles, labels = axes[0].get_legend_handles_labels()
-    ncol = min(len(models), 4)
+    ncol = min(len(models), 3)
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     rows = -(-len(models) // ncol)
     fig.tight_layout(rect=(0, 0.045 * rows + 0.01, 1, 1))

@@ -128,7 +128,8 @@ def replay(
     prefix_cache: bool | None = typer.Option(
         None, "--prefix-cache/--no-prefix-cache", show_default="the topology's (off)", help=(
             "Reuse cached prompt prefixes (the trace's prefix_hash_ids) on the colocated or "
-            "prefill pool's instances.")),
+            "prefill pool's instances; pools it turns the cache on in are routed cache-aware "
+            "(prefix match weighed against load) unless --router names a router.")),
     router: list[str] | None = typer.Option(None, "--router", help=(
         "Router, comma-separated: NAME for every pool or POOL=NAME (POOL a pool name or role); "
         "may be repeated. " + ", ".join(_ROUTER_NAMES) + ".")),
@@ -252,6 +253,8 @@ def _cache_and_routers(spec: TopologySpec, prefix_cache: bool | None,
     if prefix_cache is not None:
         for pool in pools:
             if pool["role"] != Role.DECODE.value:
+                if prefix_cache and not pool.get("prefix_cache"):  # turned on here: the cached
+                    pool["routing"] = Routing.CACHE_AWARE.value  # pools' default (--router wins)
                 pool["prefix_cache"] = prefix_cache
     seen: set[str] = set()
     for item in routers:

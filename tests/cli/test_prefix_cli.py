@@ -43,6 +43,24 @@ def test_generate_sessions_and_replay_with_each_router(tmp_path: Path) -> None:
     assert rates["prefix-affinity"] >= rates["round-robin"]
 
 
+def test_prefix_cache_without_router_is_cache_aware(tmp_path: Path) -> None:
+    trace = _sessions(tmp_path)
+    out = tmp_path / "default"
+    result = runner.invoke(app, ["replay", str(trace), "-t", "gpu-prefill-gpu-decode",
+                                 "--prefill-instances", "3", "--prefix-cache", "-o", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    pools = {p["role"]: p["routing"] for p in
+             json.loads((out / "meta.json").read_text())["topology"]["pools"]}
+    assert pools == {"prefill": "cache_aware", "decode": "least_outstanding"}
+    named = tmp_path / "named"
+    result = runner.invoke(app, ["replay", str(trace), "-t", "gpu", "--prefix-cache",
+                                 "--router", "round-robin", "-o", str(named), "--json"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((named / "meta.json").read_text())
+    assert meta["topology"]["pools"][0]["routing"] == "round_robin"
+
+
 def test_replay_refuses_a_prefix_cache_on_groqrack(tmp_path: Path) -> None:
     trace = _sessions(tmp_path)
     out = tmp_path / "out"

@@ -60,6 +60,36 @@ def test_plot_writes_png(tmp_path):
     assert (tmp_path / "fig--output.png").read_bytes() == data
 
 
+def test_plot_draws_no_decode_curve_beyond_the_kv_memory(tmp_path, monkeypatch):
+    """Issue 21: each table's decode curves stop at the largest batch whose KV (at --context
+    tokens a sequence) fits beside the weights, marked, and its legend says so; prompts stop
+    at the context."""
+    from matplotlib.figure import Figure
+
+    from phasesim.simulator.costs import kv_capacity_tokens
+
+    drawn = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig),
+                                                                 real(fig, *a, **k)))
+    names = ["h100-sxm__llama2-7b__fp16__vllm__analytical",
+             "groqrack__llama2-7b__fp16__groq__analytical"]
+    result = CliRunner().invoke(app, ["profiles", "plot", *names, "--context", "2048",
+                                      "-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
+    prefill, step = drawn[0].axes[:2]
+    fits = kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b") // 2048
+    assert 1 < fits < 256  # the table goes to batch 512; the KV memory holds far fewer
+    h100 = [line for line in step.get_lines() if line.get_color() == "C0"]
+    assert max(max(line.get_xdata()) for line in h100) == fits
+    assert any(line.get_marker() == "|" and list(line.get_xdata()) == [fits] for line in h100)
+    labels = [t.get_text() for t in drawn[0].legends[0].get_texts()]
+    assert labels[0].endswith(f"up to batch {fits})") and labels[1].endswith("up to batch 1)")
+    assert not any(ax.get_legend() for ax in drawn[0].axes)  # the legend is off the data
+    groq_prompts = next(line for line in prefill.get_lines() if line.get_color() == "C1")
+    assert max(groq_prompts.get_xdata()) <= 2048  # GroqRack's context
+
+
 def test_plot_bad_output_exits_2_without_file(tmp_path):
     out = tmp_path / "fig.svg"
     result = CliRunner().invoke(app, ["profiles", "plot", DEFAULTS[0], "-o", str(out)])

@@ -98,6 +98,8 @@ def test_sustained_rate_per_instance() -> None:
             capacity = 2.0 if d == 1 else 3.5
             rows.append({"point_id": f"{p}{d}{rate}", "topology.prefill_instances": p,
                          "topology.decode_instances": d, "trace.rate_rps": rate,
+                         "pools.prefill.instances": p, "pools.prefill.hardware": "h100-sxm",
+                         "pools.decode.instances": d, "pools.decode.hardware": "h100-sxm",
                          "slo_attainment": 0.95 if rate <= capacity else 0.5,
                          "goodput_rps": min(rate, capacity)})
     frame = pd.DataFrame(rows)
@@ -123,3 +125,106 @@ def test_line_labels_are_short() -> None:
     assert roles.label({"topology.name": "gpu"}) == "gpu"  # one axis: the bare value
     labels = [label for label, _ in roles.line_groups(frame)]
     assert labels == ["1P:2D, seed=1", "4P:1D, seed=2"]
+
+
+# --- instances from the resolved topology (issue 21) --------------------------------------------
+
+_COST_AXES = ["trace.rate_rps", "topology.name", "topology.instances",
+              "topology.prefill_instances", "topology.decode_instances"]
+_COST_ZIP = [["topology.name", "topology.instances", "topology.prefill_instances",
+              "topology.decode_instances"]]
+
+
+def _point(name: str, pools: dict[str, tuple[str, int]], rate: float, ok: bool,
+           goodput: float, **axes: object) -> dict[str, object]:
+    row: dict[str, object] = {"point_id": f"{name}-{rate}-{axes}", "topology.name": name,
+                              "trace.rate_rps": rate, "slo_attainment": 0.95 if ok else 0.5,
+                              "goodput_rps": goodput, **axes}
+    for pool, (hardware, count) in pools.items():
+        row[f"pools.{pool}.hardware"] = hardware
+        row[f"pools.{pool}.instances"] = count
+    return row
+
+
+def _paper_cost_shape() -> pd.DataFrame:
+    """paper-cost's zip: 14 H100 (the prefill/decode axes at 1, ignored), 1 GroqRack,
+    1 H100 + 1 GroqRack; each sustains the rates up to its capacity."""
+    layouts = (("gpu", 14, {"gpu": ("h100-sxm", 14)}, 7.0),
+               ("groq", 1, {"groq": ("groqrack", 1)}, 1.0),
+               ("gpu-prefill-groq-decode", 1,
+                {"prefill": ("h100-sxm", 1), "decode": ("groqrack", 1)}, 2.0))
+    rows = []
+    for name, n, pools, capacity in layouts:
+        for rate in (1.0, 2.0, 4.0, 8.0):
+            rows.append(_point(name, pools, rate, rate <= capacity, min(rate, capacity),
+                               **{"topology.instances": n, "topology.prefill_instances": 1,
+                                  "topology.decode_instances": 1}))
+    return pd.DataFrame(rows)
+
+
+def test_paper_cost_counts_instances_from_the_topology_not_the_axes() -> None:
+    frame = _paper_cost_shape()
+    roles = guess_roles(frame, _COST_AXES, zip_groups=_COST_ZIP)
+    table = sustained_rate(frame, roles, attainment=0.9).set_index("topology")
+    # summing the three instance axes gave 16, 3 and 3
+    assert table.loc["14 h100-sxm", "instances"] == 14
+    assert table.loc["1 groqrack", "instances"] == 1
+    assert table.loc["1 h100-sxm + 1 groqrack", "instances"] == 2
+    assert table.loc["14 h100-sxm", "sustained_rps_per_instance"] == pytest.approx(4.0 / 14)
+    assert table.loc["1 groqrack", "sustained_rps_per_instance"] == pytest.approx(1.0)
+    assert table.loc["1 h100-sxm + 1 groqrack", "sustained_rps_per_instance"] == pytest.approx(1.0)
+
+
+def test_prefix_cache_shape_counts_four_h100s_as_four() -> None:
+    rows = []
+    for cache in (False, True):
+        for name, n, pools in (("gpu", 4, {"gpu": ("h100-sxm", 4)}),
+                               ("gpu-prefill-groq-decode", 4,
+                                {"prefill": ("h100-sxm", 4), "decode": ("groqrack", 4)})):
+            for rate in (2.0, 8.0):
+                rows.append(_point(name, pools, rate, True, rate, **{
+                    "topology.prefix_cache": cache, "topology.instances": n,
+                    "topology.prefill_instances": n, "topology.decode_instances": 1 if name == "gpu"
+                    else 4}))
+    frame = pd.DataFrame(rows)
+    axes = ["topology.prefix_cache", "trace.rate_rps", *_COST_ZIP[0]]
+    roles = guess_roles(frame, axes, zip_groups=_COST_ZIP)
+    table = sustained_rate(frame, roles, attainment=0.9)
+    counts = dict(zip(table["topology"], table["instances"], strict=True))
+    assert counts == {"4 h100-sxm": 4, "4 h100-sxm + 4 groqrack": 8}  # was 9 and 12
+    assert set(table["config"]) == {"prefix_cache=False, name=gpu, 4 h100-sxm",
+                                    "prefix_cache=True, name=gpu, 4 h100-sxm",
+                                    ("prefix_cache=False, name=gpu-prefill-groq-decode, "
+                                     "4 h100-sxm + 4 groqrack"),
+                                    ("prefix_cache=True, name=gpu-prefill-groq-decode, "
+                                     "4 h100-sxm + 4 groqrack")}
+
+
+def test_ties_go_to_goodput_then_fewer_instances_then_sweep_order() -> None:
+    frame = _paper_cost_shape()
+    roles = guess_roles(frame, _COST_AXES, zip_groups=_COST_ZIP)
+    table = sustained_rate(frame, roles, attainment=0.9)
+    # GroqRack (1 req/s on 1) and H100 + GroqRack (2 req/s on 2) tie at 1 req/s per instance;
+    # goodput per instance at that rate is equal too (1.0): fewer instances wins, though the
+    # GroqRack comes later in neither order that a first-row rule would pick
+    assert table["config"].iloc[0] == "name=groq, 1 groqrack"
+    assert table["tied"].iloc[0] == 2
+    # more goodput per instance at the sustained rate breaks the tie first
+    frame.loc[(frame["topology.name"] == "gpu-prefill-groq-decode")
+              & (frame["trace.rate_rps"] == 2.0), "goodput_rps"] = 2.1
+    table = sustained_rate(frame, roles, attainment=0.9)
+    assert table["topology"].iloc[0] == "1 h100-sxm + 1 groqrack"
+
+
+def test_nothing_sustained_has_no_winner() -> None:
+    frame = _paper_cost_shape().assign(slo_attainment=0.1)
+    roles = guess_roles(frame, _COST_AXES, zip_groups=_COST_ZIP)
+    table = sustained_rate(frame, roles, attainment=0.9)
+    assert (table["tied"] == 0).all() and (table["sustained_rps"] == 0).all()
+
+
+def test_no_pool_columns_no_ratio_table() -> None:
+    frame = _paper_cost_shape()
+    frame = frame[[c for c in frame.columns if not c.startswith("pools.")]]
+    roles = guess_roles(frame, _COST_AXES, zip_groups=_COST_ZIP)
+    assert sustained_rate(frame, roles, attainment=0.9).empty  # not a sum of the axes

@@ -18,6 +18,7 @@ from phasesim.scenarios.planner import (
     PlanSpace,
     brute_force,
     candidates,
+    explain_infeasible,
     kinds,
     search,
     search_on,
@@ -100,7 +101,11 @@ def test_search_on_a_process_pool_gives_the_serial_result(small_trace) -> None:
     with open_executor(ExecutorSpec(backend=Backend.PROCESS, workers=2)) as pool:
         parallel = search_on(pool, space, small_trace, prices=PriceBook(), attainment=0.75, **SLO)
     assert [e.candidate for e in parallel.evaluations] == [e.candidate for e in serial.evaluations]
-    assert [e.summary for e in parallel.evaluations] == [e.summary for e in serial.evaluations]
+    # the planner's summaries add each SLO term's share (slo_terms) to the simulator's
+    assert [{k: v for k, v in e.summary.items() if k != "slo_terms"}
+            for e in parallel.evaluations] == [e.summary for e in serial.evaluations]
+    assert all(set(e.summary["slo_terms"]) == {"completed", "ttft", "tpot"}
+               for e in parallel.evaluations)
     assert parallel.best.candidate == serial.best.candidate
 
 
@@ -134,6 +139,58 @@ def test_plan_says_so_when_nothing_fits(tmp_path: Path, small_trace) -> None:
     assert result.exit_code == 0, result.output
     assert "Nothing within --max-devices 1 meets the SLO" in result.output
     assert not (tmp_path / "p" / "best.yaml").exists()
+
+
+def test_plan_explains_why_nothing_fits_and_what_would(tmp_path: Path, small_trace) -> None:
+    """Issue 21: the share over the context, the best attainment and the term that failed,
+    and what would pass, in report.md and on the console alike."""
+    trace = traces.write_trace(small_trace, tmp_path / "t.parquet", {"source": {"kind": "test"}})
+    result = CliRunner().invoke(app, ["plan", str(trace), "--hardware", "groqrack",
+                                      "--max-devices", "1", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "p" / "report.md").read_text()
+    over = float(((small_trace["prompt_tokens"] + small_trace["output_tokens"]) > 2048).mean())
+    assert over > 0.1
+    line = f"{100 * over:.1f} % of the requests are longer (prompt + output) than llama2-7b's " \
+        "2,048-token context on groqrack"
+    assert line in report and line in result.output
+    assert f"capping attainment at {1 - over:.3f}, so no groqrack cluster can reach 0.9" in report
+    plans = pd.read_parquet(tmp_path / "p" / "plans.parquet")
+    best = float(plans["slo_attainment"].max())
+    assert f"The best attainment is {best:.3f}, by 1x groqrack colocated." in report
+    assert "the largest loss: rejected." in report
+    floor = int(100 * best) / 100
+    assert f"`--attainment {floor:g}`: 1x groqrack colocated" in report
+    assert "sim traces transform --max-context N" in report  # more devices cannot help here
+
+
+def _scaling(frame: pd.DataFrame):
+    """A stand-in simulation: attainment grows with devices (0.3 each, at most 1); TTFT fails."""
+    def evaluate(topology):
+        devices = sum(p.instances * p.tensor_parallel for p in topology.pools)
+        attained = min(1.0, 0.3 * devices)
+        return {"slo_attainment": attained, "cost": {"usd_per_hour": float(devices)},
+                "slo_terms": {"completed": 1.0, "ttft": attained, "tpot": 1.0}}
+    return evaluate
+
+
+def test_explain_infeasible_simulates_more_devices(small_trace) -> None:
+    fits = small_trace[(small_trace["prompt_tokens"] + small_trace["output_tokens"]) <= 4096]
+    space = PlanSpace(hardware=("h100-sxm",), max_devices=2)
+    result = search(space, _scaling(fits), attainment=0.95)
+    assert result.best is None
+    why = explain_infeasible(result, space, fits, _scaling(fits))
+    assert why.over_context == {"h100-sxm": (0.0, 4096)}
+    assert why.best is not None and why.best.candidate.devices == 2
+    assert why.lower_attainment is not None and why.lower_attainment[0] == 0.6
+    # 2 x the best configuration (4 devices) reaches 1.0: the probe stops there
+    assert [e.candidate.devices for e in why.bigger] == [4] and why.bigger[0].feasible
+    text = "\n".join(why.lines(space))
+    assert "the largest loss: late first token (TTFT SLO)." in text
+    assert "`--max-devices 4`: 4x h100-sxm colocated meets it" in text
+    assert "`--attainment 0.6`: 2x h100-sxm colocated" in text
+    # without a simulator, nothing is probed
+    assert explain_infeasible(result, space, fits).bigger == ()
 
 
 def test_plan_rejects_bad_options(tmp_path: Path) -> None:
@@ -190,3 +247,31 @@ def test_a_named_engine_goes_to_gpu_pools_and_groqrack_keeps_groq() -> None:
     pools = {p.role.value: p for p in topology_for(cand, space).pools}
     assert pools["prefill"].engine == "trt-llm" and pools["prefill"].batching is None
     assert pools["decode"].engine is None and pools["decode"].batching.value == "none"
+
+
+def test_pareto_points_that_coincide_stay_visible(monkeypatch) -> None:
+    """Issue 21: two kinds at the same price and attainment both show (hollow markers, the
+    earlier larger), and the log price axis reads in plain numbers."""
+    from matplotlib.figure import Figure
+
+    from phasesim.scenarios.plan_figure import pareto_png
+    from phasesim.scenarios.planner import Candidate, Evaluation, PlanResult
+
+    drawn = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig),
+                                                                 real(fig, *a, **k)))
+    summary = {"cost": {"usd_per_hour": 24.0}, "slo_attainment": 0.86, "goodput_rps": 2.2}
+    evals = [Evaluation(candidate=Candidate(kind="colocated", prefill_hardware="h100-sxm",
+                                            decode_hardware="h100-sxm", prefill=8),
+                        summary=summary, feasible=False),
+             Evaluation(candidate=Candidate(kind="disaggregated", prefill_hardware="h100-sxm",
+                                            decode_hardware="h100-sxm", prefill=2, decode=6),
+                        summary={**summary, "cost": {"usd_per_hour": 240.0}}, feasible=False)]
+    pareto_png(PlanResult(objective="cost", attainment=0.9, evaluations=evals))
+    ax = drawn[0].axes[0]
+    first, second = ax.collections[:2]
+    assert first.get_sizes()[0] > second.get_sizes()[0]
+    assert len(first.get_facecolors()) == 0 or first.get_facecolors()[0][3] == 0  # hollow
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "100" in ticks and not any("times" in t or "^" in t for t in ticks)

@@ -15,8 +15,37 @@ from tests.scenarios.conftest import REPO
 def test_prefix_cache_study_validates() -> None:
     plan = load_plan(REPO / "scenarios" / "prefix-cache.yaml", checks=(check_point,))
     assert plan.base.name == "prefix-cache"
-    assert len(plan.points) == 72
+    assert len(plan.points) == 96
     assert {p.values["topology.prefix_cache"] for p in plan.points} == {False, True}
+    assert "cache_aware" in {p.values["topology.routing"] for p in plan.points}
+
+
+def test_mooncake_study_cache_aware_beats_no_cache_on_ttft_p50_and_p90() -> None:
+    """The study docs/results.md reports (issue 21): on Mooncake's public trace with 16 H100s,
+    the cache with its default router beats no cache on TTFT p50 and p90 at every swept rate,
+    and never loses to the cache-blind router on either."""
+    from phasesim.scenarios.simulate import pool_cost_model, resolve_topology
+    from phasesim.simulator.run import simulate
+
+    plan = load_plan(REPO / "scenarios" / "prefix-cache-mooncake.yaml", checks=(check_point,))
+    assert {p.values["topology.routing"] for p in plan.points if p.values[
+        "topology.prefix_cache"]} >= {"cache_aware", "prefix_affinity", "least_outstanding"}
+    top = max(p.values["trace.rate_rps"] for p in plan.points)
+    ttft = {}
+    for point in plan.points:
+        if point.values["trace.rate_rps"] != top:
+            continue  # the busiest rate: where balancing matters most
+        topology = resolve_topology(point.spec)
+        assert [p.instances for p in topology.pools] == [16]
+        summary = simulate(build_trace(point.spec.trace, seed=point.spec.seed), topology,
+                           seed=point.spec.seed, timeseries=False,
+                           cost_models={p.name: pool_cost_model(p) for p in topology.pools}
+                           ).summary
+        key = (point.values["topology.prefix_cache"], point.values["topology.routing"])
+        ttft[key] = (summary["ttft_s"]["p50"], summary["ttft_s"]["p90"])
+    for q in (0, 1):
+        assert ttft[(True, "cache_aware")][q] < ttft[(False, "least_outstanding")][q]
+        assert ttft[(True, "cache_aware")][q] < ttft[(True, "least_outstanding")][q]
 
 
 def test_sessions_trace_spec() -> None:

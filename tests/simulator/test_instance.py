@@ -139,3 +139,28 @@ def test_reservations_are_granted_and_joined_on_a_decode_instance(fast: bool) ->
     assert done == {0: 5 * MS, 1: 7 * MS, 2: 11 * MS}  # 2 joined at 6 ms, mid-step
     assert decode.kv.used_blocks == 0 and decode.outstanding == 0
     assert decode.reservations.incoming == 0 and not decode.reservations.pending
+
+
+@MODES
+def test_waiting_tokens_follow_the_queue_through_admission_and_preemption(fast: bool) -> None:
+    """What the cache-aware router reads (issue 21): the prompt tokens waiting to be prefilled,
+    counted in at enqueue and preemption and out at admission."""
+    env = simpy.Environment()
+    instance = _instance(env, fast=fast, capacity_tokens=64)  # as the preemption test above
+    old, new = _request(0, prompt=16, output=40), _request(1, prompt=16, output=40)
+    done: dict[int, int] = {}
+    seen: list[tuple[int, int, int]] = []
+
+    def check(_event: object) -> None:  # the waiting queue's tokens, as counted and as listed
+        seen.append((env.now // MS, instance.waiting_tokens,
+                     sum(r.prompt_tokens + r.generated_tokens for r in instance.waiting)))
+
+    _enqueue_at(env, instance, done, old, new)
+    for t in (5, 45, 100):
+        Timer(env, t * MS, ROUTE, check)
+    env.run()
+    assert all(counted == listed for _, counted, listed in seen)
+    # none while both run, the preempted newer's 16 prompt + 17 generated tokens from 42 ms
+    # until the older finishes (88 ms), none once it runs again
+    assert [(t, counted) for t, counted, _ in seen] == [(5, 0), (45, 33), (100, 0)]
+    assert instance.waiting_tokens == 0 and instance.active_kv_tokens() == 0

@@ -3,6 +3,7 @@
     python -m phasesim.profiler.engine_calibrate            # fit all pairs, write engine_calibration.json
     python -m phasesim.profiler.engine_calibrate --update-docs   # and the docs/calibration.md table
     python -m phasesim.profiler.engine_calibrate --pairs h100-sxm/vllm gh200/vllm   # some pairs
+    python -m phasesim.profiler.engine_calibrate --residuals     # and the per-row residual file
 
 Rows (``bench_data.calibration_rows``) leave the fit only for a stated reason, counted per pair:
 
@@ -34,6 +35,7 @@ from phasesim.atomic import atomic_path, replace_marked_block
 from phasesim.errors import InputError
 from phasesim.profiler.bench_data import calibration_rows, load_bench_data, weight_read_bound_s
 from phasesim.profiler.engine_fit import fit_pair, rounded, summary_entry
+from phasesim.profiler.intervals import RESIDUALS_PATH, interval_entries, residual_frame
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs.capacity import check_tensor_parallel
@@ -125,7 +127,10 @@ def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any =
               data: str = _DATA, cross_validate: bool = True) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit every pair (or ``pairs``, "hardware/engine") of ``frame`` (benchmark rows with catalog
     names and ``requests``); return the calibration document and the per-row errors (the usable
-    rows plus ``predicted_s``, ``error_pct``, ``cv_predicted_s``, ``cv_error_pct``)."""
+    rows plus ``predicted_s``, ``error_pct``, ``cv_predicted_s``, ``cv_error_pct``,
+    ``ttft_predicted_s``, ``cv_ttft_predicted_s``). Each pair's entry holds its prediction
+    intervals and calibration support (``profiler.intervals.interval_entries`` over the pairs
+    fitted in this call: borrowing reaches only those)."""
     rows, excluded = usable_rows(frame)
     out: dict[str, Any] = {
         "schema": 1,
@@ -159,12 +164,16 @@ def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any =
         meas = fit.rows["latency_s"].to_numpy(np.float64)
         per_row.append(fit.rows.assign(
             predicted_s=train, error_pct=(train / meas - 1) * 100,
-            cv_predicted_s=cv, cv_error_pct=(cv / meas - 1) * 100))
+            cv_predicted_s=cv, cv_error_pct=(cv / meas - 1) * 100,
+            ttft_predicted_s=train_ttft, cv_ttft_predicted_s=cv_ttft))
         if log is not None:
             e = out["pairs"][key]
             cv = "-" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']} %"
             log(f"{key}: {e['rows']} rows, train {e['train_mape_pct']} %, cv {cv}")
-    return out, pd.concat(per_row, ignore_index=True) if per_row else rows.iloc[:0]
+    frame = pd.concat(per_row, ignore_index=True) if per_row else rows.iloc[:0]
+    for key, entry in interval_entries(frame).items() if per_row else ():
+        out["pairs"][key].update(entry)  # prediction intervals and support (profiler/intervals.py)
+    return out, frame
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
@@ -203,8 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pairs", nargs="*", default=None, help="hardware/engine keys (default: all)")
     ap.add_argument("--update-docs", action="store_true")
     ap.add_argument("-o", "--out", type=Path, default=ENGINE_CALIBRATION_PATH)
+    ap.add_argument("--residuals", type=Path, nargs="?", const=RESIDUALS_PATH, default=None, help=(
+        "also write the per-row residuals the intervals are built from (default path "
+        f"{RESIDUALS_PATH.relative_to(REPO)}; tests/profiler/test_intervals.py reads it)"))
     args = ap.parse_args(argv)
-    doc, _ = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
+    doc, per_row = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
+    if args.residuals is not None:
+        with atomic_path(args.residuals) as tmp:
+            residual_frame(per_row).to_csv(tmp, index=False, float_format="%.6g")
     if args.pairs is not None and args.out == ENGINE_CALIBRATION_PATH and ENGINE_CALIBRATION_PATH.exists():
         old = json.loads(ENGINE_CALIBRATION_PATH.read_text())
         old["pairs"].update(doc["pairs"])

@@ -6,7 +6,12 @@ A CSV (``--from-csv IN.csv -o OUT.csv``): IN has columns ``hardware, model, tp, 
 output_len, batch_size`` and any others; an ``engine`` column, where a row has one, is that row's
 engine (else ``--engine``, else the hardware's default: vLLM on GPUs, Groq on GroqRack). OUT is
 IN, every cell as read, plus ``latency_s, ttft_s, tpot_s, throughput_tokens_per_s, energy_j,
-avg_power_w, cost_table`` per row, in order. A bad row stops the command with one ``error:`` line
+avg_power_w, cost_table`` and the 80 % prediction intervals ``latency_p10_s, latency_p90_s,
+ttft_p10_s, ttft_p90_s, tpot_p10_s, tpot_p90_s`` per row, in order (``phasesim.simulator.
+intervals``: the pair's leave-one-model-out residual quantiles for the shape's regime, widened
+outside the pair's calibration support; NaN for a pair without fitted intervals). One
+``warning:`` line names what of the shapes lies outside the support, one the pairs without
+intervals. A bad row stops the command with one ``error:`` line
 naming the row (1 = the first data row) and the column; nothing is written.
 
 The computation is :func:`phasesim.simulator.latency.latency_benchmark` (the engine's scheduling;
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +33,100 @@ import pandas as pd
 import typer
 
 from phasesim.atomic import atomic_path
-from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
+from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
 from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
-from phasesim.simulator.costs.roofline import read_engine_calibration
+from phasesim.simulator.costs.roofline import pair_key, read_engine_calibration
+from phasesim.simulator.intervals import (
+    NOMINAL,
+    SUPPORT_DIMENSIONS,
+    ShapeIntervals,
+    pair_entry,
+    shape_intervals,
+)
 from phasesim.simulator.latency import LatencyResult, RunShape, latency_benchmark
 
-__all__ = ["CSV_INPUTS", "CSV_OUTPUTS", "app", "latency"]
+__all__ = ["CSV_INPUTS", "CSV_OUTPUTS", "INTERVAL_OUTPUTS", "IntervalNotes", "app", "latency"]
 
 app = typer.Typer(help="latency benchmark", no_args_is_help=True, pretty_exceptions_enable=False)
 
 CSV_INPUTS = ("hardware", "model", "tp", "input_len", "output_len", "batch_size")
+INTERVAL_OUTPUTS = ("latency_p10_s", "latency_p90_s", "ttft_p10_s", "ttft_p90_s", "tpot_p10_s",
+                    "tpot_p90_s")
 CSV_OUTPUTS = ("latency_s", "ttft_s", "tpot_s", "throughput_tokens_per_s", "energy_j",
-               "avg_power_w", "cost_table")
+               "avg_power_w", "cost_table", *INTERVAL_OUTPUTS)
 _INT_INPUTS = ("tp", "input_len", "output_len", "batch_size")
+_SHOWN_VALUES = 3  # per pair and dimension in the outside-support warning
+
+
+@dataclass(slots=True)
+class IntervalNotes:
+    """Each shape's 80 % prediction intervals (``phasesim.simulator.intervals``; its pair's
+    calibration entry read once per pair) and the warning lines of one run, printed once its work
+    succeeded: ONE line naming what of the shapes lies outside their pairs' calibration support
+    (their intervals widened), ONE naming the pairs without intervals (NaN)."""
+
+    calibration: str | None
+    entries: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    outside: dict[str, dict[str, tuple[set[str], str]]] = field(default_factory=dict)
+    outside_rows: int = 0
+    rows: int = 0
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def intervals(self, resolved: ResolvedTable, shape: RunShape,
+                  result: LatencyResult) -> tuple[str, ShapeIntervals]:
+        """(pair key, the shape's intervals); NaN where the pair has none (noted)."""
+        key = pair_key(resolved.hardware, resolved.engine)
+        if key not in self.entries:
+            self.entries[key] = pair_entry(hardware=resolved.hardware, engine=resolved.engine,
+                                           table_meta=resolved.cost_model.meta,
+                                           calibration=self.calibration)
+        entry = self.entries[key]
+        if entry is None:
+            self.missing.setdefault(key, "uncalibrated" if resolved.uncalibrated is not None else
+                                    f"cost table {resolved.cost_model.name} has no fitted "
+                                    "intervals for this pair")
+            return key, ShapeIntervals.missing()
+        return key, shape_intervals(
+            entry, model=get_model(shape.model), tensor_parallel=shape.tensor_parallel,
+            batch_size=shape.batch_size, input_len=shape.input_len, output_len=shape.output_len,
+            latency_s=result.latency_s, ttft_s=result.ttft_s, tpot_s=result.tpot_s)
+
+    def record(self, key: str, intervals: ShapeIntervals) -> None:
+        """Count one output row (a CSV row or the one shape) and what of it lies outside."""
+        self.rows += 1
+        if intervals.outside:
+            self.outside_rows += 1
+        for o in intervals.outside:
+            values, _ = self.outside.setdefault(key, {}).setdefault(o.dimension, (set(), o.calibrated))
+            values.add(o.value)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.outside:
+            parts = []
+            for key in sorted(self.outside):
+                dims = []
+                for dimension in SUPPORT_DIMENSIONS:
+                    if dimension not in self.outside[key]:
+                        continue
+                    values, calibrated = self.outside[key][dimension]
+                    shown = sorted(values, key=lambda v: (len(v), v))
+                    more = len(shown) - _SHOWN_VALUES
+                    text = ", ".join(shown[:_SHOWN_VALUES]) + (f" (+{more} more)" if more > 0 else "")
+                    dims.append(f"{text} (calibrated: {calibrated})")
+                parts.append(f"{key}: {', '.join(dims)}")
+            what = "the shape" if self.rows == 1 else f"{self.outside_rows} of {self.rows} rows"
+            out.append(f"warning: {what} outside the calibration support, prediction intervals "
+                       f"widened: {'; '.join(parts)}")
+        if self.missing:
+            out.append("warning: no prediction intervals (NaN) for " + "; ".join(
+                f"{key} ({why})" for key, why in sorted(self.missing.items())))
+        return out
 
 
 @app.command("latency")
@@ -87,6 +169,7 @@ def latency(
         except InputError as exc:
             raise InputError(f"--engine: {exc.message}") from None
     warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
+    notes = IntervalNotes(calibration=cal)
     if from_csv is not None:
         given = [name for name, value in (("--hardware", hardware), ("--model", model),
                                           ("--input-len", input_len), ("--output-len", output_len),
@@ -95,8 +178,10 @@ def latency(
             raise InputError(f"{given[0]}: not with --from-csv (the CSV gives every row's shape)")
         if out is None:
             raise InputError("--from-csv needs -o/--out")
-        _from_csv(from_csv, out, dtype, engine, warnings, cal)
+        _from_csv(from_csv, out, dtype, engine, warnings, notes, cal)
         warnings.flush()
+        for line in notes.lines():
+            typer.echo(line, err=True)
         return
     if out is not None:
         raise InputError("-o/--out: only with --from-csv")
@@ -108,12 +193,16 @@ def latency(
     values = {"hardware": hardware, "model": model, "tp": tp, "input_len": input_len,
               "output_len": output_len, "batch_size": batch_size, "engine": engine}
     shape = _shape(values, dtype, where=lambda column: {"column": None}, option=True)
-    result, table, resolved_engine = _run(shape, where=lambda column: {}, warnings=warnings, calibration=cal)
+    result, table, resolved_engine, pair, intervals = _run(
+        shape, where=lambda column: {}, warnings=warnings, notes=notes, calibration=cal)
+    notes.record(pair, intervals)
     warnings.flush()
+    for line in notes.lines():
+        typer.echo(line, err=True)
     payload = {"hardware": shape.hardware, "model": shape.model, "dtype": shape.dtype,
                "engine": resolved_engine, "tp": shape.tensor_parallel, "input_len": shape.input_len,
                "output_len": shape.output_len, "batch_size": shape.batch_size,
-               **_outputs(result, table)}
+               **_outputs(result, table, intervals)}
     if json_output:
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -122,19 +211,24 @@ def latency(
     typer.echo(f"{runs} ({shape.input_len} in, {shape.output_len} out) on "
                f"{shape.hardware} x{shape.tensor_parallel}, {shape.model} {shape.dtype}, "
                f"{resolved_engine} (table {table})")
-    typer.echo(f"latency_s   {result.latency_s:.6g}")
-    typer.echo(f"ttft_s      {result.ttft_s:.6g}")
-    typer.echo(f"tpot_s      {result.tpot_s:.6g}")
+    nominal = f"{NOMINAL * 100:.0f} %"
+    for label, value, lo, hi in (
+            ("latency_s", result.latency_s, intervals.latency_p10_s, intervals.latency_p90_s),
+            ("ttft_s", result.ttft_s, intervals.ttft_p10_s, intervals.ttft_p90_s),
+            ("tpot_s", result.tpot_s, intervals.tpot_p10_s, intervals.tpot_p90_s)):
+        span = "" if math.isnan(lo) else f"   ({nominal} interval {lo:.6g} - {hi:.6g})"
+        typer.echo(f"{label:<11} {value:.6g}{span}")
     typer.echo(f"throughput  {result.throughput_tokens_per_s:,.1f} tokens/s "
                "((input + output) x batch / latency)")
     if result.energy_j is not None:
         typer.echo(f"energy_j    {result.energy_j:.6g} ({result.avg_power_w:,.0f} W on average)")
 
 
-def _outputs(result: LatencyResult, table: str) -> dict[str, Any]:
+def _outputs(result: LatencyResult, table: str, intervals: ShapeIntervals) -> dict[str, Any]:
     return {"latency_s": result.latency_s, "ttft_s": result.ttft_s, "tpot_s": result.tpot_s,
             "throughput_tokens_per_s": result.throughput_tokens_per_s,
-            "energy_j": result.energy_j, "avg_power_w": result.avg_power_w, "cost_table": table}
+            "energy_j": result.energy_j, "avg_power_w": result.avg_power_w, "cost_table": table,
+            **intervals.columns()}
 
 
 def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = False) -> RunShape:
@@ -172,9 +266,10 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
                     output_len=ints["output_len"], batch_size=ints["batch_size"], engine=engine)
 
 
-def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings,
-         calibration: str | None = None) -> tuple[LatencyResult, str, str]:
-    """The shape's result, its table's name and its engine; an InputError located by
+def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings, notes: IntervalNotes,
+         calibration: str | None = None) -> tuple[LatencyResult, str, str, str, ShapeIntervals]:
+    """The shape's result, its table's name, its engine, its pair and its intervals
+    (:class:`IntervalNotes`); an InputError located by
     ``where(column)``: the instance shape's faults ('tp': does not fit, TP not applicable) or the
     lengths'."""
     try:
@@ -186,11 +281,13 @@ def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings,
     except InputError as exc:
         column = "input_len" if "rejected" in exc.message else "tp"
         raise InputError(exc.message, **where(column)) from None
-    return result, resolved.cost_model.name, resolved.engine
+    key, intervals = notes.intervals(resolved, shape, result)
+    return result, resolved.cost_model.name, resolved.engine, key, intervals
 
 
 def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
-              warnings: UncalibratedWarnings, calibration: str | None = None) -> None:
+              warnings: UncalibratedWarnings, notes: IntervalNotes,
+              calibration: str | None = None) -> None:
     frame = read_csv_cells(path)
     missing = [c for c in CSV_INPUTS if c not in frame.columns]
     if missing:
@@ -198,7 +295,7 @@ def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
     clash = [c for c in CSV_OUTPUTS if c in frame.columns]
     if clash:
         raise InputError("already has an output column", path=path, column=clash[0])
-    done: dict[tuple[Any, ...], dict[str, Any]] = {}
+    done: dict[tuple[Any, ...], tuple[dict[str, Any], str, ShapeIntervals]] = {}
     rows = []
     inputs = list(CSV_INPUTS) + (["engine"] if "engine" in frame.columns else [])
     for index, record in enumerate(frame[inputs].to_dict("records"), start=1):
@@ -210,9 +307,12 @@ def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
         key = (shape.hardware, shape.model, shape.engine, shape.tensor_parallel, shape.input_len,
                shape.output_len, shape.batch_size)
         if key not in done:  # a benchmark sweep repeats shapes; the result is a pure function
-            result, table, _ = _run(shape, where=where, warnings=warnings, calibration=calibration)
-            done[key] = _outputs(result, table)
-        rows.append(done[key])
+            result, table, _, pair, intervals = _run(shape, where=where, warnings=warnings,
+                                                     notes=notes, calibration=calibration)
+            done[key] = (_outputs(result, table, intervals), pair, intervals)
+        outputs, pair, intervals = done[key]
+        notes.record(pair, intervals)
+        rows.append(outputs)
     result = pd.concat([frame, pd.DataFrame(rows, columns=list(CSV_OUTPUTS), index=frame.index)],
                        axis=1)
     with atomic_path(out) as tmp:

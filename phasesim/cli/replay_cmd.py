@@ -6,6 +6,7 @@ topology, engine and writers below only ever see bytes/s and seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ from rich.table import Table
 
 from phasesim import traces
 from phasesim.atomic import refuse_special
-from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models
+from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_book
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.roofline import pair_key
+from phasesim.simulator.intervals import pair_entry, pool_step_interval
 from phasesim.simulator.output import summary_json, write_results
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import (
@@ -167,6 +170,8 @@ def replay(
     result = simulate(frame, spec, seed=seed, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
                       prices=prices, cost_models={p: r.cost_model for p, r in tables.items()})
     warnings.flush()
+    widths = _step_time_intervals(spec, tables, None if calibration is None else str(calibration))
+    result = dataclasses.replace(result, summary={**result.summary, "step_time_intervals": widths})
     built = {pool: r.cost_model for pool, r in tables.items() if r.built}
     replay_meta: dict[str, Any] = {
         "topology": topology, "slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s,
@@ -186,12 +191,33 @@ def replay(
     for pool, r in tables.items():
         how = (f" (analytical roofline at tensor_parallel {r.cost_model.tensor_parallel}, built "
                "on the fly)" if r.built else "")
+        width = widths[pool]
+        span = ("" if width["p10_rel"] is None else
+                f"; step times {width['nominal'] * 100:.0f} % interval x{width['p10_rel']:g} - "
+                f"x{width['p90_rel']:g} ({escape(width['pair'])})"
+                + (" widened: outside " + escape("; ".join(width["outside"]))
+                   if width["outside"] else ""))
         console.print(f"pool {escape(pool)}: engine {escape(r.engine)}, cost table "
-                      f"{escape(r.cost_model.name)}{how}")
+                      f"{escape(r.cost_model.name)}{how}{span}")
     render_summary(result.summary, console)
     _print_economics(result.summary, console)
     console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
                   "meta.json")
+
+
+def _step_time_intervals(spec: TopologySpec, tables: dict[str, ResolvedTable],
+                         calibration: str | None) -> dict[str, dict[str, Any]]:
+    """Per pool, its (hardware, engine) pair and the relative 80 % interval of that pair's step
+    times (``phasesim.simulator.intervals.pool_step_interval``: factors on a predicted time, None
+    where the pair has no fitted intervals), for the summary."""
+    out = {}
+    for pool in spec.pools:
+        r = tables[pool.name]
+        entry = pair_entry(hardware=r.hardware, engine=r.engine, table_meta=r.cost_model.meta,
+                           calibration=calibration)
+        out[pool.name] = {"pair": pair_key(r.hardware, r.engine), **pool_step_interval(
+            entry, model=get_model(pool.model), tensor_parallel=pool.tensor_parallel)}
+    return out
 
 
 def _print_economics(summary: dict[str, Any], console: Console) -> None:

@@ -426,18 +426,40 @@ def write_calibration(doc: dict[str, Any], path: Path = ENGINE_CALIBRATION_PATH)
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
+# every usable row with its fitted and left-out predictions (the validations' raw material: the
+# prediction intervals' residuals, the docs' regime tables), written beside the calibration
+ROWS_PATH = REPO / "simulator" / "tables" / "validation" / "engine_fit_rows.csv"
+_ROW_COLUMNS = ("source", "hardware", "engine", "model", "layout", "tp", "input_len", "output_len",
+                "batch_size", "latency_s", "ttft_s", "predicted_s", "cv_predicted_s",
+                "lolo_predicted_s", "loho_predicted_s", "ttft_predicted_s", "cv_ttft_predicted_s",
+                "lolo_ttft_predicted_s", "loho_ttft_predicted_s")
+
+
+def write_rows(per_row: pd.DataFrame, path: Path = ROWS_PATH) -> None:
+    """The per-row frame of :func:`calibrate` as CSV (fixed columns, 6 significant digits)."""
+    cols = [c for c in _ROW_COLUMNS if c in per_row.columns]
+    with atomic_path(path) as tmp:
+        per_row[cols].to_csv(tmp, index=False, float_format="%.6g")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", nargs="*", default=None, help="hardware/engine keys (default: all)")
     ap.add_argument("--update-docs", action="store_true")
     ap.add_argument("-o", "--out", type=Path, default=ENGINE_CALIBRATION_PATH)
+    ap.add_argument("--rows", type=Path, default=None,
+                    help=f"per-row predictions CSV (default with every pair: {ROWS_PATH.name} "
+                         "in simulator/tables/validation/)")
     args = ap.parse_args(argv)
-    doc, _ = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
+    doc, per_row = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
     if args.pairs is not None and args.out == ENGINE_CALIBRATION_PATH and ENGINE_CALIBRATION_PATH.exists():
         old = json.loads(ENGINE_CALIBRATION_PATH.read_text())
         old["pairs"].update(doc["pairs"])
         doc = old | {k: v for k, v in doc.items() if k != "pairs"} | {"pairs": old["pairs"]}
     write_calibration(doc, args.out)
+    rows_path = args.rows if args.rows is not None else (ROWS_PATH if args.pairs is None else None)
+    if rows_path is not None:
+        write_rows(per_row, rows_path)
     if args.update_docs:
         update_docs(doc)
 

@@ -127,7 +127,9 @@ def engines_cmd(
     out: dict[str, Any] = {}
     for n in names:
         e = get_engine(n)
-        fits = {key.split("/")[0]: {k: pairs[key][k] for k in ("rows", "train_mape_pct", "cv_mape_pct")}
+        fits = {key.split("/")[0]: {k: pairs[key].get(k) for k in (
+                    "rows", "train_mape_pct", "cv_mape_pct", "lolo_mape_pct", "loho_mape_pct")}
+                | {"at_bound": list(pairs[key].get("at_bound", []))}
                 for key in sorted(pairs) if key.split("/")[1] == n}
         out[n] = {"title": e.title, "version": e.version, "batching": e.batching,
                   "other_calibration": _OTHER_CALIBRATION.get(n),
@@ -137,7 +139,8 @@ def engines_cmd(
     if as_json or name:
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
         return
-    table = Table("engine", "batching", "max seqs", "token budget", "fitted on (leave-one-model-out MAPE %)")
+    table = Table("engine", "batching", "max seqs", "token budget", "fitted on (leave-one-model-out MAPE %)",
+                  "constants on a physical bound")
     for n, e in out.items():
         budget = "default" if e["max_num_batched_tokens"] is None else (
             "unlimited" if e["max_num_batched_tokens"] >= 1 << 30 else str(e["max_num_batched_tokens"]))
@@ -145,7 +148,9 @@ def engines_cmd(
                            for h, f in e["fitted_on"].items()) or e["other_calibration"] or "-"
         table.add_row(n, e["batching"] + (", one sequence" if e["single_sequence"] else ""),
                       "default" if e["max_num_seqs"] is None else str(e["max_num_seqs"]), budget,
-                      fitted)
+                      fitted, "; ".join(f"{h}: {', '.join(b.split(' ')[0].split('=')[0] + ' ' + b.split(' ')[-1]
+                                                          for b in f['at_bound'])}"
+                                        for h, f in e["fitted_on"].items() if f["at_bound"]) or "-")
     Console(width=200).print(table)
 
 

@@ -148,10 +148,16 @@ def engines_cmd(
                            for h, f in e["fitted_on"].items()) or e["other_calibration"] or "-"
         table.add_row(n, e["batching"] + (", one sequence" if e["single_sequence"] else ""),
                       "default" if e["max_num_seqs"] is None else str(e["max_num_seqs"]), budget,
-                      fitted, "; ".join(f"{h}: {', '.join(b.split(' ')[0].split('=')[0] + ' ' + b.split(' ')[-1]
-                                                          for b in f['at_bound'])}"
-                                        for h, f in e["fitted_on"].items() if f["at_bound"]) or "-")
+                      fitted, _bounds(e["fitted_on"]))
     Console(width=200).print(table)
+
+
+def _bounds(fitted_on: dict[str, Any]) -> str:
+    """``hardware: constant (floor|ceiling), ...`` for the fitted constants on a physical bound."""
+    def short(b: str) -> str:  # "name=value (floor)" -> "name floor"
+        return b.split("=")[0] + " " + b.rsplit("(", 1)[-1].rstrip(")")
+    return "; ".join(f"{h}: {', '.join(short(b) for b in f['at_bound'])}"
+                     for h, f in fitted_on.items() if f["at_bound"]) or "-"
 
 
 def _model_for(path: Path) -> TableCostModel:

@@ -259,7 +259,14 @@ def decode_step_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np
     """One decode step of ``batch`` sequences with ``context`` tokens each in the KV cache."""
     b = np.asarray(batch, dtype=np.float64)
     ctx = np.asarray(context, dtype=np.float64)
-    attention = b * ctx * decode_context_slope_s(hw, model, dtype, c, tensor_parallel)
+    bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
+    # the same terms as decode_context_slope_s, in the kernel tables' order of operations (their
+    # bytes are unchanged where the issue-20 terms are off)
+    attention = b * ctx * kv_read_bytes_per_token(model, dtype, c) / (bw * c.kv_read_efficiency)
+    if c.decode_attention_efficiency is not None:
+        peak16 = hw.peak_flops_fp16 * tensor_parallel
+        attention = attention + b * ctx * decode_attention_flops_per_token(model) / (
+            peak16 * c.decode_attention_efficiency)
     return _common_s(hw, model, dtype, b, b, c, tensor_parallel) + attention
 
 

@@ -30,9 +30,20 @@ from phasesim.profiler.bench_data import calibration_rows, load_bench_data
 from phasesim.simulator.catalog.economics import get_power
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.energy import decode_work, prefill_work
+from phasesim.simulator.latency import RunShape, latency_benchmark
 
-__all__ = ["power_rows", "fit_shares", "predict_w", "error_table", "fit_report", "main"]
+__all__ = [
+    "error_table",
+    "fit_report",
+    "fit_shares",
+    "main",
+    "power_rows",
+    "predict_w",
+    "render_simulated",
+    "simulated_power",
+]
 
 DTYPE = "fp16"
 
@@ -164,9 +175,49 @@ def render_markdown(report: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def simulated_power(frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The device-scope power rows replayed end to end as ``sim latency`` runs them (the row's
+    engine, its shipped or on-the-fly calibrated table, the catalog's energy model): the
+    simulated ``latency_s`` and ``avg_power_w`` beside the measured ones. Unlike the fit above,
+    which prices each run's bytes and FLOPs over its MEASURED time, this check uses the
+    simulator's own step times, so it is what a user's `sim latency` shows."""
+    rows = power_rows(frame)
+    rows = rows[rows["scope"] == "device"].reset_index(drop=True)
+    sim_lat, sim_w = [], []
+    for r in rows.itertuples(index=False):
+        shape = RunShape(hardware=r.hardware, model=r.model, engine=r.engine,
+                         tensor_parallel=int(r.tp), input_len=int(r.input_len),
+                         output_len=int(r.output_len), batch_size=int(r.batch_size))
+        table = resolve_table(hardware=r.hardware, model=r.model, tensor_parallel=int(r.tp),
+                              engine=r.engine)
+        res = latency_benchmark(table.cost_model, shape)
+        sim_lat.append(res.latency_s)
+        sim_w.append(np.nan if res.avg_power_w is None else res.avg_power_w)
+    return rows.assign(sim_latency_s=sim_lat, sim_avg_power_w=sim_w)
+
+
+def render_simulated(rows: pd.DataFrame) -> str:
+    """Per hardware and batch: runs, MAPE of the simulated average power and latency."""
+    lines = ["| hardware | engine | batch | runs | power MAPE | power signed | latency MAPE |",
+             "|---|---|---|---|---|---|---|"]
+    rows = rows.assign(p_err=rows["sim_avg_power_w"] / rows["avg_power_w"] - 1,
+                       l_err=rows["sim_latency_s"] / rows["latency_s"] - 1)
+    for (hw, eng, b), g in rows.groupby(["hardware", "engine", "batch_size"]):
+        lines.append(f"| {hw} | {eng} | {b} | {len(g)} | {_pct(g['p_err'].abs().mean())} | "
+                     f"{100 * g['p_err'].mean():+.1f} % | {_pct(g['l_err'].abs().mean())} |")
+    lines.append(f"| all | | | {len(rows)} | {_pct(rows['p_err'].abs().mean())} | "
+                 f"{100 * rows['p_err'].mean():+.1f} % | {_pct(rows['l_err'].abs().mean())} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--simulated", action="store_true",
+                    help="also replay the device-scope runs through sim latency's step times")
+    args = ap.parse_args(argv)
     print(render_markdown(fit_report()))
+    if args.simulated:
+        print(render_simulated(simulated_power()))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.roofline import (
     RooflineConstants,
     constants_for,
+    decode_context_slope_s,
     decode_step_time_s,
     load_constants,
     prefill_time_s,
@@ -49,24 +50,76 @@ from phasesim.simulator.costs.roofline import (
 from phasesim.simulator.latency import RunShape, benchmark_pool
 from phasesim.simulator.scheduling import pool_limits, pool_scheduling
 
-__all__ = ["FIT_FIELDS", "BOUNDS", "Prepared", "prepare", "predict", "fit_constants", "PairFit",
-           "fit_pair", "run_limits", "prior_constants"]
+__all__ = [
+    "BOUNDS",
+    "FIT_FIELDS",
+    "HARDWARE_FIELDS",
+    "POOLED_WEIGHT",
+    "PairFit",
+    "Prepared",
+    "at_bound",
+    "borrowed_constants",
+    "fit_constants",
+    "fit_pair",
+    "pooled_prior",
+    "predict",
+    "prepare",
+    "prior_constants",
+    "run_limits",
+]
 
 FIT_FIELDS = tuple(f.name for f in fields(RooflineConstants))
+# Physical bounds (issue 20): an efficiency is an achieved fraction of a datasheet peak, so it is
+# bounded by what public microbenchmarks reach on these devices; a fit that lands on a bound is
+# listed as such (docs/calibration.md, `sim profiles engines`). Sources, by constant:
+# - memory_efficiency (weight streaming), kv_read_efficiency (KV bytes of decode attention):
+#   STREAM-style triad/copy/dot reach 0.87-0.95 of peak on H100 SXM, 0.79-0.86 on A100 80GB
+#   (Azure AI-benchmarking-guide, ND_H100_v5 / ND_A100_v4 results), 0.73-0.80 on MI300X
+#   (ND_MI300X_v5 results; AMD: "5.3 TB/s is the theoretical peak, not achievable",
+#   ROCm/rocm_bandwidth_test#121), ~0.61 on Max 1550 (ALCF Aurora node performance overview,
+#   pre-production): weights stream in [0.55, 0.95]. Decode-attention kernels read the KV at
+#   "40 %+" of peak with GQA on CUDA cores up to "close to 100 %" for long MHA sequences
+#   (FlashInfer, 2024-02-02 blog), 47-79 % at batch 64 on H100 (onnxruntime PR #21414): KV in
+#   [0.40, 0.95] once the attention arithmetic has its own term (decode_attention_efficiency).
+# - gemm_efficiency: best-shape BF16 matmul reaches 0.80 (H100) to 0.97 (Gaudi2) of peak
+#   (stas00/ml-engineering, "Maximum Achievable Matmul FLOPS" table); small shapes drop to
+#   0.14-0.16 (H100 FP8 1024^3, MI300X FP8 2048^3, Azure guide): [0.15, 0.97].
+# - attention_efficiency (prefill): FlashAttention-2 reaches 0.25 (MI300X) to 0.58 (A100) of
+#   peak at 8k tokens (Azure guide), FlashAttention-3 "up to 75 %" on H100 (its abstract):
+#   [0.25, 0.75].
+# - decode_attention_efficiency: the q.k / p.v arithmetic of decode runs on vector units (one
+#   query row per head: no tensor-core tile to fill); the FP32 vector peak is 67 / 989 = 0.068
+#   (H100) and 19.5 / 312 = 0.063 (A100) of the FP16 tensor peak (datasheets), packed FP16 twice
+#   that: [0.002, 0.15].
+# - gqa_reread_fraction: a fraction by definition, [0, 1] (1e-3 stands for 0 in log space);
+#   vLLM's paged attention runs one thread block per query head (grid(num_heads, num_seqs, ...),
+#   vllm-project/vllm#15351, #1880), so the re-reads exist but mostly hit L2.
+# - allreduce_efficiency: NCCL ring all-reduce reaches 0.77-0.82 of NVLink's one-way line rate
+#   (NVIDIA/nccl#1455, nccl-tests#212), RCCL 0.71 on MI300X (Azure guide): [0.5, 1.0].
+# Overheads are times, bounded only to keep the search finite.
 BOUNDS: dict[str, tuple[float, float]] = {
-    "gemm_efficiency": (0.02, 1.0), "memory_efficiency": (0.05, 1.0),
-    "attention_efficiency": (0.02, 1.0), "kv_read_efficiency": (0.02, 1.0),
+    "gemm_efficiency": (0.15, 0.97), "memory_efficiency": (0.55, 0.95),
+    "attention_efficiency": (0.25, 0.75), "kv_read_efficiency": (0.40, 0.95),
+    "decode_attention_efficiency": (0.002, 0.15), "gqa_reread_fraction": (1e-3, 1.0),
     "layer_overhead_s": (1e-8, 2e-3), "pass_overhead_s": (1e-6, 0.2),
     "sequence_overhead_s": (1e-8, 5e-3), "prefill_overhead_s": (1e-6, 5.0),
-    "allreduce_efficiency": (0.01, 1.0), "allreduce_hop_latency_s": (1e-7, 0.5)}
+    "allreduce_efficiency": (0.5, 1.0), "allreduce_hop_latency_s": (1e-7, 0.5)}
 # prior: centre (None: the hardware's kernel calibration) and log-sd
 _PRIOR: dict[str, tuple[float | None, float]] = {
     "gemm_efficiency": (None, math.log(2)), "memory_efficiency": (None, math.log(2)),
     "attention_efficiency": (None, math.log(2)), "kv_read_efficiency": (None, math.log(2)),
+    "decode_attention_efficiency": (0.03, math.log(4)), "gqa_reread_fraction": (0.1, math.log(10)),
     "layer_overhead_s": (None, math.log(10)), "pass_overhead_s": (None, math.log(10)),
     "sequence_overhead_s": (1e-5, math.log(30)), "prefill_overhead_s": (1e-3, math.log(100)),
-    "allreduce_efficiency": (0.5, math.log(3)), "allreduce_hop_latency_s": (5e-6, math.log(10))}
+    "allreduce_efficiency": (0.7, math.log(2)), "allreduce_hop_latency_s": (5e-6, math.log(10))}
+# the efficiencies that are the HARDWARE's (shared by its engines in the pooled fit); the rest
+# (overheads, decode-attention kernel terms, all-reduce) are each engine's
+HARDWARE_FIELDS = ("gemm_efficiency", "memory_efficiency", "attention_efficiency", "kv_read_efficiency")
 _TTFT_WEIGHT = 2.0
+# robust loss (soft L1 beyond a 10 % log error): a block of rows from a different engine build
+# (e.g. H100 vLLM Mistral-7B at batch >= 32, 1.5-2x slower than Llama-3-8B of the same bytes)
+# moves the shared constants less than squared error would let it
+_ROBUST_SCALE = 0.1
 # the prior is weak: one standard deviation costs what a 10 % log error on ONE row costs, so it
 # decides only what the rows leave open
 _PRIOR_WEIGHT = 0.1
@@ -80,6 +133,9 @@ def prior_constants(hardware: str) -> RooflineConstants:
     for name, (centre, _sd) in _PRIOR.items():
         if centre is not None:
             values[name] = centre
+    # a kernel constant outside the physical bounds starts from the nearest bound
+    for name, (lo, hi) in BOUNDS.items():
+        values[name] = min(max(values[name], lo), hi)
     return RooflineConstants(**values)
 
 
@@ -194,8 +250,7 @@ def predict(prep: Prepared, c: RooflineConstants) -> tuple[np.ndarray, np.ndarra
         if g.d_row.size:
             zero = np.zeros_like(g.d_b)
             d0 = decode_step_time_s(hw, model, "fp16", g.d_b, zero, c, tp)
-            slope = model.kv_bytes_per_token("fp16") / (
-                hw.memory_bandwidth_bytes_per_s * tp * c.kv_read_efficiency)
+            slope = decode_context_slope_s(hw, model, "fp16", c, tp)
             t = g.d_steps * d0 + slope * g.d_b * g.d_ctx
             lat += np.bincount(g.d_row, t, n_rows)
             ttft += np.bincount(g.d_row[g.d_ttft], t[g.d_ttft], n_rows)
@@ -221,10 +276,20 @@ def _free_fields(rows: pd.DataFrame) -> tuple[str, ...]:
                  and (f != "allreduce_hop_latency_s" or split))
 
 
+def _robust(r: np.ndarray) -> np.ndarray:
+    """Residuals whose squares sum to the soft-L1 loss at scale ``_ROBUST_SCALE`` (quadratic
+    within it, linear beyond)."""
+    f = _ROBUST_SCALE
+    return np.sign(r) * np.sqrt(2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0))
+
+
 def fit_constants(prep: Prepared, prior: RooflineConstants,
-                  free: Sequence[str] | None = None) -> RooflineConstants:
+                  free: Sequence[str] | None = None, *,
+                  prior_weight: dict[str, float] | None = None) -> RooflineConstants:
     """Constants minimising the module's loss on ``prep``'s rows (``latency_s``, optional
-    ``ttft_s``), starting from and regularised toward ``prior``."""
+    ``ttft_s``, robust: :func:`_robust`), starting from and regularised toward ``prior``.
+    ``prior_weight``: per constant, the prior's weight instead of ``_PRIOR_WEIGHT`` (the pooled
+    fit holds the hardware's efficiencies near its other engines' with weight 1)."""
     from scipy.optimize import least_squares  # the profiler extra's dependency
 
     free = tuple(_free_fields(prep.rows) if free is None else free)
@@ -233,8 +298,9 @@ def fit_constants(prep: Prepared, prior: RooflineConstants,
         np.full(len(prep.rows), np.nan)
     has_ttft = np.isfinite(ttft_meas) & (ttft_meas > 0)
     base = asdict(prior)
-    centre = np.log([base[f] for f in free])
+    centre = np.log([min(max(base[f], BOUNDS[f][0]), BOUNDS[f][1]) for f in free])
     sd = np.array([_PRIOR[f][1] for f in free])
+    weight = np.array([(prior_weight or {}).get(f, _PRIOR_WEIGHT) for f in free])
     lo = np.log([BOUNDS[f][0] for f in free])
     hi = np.log([BOUNDS[f][1] for f in free])
 
@@ -243,10 +309,10 @@ def fit_constants(prep: Prepared, prior: RooflineConstants,
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         lat, ttft = predict(prep, consts(theta))
-        r = [np.log(np.maximum(lat, 1e-12) / lat_meas)]
+        r = [_robust(np.log(np.maximum(lat, 1e-12) / lat_meas))]
         if has_ttft.any():
-            r.append(_TTFT_WEIGHT * np.log(np.maximum(ttft[has_ttft], 1e-12) / ttft_meas[has_ttft]))
-        r.append(_PRIOR_WEIGHT * (theta - centre) / sd)
+            r.append(_TTFT_WEIGHT * _robust(np.log(np.maximum(ttft[has_ttft], 1e-12) / ttft_meas[has_ttft])))
+        r.append(weight * (theta - centre) / sd)
         return np.concatenate(r)
 
     best = None
@@ -260,6 +326,13 @@ def fit_constants(prep: Prepared, prior: RooflineConstants,
         if best is None or res.cost < best.cost:
             best = res
     return consts(best.x)
+
+
+def _robust(r: np.ndarray) -> np.ndarray:
+    """Residuals whose squares sum to the soft-L1 loss at scale ``_ROBUST_SCALE`` (quadratic
+    within it, linear beyond)."""
+    f = _ROBUST_SCALE
+    return np.sign(r) * np.sqrt(2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,28 +349,71 @@ class PairFit:
 
 
 def fit_pair(rows: pd.DataFrame, *, prior: RooflineConstants | None = None,
-             cross_validate: bool = True) -> PairFit:
+             cross_validate: bool = True,
+             fold_priors: dict[str, RooflineConstants] | None = None,
+             prior_weight: dict[str, float] | None = None) -> PairFit:
     """Fit one (hardware, engine) pair's rows; with ``cross_validate``, one refit per model left
-    out (pairs with a single model have no fold)."""
+    out (pairs with a single model have no fold). ``fold_priors``: the prior of each fold where
+    it differs from ``prior`` (the pooled fit's centre computed without that model)."""
     hardware, engine = rows["hardware"].iloc[0], rows["engine"].iloc[0]
     if rows["hardware"].nunique() != 1 or rows["engine"].nunique() != 1:
         raise InputError("fit_pair() takes the rows of one (hardware, engine) pair")
     prior = prior_constants(hardware) if prior is None else prior
     rows = rows.reset_index(drop=True)
     free = _free_fields(rows)
-    constants = fit_constants(prepare(rows), prior, free)
+    constants = fit_constants(prepare(rows), prior, free, prior_weight=prior_weight)
     folds: dict[str, RooflineConstants] = {}
     models = sorted(set(rows["model"]))
     if cross_validate and len(models) > 1:
         for m in models:
             train = rows[rows["model"] != m]
-            folds[m] = fit_constants(prepare(train), prior, free)
+            folds[m] = fit_constants(prepare(train), (fold_priors or {}).get(m, prior), free,
+                                     prior_weight=prior_weight)
     return PairFit(hardware=hardware, engine=engine, constants=constants, free=free, folds=folds,
                    rows=rows)
 
 
+def pooled_prior(hardware: str, others: Sequence[RooflineConstants],
+                 weights: Sequence[float]) -> RooflineConstants:
+    """The pooled fit's prior for one engine on ``hardware``: the kernel prior with the HARDWARE's
+    efficiencies (``HARDWARE_FIELDS``) at the weighted geometric mean of its other engines' fits
+    (weights: their row counts); the kernel prior alone when there is no other engine."""
+    prior = prior_constants(hardware)
+    if not others:
+        return prior
+    w = np.asarray(weights, dtype=np.float64)
+    return replace(prior, **{f: float(np.exp(np.average([math.log(getattr(c, f)) for c in others],
+                                                        weights=w))) for f in HARDWARE_FIELDS})
+
+
+# the pooled fit holds the hardware's efficiencies near its other engines' (one prior sd, x2,
+# costs what an e-fold error on one row costs: a pair with many rows still moves them)
+POOLED_WEIGHT: dict[str, float] = {f: 1.0 for f in HARDWARE_FIELDS}
+
+
+def borrowed_constants(fits: Sequence[RooflineConstants]) -> RooflineConstants:
+    """Leave-one-hardware-out: one engine's constants for a hardware it was not fitted on, the
+    geometric mean of its fits on the other hardware (the datasheet supplies the rest)."""
+    values = {f: float(np.exp(np.mean([math.log(getattr(c, f)) for c in fits])))
+              for f in FIT_FIELDS if all(getattr(c, f) is not None for c in fits)}
+    return replace(fits[0], **values)
+
+
+def at_bound(c: RooflineConstants, free: Sequence[str], *, rel: float = 0.01) -> list[str]:
+    """The fitted constants within ``rel`` of a bound, as ``name=value (floor|ceiling)``."""
+    out = []
+    for f in free:
+        v = getattr(c, f)
+        lo, hi = BOUNDS[f]
+        if v <= lo * (1 + rel):
+            out.append(f"{f}={v:.3g} (floor)")
+        elif v >= hi * (1 - rel):
+            out.append(f"{f}={v:.3g} (ceiling)")
+    return out
+
+
 def constants_dict(c: RooflineConstants) -> dict[str, float]:
-    return {k: float(f"{v:.5g}") for k, v in asdict(c).items()}
+    return {k: None if v is None else float(f"{v:.5g}") for k, v in asdict(c).items()}
 
 
 def rounded(c: RooflineConstants) -> RooflineConstants:
@@ -316,7 +432,7 @@ def summary_entry(fit: PairFit, latency_sim: np.ndarray, cv_sim: np.ndarray,
     entry: dict[str, Any] = {
         "constants": constants_dict(fit.constants),
         "fitted": list(fit.free),
-        "rows": int(len(fit.rows)),
+        "rows": len(fit.rows),
         "models": models,
         "tp": sorted(int(t) for t in set(fit.rows["tp"])),
         "train_mape_pct": round(float(np.nanmean(train_err)), 1),

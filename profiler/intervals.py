@@ -1,6 +1,6 @@
 """Prediction intervals and calibration support of each (hardware, engine) pair, from its rows.
 
-    python -m phasesim.profiler.engine_calibrate --residuals  # refit every pair (minutes); also
+    python -m phasesim.profiler.engine_calibrate             # refit every pair (minutes); also
                                               # writes simulator/tables/validation/engine_residuals.csv
     python -m phasesim.profiler.intervals     # cross-conformal coverage per pair from that file
 
@@ -241,16 +241,16 @@ def coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
 
 def residual_frame(per_row: pd.DataFrame) -> pd.DataFrame:
     """The columns of the per-row frame the intervals use (``RESIDUAL_COLUMNS``; NaN where a
-    frame has no TTFT), as ``engine_calibrate --residuals`` writes them."""
+    frame has no TTFT), as ``engine_calibrate`` writes them (with more columns)."""
     return per_row.reindex(columns=list(RESIDUAL_COLUMNS))
 
 
 def read_residuals(path: Path = RESIDUALS_PATH) -> pd.DataFrame:
-    """The per-row frame written by ``--write-residuals``."""
+    """The per-row frame written by ``python -m phasesim.profiler.engine_calibrate``."""
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
-        raise InputError("no such file (python -m phasesim.profiler.intervals --write-residuals)",
+        raise InputError("no such file (python -m phasesim.profiler.engine_calibrate writes it)",
                          path=path) from None
     missing = [c for c in RESIDUAL_COLUMNS if c not in frame.columns]
     if missing:
@@ -261,7 +261,7 @@ def read_residuals(path: Path = RESIDUALS_PATH) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--residuals", type=Path, default=RESIDUALS_PATH, help=(
-        "per-row file of `python -m phasesim.profiler.engine_calibrate --residuals`"))
+        "per-row file of `python -m phasesim.profiler.engine_calibrate`"))
     args = ap.parse_args(argv)
     table = coverage_table(cross_conformal_coverage(read_residuals(args.residuals)))
     print(table.to_string(index=False))

@@ -129,7 +129,9 @@ def engines_cmd(
     out: dict[str, Any] = {}
     for n in names:
         e = get_engine(n)
-        fits = {key.split("/")[0]: {k: pairs[key][k] for k in ("rows", "train_mape_pct", "cv_mape_pct")}
+        fits = {key.split("/")[0]: {k: pairs[key].get(k) for k in (
+                    "rows", "train_mape_pct", "cv_mape_pct", "lolo_mape_pct", "loho_mape_pct")}
+                | {"at_bound": list(pairs[key].get("at_bound", []))}
                 for key in sorted(pairs) if key.split("/")[1] == n}
         out[n] = {"title": e.title, "version": e.version, "batching": e.batching,
                   "other_calibration": _OTHER_CALIBRATION.get(n),
@@ -139,7 +141,8 @@ def engines_cmd(
     if as_json or name:
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
         return
-    table = Table("engine", "batching", "max seqs", "token budget", "fitted on (leave-one-model-out MAPE %)")
+    table = Table("engine", "batching", "max seqs", "token budget", "fitted on (leave-one-model-out MAPE %)",
+                  "constants on a physical bound")
     for n, e in out.items():
         budget = "default" if e["max_num_batched_tokens"] is None else (
             "unlimited" if e["max_num_batched_tokens"] >= 1 << 30 else str(e["max_num_batched_tokens"]))
@@ -147,8 +150,16 @@ def engines_cmd(
                            for h, f in e["fitted_on"].items()) or e["other_calibration"] or "-"
         table.add_row(n, e["batching"] + (", one sequence" if e["single_sequence"] else ""),
                       "default" if e["max_num_seqs"] is None else str(e["max_num_seqs"]), budget,
-                      fitted)
+                      fitted, _bounds(e["fitted_on"]))
     Console(width=200).print(table)
+
+
+def _bounds(fitted_on: dict[str, Any]) -> str:
+    """``hardware: constant (floor|ceiling), ...`` for the fitted constants on a physical bound."""
+    def short(b: str) -> str:  # "name=value (floor)" -> "name floor"
+        return b.split("=")[0] + " " + b.rsplit("(", 1)[-1].rstrip(")")
+    return "; ".join(f"{h}: {', '.join(short(b) for b in f['at_bound'])}"
+                     for h, f in fitted_on.items() if f["at_bound"]) or "-"
 
 
 def _model_for(path: Path) -> TableCostModel:

@@ -1,8 +1,9 @@
 """The one check of roofline constants, for the shipped calibrations and a user's alike.
 
 A constant is physics, so a file cannot say anything it likes: an efficiency (a fraction of a
-datasheet peak, names ending ``_efficiency``) is a finite number in (0, 1]; every other constant
-(an overhead in seconds) a finite number >= 0. Types are exact: ``true`` is not 1.0, ``"0.5"`` is
+datasheet peak, names ending ``_efficiency``) is a finite number in (0, 1] (``null`` only where the
+dataclass's default is None: a term not modelled); a share (``_fraction``) one in [0, 1]; every
+other constant (an overhead in seconds) a finite number >= 0. Types are exact: ``true`` is not 1.0, ``"0.5"`` is
 not 0.5. Every constant without a default must be there (``{}`` is no calibration); an unknown
 name is refused. Without this, ``Infinity`` or 1000 (1000x the peak) gave exit 0 and
 faster-than-physics numbers (issue 24).
@@ -49,9 +50,15 @@ def check_constants(values: Any, cls: type, *, path: str | Path | None,
                          path=path, column=where)
     for name, value in values.items():
         column = f"{where}.{name}"
+        if value is None and fields[name].default is None:
+            continue  # a term the constants leave unmodelled (decode_attention_efficiency)
         if type(value) not in (int, float):
             raise InputError(f"must be a number, got {_shown(value)}", path=path, column=column)
-        if _is_fraction(name):
+        if name.endswith("_fraction"):  # a share, 0 included (gqa_reread_fraction)
+            if not (math.isfinite(value) and 0 <= value <= 1):
+                raise InputError(f"a fraction must be a finite number in [0, 1], got "
+                                 f"{_shown(value)}", path=path, column=column)
+        elif _is_fraction(name):
             if not (math.isfinite(value) and 0 < value <= 1):
                 raise InputError(f"an efficiency must be a finite number in (0, 1], got "
                                  f"{_shown(value)}", path=path, column=column)

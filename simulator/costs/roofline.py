@@ -50,7 +50,8 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
            "linear_layer_time_s", "allreduce_time_s",
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
            "analytical_table_name", "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
-           "pair_key", "uncalibrated_reason", "read_engine_calibration"]
+           "pair_key", "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
+           "decode_attention_flops_per_token", "decode_context_slope_s"]
 
 # the calibrations are data shipped beside the tables (simulator/tables/)
 _TABLES = Path(__file__).resolve().parents[1] / "tables"
@@ -100,6 +101,19 @@ class RooflineConstants:
     prefill_overhead_s: float = 0.0  # extra fixed cost of a pass that carries prompt tokens
     allreduce_efficiency: float = 1.0  # achieved fraction of the interconnect's one-way bandwidth
     allreduce_hop_latency_s: float = ALLREDUCE_HOP_LATENCY_S  # per ring step
+    # decode attention, beyond the KV bytes (issue 20; defaults: not modelled, as the kernel
+    # calibration predates them, so kernel tables keep their numbers):
+    # - gqa_reread_fraction: a paged-attention kernel that runs one thread block per QUERY head
+    #   (vLLM 0.5/0.6's paged_attention_v1/v2) reads each KV head once per query head of its group;
+    #   the (group - 1) extra reads are served from L2 except this fraction, which goes to DRAM.
+    #   0: the KV head is read once per group (FlashInfer, TensorRT-LLM XQA); 1: no cache reuse.
+    #   Zero for multi-head attention (group 1) whatever its value.
+    gqa_reread_fraction: float = 0.0
+    # - decode_attention_efficiency: achieved fraction of the dense FP16 peak on the attention
+    #   arithmetic of a decode step, 4 * head_dim FLOPs per QUERY head, cached token and layer
+    #   (q.k and p.v); decode kernels run it on vector units with one query row per head, far below
+    #   the tensor-core peak. None: the term is not modelled (kernel calibration).
+    decode_attention_efficiency: float | None = None
 
 
 def load_constants(path: Path = CONSTANTS_PATH) -> dict[str, Any]:
@@ -217,14 +231,48 @@ def prefill_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.nda
     return _common_s(hw, model, dtype, b, b * t, c, tensor_parallel) + attention + c.prefill_overhead_s
 
 
+def kv_read_bytes_per_token(model: ModelSpec, dtype: str, c: RooflineConstants) -> float:
+    """DRAM bytes one decode step reads per cached token of one sequence: the K and V of every
+    layer (``kv_bytes_per_token``), plus the grouped-query re-reads that miss the cache
+    (``gqa_reread_fraction`` of the ``heads / kv_heads - 1`` extra reads per KV head)."""
+    group = model.heads / model.kv_heads
+    return model.kv_bytes_per_token(dtype) * (1.0 + c.gqa_reread_fraction * (group - 1.0))
+
+
+def decode_attention_flops_per_token(model: ModelSpec) -> float:
+    """Attention arithmetic of one decode step per cached token of one sequence: q.k and p.v,
+    ``2 * 2 * head_dim`` FLOPs per query head and layer (it scales with QUERY heads, not KV heads)."""
+    return 4.0 * model.head_dim * model.heads * model.layers
+
+
+def decode_context_slope_s(hw: HardwareSpec, model: ModelSpec, dtype: str, c: RooflineConstants,
+                           tensor_parallel: int = 1) -> float:
+    """Seconds a decode step spends per cached token of one sequence: KV bytes read at
+    ``kv_read_efficiency`` of the bandwidth (what scales with KV heads) plus the attention
+    arithmetic at ``decode_attention_efficiency`` of the FP16 peak (what scales with query heads;
+    0 when not modelled). Both split ``tensor_parallel`` ways."""
+    bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
+    slope = kv_read_bytes_per_token(model, dtype, c) / (bw * c.kv_read_efficiency)
+    if c.decode_attention_efficiency is not None:
+        peak16 = hw.peak_flops_fp16 * tensor_parallel
+        slope += decode_attention_flops_per_token(model) / (peak16 * c.decode_attention_efficiency)
+    return slope
+
+
 def decode_step_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray,
                        context: np.ndarray, c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
     """One decode step of ``batch`` sequences with ``context`` tokens each in the KV cache."""
     b = np.asarray(batch, dtype=np.float64)
     ctx = np.asarray(context, dtype=np.float64)
     bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
-    kv_read = b * ctx * model.kv_bytes_per_token(dtype) / (bw * c.kv_read_efficiency)
-    return _common_s(hw, model, dtype, b, b, c, tensor_parallel) + kv_read
+    # the same terms as decode_context_slope_s, in the kernel tables' order of operations (their
+    # bytes are unchanged where the issue-20 terms are off)
+    attention = b * ctx * kv_read_bytes_per_token(model, dtype, c) / (bw * c.kv_read_efficiency)
+    if c.decode_attention_efficiency is not None:
+        peak16 = hw.peak_flops_fp16 * tensor_parallel
+        attention = attention + b * ctx * decode_attention_flops_per_token(model) / (
+            peak16 * c.decode_attention_efficiency)
+    return _common_s(hw, model, dtype, b, b, c, tensor_parallel) + attention
 
 
 def token_grid(max_tokens: int, *, min_tokens: int = 16) -> list[int]:

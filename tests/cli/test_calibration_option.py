@@ -104,6 +104,9 @@ def test_replay_runs_on_the_given_calibration(sim, tmp_path):
     (_shipped_with(kv_read_efficiency="true"), ("constants.kv_read_efficiency'", "must be a number, got true")),
     (_shipped_with(pass_overhead_s='"0.001"'), ("constants.pass_overhead_s'", "must be a number")),
     (_shipped_with(layer_overhead_s="-1e-6"), ("constants.layer_overhead_s'", "must be a finite number >= 0")),
+    # issue 20's share: a fraction in [0, 1]; null only for a term the dataclass leaves unmodelled
+    (_shipped_with(gqa_reread_fraction="1.5"), ("constants.gqa_reread_fraction'", "a fraction must be")),
+    (_shipped_with(gqa_reread_fraction="null"), ("constants.gqa_reread_fraction'", "must be a number, got null")),
     ('{"pairs": {"h100-sxm/vllm": {"constants": {}}}}', "lacks gemm_efficiency"),
     ('{"pairs": {"h100-sxm/vllm": {"constants": null}}}', "must be an object of roofline constants"),
     ('{"pairs": {"h100-sxm/vllm": {"rows": 3}}}', "lacks 'constants'"),

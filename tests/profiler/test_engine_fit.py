@@ -84,7 +84,7 @@ def test_fit_recovers_the_constants_that_made_the_data(hardware, engine):
     rows = _rows(hardware, engine, shapes)
     truth = replace(prior_constants(hardware), memory_efficiency=0.8, kv_read_efficiency=0.5,
                     gemm_efficiency=0.55, pass_overhead_s=4e-3, sequence_overhead_s=5e-5,
-                    allreduce_efficiency=0.3, allreduce_hop_latency_s=1e-5)
+                    allreduce_efficiency=0.6, allreduce_hop_latency_s=1e-5)  # within BOUNDS
     rows["latency_s"] = predict(prepare(rows), truth)[0]
     fitted = fit_constants(prepare(rows), prior_constants(hardware))
     err = np.abs(predict(prepare(rows), fitted)[0] / rows["latency_s"] - 1)
@@ -92,7 +92,9 @@ def test_fit_recovers_the_constants_that_made_the_data(hardware, engine):
     assert err.mean() < 0.01 and err.max() < 0.03
     # the well-pinned constants come back
     assert fitted.memory_efficiency == pytest.approx(0.8, rel=0.05)
-    assert fitted.kv_read_efficiency == pytest.approx(0.5, rel=0.1)
+    # (issue 20: the KV bytes share the per-context cost with the query-head work and GQA
+    # re-reads; three models of two head shapes separate them to ~15 %)
+    assert fitted.kv_read_efficiency == pytest.approx(0.5, rel=0.15)
     assert fitted.pass_overhead_s == pytest.approx(4e-3, rel=0.15)
 
 

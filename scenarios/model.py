@@ -10,7 +10,6 @@ Every model forbids unknown keys. Durations accept a number of seconds or a stri
 from __future__ import annotations
 
 import enum
-import math
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,7 +30,7 @@ from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.topology import LinkSharing, TopologySpec
 from phasesim.traces.specs import arrival_from_spec, length_from_spec
 from phasesim.traces.transforms import ContextPolicy
-from phasesim.units import MAX_TIME_S, bandwidth_bytes_per_s, duration_s
+from phasesim.units import bytes_per_s, seconds
 
 __all__ = [
     "ScenarioKind",
@@ -52,45 +51,11 @@ __all__ = [
     "bytes_per_s",
 ]
 
-def seconds(value: Any) -> Any:
-    """A number (seconds) or ``"<number><unit>"`` with unit ns/us/µs/ms/s/min -> float seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 0.2, 200ms or 50us")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        number = duration_s(value)
-    else:
-        return value  # let pydantic report the type error
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"duration must be finite and >= 0, got {value!r}")
-    if number > MAX_TIME_S:
-        raise ValueError(f"duration {value!r} is beyond the simulator's horizon of "
-                         f"{MAX_TIME_S:.0f} s")
-    return number
-
-
 Seconds = Annotated[float, BeforeValidator(seconds)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def bytes_per_s(value: Any) -> Any:
-    """A number (bytes/s) or ``"<number><prefix><unit>"``: ``100Gbps``/``25Gb/s`` are bits,
-    ``12.5GB/s``/``64GiB/s`` bytes (``Ki``..``Ti`` binary) -> float bytes per second."""
-    if isinstance(value, bool):
-        raise ValueError("expected a bandwidth such as 100Gbps or 12.5GB/s")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        number = bandwidth_bytes_per_s(value)
-    else:
-        return value
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"bandwidth must be positive and finite, got {value!r}")
-    return number
 
 
 BytesPerS = Annotated[float, BeforeValidator(bytes_per_s)]

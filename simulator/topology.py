@@ -35,7 +35,7 @@ from pydantic import (
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
-from phasesim.simulator.catalog.engines import ENGINES, engine_names
+from phasesim.simulator.catalog.engines import ENGINES, canonical_engine, engine_names
 from phasesim.simulator.catalog.hardware import (
     HARDWARE,
     NDR_400G_BYTES_PER_S,
@@ -142,6 +142,9 @@ class PoolSpec(BaseModel):
     @classmethod
     def _check_engine(cls, engine: str | None) -> str | None:
         if engine is not None and engine not in ENGINES:
+            spelled = canonical_engine(engine)
+            if spelled in ENGINES:
+                raise ValueError(f"unknown engine '{engine}': phasesim spells it '{spelled}'")
             raise ValueError(f"unknown engine '{engine}' (known: {', '.join(engine_names())})")
         return engine
 

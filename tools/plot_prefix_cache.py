@@ -11,7 +11,7 @@ prefix-affinity: colocated H100s against the same H100s prefilling for 4 GroqRac
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -77,4 +77,10 @@ def main(sweep: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__)
+    parser.add_argument("sweep", type=Path, help="a finished sweep of scenarios/prefix-cache.yaml")
+    parser.add_argument("out", type=Path, help="folder for the figure")
+    args = parser.parse_args()
+    main(args.sweep, args.out)

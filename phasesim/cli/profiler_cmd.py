@@ -23,6 +23,7 @@ from phasesim.cli.errors import cli_errors, root_app
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
+from phasesim.simulator.catalog.engines import canonical_engine
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
 from phasesim.simulator.costs.roofline import build_analytical_table
@@ -173,7 +174,8 @@ def capture(
     catalog_model: str | None = typer.Option(None, "--catalog-model", help="openai: the catalog "
                                              "model the table is for (e.g. llama3-8b)."),
     engine: str = typer.Option("vllm", "--engine", help="openai: the serving engine "
-                               "(provenance: vllm, sglang, trtllm, tgi, llama.cpp, ...)."),
+                               "(provenance: vllm, sglang, trt-llm, tgi, llama.cpp, ...; other spellings of a "
+                               "catalog engine are written as the catalog spells it)."),
     concurrency: str = typer.Option("1,2,4,8", "--concurrency", help="openai: simultaneous "
                                     "requests per round (must include 1)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai: the "
@@ -266,7 +268,7 @@ def _capture_openai(ctx: typer.Context, *, base_url: str, served_model: str,
                          column="--hardware")
     capture_openai(OpenAICaptureConfig(
         base_url=base_url, served_model=served_model, model=_model_name(catalog_model),
-        hardware=hardware, engine=engine, api_key=key, dtype=dtype,
+        hardware=hardware, engine=canonical_engine(engine), api_key=key, dtype=dtype,
         tensor_parallel=tensor_parallel,
         prompt_lens=tuple(parse_int_list(prompt_lens or "128,512,2048", option="--prompt-lens")),
         concurrency=tuple(parse_int_list(concurrency, option="--concurrency")),

@@ -38,7 +38,8 @@ from phasesim.simulator.topology import (
 )
 from phasesim.units import bandwidth_bytes_per_s, duration_s
 
-__all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "render_summary"]
+__all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "print_economics",
+           "render_summary"]
 
 app = typer.Typer(help="replay commands", no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -188,12 +189,12 @@ def replay(
         console.print(f"pool {escape(pool)}: engine {escape(r.engine)}, cost table "
                       f"{escape(r.cost_model.name)}{how}")
     render_summary(result.summary, console)
-    _print_economics(result.summary, console)
+    print_economics(result.summary, console)
     console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
                   "meta.json")
 
 
-def _print_economics(summary: dict[str, Any], console: Console) -> None:
+def print_economics(summary: dict[str, Any], console: Console) -> None:
     """One line each for cost and energy (the full sections are in summary.json)."""
     cost, energy = summary.get("cost") or {}, summary.get("energy") or {}
     if cost.get("usd_per_hour") is not None:
@@ -261,7 +262,7 @@ def _cache_and_routers(spec: TopologySpec, prefix_cache: bool | None,
         if sep and not targets:
             names = ", ".join(p["name"] for p in pools)
             raise InputError(f"--router: no pool '{target}' in {spec.name} (pools: {names})")
-        routing = _choice(Routing, name.replace("-", "_"), "--router")
+        routing = _router(name)
         for pool in targets:
             if pool["name"] in seen:
                 raise InputError(f"--router: pool '{pool['name']}' given twice")
@@ -342,6 +343,16 @@ def _known(lookup: Any, name: str | None, option: str) -> str | None:
         return name
     except InputError as exc:
         raise InputError(f"{option}: {exc}") from None
+
+
+def _router(name: str) -> Routing:
+    """A ``--router`` name as the help spells it (``least-outstanding``; ``_`` accepted too);
+    an unknown one is echoed as typed, with the names as the help lists them."""
+    try:
+        return Routing(name.strip().replace("-", "_"))
+    except ValueError:
+        raise InputError(f"--router: unknown router '{name}' (one of: "
+                         f"{', '.join(_ROUTER_NAMES)})") from None
 
 
 def _choice(kind: type, value: str | None, option: str) -> Any:

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from phasesim.errors import InputError
-from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, PriceBook
+from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, DEFAULT_PUE, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.topology import LinkSharing, TopologySpec
 from phasesim.traces.specs import arrival_from_spec, length_from_spec
@@ -167,11 +167,15 @@ class PricesSpec(_Strict):
     """Prices the scenario's outputs use (``summary.json`` ``cost``, which names each price and
     its source): ``hardware`` maps a catalog name to US dollars per hour of one catalog entry (a
     GPU, a whole GroqRack), overriding the catalog's price; ``kwh_usd`` is the electricity price
-    for hardware priced by capital cost + power (default 0.10). Like ``sim replay --price`` and
-    ``--kwh-price``; unset, the catalog's prices (``sim profiles hardware``)."""
+    and ``pue`` the power usage effectiveness of the ``tco`` basis (defaults 0.10 and 1.2);
+    ``basis`` is ``tco`` (owning; default) or ``rental`` (public on-demand prices, refused for
+    hardware without one). Like ``sim replay --price``, ``--kwh-price`` and ``--price-basis``;
+    unset, the catalog's TCO prices (``sim profiles hardware``)."""
 
     hardware: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     kwh_usd: Annotated[float, Field(ge=0)] | None = None
+    pue: Annotated[float, Field(ge=1)] | None = None
+    basis: PriceBasis = PriceBasis.TCO
 
     @field_validator("hardware")
     @classmethod
@@ -185,9 +189,8 @@ class PricesSpec(_Strict):
 
     def price_book(self) -> PriceBook:
         kwh = DEFAULT_KWH_USD if self.kwh_usd is None else self.kwh_usd
-        if not self.hardware and self.kwh_usd is None:
-            return PriceBook()
-        return PriceBook(overrides=dict(self.hardware), kwh_usd=kwh,
+        pue = DEFAULT_PUE if self.pue is None else self.pue
+        return PriceBook(overrides=dict(self.hardware), kwh_usd=kwh, pue=pue, basis=self.basis,
                          override_source="scenario file (prices.hardware)")
 
 

@@ -19,7 +19,7 @@ from phasesim import traces
 from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
-from phasesim.cli.prices import price_book
+from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
 from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 from phasesim.scenarios.planner import (
@@ -70,6 +70,7 @@ def plan(
     price: list[str] | None = typer.Option(None, "--price", help="HW=USD per hour (as replay)."),
     price_file: Path | None = typer.Option(None, "--price-file", help="YAML prices (as replay)."),
     kwh_price: float | None = typer.Option(None, "--kwh-price", help="USD per kWh (as replay)."),
+    price_basis: str = price_basis_option(),
     workers: int = typer.Option(1, "--workers", help=(
         "Parallel workers, one topology kind per task (1: in this process; more: a process pool, "
         "or Dask workers with --dask).")),
@@ -96,7 +97,9 @@ def plan(
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
                       rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
                       max_batch=_batches(max_batch), engine=engine)
-    prices = price_book(price, price_file, kwh_price)
+    prices = price_book(price, price_file, kwh_price, price_basis)
+    for name in names:
+        prices.check(name)  # rental: refuse hardware without a public rental price up front
     if not trace.is_file():
         raise InputError("no such trace file", path=trace)
     frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET

@@ -19,7 +19,7 @@ from rich.table import Table
 from phasesim import traces
 from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
-from phasesim.cli.prices import price_book
+from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
@@ -120,9 +120,10 @@ def replay(
         "Price of one hardware entry per hour, HW=USD (e.g. h100-sxm=2.99), comma-separated or "
         "repeated; default: the catalog's (sim profiles hardware).")),
     price_file: Path | None = typer.Option(None, "--price-file", help=(
-        "YAML mapping of hardware to USD per hour (optional kwh_usd key).")),
+        "YAML mapping of hardware to USD per hour (optional kwh_usd and pue keys).")),
     kwh_price: float | None = typer.Option(None, "--kwh-price", show_default="0.10", help=(
-        "Electricity, USD per kWh, for hardware priced by capital cost + power.")),
+        "Electricity, USD per kWh (the tco basis's power cost).")),
+    price_basis: str = price_basis_option(),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print only the summary JSON object."),
     prefix_cache: bool | None = typer.Option(
@@ -155,7 +156,7 @@ def replay(
     slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
     spec = _topology(topology, overrides, _comma_list(profile or []))
-    prices = price_book(price, price_file, kwh_price)
+    prices = price_book(price, price_file, kwh_price, price_basis)
     spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
     spec = _with_engine(spec, _known(get_engine, engine, "--engine"))
     frame = _read_trace(trace)
@@ -199,9 +200,12 @@ def print_economics(summary: dict[str, Any], console: Console) -> None:
     cost, energy = summary.get("cost") or {}, summary.get("energy") or {}
     if cost.get("usd_per_hour") is not None:
         per_m = cost.get("usd_per_million_output_tokens")
-        console.print(f"cost: ${cost['usd_per_hour']:,.2f}/h"
+        per_good = cost.get("usd_per_million_goodput_tokens")
+        console.print(f"cost ({cost.get('basis', 'tco')} prices): ${cost['usd_per_hour']:,.2f}/h"
                       + ("" if per_m is None else f", ${per_m:,.2f} per million output tokens")
-                      + " (prices and their sources: summary.json cost.prices)")
+                      + ("" if per_good is None
+                         else f", ${per_good:,.2f} per million goodput tokens")
+                      + " (sources: summary.json cost.prices)")
     if energy.get("joules") is not None:
         per_token = energy.get("joules_per_output_token")
         avg = energy.get("avg_power_w")

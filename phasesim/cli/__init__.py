@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +23,7 @@ import typer
 from typer.core import TyperCommand
 
 from phasesim.cli.errors import OneLineUsageErrors, root_app
+from phasesim.cli.user_catalog import HARDWARE_FILE_HELP, register_user_catalog
 from phasesim.errors import show_warnings_on_one_line
 
 __all__ = ["COMMANDS", "LazyCommands", "app", "main", "version"]
@@ -115,8 +117,11 @@ app = root_app(help="phasesim: prefill/decode-aware simulator of LLM inference c
 def _root(
     show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                       help="Print phasesim's version and exit."),
+    hardware_file: list[Path] | None = typer.Option(None, "--hardware-file",
+                                                    help=HARDWARE_FILE_HELP),
 ) -> None:
     """phasesim: prefill/decode-aware simulator of LLM inference clusters."""
+    register_user_catalog(hardware_file)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from phasesim.scenarios.planner import (
     table_shapes,
     topology_for,
 )
+from phasesim.simulator.catalog.economics import PriceBasis
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.output import parquet_bytes
 
@@ -98,8 +99,9 @@ def plan(
                       rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
                       max_batch=_batches(max_batch), engine=engine)
     prices = price_book(price, price_file, kwh_price, price_basis)
-    for name in names:
-        prices.check(name)  # rental: refuse hardware without a public rental price up front
+    if objective == "cost" or prices.basis is not PriceBasis.TCO:
+        for name in names:  # refuse, before simulating, hardware the objective cannot price
+            prices.check(name)
     if not trace.is_file():
         raise InputError("no such trace file", path=trace)
     frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET

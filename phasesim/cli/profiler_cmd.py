@@ -20,6 +20,7 @@ from rich.console import Console
 
 from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors, root_app
+from phasesim.cli.user_catalog import HARDWARE_FILE_HELP, register_user_catalog
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
@@ -31,6 +32,14 @@ from phasesim.simulator.costs.roofline import build_analytical_table
 __all__ = ["app", "main"]
 
 app = root_app(help="Capture cost tables on hardware and validate them in closed loop.")
+
+
+@app.callback()
+def _root(hardware_file: list[Path] | None = typer.Option(None, "--hardware-file",
+                                                          help=HARDWARE_FILE_HELP)) -> None:
+    """Capture cost tables on hardware and validate them in closed loop."""
+    register_user_catalog(hardware_file)
+
 
 DEFAULT_PREFILL_BATCHES = "1,2,4,8"
 DEFAULT_PROMPT_LENS = "32,64,128,256,512,1024,2048,3072,4096"

@@ -24,6 +24,7 @@ from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.catalog.user import register_table
 from phasesim.simulator.output import summary_json, write_results
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import (
@@ -137,6 +138,11 @@ def replay(
     """Replay a trace on a topology; write per-request results and print a summary."""
     if out.exists() and not out.is_dir():
         raise InputError("-o/--out: exists and is not a directory", path=out)
+    for item in _comma_list(profile or []):  # a captured table brings its own hardware entry
+        path = item.partition("=")[2] if "=" in item and "/" not in item.partition("=")[0] \
+            else item
+        if Path(path).is_file():
+            register_table(path)
     overrides: dict[str, Any] = {
         "gpu": _known(get_hardware, gpu, "--hardware"),
         "model": _known(get_model, model, "--model"),

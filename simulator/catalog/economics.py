@@ -30,7 +30,8 @@ from phasesim.errors import InputError
 
 __all__ = ["PowerSpec", "PriceBasis", "PriceSpec", "TcoSpec", "PriceBook", "POWER", "PRICES",
            "RENTAL", "TCO", "DEFAULT_KWH_USD", "DEFAULT_PUE", "HOURS_PER_YEAR", "BANDWIDTH_SHARE",
-           "COMPUTE_SHARE", "get_power", "get_price"]
+           "COMPUTE_SHARE", "add_prices", "get_power", "get_price", "price_tables",
+           "restore_price_tables"]
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 
@@ -168,7 +169,7 @@ _GROQ_BUSY = (1.0, ("assumption: a busy GroqChip pipeline draws its peak (an upp
                     "measured Groq power at hand, and the GPU-fitted shares do not carry over to "
                     "SRAM reads)"))
 
-POWER: Mapping[str, PowerSpec] = MappingProxyType({
+_POWER: dict[str, PowerSpec] = {
     "h100-sxm": _power(700.0, ("H100 SXM TDP up to 700 W, configurable (gpu.blog, 'NVIDIA H100 SXM', "
                                "gpu.blog/gpus/nvidia-h100-sxm, as stored 2026; also 'the NVIDIA "
                                "H100 SXM GPU has a TDP of 700W', meterpreter.org, Jun 2023)")),
@@ -206,10 +207,11 @@ POWER: Mapping[str, PowerSpec] = MappingProxyType({
     "groq-lpu": _power(_GROQ_CHIP_W, _GROQ_W_SRC, busy_floor=_GROQ_BUSY),
     "groqrack": _power(64 * _GROQ_CHIP_W, "64 chips x " + _GROQ_W_SRC + "; host CPUs not counted",
                        busy_floor=_GROQ_BUSY),
-})
+}
+POWER: Mapping[str, PowerSpec] = MappingProxyType(_POWER)
 
 # --- rental: public on-demand prices per device-hour -------------------------------------------
-RENTAL: Mapping[str, PriceSpec] = MappingProxyType({
+_RENTAL: dict[str, PriceSpec] = {
     "h100-sxm": PriceSpec(list_usd_per_hour=2.99,
                           source="Lambda on-demand H100 SXM, $2.99 per GPU-hour (as reported by "
                                  "Cliff Center, 'AMD inference economics', cliffcenter.com/research/"
@@ -242,7 +244,8 @@ RENTAL: Mapping[str, PriceSpec] = MappingProxyType({
                               "Costs in 2026', kaelresearch.com); a Lambda 1x GH200 offer at $1.49 "
                               "is quoted second-hand but not found in public sources searched as "
                               "of 2026-12-02"),
-})
+}
+RENTAL: Mapping[str, PriceSpec] = MappingProxyType(_RENTAL)
 
 # --- tco: owning it -------------------------------------------------------------------------------
 DEFAULT_PUE = 1.2
@@ -293,7 +296,7 @@ _GROQ_NODE_SRC = ("assumption: a GroqNode (8 GroqCards and a host: ALCF GroqRack
                   "costs what an 8-GPU server's host does, and each card takes one GPU's share of "
                   "the network: ")
 
-TCO: Mapping[str, TcoSpec] = MappingProxyType({
+_TCO: dict[str, TcoSpec] = {
     "h100-sxm": _tco(30_000.0, "H100 SXM ~$30,000 (AI Infrastructure Index, alpha-one-index.github"
                                ".io/ai-infra-index, 2026-03-01: 'MSRP ~$30,000'; Raymond James "
                                "via Epoch AI's training-cost-trends: 'sold to customers for "
@@ -334,10 +337,37 @@ TCO: Mapping[str, TcoSpec] = MappingProxyType({
                      host_usd=64 * (_SERVER8_USD + _NETWORK_USD),
                      host_source="8 GroqNodes: " + _GROQ_NODE_SRC + _SHARE8_SRC,
                      host_w=64 * _HOST8_W, host_w_source="8 GroqNodes x 8 cards x " + _HOST8_W_SRC),
-})
+}
+TCO: Mapping[str, TcoSpec] = MappingProxyType(_TCO)
 
 # The prices of the default basis (kept under the old name for readers of one entry's price).
 PRICES = TCO
+_BUILTIN = frozenset(_POWER) | frozenset(_TCO) | frozenset(_RENTAL)
+
+
+def add_prices(hardware: str, *, power: PowerSpec | None = None, tco: TcoSpec | None = None,
+               rental: PriceSpec | None = None) -> None:
+    """Power and prices of a user catalog's hardware (``phasesim.simulator.catalog.user``); a
+    built-in entry's are never replaced."""
+    for table, value in ((_POWER, power), (_TCO, tco), (_RENTAL, rental)):
+        if value is None:
+            continue
+        if hardware in _BUILTIN and hardware in table:
+            raise InputError(f"'{hardware}' is a built-in entry; its power and prices are the "
+                             "catalog's (override a price with --price)")
+        table[hardware] = value
+
+
+def price_tables() -> tuple[dict[str, PowerSpec], dict[str, TcoSpec], dict[str, PriceSpec]]:
+    """Copies of the power and price tables (``catalog.user.isolated_catalog`` restores them)."""
+    return dict(_POWER), dict(_TCO), dict(_RENTAL)
+
+
+def restore_price_tables(saved: tuple[dict[str, PowerSpec], dict[str, TcoSpec],
+                                      dict[str, PriceSpec]]) -> None:
+    for live, kept in zip((_POWER, _TCO, _RENTAL), saved, strict=True):
+        live.clear()
+        live.update(kept)
 
 
 def get_power(hardware: str) -> PowerSpec:

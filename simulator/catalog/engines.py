@@ -156,6 +156,8 @@ def default_engine(hardware: HardwareSpec) -> str:
         return "deepspeed"
     if hardware.kind is DeviceKind.RDU:
         return "sambaflow"
+    if hardware.kind is DeviceKind.CPU:
+        return "torch"  # the only engine phasesim captures on a CPU
     return "vllm"
 
 

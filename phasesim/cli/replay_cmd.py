@@ -6,6 +6,7 @@ topology, engine and writers below only ever see bytes/s and seconds.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def replay(
         path = item.partition("=")[2] if "=" in item and "/" not in item.partition("=")[0] \
             else item
         if Path(path).is_file():
-            register_table(path)
+            with contextlib.suppress(InputError):  # a bad file is reported as --profile's, below
+                register_table(path)
     overrides: dict[str, Any] = {
         "gpu": _known(get_hardware, gpu, "--hardware"),
         "model": _known(get_model, model, "--model"),

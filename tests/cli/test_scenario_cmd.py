@@ -35,7 +35,7 @@ def test_run_prints_cost_and_energy_like_replay(small_sweep: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     cost, energy = summary["cost"], summary["energy"]
-    assert f"cost: ${cost['usd_per_hour']:,.2f}/h" in result.stdout
+    assert f"cost ({cost['basis']} prices): ${cost['usd_per_hour']:,.2f}/h" in result.stdout
     assert f"energy: {energy['joules'] / 3.6e6:,.3f} kWh" in result.stdout
 
 

@@ -5,8 +5,8 @@
     python tools/plot_paper_cost.py runs/cost docs/figures
 
 Writes ``paper_cost.png``: for each prompt/output mix (rows), goodput, USD per million output
-tokens and joules per output token against the request rate, one line per layout: 14 H100s
-(equal cost to one GroqRack), 28 H100s (equal power), 1 GroqRack, 1 H100 prefill + 1 GroqRack
+tokens and joules per output token against the request rate, one line per layout: 46 H100s
+(equal cost to one GroqRack at TCO prices), 28 H100s (equal power), 1 GroqRack, 1 H100 prefill + 1 GroqRack
 decode. Costs and energy are the points' summary.json ``cost``/``energy`` (catalog prices).
 """
 
@@ -30,7 +30,7 @@ def _layout(row: pd.Series) -> str:
     name = row["topology.name"]
     if name == "gpu":
         n = int(row["topology.instances"])
-        return f"{n}x H100 ({'equal cost' if n == 14 else 'equal power'})"
+        return f"{n}x H100 ({'equal power' if n == 28 else 'equal cost'})"  # 28 x 700 W ~ 19.2 kW
     return {"groq": "1 GroqRack", "gpu-prefill-groq-decode": "1 H100 prefill + 1 GroqRack decode"}[name]
 
 

@@ -95,9 +95,12 @@ class LazyCommands(OneLineUsageErrors):
         return command
 
     def format_help(self, ctx: typer.Context, formatter: Any) -> None:
-        """The root's help lists the commands from ``COMMANDS`` (no command module imported)."""
+        """The root's help lists the commands from ``COMMANDS`` (no command module imported),
+        in click's plain layout: typer's rich layout imports rich's Markdown renderer, which
+        costs more than the rest of ``sim --help`` together."""
         self._listing = True
         try:
+            self.rich_markup_mode = None
             super().format_help(ctx, formatter)
         finally:
             self._listing = False

@@ -67,27 +67,27 @@ def quickstart_block(work: Path) -> str:
     link = s["links"][0]
     cost, energy = s["cost"], s["energy"]
     lines = [
-        f"azure_code_2023.parquet on gpu-prefill-groq-decode ({s['requests']:,} requests, seed 0, "
-        f"rate x1, SLO TTFT {1e3 * meta['slo_ttft_s']:g} ms / TPOT {1e3 * meta['slo_tpot_s']:g} ms)",
+        (f"azure_code_2023.parquet on gpu-prefill-groq-decode ({s['requests']:,} requests, seed 0, "
+        f"rate x1, SLO TTFT {1e3 * meta['slo_ttft_s']:g} ms / TPOT {1e3 * meta['slo_tpot_s']:g} ms)"),
         "  tables: " + " | ".join(f"{p['pool']} {meta['pools'][p['pool']]['engine']} "
                                   f"{meta['pools'][p['pool']]['cost_table']}" for p in s["pools"]),
-        f"  completed {s['completed']:,}   rejected {s['rejected']:,} ({rejected})   "
-        f"duration {s['duration_s']:,.2f} s",
-        f"  throughput {s['throughput_rps']:.2f} req/s   output {s['output_tps']:.2f} tok/s   "
-        f"goodput {s['goodput_rps']:.2f} req/s   SLO attainment {100 * s['slo_attainment']:.1f} %",
+        (f"  completed {s['completed']:,}   rejected {s['rejected']:,} ({rejected})   "
+        f"duration {s['duration_s']:,.2f} s"),
+        (f"  throughput {s['throughput_rps']:.2f} req/s   output {s['output_tps']:.2f} tok/s   "
+        f"goodput {s['goodput_rps']:.2f} req/s   SLO attainment {100 * s['slo_attainment']:.1f} %"),
         "  latency (ms)   mean    p50    p90      p99",
         f"  TTFT        {_ms(s['ttft_s'])}",
         f"  TPOT        {_ms(s['tpot_s'])}",
         f"  E2E         {_ms(s['e2e_s'])}",
         f"  pools: {pools}",
-        f"  link {link['link']}: util {100 * link['utilization']:.1f} %, "
-        f"{link['bytes_moved'] / 1e9:,.1f} GB moved, {link['transfers']:,} transfers",
-        f"cost ({cost['basis']} prices): ${cost['usd_per_hour']:,.2f}/h, "
+        (f"  link {link['link']}: util {100 * link['utilization']:.1f} %, "
+        f"{link['bytes_moved'] / 1e9:,.1f} GB moved, {link['transfers']:,} transfers"),
+        (f"cost ({cost['basis']} prices): ${cost['usd_per_hour']:,.2f}/h, "
         f"${cost['usd_per_million_output_tokens']:,.2f} per million output tokens, "
         f"${cost['usd_per_million_goodput_tokens']:,.2f} per million goodput tokens "
-        "(sources: summary.json cost.prices)",
-        f"energy: {energy['joules'] / 3.6e6:,.3f} kWh, {energy['joules_per_output_token']:,.2f} J "
-        f"per output token, {energy['avg_power_w']:,.0f} W on average",
+        "(sources: summary.json cost.prices)"),
+        (f"energy: {energy['joules'] / 3.6e6:,.3f} kWh, {energy['joules_per_output_token']:,.2f} J "
+        f"per output token, {energy['avg_power_w']:,.0f} W on average"),
         "wrote out/replay/: requests.parquet timeseries.parquet summary.json meta.json",
     ]
     return "```\n" + "\n".join(lines) + "\n```\n"

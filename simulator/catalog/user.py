@@ -49,10 +49,23 @@ from phasesim.simulator.costs.table import read_table, read_table_meta
 from phasesim.units import bytes_per_s
 from phasesim.yaml_lines import line_of
 
-__all__ = ["CATALOG_ENV", "FILES_ENV", "BATCHING_POLICIES", "load_hardware_file",
-           "load_models_file", "load_engines_file", "load_prices_file", "table_hardware",
-           "register_hardware_file", "register_directory", "register_table",
-           "register_from_environment", "user_table", "user_table_dirs", "isolated_catalog"]
+__all__ = [
+    "BATCHING_POLICIES",
+    "CATALOG_ENV",
+    "FILES_ENV",
+    "isolated_catalog",
+    "load_engines_file",
+    "load_hardware_file",
+    "load_models_file",
+    "load_prices_file",
+    "register_directory",
+    "register_from_environment",
+    "register_hardware_file",
+    "register_table",
+    "table_hardware",
+    "user_table",
+    "user_table_dirs",
+]
 
 CATALOG_ENV = "PHASESIM_CATALOG"
 FILES_ENV = "PHASESIM_HARDWARE_FILES"
@@ -344,12 +357,12 @@ def table_hardware(path: str | Path) -> HardwareSpec | None:
         pcie_bytes_per_s=hardware.PCIE_GEN4_X16_BYTES_PER_S,
         nic_bytes_per_s=hardware.PCIE_GEN4_X16_BYTES_PER_S,
         max_batch_size=int(rows["batch_size"].max()), default_reserve_fraction=0.10,
-        sources=(("peak_flops_fp16", f"{where}: the highest prefill rate the capture reached "
-                                     f"(linear-layer FLOPs / time; a lower bound)"),
+        sources=(("peak_flops_fp16", (f"{where}: the highest prefill rate the capture reached "
+                                     f"(linear-layer FLOPs / time; a lower bound)")),
                  ("memory_bytes", f"{where}: the device's total memory"),
-                 ("memory_bandwidth_bytes_per_s", f"{where}: the highest decode read rate the "
+                 ("memory_bandwidth_bytes_per_s", (f"{where}: the highest decode read rate the "
                                                   f"capture reached (weights + KV / time; a "
-                                                  f"lower bound)"),
+                                                  f"lower bound)")),
                  ("interconnect_bytes_per_s", link), ("pcie_bytes_per_s", link),
                  ("nic_bytes_per_s", link),
                  ("max_batch_size", f"{where}: the largest batch captured")))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
-__all__ = ["MAX_TIME_S", "bandwidth_bytes_per_s", "duration_s"]
+__all__ = ["MAX_TIME_S", "bandwidth_bytes_per_s", "bytes_per_s", "duration_s", "seconds"]
 
 MAX_TIME_S = 9_223_372_036.0
 """The simulator's horizon in seconds. Its clock counts integer nanoseconds in an int64, which
@@ -57,3 +58,52 @@ def duration_s(text: str) -> float:
         raise ValueError(f"duration '{text}' is beyond the simulator's horizon of "
                          f"{MAX_TIME_S:.0f} s")
     return value
+
+
+# Field validators for files (scenario and topology YAML, user catalogs): a plain number in the
+# field's own unit, or a string in the grammar above. Pydantic reports the ValueError with the
+# field's location.
+
+
+def _plain_number(text: str) -> float | None:
+    """``"1.0e10"`` (a number YAML 1.1 reads as a string) -> 1e10; None for anything else."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def seconds(value: Any) -> Any:
+    """A number (seconds) or ``"<number><unit>"`` with unit ns/us/µs/ms/s/min -> float seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 0.2, 200ms or 50us")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        number = _plain_number(value)
+        number = duration_s(value) if number is None else number
+    else:
+        return value  # let pydantic report the type error
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"duration must be finite and >= 0, got {value!r}")
+    if number > MAX_TIME_S:
+        raise ValueError(f"duration {value!r} is beyond the simulator's horizon of "
+                         f"{MAX_TIME_S:.0f} s")
+    return number
+
+
+def bytes_per_s(value: Any) -> Any:
+    """A number (bytes/s) or ``"<number><prefix><unit>"``: ``100Gbps``/``25Gb/s`` are bits,
+    ``12.5GB/s``/``64GiB/s`` bytes (``Ki``..``Ti`` binary) -> float bytes per second."""
+    if isinstance(value, bool):
+        raise ValueError("expected a bandwidth such as 100Gbps or 12.5GB/s")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        number = _plain_number(value)
+        number = bandwidth_bytes_per_s(value) if number is None else number
+    else:
+        return value
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"bandwidth must be positive and finite, got {value!r}")
+    return number

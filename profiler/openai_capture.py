@@ -71,7 +71,7 @@ class OpenAICaptureConfig:
     served_model: str  # the name the server knows the model by
     model: str  # catalog model the table is for
     hardware: str  # catalog hardware name
-    engine: str  # vllm, sglang, trtllm, tgi, llama.cpp, ... (provenance)
+    engine: str  # vllm, sglang, trt-llm, tgi, llama.cpp, ... (provenance)
     api_key: str  # may be empty (a local server without auth)
     prompt_lens: tuple[int, ...]
     concurrency: tuple[int, ...]

@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.user import register_from_environment
 
 __all__ = ["Backend", "ExecutorSpec", "InlineExecutor", "open_executor", "process_start_method",
            "DASK_HINT"]
@@ -132,8 +133,10 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
 def _worker_init(lifeline: Connection) -> None:
     """In each pool worker: leave Ctrl-C to the main process, and exit as soon as the main
     process closes its end of ``lifeline`` (interrupted) or dies (``kill -9``): the kernel
-    closes it then too, so no worker outlives the sweep."""
+    closes it then too, so no worker outlives the sweep. It also registers the user's catalog
+    (``PHASESIM_CATALOG``, ``--hardware-file``), as the main process did."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    register_from_environment()
     threading.Thread(target=_exit_when_closed, args=(lifeline,), daemon=True,
                      name="phasesim-lifeline").start()
 

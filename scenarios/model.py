@@ -10,7 +10,6 @@ Every model forbids unknown keys. Durations accept a number of seconds or a stri
 from __future__ import annotations
 
 import enum
-import math
 from typing import Annotated, Any
 
 from pydantic import (
@@ -26,12 +25,12 @@ from pydantic import (
 )
 
 from phasesim.errors import InputError
-from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, PriceBook
+from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, DEFAULT_PUE, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.topology import LinkSharing, TopologySpec
 from phasesim.traces.specs import arrival_from_spec, length_from_spec
 from phasesim.traces.transforms import ContextPolicy
-from phasesim.units import MAX_TIME_S, bandwidth_bytes_per_s, duration_s
+from phasesim.units import bytes_per_s, seconds
 
 __all__ = [
     "ScenarioKind",
@@ -52,45 +51,11 @@ __all__ = [
     "bytes_per_s",
 ]
 
-def seconds(value: Any) -> Any:
-    """A number (seconds) or ``"<number><unit>"`` with unit ns/us/µs/ms/s/min -> float seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 0.2, 200ms or 50us")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        number = duration_s(value)
-    else:
-        return value  # let pydantic report the type error
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"duration must be finite and >= 0, got {value!r}")
-    if number > MAX_TIME_S:
-        raise ValueError(f"duration {value!r} is beyond the simulator's horizon of "
-                         f"{MAX_TIME_S:.0f} s")
-    return number
-
-
 Seconds = Annotated[float, BeforeValidator(seconds)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def bytes_per_s(value: Any) -> Any:
-    """A number (bytes/s) or ``"<number><prefix><unit>"``: ``100Gbps``/``25Gb/s`` are bits,
-    ``12.5GB/s``/``64GiB/s`` bytes (``Ki``..``Ti`` binary) -> float bytes per second."""
-    if isinstance(value, bool):
-        raise ValueError("expected a bandwidth such as 100Gbps or 12.5GB/s")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        number = bandwidth_bytes_per_s(value)
-    else:
-        return value
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"bandwidth must be positive and finite, got {value!r}")
-    return number
 
 
 BytesPerS = Annotated[float, BeforeValidator(bytes_per_s)]
@@ -202,11 +167,15 @@ class PricesSpec(_Strict):
     """Prices the scenario's outputs use (``summary.json`` ``cost``, which names each price and
     its source): ``hardware`` maps a catalog name to US dollars per hour of one catalog entry (a
     GPU, a whole GroqRack), overriding the catalog's price; ``kwh_usd`` is the electricity price
-    for hardware priced by capital cost + power (default 0.10). Like ``sim replay --price`` and
-    ``--kwh-price``; unset, the catalog's prices (``sim profiles hardware``)."""
+    and ``pue`` the power usage effectiveness of the ``tco`` basis (defaults 0.10 and 1.2);
+    ``basis`` is ``tco`` (owning; default) or ``rental`` (public on-demand prices, refused for
+    hardware without one). Like ``sim replay --price``, ``--kwh-price`` and ``--price-basis``;
+    unset, the catalog's TCO prices (``sim profiles hardware``)."""
 
     hardware: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     kwh_usd: Annotated[float, Field(ge=0)] | None = None
+    pue: Annotated[float, Field(ge=1)] | None = None
+    basis: PriceBasis = PriceBasis.TCO
 
     @field_validator("hardware")
     @classmethod
@@ -220,9 +189,8 @@ class PricesSpec(_Strict):
 
     def price_book(self) -> PriceBook:
         kwh = DEFAULT_KWH_USD if self.kwh_usd is None else self.kwh_usd
-        if not self.hardware and self.kwh_usd is None:
-            return PriceBook()
-        return PriceBook(overrides=dict(self.hardware), kwh_usd=kwh,
+        pue = DEFAULT_PUE if self.pue is None else self.pue
+        return PriceBook(overrides=dict(self.hardware), kwh_usd=kwh, pue=pue, basis=self.basis,
                          override_source="scenario file (prices.hardware)")
 
 

@@ -339,6 +339,8 @@ class Evaluation:
             "usd_per_hour": (s.get("cost") or {}).get("usd_per_hour"),
             "usd_per_million_output_tokens": (s.get("cost") or {}).get(
                 "usd_per_million_output_tokens"),
+            "usd_per_million_goodput_tokens": (s.get("cost") or {}).get(
+                "usd_per_million_goodput_tokens"),
             "joules_per_output_token": (s.get("energy") or {}).get("joules_per_output_token"),
             "slo_attainment": s.get("slo_attainment"), "goodput_rps": s.get("goodput_rps"),
             "ttft_p50_s": pct("ttft_s", "p50"), "ttft_p99_s": pct("ttft_s", "p99"),
@@ -701,7 +703,9 @@ def report_markdown(result: PlanResult, space: PlanSpace,
     seen: dict[str, Any] = {}
     for e in result.evaluations:
         seen.update((e.summary.get("cost") or {}).get("prices") or {})
-    lines += ["", "Prices used:", ""]
+    bases = sorted({str((e.summary.get("cost") or {}).get("basis")) for e in result.evaluations
+                    if (e.summary.get("cost") or {}).get("basis")})
+    lines += ["", f"Prices used ({', '.join(bases) or 'tco'} basis):", ""]
     lines += [f"- {hw}: ${p['usd_per_hour']:.4g}/h ({p['source']})" for hw, p in
               sorted({**seen, **prices}.items()) if p.get("usd_per_hour") is not None]
     return "\n".join(lines) + "\n"
@@ -722,5 +726,7 @@ def _axes(space: PlanSpace) -> str:
 def _usd(e: Evaluation) -> str:
     cost = e.summary.get("cost") or {}
     per_m = cost.get("usd_per_million_output_tokens")
+    per_good = cost.get("usd_per_million_goodput_tokens")
     return (f"${cost.get('usd_per_hour', float('nan')):.4g}/h"
-            + ("" if per_m is None else f", ${per_m:.4g} per million output tokens"))
+            + ("" if per_m is None else f", ${per_m:.4g} per million output tokens")
+            + ("" if per_good is None else f", ${per_good:.4g} per million goodput tokens"))

@@ -242,6 +242,11 @@ def _simulate_report(folder: Path, sweep: dict[str, Any], ok: pd.DataFrame, out:
     lines += [f"SLOs: TTFT ≤ {_ms(slo.get('ttft_s'))}, TPOT ≤ {_ms(slo.get('tpot_s'))}; "
               f"a rate is *sustained* when ≥ {100 * float(slo.get('attainment', 0.9)):.0f} % "
               "of requests meet both.", ""]
+    if "cost.basis" in ok.columns:  # every point of a sweep is priced on the scenario's basis
+        bases = ", ".join(sorted(ok["cost.basis"].dropna().astype(str).unique()))
+        lines += [(f"Prices: {bases} basis (each point's summary.json cost.prices names each "
+                   "price and its source); USD per million tokens over all output tokens and "
+                   "over those of requests meeting both SLOs (goodput)."), ""]
     shown = reference_slice(ok, roles)
     paths += _cdf_section(folder, shown, roles, out, lines)
     if roles.rate is not None:
@@ -252,7 +257,8 @@ def _simulate_report(folder: Path, sweep: dict[str, Any], ok: pd.DataFrame, out:
         paths += _gain_section(ok, roles, out, lines)
     lines += ["", "## All points", ""]
     columns = ["point_id", *sweep["axes"], "goodput_rps", "throughput_rps", "slo_attainment",
-               "ttft_s.p99", "tpot_s.p99"]
+               "ttft_s.p99", "tpot_s.p99", "cost.usd_per_million_output_tokens",
+               "cost.usd_per_million_goodput_tokens"]
     table = ok[[c for c in columns if c in ok.columns]]
     lines += _table(table.set_index("point_id"), index_name="point")
     return paths

@@ -20,7 +20,7 @@ from phasesim.errors import InputError
 from phasesim.plain import plain
 from phasesim.simulator import costs
 from phasesim.simulator.batching import POLICIES
-from phasesim.simulator.catalog.economics import POWER, PriceBook
+from phasesim.simulator.catalog.economics import POWER, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
@@ -32,7 +32,7 @@ from phasesim.simulator.instance import Instance, InstanceLimits
 from phasesim.simulator.kv import KVCache, PrefixKVCache
 from phasesim.simulator.lifecycle import Arrivals, Cluster, Pool
 from phasesim.simulator.links import Link
-from phasesim.simulator.metrics import prefix_cache_summary, summarize
+from phasesim.simulator.metrics import meets_slo, prefix_cache_summary, summarize
 from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
@@ -82,11 +82,16 @@ def simulate(
     resolves every pool the same way (``phasesim.cli.cost_tables``, to warn of uncalibrated
     pairs) and passes them here.
     ``timeseries=False`` skips the per-change time series (an empty frame comes back).
-    ``prices``: the prices the summary's ``cost`` uses (None: the catalog's,
-    ``phasesim.simulator.catalog.economics``).
+    ``prices``: the prices the summary's ``cost`` uses (None: the catalog's TCO prices,
+    ``phasesim.simulator.catalog.economics``); on the rental basis, a pool whose hardware has
+    no public rental price (and no override) is refused before anything runs.
     """
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
+    prices = prices or PriceBook()
+    if prices.basis is PriceBasis.RENTAL:  # rental is refused where no public price exists
+        for spec in topology.pools:
+            prices.check(spec.hardware)
     seed = seed if seed is not None else (topology.seed if topology.seed is not None else 0)
     columns = _trace_arrays(trace, rate_scale=topology.rate_scale)
     caching = any(spec.prefix_cache for spec in topology.pools)
@@ -114,7 +119,7 @@ def simulate(
             instance.series.close(now_ns(env))
     log.stall_leftovers()
     return _result(cluster, topology, seed=seed, mode=mode, slo_ttft_s=slo_ttft_s,
-                   slo_tpot_s=slo_tpot_s, prices=prices or PriceBook())
+                   slo_tpot_s=slo_tpot_s, prices=prices)
 
 
 def _trace_arrays(trace: pd.DataFrame, *, rate_scale: float) -> dict[str, np.ndarray]:
@@ -295,7 +300,8 @@ def _result(cluster: Cluster, topology: TopologySpec, *, seed: int,
             "versions": _versions()}
     summary = summarize(requests, pool_stats=pool_stats, link_stats=link_stats,
                         duration_s=duration_s, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
-    _add_energy_and_cost(summary, requests, cluster, topology, pool_stats, duration_s, prices)
+    _add_energy_and_cost(summary, requests, cluster, topology, pool_stats, duration_s, prices,
+                         slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
     caches = [_prefix_stats(pool) for pool in pools.values() if pool.spec.prefix_cache]
     if caches:  # --- prefix caching (issue 13): only in runs that use it ---
         summary["prefix_cache"] = prefix_cache_summary(requests, caches,
@@ -333,13 +339,16 @@ def _pool_stats(pool: Pool) -> dict[str, Any]:
 
 def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluster: Cluster,
                          topology: TopologySpec, pool_stats: list[dict[str, Any]],
-                         duration_s: float, prices: PriceBook) -> None:
+                         duration_s: float, prices: PriceBook, *, slo_ttft_s: float | None,
+                         slo_tpot_s: float | None) -> None:
     """The summary's ``energy`` and ``cost`` sections and the requests' ``energy_j`` column
     (``phasesim.simulator.energy``, ``phasesim.simulator.cost``); energy is None (and
     ``energy_j`` NaN) where a pool's hardware has no catalog power figures."""
     specs = [pool.spec for pool in cluster.pools.values()]
     completed = (requests["status"].astype(str) == "completed").to_numpy()
     output_tokens = int(requests["output_tokens"].to_numpy()[completed].sum())
+    good = meets_slo(requests, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s)
+    goodput_output_tokens = int(requests["output_tokens"].to_numpy()[good].sum())
     if all(s.hardware in HARDWARE and s.hardware in POWER for s in specs):
         summary["energy"], requests["energy_j"] = run_energy(
             requests, pools=[{"name": s.name, "role": s.role.value, "hardware": s.hardware,
@@ -356,7 +365,8 @@ def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluste
     summary["cost"] = run_cost(
         pools=[{"name": s.name, "hardware": s.hardware, "instances": s.instances,
                 "tensor_parallel": s.tensor_parallel} for s in specs],
-        prices=prices, duration_s=duration_s, output_tokens=output_tokens)
+        prices=prices, duration_s=duration_s, output_tokens=output_tokens,
+        goodput_output_tokens=goodput_output_tokens)
 
 
 def phasesim_version() -> str:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import copy
 import enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -34,14 +35,14 @@ from pydantic import (
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
-from phasesim.simulator.catalog.engines import ENGINES, engine_names
+from phasesim.simulator.catalog.engines import ENGINES, canonical_engine, engine_names
 from phasesim.simulator.catalog.hardware import (
     HARDWARE,
     NDR_400G_BYTES_PER_S,
     PCIE_GEN4_X16_BYTES_PER_S,
     DeviceKind,
 )
-from phasesim.units import MAX_TIME_S
+from phasesim.units import MAX_TIME_S, bytes_per_s, seconds
 from phasesim.yaml_lines import line_of
 
 __all__ = [
@@ -142,6 +143,9 @@ class PoolSpec(BaseModel):
     @classmethod
     def _check_engine(cls, engine: str | None) -> str | None:
         if engine is not None and engine not in ENGINES:
+            spelled = canonical_engine(engine)
+            if spelled in ENGINES:
+                raise ValueError(f"unknown engine '{engine}': phasesim spells it '{spelled}'")
             raise ValueError(f"unknown engine '{engine}' (known: {', '.join(engine_names())})")
         return engine
 
@@ -185,15 +189,19 @@ class PoolSpec(BaseModel):
 
 
 class LinkSpec(BaseModel):
-    """A KV-transfer path from ``src`` pool to ``dst`` pool (processor-shared bandwidth)."""
+    """A KV-transfer path from ``src`` pool to ``dst`` pool (processor-shared bandwidth).
+    ``bandwidth_bytes_per_s`` and ``latency_s`` take a number in bytes/s and seconds, or a string
+    in the scenario files' unit grammar (``200Gbps``, ``25GB/s``, ``5us``: ``phasesim.units``)."""
 
     model_config = _FROZEN
 
     name: str = Field(min_length=1)
     src: str
     dst: str
-    bandwidth_bytes_per_s: float = Field(gt=0, allow_inf_nan=False)
-    latency_s: float = Field(default=0.0, ge=0, le=MAX_TIME_S, allow_inf_nan=False)
+    bandwidth_bytes_per_s: Annotated[float, BeforeValidator(bytes_per_s)] = Field(
+        gt=0, allow_inf_nan=False)
+    latency_s: Annotated[float, BeforeValidator(seconds)] = Field(
+        default=0.0, ge=0, le=MAX_TIME_S, allow_inf_nan=False)
     sharing: LinkSharing = LinkSharing.POOL
     layerwise_overlap: bool = False  # stream all but the last layer's KV during prefill
 

@@ -25,6 +25,7 @@ lookups beyond the grid and below its smallest token count move slightly.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import warnings
@@ -121,4 +122,7 @@ def main(raw: Path = RAW, output: Path = CLEANED) -> Path:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog=__doc__).parse_args()
     main()

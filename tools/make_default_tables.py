@@ -15,6 +15,7 @@ phasesim.profiler.calibration``). Measured tables there win over these in ``load
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from phasesim.simulator.costs import write_table
@@ -69,4 +70,7 @@ def main(directory: Path = TABLES_DIR) -> list[Path]:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog=__doc__).parse_args()
     main()

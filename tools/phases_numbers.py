@@ -12,6 +12,7 @@ GroqRack's (context 128 / 1,024 / 2,048; 0 = never).
 
 from __future__ import annotations
 
+import argparse
 import warnings
 
 import numpy as np
@@ -58,4 +59,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog=__doc__).parse_args()
     main()

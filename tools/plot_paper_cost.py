@@ -5,14 +5,14 @@
     python tools/plot_paper_cost.py runs/cost docs/figures
 
 Writes ``paper_cost.png``: for each prompt/output mix (rows), goodput, USD per million output
-tokens and joules per output token against the request rate, one line per layout: 14 H100s
-(equal cost to one GroqRack), 28 H100s (equal power), 1 GroqRack, 1 H100 prefill + 1 GroqRack
+tokens and joules per output token against the request rate, one line per layout: 46 H100s
+(equal cost to one GroqRack at TCO prices), 28 H100s (equal power), 1 GroqRack, 1 H100 prefill + 1 GroqRack
 decode. Costs and energy are the points' summary.json ``cost``/``energy`` (catalog prices).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import matplotlib.ticker
@@ -36,7 +36,7 @@ def _layout(row: pd.Series) -> str:
     name = row["topology.name"]
     if name == "gpu":
         n = int(row["topology.instances"])
-        return f"{n}x H100 ({'equal cost' if n == 14 else 'equal power'})"
+        return f"{n}x H100 ({'equal power' if n == 28 else 'equal cost'})"  # 28 x 700 W ~ 19.2 kW
     return {"groq": "1 GroqRack", "gpu-prefill-groq-decode": "1 H100 prefill + 1 GroqRack decode"}[name]
 
 
@@ -81,4 +81,10 @@ def main(sweep: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__)
+    parser.add_argument("sweep", type=Path, help="a finished sweep of scenarios/paper-cost.yaml")
+    parser.add_argument("out", type=Path, help="folder for the figure")
+    args = parser.parse_args()
+    main(args.sweep, args.out)

@@ -10,8 +10,8 @@ only lists the links that are off. A name defined nowhere (or twice) in its file
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,4 +56,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="only list the links that are off (exit 1 if any)")
+    raise SystemExit(main(["--check"] if parser.parse_args().check else []))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from phasesim.errors import InputError
 
-__all__ = ["TraceFormat", "CSV_COLUMNS", "MOONCAKE_KEYS", "parse_format", "read_header", "detect_format",
-           "check_header", "existing_file"]
+__all__ = ["TraceFormat", "CSV_COLUMNS", "CANONICAL_COLUMNS", "MOONCAKE_KEYS", "parse_format", "read_header",
+           "detect_format", "check_header", "columns_for", "existing_file"]
 
 
 class TraceFormat(enum.Enum):
@@ -27,7 +27,27 @@ CSV_COLUMNS: dict[TraceFormat, tuple[str | None, str, str]] = {
     TraceFormat.VIDUR: ("arrived_at", "num_prefill_tokens", "num_decode_tokens"),
     TraceFormat.LENGTHS: (None, "num_prefill_tokens", "num_decode_tokens"),
 }
+# the canonical schema's names, accepted where a format's own are not in the header: a length-only
+# CSV of prompt_tokens, output_tokens, and (with arrival_s, seconds) a Vidur-style one
+CANONICAL_COLUMNS: dict[TraceFormat, tuple[str | None, str, str]] = {
+    TraceFormat.VIDUR: ("arrival_s", "prompt_tokens", "output_tokens"),
+    TraceFormat.LENGTHS: (None, "prompt_tokens", "output_tokens"),
+}
 MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
+
+
+def _choices(fmt: TraceFormat) -> tuple[tuple[str | None, str, str], ...]:
+    canonical = CANONICAL_COLUMNS.get(fmt)
+    return (CSV_COLUMNS[fmt],) if canonical is None else (CSV_COLUMNS[fmt], canonical)
+
+
+def columns_for(fmt: TraceFormat, header: list[str]) -> tuple[str | None, str, str]:
+    """The (arrival, prompt, output) columns ``fmt`` reads from a file with ``header``: its own
+    names, or the canonical ones where those are all there and its own are not."""
+    for columns in _choices(fmt):
+        if all(c is None or c in header for c in columns):
+            return columns
+    return CSV_COLUMNS[fmt]
 
 def parse_format(name: str | TraceFormat | None) -> TraceFormat | None:
     if name is None or isinstance(name, TraceFormat):
@@ -63,14 +83,17 @@ def detect_format(path: str | Path) -> TraceFormat:
     if head.lstrip().startswith(b"{"):
         return TraceFormat.MOONCAKE
     header = read_header(path)
-    full = [f for f, cols in CSV_COLUMNS.items() if all(c is None or c in header for c in cols)]
-    if full:  # the most specific format that matches every column
-        return max(full, key=lambda f: sum(c is not None for c in CSV_COLUMNS[f]))
+    full = [(f, cols) for f in CSV_COLUMNS for cols in _choices(f)
+            if all(c is None or c in header for c in cols)]
+    if full:  # the most specific format that matches every column (own names before canonical)
+        return max(full, key=lambda fc: sum(c is not None for c in fc[1]))[0]
     best = max(CSV_COLUMNS, key=lambda f: sum(c in header for c in CSV_COLUMNS[f] if c))
     if not any(c in header for c in CSV_COLUMNS[best] if c):
         raise InputError("unrecognized header: expected Azure (TIMESTAMP, ContextTokens, GeneratedTokens), "
                          "Vidur (arrived_at, num_prefill_tokens, num_decode_tokens), length-only "
-                         "(num_prefill_tokens, num_decode_tokens) or a Mooncake JSONL; use --format",
+                         "(num_prefill_tokens, num_decode_tokens, or prompt_tokens, output_tokens), "
+                         "canonical (arrival_s, prompt_tokens, output_tokens) or a Mooncake JSONL; "
+                         "use --format",
                          path=path, line=1, column=header[0] if header else None)
     check_header(path, best, header)  # raises naming the missing column
     return best
@@ -79,7 +102,7 @@ def detect_format(path: str | Path) -> TraceFormat:
 def check_header(path: Path, fmt: TraceFormat, header: list[str]) -> None:
     """Every column ``fmt`` reads is in the header exactly once (a duplicate is ambiguous: the CSV
     reader would silently take the first)."""
-    for col in CSV_COLUMNS[fmt]:
+    for col in columns_for(fmt, header):
         if col is not None and col not in header:
             raise InputError(f"missing column for {fmt.value} format (header has: {', '.join(header)})",
                              path=path, line=1, column=col)

@@ -114,6 +114,10 @@ class _Assembler:
                 i = int(np.argmax(~seen))
                 raise InputError(f"duplicate request_id {ids[i]}", path=src.path, row=i + 1,
                                  column=schema.REQUEST_ID)
+        if src.notes.get("all_arrivals_at_0"):
+            warnings.warn(f"{src.path}: a length-only trace has no arrival times: all {self.rows:,} "
+                          "requests arrive at t=0 (an offline batch); give an arrival rate "
+                          "(sim traces import --rate R) to spread them", TraceWarning, stacklevel=3)
         if self.out_of_order:
             warnings.warn(f"{src.path}: {self.out_of_order} rows out of arrival order; sorted by arrival "
                           "(use --strict to reject)", TraceWarning, stacklevel=3)

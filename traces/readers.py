@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from phasesim.errors import InputError
 from phasesim.traces import schema
 from phasesim.traces.formats import (
-    CSV_COLUMNS,
     MOONCAKE_KEYS,
     TraceFormat,
     check_header,
+    columns_for,
     detect_format,
     existing_file,
     parse_format,
@@ -247,7 +247,7 @@ def _blank_rows(batch: pa.RecordBatch) -> np.ndarray:
 def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None, seed: int) -> Source:
     header = read_header(path)
     check_header(path, fmt, header)
-    columns = CSV_COLUMNS[fmt]
+    columns = columns_for(fmt, header)
     time_col, prompt_col, output_col = columns
     meta = new_meta(source={"file": path.name, "format": fmt.value, "sha256": _sha256(path)})
     if fmt is TraceFormat.LENGTHS:
@@ -255,6 +255,8 @@ def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None,
                                      "arrival": spec_dict(arrival) if arrival else "all at 0 s (offline batch)"})
     src = Source(path=path, fmt=fmt, time_column=time_col, location="line", rebase=fmt is TraceFormat.AZURE,
                   keeps_ids=False, chunks=iter(()), meta=meta)
+    if fmt is TraceFormat.LENGTHS and arrival is None:
+        src.notes["all_arrivals_at_0"] = True  # the importer warns once (TraceWarning)
 
     def chunks() -> Iterator[Chunk]:
         clock = ArrivalClock(process=arrival, rng=np.random.default_rng(seed)) if arrival else None

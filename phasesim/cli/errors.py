@@ -97,8 +97,8 @@ class OneLineUsageErrors(TyperGroup):
             return super().invoke(ctx)
 
 
-def root_app(*, help: str) -> typer.Typer:
+def root_app(*, help: str, cls: type[OneLineUsageErrors] = OneLineUsageErrors) -> typer.Typer:
     """A root command (``sim``, ``profiler``): usage errors of every subcommand become one
     ``error:`` line with exit 2 (``OneLineUsageErrors``), no pretty tracebacks, no completion."""
-    return typer.Typer(cls=OneLineUsageErrors, help=help, no_args_is_help=True,
+    return typer.Typer(cls=cls, help=help, no_args_is_help=True,
                        pretty_exceptions_enable=False, add_completion=False)

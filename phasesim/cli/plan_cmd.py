@@ -19,7 +19,7 @@ from phasesim import traces
 from phasesim.atomic import check_output_dir, staged_dir
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors
-from phasesim.cli.prices import price_book
+from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
 from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 from phasesim.scenarios.planner import (
@@ -32,6 +32,7 @@ from phasesim.scenarios.planner import (
     table_shapes,
     topology_for,
 )
+from phasesim.simulator.catalog.economics import PriceBasis
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.output import parquet_bytes
 
@@ -75,6 +76,7 @@ def plan(
     price: list[str] | None = typer.Option(None, "--price", help="HW=USD per hour (as replay)."),
     price_file: Path | None = typer.Option(None, "--price-file", help="YAML prices (as replay)."),
     kwh_price: float | None = typer.Option(None, "--kwh-price", help="USD per kWh (as replay)."),
+    price_basis: str = price_basis_option(),
     workers: int = typer.Option(1, "--workers", help=(
         "Parallel workers, one topology kind per task (1: in this process; more: a process pool, "
         "or Dask workers with --dask).")),
@@ -100,7 +102,10 @@ def plan(
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
                       rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
                       max_batch=_batches(max_batch), engine=engine)
-    prices = price_book(price, price_file, kwh_price)
+    prices = price_book(price, price_file, kwh_price, price_basis)
+    if objective == "cost" or prices.basis is not PriceBasis.TCO:
+        for name in names:  # refuse, before simulating, hardware the objective cannot price
+            prices.check(name)
     if not trace.is_file():
         raise InputError("no such trace file", path=trace)
     frame = (traces.read_trace(trace) if traces.detect_format(trace) is traces.TraceFormat.PARQUET

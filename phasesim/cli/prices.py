@@ -1,13 +1,19 @@
-"""Price options shared by commands: ``--price HW=USD`` (repeatable or comma-separated),
-``--price-file prices.yaml`` and ``--kwh-price USD``, parsed here at the edge into a
-``PriceBook``.
+"""Price options shared by commands: ``--price-basis tco|rental``, ``--price HW=USD``
+(repeatable or comma-separated), ``--price-file prices.yaml`` and ``--kwh-price USD``, parsed
+here at the edge into a ``PriceBook``.
+
+The basis (``phasesim.simulator.catalog.economics``): ``tco`` (default) prices every catalog
+entry by owning it (device + its share of server, host and network + power at a PUE,
+amortised); ``rental`` by its public on-demand price, where one exists (others are refused).
+Overrides are prices on the basis named.
 
 A price file is a YAML mapping of hardware name to US dollars per hour of one catalog entry (a
-GPU, a whole GroqRack), with an optional ``kwh_usd`` key::
+GPU, a whole GroqRack), with optional ``kwh_usd`` and ``pue`` keys::
 
     h100-sxm: 2.49
     groqrack: 30.0
     kwh_usd: 0.12
+    pue: 1.3
 
 ``--price`` wins over the file, ``--kwh-price`` over the file's ``kwh_usd``.
 """
@@ -17,14 +23,33 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import typer
 import yaml
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
-from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, PriceBook
+from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, DEFAULT_PUE, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import get_hardware
 
-__all__ = ["price_book", "parse_prices"]
+__all__ = ["PRICE_BASIS_HELP", "parse_price_basis", "parse_prices", "price_basis_option",
+           "price_book"]
+
+PRICE_BASIS_HELP = ("Prices on one basis: tco (owning: device + its share of server, host and "
+                    "network + power at PUE, amortised; every device) or rental (public on-demand "
+                    "prices; hardware without one is refused).")
+
+
+def price_basis_option() -> object:
+    """The ``--price-basis`` option, the same on every command that prices hardware."""
+    return typer.Option("tco", "--price-basis", help=PRICE_BASIS_HELP)
+
+
+def parse_price_basis(text: str) -> PriceBasis:
+    try:
+        return PriceBasis(text.strip().lower())
+    except ValueError:
+        raise InputError(f"--price-basis: unknown basis '{text}' (one of: "
+                         f"{', '.join(b.value for b in PriceBasis)})") from None
 
 
 def _usd(text: object, *, option: str, name: str) -> float:
@@ -55,7 +80,7 @@ def parse_prices(items: list[str], *, option: str = "--price") -> dict[str, floa
     return out
 
 
-def _read_file(path: Path) -> tuple[dict[str, float], float | None]:
+def _read_file(path: Path) -> tuple[dict[str, float], float | None, float | None]:
     if not path.is_file():
         raise InputError("--price-file: no such file", path=path)
     try:
@@ -66,22 +91,30 @@ def _read_file(path: Path) -> tuple[dict[str, float], float | None]:
     if not isinstance(data, dict):
         raise InputError("--price-file: expected a mapping of hardware to USD per hour", path=path)
     kwh = data.pop("kwh_usd", None)
+    pue = data.pop("pue", None)
     prices: dict[str, float] = {}
     for name, usd in data.items():
         get_hardware(str(name))
         prices[str(name)] = _usd(usd, option="--price-file", name=str(name))
-    return prices, None if kwh is None else _usd(kwh, option="--price-file", name="kwh_usd")
+    if pue is not None and not (isinstance(pue, (int, float)) and not isinstance(pue, bool)
+                                and math.isfinite(pue) and pue >= 1.0):
+        raise InputError(f"--price-file: pue must be a number >= 1, got {pue!r}", path=path,
+                         column="pue")
+    return (prices, None if kwh is None else _usd(kwh, option="--price-file", name="kwh_usd"),
+            None if pue is None else float(pue))
 
 
 def price_book(prices: list[str] | None, price_file: Path | None,
-               kwh_price: float | None) -> PriceBook:
-    """The ``PriceBook`` the three options describe (the catalog's prices where none is given)."""
+               kwh_price: float | None, basis: str | PriceBasis = PriceBasis.TCO) -> PriceBook:
+    """The ``PriceBook`` the options describe (the catalog's prices on ``basis`` where none is
+    given)."""
     overrides: dict[str, float] = {}
-    kwh = DEFAULT_KWH_USD
+    kwh, pue = DEFAULT_KWH_USD, DEFAULT_PUE
     sources = []
     if price_file is not None:
-        overrides, file_kwh = _read_file(price_file)
+        overrides, file_kwh, file_pue = _read_file(price_file)
         kwh = kwh if file_kwh is None else file_kwh
+        pue = pue if file_pue is None else file_pue
         sources.append(f"--price-file {price_file}")
     given = parse_prices(prices or [])
     if given:
@@ -89,5 +122,6 @@ def price_book(prices: list[str] | None, price_file: Path | None,
     overrides.update(given)
     if kwh_price is not None:
         kwh = _usd(kwh_price, option="--kwh-price", name="kWh")
-    return PriceBook(overrides=overrides, kwh_usd=kwh,
+    return PriceBook(overrides=overrides, kwh_usd=kwh, pue=pue,
+                     basis=basis if isinstance(basis, PriceBasis) else parse_price_basis(basis),
                      override_source="user override (" + ", ".join(sources) + ")")

@@ -21,9 +21,11 @@ from rich.console import Console
 
 from phasesim.atomic import atomic_path, check_output_dir, refuse_special, staged_dir
 from phasesim.cli.errors import cli_errors, root_app
+from phasesim.cli.user_catalog import HARDWARE_FILE_HELP, register_user_catalog
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
+from phasesim.simulator.catalog.engines import canonical_engine
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
 from phasesim.simulator.costs.roofline import build_analytical_table
@@ -31,6 +33,14 @@ from phasesim.simulator.costs.roofline import build_analytical_table
 __all__ = ["app", "main"]
 
 app = root_app(help="Capture cost tables on hardware and validate them in closed loop.")
+
+
+@app.callback()
+def _root(hardware_file: list[Path] | None = typer.Option(None, "--hardware-file",
+                                                          help=HARDWARE_FILE_HELP)) -> None:
+    """Capture cost tables on hardware and validate them in closed loop."""
+    register_user_catalog(hardware_file)
+
 
 DEFAULT_PREFILL_BATCHES = "1,2,4,8"
 DEFAULT_PROMPT_LENS = "32,64,128,256,512,1024,2048,3072,4096"
@@ -174,7 +184,8 @@ def capture(
     catalog_model: str | None = typer.Option(None, "--catalog-model", help="openai: the catalog "
                                              "model the table is for (e.g. llama3-8b)."),
     engine: str = typer.Option("vllm", "--engine", help="openai: the serving engine "
-                               "(provenance: vllm, sglang, trtllm, tgi, llama.cpp, ...)."),
+                               "(provenance: vllm, sglang, trt-llm, tgi, llama.cpp, ...; other spellings of a "
+                               "catalog engine are written as the catalog spells it)."),
     concurrency: str = typer.Option("1,2,4,8", "--concurrency", help="openai: simultaneous "
                                     "requests per round (must include 1)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai: the "
@@ -268,7 +279,7 @@ def _capture_openai(ctx: typer.Context, *, base_url: str, served_model: str,
                          column="--hardware")
     capture_openai(OpenAICaptureConfig(
         base_url=base_url, served_model=served_model, model=_model_name(catalog_model),
-        hardware=hardware, engine=engine, api_key=key, dtype=dtype,
+        hardware=hardware, engine=canonical_engine(engine), api_key=key, dtype=dtype,
         tensor_parallel=tensor_parallel,
         prompt_lens=tuple(parse_int_list(prompt_lens or "128,512,2048", option="--prompt-lens")),
         concurrency=tuple(parse_int_list(concurrency, option="--concurrency")),

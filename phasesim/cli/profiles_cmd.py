@@ -16,7 +16,7 @@ from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
-from phasesim.simulator.catalog.economics import POWER, PRICES, PriceBook
+from phasesim.simulator.catalog.economics import POWER, RENTAL, TCO, PriceBook
 from phasesim.simulator.catalog.engines import engine_names, get_engine
 from phasesim.simulator.catalog.hardware import HARDWARE, get_hardware
 from phasesim.simulator.catalog.models import get_model
@@ -74,15 +74,26 @@ def show_cmd(name: Annotated[str, typer.Argument(help="Table stem (shipped) or .
 
 
 def _economics(hardware: str) -> dict[str, Any]:
-    """A device's power and default price, each with its source."""
-    power, price = POWER[hardware], PRICES[hardware]
+    """A device's power and its price on each basis (``tco``: owning, with its parts;
+    ``rental``: a public on-demand price, None where there is none), each with its source."""
+    power = POWER.get(hardware)
+    tco = TCO.get(hardware)
+    rental = RENTAL.get(hardware)
+    book = PriceBook()
     return {
-        "power": {f: {"value": getattr(power, f), "source": power.source(f)}
-                  for f in ("idle_w", "peak_w", "bandwidth_share", "compute_share",
-                            "busy_floor_share") if power.source(f) or getattr(power, f)},
-        "price": {"usd_per_hour": PriceBook().usd_per_hour(hardware),
-                  "list_usd_per_hour": price.list_usd_per_hour, "capital_usd": price.capital_usd,
-                  "lifetime_years": price.lifetime_years, "source": PriceBook().source(hardware)},
+        "power": None if power is None else {
+            f: {"value": getattr(power, f), "source": power.source(f)}
+            for f in ("idle_w", "peak_w", "bandwidth_share", "compute_share", "busy_floor_share")
+            if power.source(f) or getattr(power, f)},
+        "price": {
+            "tco": None if tco is None or power is None else {
+                "usd_per_hour": book.usd_per_hour(hardware),
+                "device_usd": tco.device_usd, "host_usd": tco.host_usd, "host_w": tco.host_w,
+                "lifetime_years": tco.lifetime_years, "pue": book.pue, "kwh_usd": book.kwh_usd,
+                "source": book.source(hardware)},
+            "rental": None if rental is None else {
+                "usd_per_hour": rental.list_usd_per_hour, "source": rental.source},
+        },
     }
 
 
@@ -93,17 +104,24 @@ def hardware_cmd(
     as_json: Annotated[bool, typer.Option("--json/--no-json",
                                           help="JSON with every source")] = False,
 ) -> None:
-    """Power (idle, peak) and default price per hour of the catalog's hardware, with sources."""
+    """Power (idle, peak) and price per hour on each basis (tco, rental), with sources."""
     names = [get_hardware(name).name] if name else sorted(HARDWARE)
     if as_json or name:
         typer.echo(json.dumps({n: _economics(n) for n in names}, indent=2, sort_keys=True))
         return
-    table = Table("hardware", "idle W", "peak W", "USD/h", "price source")
+    table = Table("hardware", "idle W", "peak W", "tco USD/h", "rental USD/h", "rental source")
     for n in names:
         e = _economics(n)
-        table.add_row(n, f"{e['power']['idle_w']['value']:g}", f"{e['power']['peak_w']['value']:g}",
-                      f"{e['price']['usd_per_hour']:.2f}", e["price"]["source"])
+        power, tco, rental = e["power"], e["price"]["tco"], e["price"]["rental"]
+        table.add_row(n, "-" if power is None else f"{power['idle_w']['value']:g}",
+                      "-" if power is None else f"{power['peak_w']['value']:g}",
+                      "-" if tco is None else f"{tco['usd_per_hour']:.2f}",
+                      "-" if rental is None else f"{rental['usd_per_hour']:.2f}",
+                      "none public: refused on --price-basis rental" if rental is None
+                      else rental["source"])
     Console(width=200).print(table)
+    print("tco: device + its share of server, host and network, amortised, + power at PUE "
+          "(sources: sim profiles hardware NAME)")
 
 
 # engines whose step times are calibrated otherwise than by `profiler fit` (docs/calibration.md)

@@ -6,6 +6,7 @@ topology, engine and writers below only ever see bytes/s and seconds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from pathlib import Path
@@ -21,13 +22,14 @@ from phasesim import traces
 from phasesim.atomic import refuse_special
 from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
-from phasesim.cli.prices import price_book
+from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs.roofline import pair_key
 from phasesim.simulator.intervals import pair_entry, pool_step_interval
+from phasesim.simulator.catalog.user import register_table
 from phasesim.simulator.output import summary_json, write_results
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import (
@@ -42,7 +44,8 @@ from phasesim.simulator.topology import (
 )
 from phasesim.units import bandwidth_bytes_per_s, duration_s
 
-__all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "render_summary"]
+__all__ = ["app", "replay", "parse_bandwidth_bytes_per_s", "parse_latency_s", "print_economics",
+           "render_summary"]
 
 app = typer.Typer(help="replay commands", no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -123,9 +126,10 @@ def replay(
         "Price of one hardware entry per hour, HW=USD (e.g. h100-sxm=2.99), comma-separated or "
         "repeated; default: the catalog's (sim profiles hardware).")),
     price_file: Path | None = typer.Option(None, "--price-file", help=(
-        "YAML mapping of hardware to USD per hour (optional kwh_usd key).")),
+        "YAML mapping of hardware to USD per hour (optional kwh_usd and pue keys).")),
     kwh_price: float | None = typer.Option(None, "--kwh-price", show_default="0.10", help=(
-        "Electricity, USD per kWh, for hardware priced by capital cost + power.")),
+        "Electricity, USD per kWh (the tco basis's power cost).")),
+    price_basis: str = price_basis_option(),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print only the summary JSON object."),
     prefix_cache: bool | None = typer.Option(
@@ -139,6 +143,12 @@ def replay(
 ) -> None:
     """Replay a trace on a topology; write per-request results and print a summary."""
     refuse_special(out, want_dir=True)  # before any work: a file, link, device or FIFO
+    for item in _comma_list(profile or []):  # a captured table brings its own hardware entry
+        path = item.partition("=")[2] if "=" in item and "/" not in item.partition("=")[0] \
+            else item
+        if Path(path).is_file():
+            with contextlib.suppress(InputError):  # a bad file is reported as --profile's, below
+                register_table(path)
     overrides: dict[str, Any] = {
         "gpu": _known(get_hardware, gpu, "--hardware"),
         "model": _known(get_model, model, "--model"),
@@ -158,7 +168,7 @@ def replay(
     slo_ttft_s = _positive(slo_ttft, "--slo-ttft")
     slo_tpot_s = _positive(slo_tpot, "--slo-tpot")
     spec = _topology(topology, overrides, _comma_list(profile or []))
-    prices = price_book(price, price_file, kwh_price)
+    prices = price_book(price, price_file, kwh_price, price_basis)
     spec = _cache_and_routers(spec, prefix_cache, _comma_list(router or []))
     spec = _with_engine(spec, _known(get_engine, engine, "--engine"))
     frame = _read_trace(trace)
@@ -200,7 +210,7 @@ def replay(
         console.print(f"pool {escape(pool)}: engine {escape(r.engine)}, cost table "
                       f"{escape(r.cost_model.name)}{how}{span}")
     render_summary(result.summary, console)
-    _print_economics(result.summary, console)
+    print_economics(result.summary, console)
     console.print(f"wrote {escape(str(out))}/: requests.parquet timeseries.parquet summary.json "
                   "meta.json")
 
@@ -220,14 +230,17 @@ def _step_time_intervals(spec: TopologySpec, tables: dict[str, ResolvedTable],
     return out
 
 
-def _print_economics(summary: dict[str, Any], console: Console) -> None:
+def print_economics(summary: dict[str, Any], console: Console) -> None:
     """One line each for cost and energy (the full sections are in summary.json)."""
     cost, energy = summary.get("cost") or {}, summary.get("energy") or {}
     if cost.get("usd_per_hour") is not None:
         per_m = cost.get("usd_per_million_output_tokens")
-        console.print(f"cost: ${cost['usd_per_hour']:,.2f}/h"
+        per_good = cost.get("usd_per_million_goodput_tokens")
+        console.print(f"cost ({cost.get('basis', 'tco')} prices): ${cost['usd_per_hour']:,.2f}/h"
                       + ("" if per_m is None else f", ${per_m:,.2f} per million output tokens")
-                      + " (prices and their sources: summary.json cost.prices)")
+                      + ("" if per_good is None
+                         else f", ${per_good:,.2f} per million goodput tokens")
+                      + " (sources: summary.json cost.prices)")
     if energy.get("joules") is not None:
         per_token = energy.get("joules_per_output_token")
         avg = energy.get("avg_power_w")
@@ -290,7 +303,7 @@ def _cache_and_routers(spec: TopologySpec, prefix_cache: bool | None,
         if sep and not targets:
             names = ", ".join(p["name"] for p in pools)
             raise InputError(f"--router: no pool '{target}' in {spec.name} (pools: {names})")
-        routing = _choice(Routing, name.replace("-", "_"), "--router")
+        routing = _router(name)
         for pool in targets:
             if pool["name"] in seen:
                 raise InputError(f"--router: pool '{pool['name']}' given twice")
@@ -371,6 +384,16 @@ def _known(lookup: Any, name: str | None, option: str) -> str | None:
         return name
     except InputError as exc:
         raise InputError(f"{option}: {exc}") from None
+
+
+def _router(name: str) -> Routing:
+    """A ``--router`` name as the help spells it (``least-outstanding``; ``_`` accepted too);
+    an unknown one is echoed as typed, with the names as the help lists them."""
+    try:
+        return Routing(name.strip().replace("-", "_"))
+    except ValueError:
+        raise InputError(f"--router: unknown router '{name}' (one of: "
+                         f"{', '.join(_ROUTER_NAMES)})") from None
 
 
 def _choice(kind: type, value: str | None, option: str) -> Any:

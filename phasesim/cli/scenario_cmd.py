@@ -21,7 +21,7 @@ from rich.progress import (
 )
 
 from phasesim.cli.errors import cli_errors, fail
-from phasesim.cli.replay_cmd import render_summary
+from phasesim.cli.replay_cmd import print_economics, render_summary
 from phasesim.errors import InputError, OutputError
 from phasesim.safe_yaml import load_yaml
 from phasesim.scenarios import (
@@ -55,7 +55,8 @@ def run(
     console = Console(stderr=True)
     console.print(f"[bold]{plan.base.name}[/]: wrote {out}")
     if plan.base.kind.value == "simulate":
-        render_summary(summary, Console())
+        render_summary(summary, Console(highlight=False))
+        print_economics(summary, Console(highlight=False))
 
 
 @app.command()

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import HARDWARE, DeviceKind, HardwareSpec
 
-__all__ = ["EngineSpec", "ENGINES", "get_engine", "default_engine", "engine_names",
-           "engine_for_hardware"]
+__all__ = ["EngineSpec", "ENGINES", "ENGINE_SPELLINGS", "get_engine", "default_engine",
+           "engine_names", "engine_for_hardware", "canonical_engine"]
 
 # policy names of phasesim.simulator.topology.Batching (kept as strings: the catalog sits below
 # the topology layer; tests/simulator/catalog/test_engines.py checks each is a Batching value)
@@ -119,10 +119,30 @@ def engine_names() -> list[str]:
     return sorted(ENGINES)
 
 
+# Other spellings of a catalog engine's name, as projects and papers write them: phasesim spells
+# each engine one way (its ``ENGINES`` key) in every table, option and output.
+ENGINE_SPELLINGS: dict[str, str] = {
+    "trtllm": "trt-llm", "trt_llm": "trt-llm", "tensorrt-llm": "trt-llm",
+    "tensorrt_llm": "trt-llm", "tensorrtllm": "trt-llm", "tensorrt": "trt-llm",
+    "deepspeed_mii": "deepspeed-mii", "mii": "deepspeed-mii", "llamacpp": "llama.cpp",
+    "llama-cpp": "llama.cpp", "llama_cpp": "llama.cpp",
+}
+
+
+def canonical_engine(name: str) -> str:
+    """``name`` as phasesim spells it: ``trtllm``/``TensorRT-LLM`` -> ``trt-llm``; a name
+    that is no other spelling of a catalog engine comes back unchanged."""
+    key = name.strip().lower()
+    return ENGINE_SPELLINGS.get(key, key if key in ENGINES else name)
+
+
 def get_engine(name: str) -> EngineSpec:
     try:
         return ENGINES[name]
     except KeyError:
+        spelled = canonical_engine(name)
+        if spelled != name and spelled in ENGINES:
+            raise InputError(f"unknown engine '{name}': phasesim spells it '{spelled}'") from None
         raise InputError(f"unknown engine '{name}' (known: {', '.join(engine_names())})") from None
 
 
@@ -136,6 +156,8 @@ def default_engine(hardware: HardwareSpec) -> str:
         return "deepspeed"
     if hardware.kind is DeviceKind.RDU:
         return "sambaflow"
+    if hardware.kind is DeviceKind.CPU:
+        return "torch"  # the only engine phasesim captures on a CPU
     return "vllm"
 
 

@@ -23,6 +23,7 @@ class DeviceKind(enum.StrEnum):
     LPU = "lpu"  # Groq language processing unit (SRAM-only, deterministic pipeline)
     HPU = "hpu"  # Habana (Intel Gaudi) processing unit: matrix engines + TPCs, on-die RoCE NICs
     RDU = "rdu"  # SambaNova reconfigurable dataflow unit (SRAM + HBM + DDR tiers)
+    CPU = "cpu"  # a host CPU (a table captured with profiler capture --backend torch --device cpu)
 
 
 _GB = 1e9

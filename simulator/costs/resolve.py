@@ -6,7 +6,8 @@ A table is for one (hardware, engine, model, dtype, tensor-parallel degree). In 
   must equal the instance's (a TP-1 table is never reused for TP N) and, when an engine is named,
   its engine must be that one;
 - TP 1 with a shipped table of the engine for (hardware, model, dtype): the best one (measured >
-  published > analytical);
+  published > analytical); then one in a user catalog's ``tables/`` (``PHASESIM_CATALOG``,
+  ``phasesim.simulator.catalog.user``);
 - otherwise the roofline of ``phasesim.simulator.costs.roofline`` built for that engine and
   degree (cached per process), from the constants ``profiler fit`` calibrated for (hardware,
   engine) (``calibration``: a user's fit instead of the shipped one, for the pairs it holds;
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import engine_for_hardware
+from phasesim.simulator.catalog.user import user_table
 from phasesim.simulator.costs import roofline
 from phasesim.simulator.costs.shipped import find_table, load_cost_model, resolve_table_path
 from phasesim.simulator.costs.table_model import TableCostModel
@@ -63,8 +65,8 @@ def table_file(*, hardware: str, model: str, dtype: str = "fp16", tensor_paralle
         return None
     try:
         return find_table(hardware=hardware, model=model, dtype=dtype, engine=resolved)
-    except InputError:
-        return None  # none shipped for this engine
+    except InputError:  # none shipped for this engine: the user catalog's, if any
+        return user_table(hardware=hardware, model=model, dtype=dtype, engine=resolved)
 
 
 def resolve_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,

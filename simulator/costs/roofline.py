@@ -39,7 +39,7 @@ from phasesim.errors import InputError
 from phasesim.json_file import read_json
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.engines import get_engine
-from phasesim.simulator.catalog.hardware import DeviceKind, HardwareSpec, get_hardware
+from phasesim.simulator.catalog.hardware import HARDWARE, DeviceKind, HardwareSpec, get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
 from phasesim.simulator.costs.calibration_check import check_constants, check_engine_calibration
 from phasesim.simulator.costs.capacity import check_tensor_parallel
@@ -66,6 +66,11 @@ _BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a1
                            "groq-lpu": "groqrack", "gh200": "h100-sxm", "mi250": "a100-sxm-80gb",
                            "gaudi2": "a100-sxm-80gb", "max1550": "a100-sxm-80gb",
                            "sn40l": "h100-sxm"}
+# hardware of a user catalog (phasesim.simulator.catalog.user) borrows by its kind, flagged in the
+# table's metadata like the entries above
+_BORROW_BY_KIND: dict[DeviceKind, str] = {DeviceKind.GPU: "h100-sxm", DeviceKind.HPU: "a100-sxm-80gb",
+                                          DeviceKind.RDU: "h100-sxm", DeviceKind.LPU: "groqrack",
+                                          DeviceKind.CPU: "a100-sxm-80gb"}
 # Tensor parallelism (Megatron-style, as vLLM/TensorRT-LLM shard Llama blocks): weights, KV and
 # FLOPs split N ways, and each decoder layer pays two all-reduces of its activations (after the
 # attention output projection and after the MLP down projection), each a ring all-reduce:
@@ -132,6 +137,8 @@ def constants_for(hardware: str, calibration: dict[str, Any]) -> tuple[RooflineC
     """Constants for ``hardware`` and the catalog name they were calibrated on."""
     table = calibration["hardware"]
     name = hardware if hardware in table else _BORROW.get(hardware, "")
+    if not name and hardware in HARDWARE:  # a user catalog's hardware: a sibling of its kind's
+        name = _BORROW_BY_KIND.get(HARDWARE[hardware].kind, "")
     if name not in table:
         known = ", ".join(sorted(set(table) | set(_BORROW)))
         raise InputError(f"no calibrated constants for hardware '{hardware}' (have: {known})")

@@ -73,7 +73,7 @@ def test_replay_refuses_a_prefix_cache_on_groqrack(tmp_path: Path) -> None:
 
 def test_replay_router_errors(tmp_path: Path) -> None:
     trace = _sessions(tmp_path)
-    for value, message in (("nope", "unknown value 'nope'"),
+    for value, message in (("nope", "unknown router 'nope'"),
                            ("decode=least-kv", "no pool 'decode'")):
         out = tmp_path / "out"
         result = runner.invoke(app, ["replay", str(trace), "-t", "gpu", "--router", value,

@@ -165,3 +165,15 @@ def test_usage_errors_are_one_line_too(tmp_path: Path, trace: Path, args: tuple[
 
 def test_missing_trace_argument(tmp_path: Path) -> None:
     _fails(tmp_path, "-t", "gpu", expect=("trace",))
+
+
+def test_unknown_router_is_echoed_as_typed_with_the_names_as_the_help_spells_them(
+        tmp_path: Path, trace: Path) -> None:
+    line = _fails(tmp_path, str(trace), "-t", "gpu", "--router", "least-outstandin",
+                  expect=("--router", "'least-outstandin'", "least-outstanding", "prefix-affinity"))
+    assert "least_outstanding" not in line and "'least_outstandin'" not in line
+
+
+def test_engine_spelled_another_way_names_phasesim_spelling(tmp_path: Path, trace: Path) -> None:
+    _fails(tmp_path, str(trace), "-t", "gpu", "--engine", "TensorRT-LLM",
+           expect=("--engine", "'TensorRT-LLM'", "phasesim spells it 'trt-llm'"))

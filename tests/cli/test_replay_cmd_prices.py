@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from phasesim import traces
 from phasesim.cli import app
-from phasesim.simulator.catalog.economics import POWER, PRICES, PriceBook
+from phasesim.simulator.catalog.economics import DEFAULT_PUE, POWER, RENTAL, TCO, PriceBook
+from phasesim.simulator.metrics import meets_slo
 
 runner = CliRunner()
 
@@ -35,7 +36,10 @@ def test_default_prices_come_from_the_catalog(tmp_path: Path, trace: Path) -> No
     s = _summary(tmp_path, trace, "-t", "gpu-prefill-groq-decode")
     cost = s["cost"]
     assert set(cost["prices"]) == {"h100-sxm", "groqrack"}
-    assert cost["prices"]["h100-sxm"]["usd_per_hour"] == PRICES["h100-sxm"].list_usd_per_hour
+    assert cost["basis"] == "tco"  # one basis for both devices: owning them
+    assert cost["prices"]["h100-sxm"]["usd_per_hour"] == pytest.approx(TCO["h100-sxm"].usd_per_hour(
+        power=POWER["h100-sxm"], kwh_usd=0.1, pue=DEFAULT_PUE))
+    assert cost["prices"]["h100-sxm"]["source"].startswith("tco: device $30,000")
     assert cost["usd_per_hour"] == pytest.approx(PriceBook().usd_per_hour("h100-sxm")
                                                  + PriceBook().usd_per_hour("groqrack"))
     assert s["energy"]["joules"] > 0 and [p["pool"] for p in s["energy"]["pools"]] == [
@@ -58,7 +62,7 @@ def test_price_options_override_and_say_so(tmp_path: Path, trace: Path) -> None:
     assert s["cost"]["usd_per_hour"] == pytest.approx(
         PriceBook(kwh_usd=0.5).usd_per_hour("groqrack"))
     assert s["cost"]["usd_per_hour"] - PriceBook().usd_per_hour("groqrack") == pytest.approx(
-        POWER["groqrack"].peak_w / 1000 * 0.4)
+        (POWER["groqrack"].peak_w + TCO["groqrack"].host_w) / 1000 * DEFAULT_PUE * 0.4)
 
 
 def test_comma_separated_prices(tmp_path: Path, trace: Path) -> None:
@@ -89,9 +93,43 @@ def test_profiles_hardware_lists_sources() -> None:
     result = runner.invoke(app, ["profiles", "hardware", "--json"])
     assert result.exit_code == 0
     shown = json.loads(result.output)
-    assert set(shown) == set(PRICES)
-    for entry in shown.values():
-        assert entry["price"]["source"] and entry["power"]["peak_w"]["source"]
+    assert set(shown) == set(TCO)
+    for name, entry in shown.items():
+        assert entry["price"]["tco"]["source"] and entry["power"]["peak_w"]["source"]
+        assert (entry["price"]["rental"] is None) == (name not in RENTAL)
     one = runner.invoke(app, ["profiles", "hardware", "gaudi2"])
     assert "Computex 2024" in one.output
     assert runner.invoke(app, ["profiles", "hardware", "nope"]).exit_code == 2
+
+
+def test_rental_basis_uses_public_prices_and_refuses_the_rest(tmp_path: Path, trace: Path) -> None:
+    s = _summary(tmp_path, trace, "-t", "gpu", "--price-basis", "rental")
+    assert s["cost"]["basis"] == "rental"
+    assert s["cost"]["usd_per_hour"] == RENTAL["h100-sxm"].list_usd_per_hour
+    assert s["cost"]["prices"]["h100-sxm"]["source"].startswith("rental: Lambda")
+    out = tmp_path / "refused"
+    result = runner.invoke(app, ["replay", str(trace), "-t", "gpu-prefill-groq-decode", "-o",
+                                 str(out), "--price-basis", "rental"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no public rental price for 'groqrack'" in lines[0], lines
+    assert not out.exists()
+    bad = runner.invoke(app, ["replay", str(trace), "-t", "gpu", "-o", str(out),
+                              "--price-basis", "spot"])
+    assert bad.exit_code == 2 and "unknown basis 'spot'" in bad.stderr
+
+
+def test_cost_per_million_goodput_tokens(tmp_path: Path, trace: Path) -> None:
+    """$/M tokens also over the tokens of requests that met the SLOs (issue 21)."""
+    for ttft in ("10", "0.02", "1e-9"):
+        s = _summary(tmp_path, trace, "-t", "gpu", "--slo-ttft", ttft, "--slo-tpot", "10")
+        cost = s["cost"]
+        requests = pd.read_parquet(tmp_path / "out" / "requests.parquet")
+        good = meets_slo(requests, slo_ttft_s=float(ttft), slo_tpot_s=10.0)
+        tokens = int(requests["output_tokens"][good].sum())
+        if tokens == 0:
+            assert cost["usd_per_million_goodput_tokens"] is None
+        else:
+            assert cost["usd_per_million_goodput_tokens"] == pytest.approx(
+                cost["usd"] / tokens * 1e6)
+        assert cost["usd_per_million_output_tokens"] == pytest.approx(cost["usd"] / 15 * 1e6)

@@ -29,6 +29,16 @@ def test_run_writes_replay_outputs_and_config(small_sweep: Path, tmp_path: Path)
     assert len(requests) == 120 and requests["request_id"].is_monotonic_increasing
 
 
+def test_run_prints_cost_and_energy_like_replay(small_sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(small_sweep), "-o", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    cost, energy = summary["cost"], summary["energy"]
+    assert f"cost ({cost['basis']} prices): ${cost['usd_per_hour']:,.2f}/h" in result.stdout
+    assert f"energy: {energy['joules'] / 3.6e6:,.3f} kWh" in result.stdout
+
+
 def test_sweep_then_report(small_sweep: Path, tmp_path: Path) -> None:
     out, report = tmp_path / "sweep", tmp_path / "report"
     result = runner.invoke(app, ["sweep", str(small_sweep), "-o", str(out), "--workers", "2"])

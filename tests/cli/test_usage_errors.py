@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 import typer.main
 from typer.testing import CliRunner
 
@@ -24,10 +25,16 @@ from phasesim.cli.profiler_cmd import app as profiler_app
 ROOTS = {"sim": sim_app, "profiler": profiler_app}
 
 
+def _subcommands(command: Any) -> dict[str, Any]:
+    """A group's subcommands through click's interface (``sim`` loads its commands lazily)."""
+    ctx = typer.Context(command)
+    return {name: command.get_command(ctx, name) for name in command.list_commands(ctx)}
+
+
 def _leaves(command: Any, path: tuple[str, ...]) -> dict[tuple[str, ...], Any]:
     """Subcommand path -> command (typer vendors click: groups are told by their interface)."""
     if hasattr(command, "commands"):
-        return {leaf: cmd for name, sub in command.commands.items()
+        return {leaf: cmd for name, sub in _subcommands(command).items()
                 for leaf, cmd in _leaves(sub, (*path, name)).items()}
     return {path: command}
 
@@ -35,7 +42,7 @@ def _leaves(command: Any, path: tuple[str, ...]) -> dict[tuple[str, ...], Any]:
 def _groups(command: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
     if not hasattr(command, "commands"):
         return []
-    return [path, *(group for name, sub in command.commands.items()
+    return [path, *(group for name, sub in _subcommands(command).items()
                     for group in _groups(sub, (*path, name)))]
 
 

@@ -13,7 +13,7 @@ import yaml
 from phasesim.errors import InputError
 from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
 from phasesim.scenarios.point import check_point
-from phasesim.simulator.catalog.economics import PriceBook
+from phasesim.simulator.catalog.economics import PriceBasis, PriceBook, get_power
 from tests.scenarios.conftest import REPO
 
 SCENARIO = REPO / "scenarios" / "paper-cost.yaml"
@@ -24,11 +24,18 @@ def test_paper_cost_loads_with_equal_cost_and_power_layouts() -> None:
     assert plan.base.name == "paper-cost"
     assert len(plan.points) <= 60
     layouts = {(p.values["topology.name"], p.values["topology.instances"]) for p in plan.points}
-    assert layouts == {("gpu", 14), ("gpu", 28), ("groq", 1), ("gpu-prefill-groq-decode", 1)}
-    # the budgets the file states: 14 H100s cost about one GroqRack, 28 draw about its power
-    book = PriceBook()
-    rack = book.usd_per_hour("groqrack")
-    assert 13 * book.usd_per_hour("h100-sxm") < rack < 15 * book.usd_per_hour("h100-sxm")
+    gpu_counts = sorted(n for name, n in layouts if name == "gpu")
+    assert layouts - {("gpu", n) for n in gpu_counts} == {("groq", 1),
+                                                           ("gpu-prefill-groq-decode", 1)}
+    # one price basis for every device (issue 21): the study's prices are TCO, on which the
+    # GroqRack has a price; equal cost = as many H100s as one rack costs, equal power = its watts
+    assert plan.base.prices.basis is PriceBasis.TCO
+    book = plan.base.prices.price_book()
+    equal_cost = round(book.usd_per_hour("groqrack") / book.usd_per_hour("h100-sxm"))
+    assert equal_cost in gpu_counts and len(gpu_counts) == 2
+    equal_power = next(n for n in gpu_counts if n != equal_cost)
+    h100_w, rack_w = get_power("h100-sxm").peak_w, get_power("groqrack").peak_w
+    assert abs(equal_power * h100_w - rack_w) <= h100_w  # the nearest count above or below
 
 
 def _tiny(tmp_path: Path, prices: dict | None) -> Path:

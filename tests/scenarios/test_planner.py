@@ -24,7 +24,7 @@ from phasesim.scenarios.planner import (
     search_on,
     simulate_summary,
 )
-from phasesim.simulator.catalog.economics import PriceBook, get_price
+from phasesim.simulator.catalog.economics import PriceBook
 from phasesim.simulator.costs.roofline import analytical_cost_model
 from phasesim.simulator.run import simulate
 
@@ -116,7 +116,7 @@ def test_plan_cli_writes_a_replayable_best_that_meets_the_slo(tmp_path: Path, sm
     result = runner.invoke(app, ["plan", str(trace), "--hardware", "h100-sxm,groqrack",
                                  "--max-devices", "3", "--attainment", "0.75", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "Winner:" in result.output and "Prices used:" in result.output
+    assert "Winner:" in result.output and "Prices used (tco basis):" in result.output
     plans = pd.read_parquet(out / "plans.parquet")
     assert {"usd_per_hour", "joules_per_output_token", "slo_attainment", "goodput_rps",
             "ttft_p99_s", "tpot_p99_s", "feasible"} <= set(plans.columns)
@@ -130,6 +130,28 @@ def test_plan_cli_writes_a_replayable_best_that_meets_the_slo(tmp_path: Path, sm
     assert summary["slo_attainment"] >= 0.75
     assert summary["cost"]["usd_per_hour"] == pytest.approx(plans.loc[plans["feasible"],
                                                                       "usd_per_hour"].min())
+
+
+def test_plan_prices_on_one_basis(tmp_path: Path, small_trace) -> None:
+    """--price-basis rental plans where every listed device has a public rental price and
+    refuses, in one line and before simulating, hardware that has none (issue 21)."""
+    trace = traces.write_trace(small_trace, tmp_path / "t.parquet", {"source": {"kind": "test"}})
+    runner = CliRunner()
+    out = tmp_path / "rent"
+    result = runner.invoke(app, ["plan", str(trace), "--hardware", "h100-sxm", "--max-devices",
+                                 "2", "--attainment", "0.5", "--price-basis", "rental",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Prices used (rental basis):" in result.output
+    plans = pd.read_parquet(out / "plans.parquet")
+    assert "usd_per_million_goodput_tokens" in plans.columns
+    assert (plans["usd_per_hour"] / plans["devices"]).round(6).eq(2.99).all()
+    refused = runner.invoke(app, ["plan", str(trace), "--hardware", "h100-sxm,groqrack",
+                                  "--max-devices", "2", "--price-basis", "rental",
+                                  "-o", str(tmp_path / "no")])
+    assert refused.exit_code == 2
+    assert "no public rental price for 'groqrack'" in refused.stderr
+    assert not (tmp_path / "no").exists()
 
 
 def test_plan_says_so_when_nothing_fits(tmp_path: Path, small_trace) -> None:
@@ -222,7 +244,7 @@ def test_plan_cli_searches_degree_and_batch_and_best_replays(tmp_path: Path, sma
                 "max_batch", "prefill_max_batch", "decode_max_batch"):
         assert col in plans.columns
     assert set(plans["max_batch"]) <= {0, 4, 256} and 2 in set(plans["tensor_parallel"])
-    price = get_price("h100-sxm").list_usd_per_hour
+    price = PriceBook().usd_per_hour("h100-sxm")
     assert plans["usd_per_hour"].tolist() == pytest.approx((plans["devices"] * price).tolist())
     best = yaml.safe_load((out / "best.yaml").read_text())
     replay = runner.invoke(app, ["replay", str(trace), "--topology", str(out / "best.yaml"),

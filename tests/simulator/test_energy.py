@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phasesim.simulator.catalog.economics import POWER, PriceBook
+from phasesim.simulator.catalog.economics import POWER, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs.closed_form import ConstantCostModel
@@ -134,7 +134,12 @@ def test_cost_section_names_its_prices_and_takes_overrides() -> None:
     assert cost["usd"] == pytest.approx(8.0 * res.duration_s / 3600)
     assert cost["usd_per_million_output_tokens"] == pytest.approx(cost["usd"] / 10 * 1e6)
     default = simulate(trace, _colocated(1), cost_models={"gpu": _cost()}).summary["cost"]
-    assert default["usd_per_hour"] == 2.99 and "Lambda" in default["prices"][H100]["source"]
+    assert default["basis"] == "tco" and default["usd_per_hour"] == PriceBook().usd_per_hour(H100)
+    assert default["prices"][H100]["source"].startswith("tco: device")
+    rental = simulate(trace, _colocated(1), cost_models={"gpu": _cost()},
+                      prices=PriceBook(basis=PriceBasis.RENTAL)).summary["cost"]
+    assert rental["basis"] == "rental" and rental["usd_per_hour"] == 2.99
+    assert "Lambda" in rental["prices"][H100]["source"]
 
 
 def test_empty_trace_has_no_per_token_figures() -> None:

@@ -148,8 +148,8 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
     for column, lookup in (("hardware", get_hardware), ("model", get_model)):
         try:
             lookup(str(values[column]))
-        except InputError as exc:
-            raise bad(column, exc.message) from None
+        except InputError as exc:  # a config.json's own fault keeps its file and key
+            raise (exc if exc.path is not None else bad(column, exc.message)) from None
     engine = values.get("engine")
     engine = None if engine is None or str(engine).strip() == "" else str(engine).strip()
     if engine is not None:

@@ -21,6 +21,7 @@ from rich.console import Console
 from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors, root_app
 from phasesim.errors import InputError, show_warnings_on_one_line
+from phasesim.output_check import check_writable
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.catalog.models import MODELS, get_model
@@ -302,6 +303,11 @@ def fit(
     tp: int = typer.Option(1, "--tp", min=1, help="CSV only: tensor-parallel degree of --tables."),
 ) -> None:
     """Fit step-time parameters: endpoint records -> a cost table; benchmark CSV -> engine constants."""
+    check_writable(out, option="-o/--out")  # every output, before the fit's work
+    if report is not None:
+        check_writable(report, option="--report")
+    if tables is not None:
+        check_writable(tables, option="--tables", directory=True)
     if records.suffix.lower() == ".csv":
         _fit_benchmarks(records, out, report, pairs, cross_validate, tables, table_models, tp)
         return

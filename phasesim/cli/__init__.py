@@ -10,7 +10,7 @@ from phasesim.cli import (
     scenario_cmd,
     traces_cmd,
 )
-from phasesim.cli.errors import root_app
+from phasesim.cli.errors import root_app, terminate_like_ctrl_c
 from phasesim.errors import show_warnings_on_one_line
 
 __all__ = ["app", "main"]
@@ -27,4 +27,5 @@ app.registered_commands += latency_cmd.app.registered_commands
 
 def main() -> None:
     show_warnings_on_one_line()
+    terminate_like_ctrl_c()
     app()

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from phasesim.atomic import atomic_path
-from phasesim.cli.errors import cli_errors, root_app
+from phasesim.cli.errors import cli_errors, root_app, terminate_like_ctrl_c
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.output_check import check_writable
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
@@ -404,6 +404,7 @@ def validate(
 
 def main() -> None:
     show_warnings_on_one_line()
+    terminate_like_ctrl_c()
     app()
 
 

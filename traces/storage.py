@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from phasesim.atomic import atomic_path
@@ -23,19 +24,22 @@ from phasesim.errors import InputError
 from phasesim.traces import schema
 from phasesim.units import MAX_TIME_S
 
+# The largest prefix hash block a trace may name: real engines use 16 to 512 tokens (Mooncake: 512).
+MAX_PREFIX_BLOCK_TOKENS = 2**20
+
 __all__ = [
-    "META_ATTR",
     "ARROW_TYPES",
-    "new_meta",
-    "with_transform",
-    "validate_frame",
-    "meta_json",
-    "frame_to_table",
-    "table_to_frame",
-    "write_trace",
-    "read_trace",
-    "read_meta",
+    "META_ATTR",
     "coerce_table",
+    "frame_to_table",
+    "meta_json",
+    "new_meta",
+    "read_meta",
+    "read_trace",
+    "table_to_frame",
+    "validate_frame",
+    "with_transform",
+    "write_trace",
 ]
 
 META_ATTR = "trace_meta"
@@ -184,10 +188,21 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise InputError("trace metadata is not valid JSON", path=path) from None
+    except RecursionError:
+        raise InputError("trace metadata nests too deeply", path=path) from None
+    if not isinstance(meta, dict):
+        raise InputError("trace metadata is not a JSON object", path=path)
     version = str(meta.get("schema_version", ""))
     if version != schema.SCHEMA_VERSION:
         raise InputError(f"unsupported trace schema_version {version!r} (expected {schema.SCHEMA_VERSION})",
                          path=path)
+    block = meta.get("prefix_block_tokens")
+    if block is not None and (isinstance(block, bool) or not isinstance(block, int)
+                              or not 1 <= block <= MAX_PREFIX_BLOCK_TOKENS):
+        shown = json.dumps(block)
+        raise InputError(f"must be a whole number of tokens in 1..{MAX_PREFIX_BLOCK_TOKENS:,}, got "
+                         f"{shown if len(shown) <= 40 else shown[:37] + '...'}", path=path,
+                         column="prefix_block_tokens")
     return _normalized_meta(meta)
 
 
@@ -231,6 +246,16 @@ def _cast(arr: pa.ChunkedArray, to: pa.DataType, *, path: str | Path, first_row:
     raise InputError(f"cannot read as {to} ({reason[:100]})", path=path, row=first_row + lo, column=column)
 
 
+def _no_null_hash_id(arr: pa.ChunkedArray, *, path: str | Path, first_row: int) -> None:
+    """A null inside a row's list of hash ids is an error at that row (a null list: no ids)."""
+    values = pc.list_flatten(arr)
+    if values.null_count:
+        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        inside = parents[_first(values.is_null().to_numpy(zero_copy_only=False)) - 1]
+        raise InputError("a null inside the list of hash ids", path=path, row=first_row + int(inside),
+                         column=schema.PREFIX_HASH_IDS)
+
+
 def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa.Table:
     """Keep the known columns, cast them to canonical types; InputError on failure."""
     for col in schema.REQUIRED_COLUMNS:
@@ -255,6 +280,9 @@ def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa
             if huge.any():
                 raise InputError(f"value too large: {values[huge][0]:g}", path=path,
                                  row=first_row - 1 + _first(huge), column=col)
-        cols.append(_cast(arr, ARROW_TYPES[col], path=path, first_row=first_row, column=col))
+        cast = _cast(arr, ARROW_TYPES[col], path=path, first_row=first_row, column=col)
+        if col == schema.PREFIX_HASH_IDS:
+            _no_null_hash_id(cast, path=path, first_row=first_row)
+        cols.append(cast)
         fields.append(pa.field(col, ARROW_TYPES[col]))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))

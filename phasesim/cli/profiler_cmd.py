@@ -166,7 +166,9 @@ def capture(
                                        "$GROQ_API_KEY); never written anywhere."),
     output_tokens: int = typer.Option(64, "--output-tokens", min=1, help="Groq: tokens to ask."),
     max_rps: float | None = typer.Option(None, "--max-rps", min=0.0, help="Groq: request rate cap."),
-    timeout_s: float = typer.Option(60.0, "--timeout-s", min=0.1, help="Groq: per-request timeout."),
+    timeout_s: float = typer.Option(60.0, "--timeout-s", min=0.1, max=86400.0, help=(
+        "groq, openai: the most one request may take (openai: from sending it to its last "
+        "token, so an endless or trickling stream is cut).")),
     max_retries: int = typer.Option(6, "--max-retries", min=0, help="Groq: retries per request."),
     tensor_parallel: int = typer.Option(1, "--tensor-parallel", "--tp", min=1,
                                         help="analytical, openai."),

@@ -24,6 +24,9 @@ from phasesim.errors import InputError
 from phasesim.traces import schema
 from phasesim.units import MAX_TIME_S
 
+# The largest token count a trace may hold: the largest a float64 holds exactly, the readers' limit
+# (``traces.readers``) for every format, parquet included.
+MAX_TOKEN_COUNT = 2**53
 # The largest prefix hash block a trace may name: real engines use 16 to 512 tokens (Mooncake: 512).
 MAX_PREFIX_BLOCK_TOKENS = 2**20
 
@@ -116,6 +119,10 @@ def validate_frame(df: pd.DataFrame, *, path: str | Path | None = None, require_
         if (tokens < 1).any():
             raise _fail(f"token count must be >= 1, got {tokens[tokens < 1][0]}", path=path,
                         row=_first(tokens < 1), column=col)
+        if (tokens > MAX_TOKEN_COUNT).any():
+            raise _fail(f"token count {tokens[tokens > MAX_TOKEN_COUNT][0]} is more than 2^53, the "
+                        "most a trace may hold", path=path, row=_first(tokens > MAX_TOKEN_COUNT),
+                        column=col)
     dup = df[schema.REQUEST_ID].duplicated()
     if dup.any():
         rid = df[schema.REQUEST_ID].iloc[_first(dup) - 1]
@@ -283,6 +290,12 @@ def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa
         cast = _cast(arr, ARROW_TYPES[col], path=path, first_row=first_row, column=col)
         if col == schema.PREFIX_HASH_IDS:
             _no_null_hash_id(cast, path=path, first_row=first_row)
+        if col in (schema.PROMPT_TOKENS, schema.OUTPUT_TOKENS) and len(cast):
+            tokens = cast.to_numpy()
+            if (tokens > MAX_TOKEN_COUNT).any():
+                raise InputError(f"token count {tokens[tokens > MAX_TOKEN_COUNT][0]} is more than "
+                                 "2^53, the most a trace may hold", path=path, column=col,
+                                 row=first_row - 1 + _first(tokens > MAX_TOKEN_COUNT))
         cols.append(cast)
         fields.append(pa.field(col, ARROW_TYPES[col]))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))

@@ -1,7 +1,8 @@
 """Hardening round 2 of the trace layer: prefix hash ids and their block size, and generators
 with huge bounds or turns.
 
-Before: a null inside a parquet row's hash-id list was a ValueError traceback (``traces stats``
+Before: int64-max token counts in a parquet trace were accepted (CSV readers refuse past 2^53); a
+null inside a parquet row's hash-id list was a ValueError traceback (``traces stats``
 and ``replay``); a metadata block size of 2^70 an OverflowError in replay and ``"512"`` accepted;
 ``uniform:1:2^70`` lengths a numpy traceback, 2^63 - 1 output tokens a trace written with exit 0,
 10^12 turns or sessions a 73 TiB allocation, a 2^70-token system prompt a MemoryError, a 2^70
@@ -97,3 +98,19 @@ def test_generator_bounds_allow_long_lengths(cli, tmp_path: Path):
                  "--prompt-tokens", f"uniform:1:{MAX_GENERATED_TOKENS}")
     assert result.exit_code == 0, result.output
     assert pq.read_table(out).column("prompt_tokens").to_pylist() != []
+
+
+@pytest.mark.parametrize("column", ["prompt_tokens", "output_tokens"])
+@pytest.mark.parametrize("command", ["stats", "replay"])
+def test_int64_max_token_counts_in_parquet_are_refused_as_in_csv(tmp_path: Path, column, command):
+    lengths = {"prompt_tokens": [5, 5], "output_tokens": [5, 5]}
+    lengths[column][1] = 2**63 - 1
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"request_id": pa.array([0, 1], pa.int64()), "arrival_s": [0.0, 1.0],
+                             **{k: pa.array(v, pa.int64()) for k, v in lengths.items()}}), path)
+    out = tmp_path / "out"
+    argv = (["traces", "stats", str(path)] if command == "stats" else
+            ["replay", str(path), "-t", "gpu", "-o", str(out)])
+    exits_with_one_error_line(runner.invoke(app, argv), str(path), "row 2", f"column '{column}'",
+                              "2^53")
+    assert not out.exists()

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from phasesim.cli.profiler_cmd import app
 from phasesim.profiler.endpoint import MAX_RETRY_AFTER_S, retry_after_s
 from tests.one_line import one_error_line
+from tests.profiler.openai_server import serve
 
 pytest.importorskip("httpx")
 
@@ -150,3 +151,22 @@ def test_hostile_endpoint_is_one_line_without_files_or_key(tmp_path: Path, behav
 ])
 def test_retry_after_is_finite_and_capped(headers, expect):
     assert retry_after_s(headers) == expect
+
+
+def test_key_given_on_the_command_line_is_never_echoed(tmp_path: Path):
+    """``--api-key KEY`` (instead of an environment variable): used for auth, then nowhere in
+    the table, the records, the checkpoint or the console."""
+    out = tmp_path / "t.parquet"
+    with serve(api_key=KEY) as server:
+        args = ["capture", "--backend", "openai", "--base-url", server.url + "/v1",
+                "--model", "m", "--catalog-model", "llama2-7b", "--hardware", "h100-sxm",
+                "--prompt-lens", "64,128", "--concurrency", "1,2", "--repeats", "2",
+                "--output-tokens", "4", "--api-key", KEY, "-o", str(out)]
+        result = CliRunner().invoke(app, args, env={"OPENAI_API_KEY": ""})
+        assert server.stats()["auth_ok"]
+    assert result.exit_code == 0, result.output
+    assert KEY not in result.output
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert out in files
+    for path in files:
+        assert KEY.encode() not in path.read_bytes(), path

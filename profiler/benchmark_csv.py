@@ -18,11 +18,17 @@ Input Output Length, Batch Size, Latency, ...``) or the condensed copy shipped i
 ``profiler.bench_data``'s dicts. Rows whose labels have no catalog name are not fitted and are
 counted (:class:`BenchmarkRows` ``unmapped``); nothing is dropped silently.
 
-One rule for every format: counts (``tp``, lengths, batch) are whole numbers >= 1 as written
-(``1.5`` is an error, never TP 1), times are finite numbers > 0, and a Llama-2-7B row is refused
-(``bench_data.WITHHELD_MODELS`` / ``WITHHELD_CATALOG_MODELS``: the model our predictions are
-checked on, so no calibration may see it). A malformed file or row is an :class:`InputError`
-naming the file, the row (1 = first data row) and the column.
+A malformed file or row is an :class:`InputError` naming the file, the row (1 = first data row)
+and the column, in every format: counts are whole numbers >= 1, times finite numbers > 0, each
+within a stated bound (TP: ``MAX_TENSOR_PARALLEL``; lengths: ``MAX_CONTEXT_TOKENS``; the run's
+size: ``check_benchmark_size``; times: the simulator's horizon), checked before any fitting.
+In our format (written by the user) a row's instance must also exist: a TP degree the catalog
+refuses (not dividing the model's heads, > 1 on a GroqRack) or too few devices to hold the
+weights (a 70B model at TP 1) is an error at that row's ``tp``. In LLM-Inference-Bench's data,
+measured runs the simulator cannot shape are the fit's to leave out and count
+(``engine_calibrate.usable_rows``). ``1.5`` is an error, never TP 1; and a Llama-2-7B row is
+refused in every format (``bench_data.WITHHELD_MODELS`` / ``WITHHELD_CATALOG_MODELS``: the model
+our predictions are checked on, so no calibration may see it).
 """
 
 from __future__ import annotations
@@ -39,7 +45,11 @@ from phasesim.errors import InputError
 from phasesim.profiler import bench_data
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.catalog.models import MAX_CONTEXT_TOKENS, get_model
+from phasesim.simulator.costs.capacity import kv_capacity_tokens
+from phasesim.simulator.latency import MAX_BENCHMARK_REQUESTS, check_benchmark_size
+from phasesim.simulator.topology import MAX_TENSOR_PARALLEL
+from phasesim.units import MAX_TIME_S
 
 __all__ = ["OUR_COLUMNS", "BenchmarkRows", "read_benchmark_csv"]
 
@@ -65,6 +75,9 @@ def read_benchmark_csv(path: Path) -> BenchmarkRows:
     frame.columns = [c.strip() for c in frame.columns]
     if all(c in frame.columns for c in bench_data.COLUMNS):
         _check_condensed(frame, path)
+        _check_cells(frame, path, {"tp": "tp", "input_len": "input_len", "output_len": "output_len",
+                                   "batch_size": "batch_size", "latency_s": "latency_s",
+                                   "ttft_s": "ttft_s", "avg_power_w": "avg_power_w"})
         return _from_bench(bench_data.load_bench_data(path), path, "llm-inference-bench (condensed)")
     if all(c in frame.columns for c in _RAW_COLUMNS):
         return _from_raw(frame, path)
@@ -75,17 +88,29 @@ def read_benchmark_csv(path: Path) -> BenchmarkRows:
                      path=path)
 
 
-def _number(path: Path, i: int, column: str, raw: str, *, whole: bool, optional: bool = False
-            ) -> float:
-    if optional and raw.strip() == "":
+# column -> (whole number?, blank allowed?, bound), for the columns of our format
+_LIMITS = {"tp": (True, False, MAX_TENSOR_PARALLEL), "input_len": (True, False, MAX_CONTEXT_TOKENS),
+           "output_len": (True, False, MAX_CONTEXT_TOKENS),
+           "batch_size": (True, False, MAX_BENCHMARK_REQUESTS),
+           "latency_s": (False, False, MAX_TIME_S), "ttft_s": (False, True, MAX_TIME_S),
+           "avg_power_w": (False, True, 1e9)}
+
+
+def _number(path: Path, i: int, column: str, raw: str, *, whole: bool, optional: bool = False,
+            most: float = math.inf) -> float:
+    if optional and str(raw).strip() == "":
         return float("nan")
     try:
         value = float(raw)
         if not math.isfinite(value) or value <= 0 or (whole and value != int(value)):
             raise ValueError
-    except ValueError:
+    except (TypeError, ValueError, OverflowError):
         kind = "a whole number >= 1" if whole else "a number > 0"
-        raise InputError(f"must be {kind}, got {raw!r}", path=path, row=i, column=column) from None
+        raise InputError(f"must be {kind}, got {str(raw)[:40]!r}", path=path, row=i,
+                         column=column) from None
+    if value > most:
+        raise InputError(f"{raw} is more than {most:,.0f}, the most this column may hold",
+                         path=path, row=i, column=column)
     return value
 
 
@@ -112,6 +137,30 @@ def _check_condensed(frame: pd.DataFrame, path: Path) -> None:
             raise _withheld(path, i, "model_label", r["model_label"].strip())
 
 
+def _checked(path: Path, i: int, column: str, raw: str, kind: str) -> float:
+    """The cell ``raw`` of ``column`` read as the column ``kind`` of our format (``_LIMITS``)."""
+    whole, optional, most = _LIMITS[kind]
+    return _number(path, i, column, raw, whole=whole, optional=optional, most=most)
+
+
+def _check_size(path: Path, i: int, names: dict[str, str], lengths: tuple[int, int, int]) -> None:
+    try:
+        check_benchmark_size(input_len=lengths[0], output_len=lengths[1], batch_size=lengths[2])
+    except InputError as exc:
+        raise InputError(exc.message, path=path, row=i,
+                         column=names.get(exc.column or "", exc.column)) from None
+
+
+def _check_cells(frame: pd.DataFrame, path: Path, names: dict[str, str]) -> None:
+    """Check every numeric cell of a file in another format, before any of it is converted:
+    ``names`` maps our column (``_LIMITS``) to the file's."""
+    for i, row in enumerate(frame[list(dict.fromkeys(names.values()))].to_dict("records"), start=1):
+        values = {kind: _checked(path, i, column, row[column], kind)
+                  for kind, column in names.items()}
+        _check_size(path, i, names, (int(values["input_len"]), int(values["output_len"]),
+                                     int(values["batch_size"])))
+
+
 def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
     missing = [c for c in OUR_COLUMNS if c not in frame.columns]
     if missing:
@@ -130,11 +179,18 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
                 raise InputError(exc.message, path=path, row=i, column=column) from None
         if str(r.model).strip() in bench_data.WITHHELD_CATALOG_MODELS:
             raise _withheld(path, i, "model", str(r.model).strip())
-        for column in ints:
-            ints[column][i - 1] = int(_number(path, i, column, getattr(r, column), whole=True))
-        lat[i - 1] = _number(path, i, "latency_s", r.latency_s, whole=False)
+        for column, values in ints.items():
+            values[i - 1] = int(_checked(path, i, column, getattr(r, column), column))
+        try:  # the instance exists: TP divides the heads, its devices hold the weights
+            kv_capacity_tokens(hardware=str(r.hardware).strip(), model=str(r.model).strip(),
+                               tensor_parallel=int(ints["tp"][i - 1]))
+        except InputError as exc:
+            raise InputError(exc.message, path=path, row=i, column="tp") from None
+        _check_size(path, i, {}, (int(ints["input_len"][i - 1]), int(ints["output_len"][i - 1]),
+                                  int(ints["batch_size"][i - 1])))
+        lat[i - 1] = _checked(path, i, "latency_s", r.latency_s, "latency_s")
         if "ttft_s" in frame.columns:
-            ttft[i - 1] = _number(path, i, "ttft_s", r.ttft_s, whole=False, optional=True)
+            ttft[i - 1] = _checked(path, i, "ttft_s", r.ttft_s, "ttft_s")
     for c in ("hardware", "engine", "model"):
         out[c] = frame[c].str.strip()
     for c, v in ints.items():
@@ -150,6 +206,9 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
 def _from_raw(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
     if frame.empty:
         raise InputError("no rows", path=path)
+    _check_cells(frame, path, {"tp": "Num of Hardware", "input_len": "Input Output Length",
+                               "output_len": "Input Output Length", "batch_size": "Batch Size",
+                               "latency_s": "Latency"})
     rows = []
     for i, r in enumerate(frame.to_dict("records"), start=1):
         if r["Model"].strip() in bench_data.WITHHELD_MODELS:

@@ -6,14 +6,20 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 import urllib.parse
 from collections.abc import Mapping
 
 from phasesim.errors import InputError
 
-__all__ = ["MIN_SECRET_PIECE", "endpoint_host", "shown_url", "url_secrets", "scrub",
-           "retry_after_s"]
+__all__ = ["MAX_RETRY_AFTER_S", "MIN_SECRET_PIECE", "endpoint_host", "shown_url", "url_secrets",
+           "scrub", "retry_after_s"]
+
+# The longest wait a server's retry-after may impose before a retry: a longer (or infinite) one
+# would stall the capture with no output; a server that needs more is better retried later with
+# --resume.
+MAX_RETRY_AFTER_S = 60.0
 
 
 def _split(url: str) -> urllib.parse.SplitResult:
@@ -149,7 +155,9 @@ def _mark_pieces(dense: str, form: str, hidden: list[bool]) -> None:
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
-    """The wait a 429/503 asks for (``retry-after-ms`` or ``retry-after`` in seconds), if any."""
+    """The wait a 429/503 asks for (``retry-after-ms`` or ``retry-after`` in seconds), if any,
+    capped at :data:`MAX_RETRY_AFTER_S`; a value that is no finite number (``inf``, ``nan``, an
+    HTTP date) is ignored (the caller's own backoff applies)."""
     if headers is None:
         return None
     for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
@@ -157,7 +165,9 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
         if raw is None:
             continue
         try:
-            return max(0.0, float(raw) * scale)
+            value = float(raw[:40]) * scale
         except ValueError:
             continue
+        if math.isfinite(value):
+            return min(MAX_RETRY_AFTER_S, max(0.0, value))
     return None

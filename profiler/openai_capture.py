@@ -30,7 +30,7 @@ import json
 import platform
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,10 @@ _WORDS = (  # noqa: SIM905 - one string reads better than 48 quoted words
 _PREFIX = "Continue this list of words:"
 _CALIBRATION_WORDS = (16, 256)
 _PROMPT_TOLERANCE = 0.02  # served counts within 2 % (or 2 tokens) of the target need no correction
+# What one answer may send: a line of the event stream (a chunk of one token is ~300 bytes), and
+# the body of an error answer we read to quote. A server past either is broken, not slow.
+MAX_LINE_BYTES = 1 << 20
+MAX_ERROR_BODY_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,11 +165,10 @@ class _Client:
         server: dict[str, float | None] | None = None
         finished = done = False
         try:
-            async with self.client.stream("POST", self.url, json=body,
-                                          headers=self.headers) as resp:
+            async with asyncio.timeout(self.cfg.timeout_s), self.client.stream(
+                    "POST", self.url, json=body, headers=self.headers) as resp:
                 headers_s = time.perf_counter() - t0
                 if resp.status_code == 429 or resp.status_code >= 500:
-                    await resp.aread()
                     raise _Retryable(f"HTTP {resp.status_code}",
                                      wait_s=retry_after_s(resp.headers))
                 if resp.status_code in (401, 403):  # its body may echo the key, in any form
@@ -173,11 +176,11 @@ class _Client:
                                        f"{resp.status_code}: the API key was refused (the "
                                        "server's answer is not shown: it may quote the key)")
                 if resp.status_code != 200:
-                    text = (await resp.aread()).decode(errors="replace")
+                    text = (await _head_of_body(resp)).decode(errors="replace")
                     detail = scrub(text[:4000], *self.secrets)[:300]
                     raise CommandError(f"{shown_url(self.cfg.base_url)} answered HTTP "
                                        f"{resp.status_code}: {detail}")
-                async for line in resp.aiter_lines():
+                async for line in _lines(resp):
                     now = time.perf_counter() - t0
                     if not line.startswith("data:"):
                         continue
@@ -185,7 +188,7 @@ class _Client:
                     if data == "[DONE]":
                         done = True
                         break
-                    chunk = json.loads(data)
+                    chunk = _event(data, self.cfg.api_key)
                     choices = chunk.get("choices") or []
                     if any((c.get("delta") or {}).get("content") or c.get("text")
                            for c in choices):
@@ -200,6 +203,9 @@ class _Client:
                              connect=True) from None
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timeout: {type(exc).__name__}", wait_s=None) from None
+        except TimeoutError:  # the whole answer took longer than --timeout-s (a trickle)
+            raise _Retryable(f"timeout: no complete answer within --timeout-s "
+                             f"{self.cfg.timeout_s:g}", wait_s=None) from None
         except (httpx.HTTPError, json.JSONDecodeError) as exc:  # broken or garbled mid-stream
             raise _Dropped(f"stream broke: {type(exc).__name__}") from None
         end = time.perf_counter() - t0
@@ -207,10 +213,60 @@ class _Client:
             raise _Dropped("stream ended before its finish reason, usage and [DONE]")
         if usage.get("prompt_tokens") is None or usage.get("completion_tokens") is None:
             raise CommandError("the server's usage has no prompt_tokens/completion_tokens")
+        if not all(_count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens")):
+            raise CommandError("the server's usage holds no whole token counts: "
+                               f"{scrub(json.dumps(usage), self.cfg.api_key)[:200]}")
         return {"prompt_tokens": int(usage["prompt_tokens"]),
                 "completion_tokens": int(usage["completion_tokens"]),
                 "headers_s": headers_s, "ttft_s": chunk_times[0],
                 "chunk_times_s": chunk_times, "e2e_s": end, "server": server}
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _event(data: str, key: str) -> dict[str, Any]:
+    """One ``data:`` event of the stream: a JSON object whose ``choices`` (a list of objects)
+    and ``usage`` / ``x_groq`` (objects) have the shapes read below; else the server speaks
+    another protocol: a :class:`CommandError` quoting the start of the event (key scrubbed)."""
+    chunk = json.loads(data)
+    ok = isinstance(chunk, dict)
+    if ok:
+        choices = chunk.get("choices") or []
+        ok = (isinstance(choices, list) and all(isinstance(c, dict) for c in choices)
+              and all(isinstance(c.get("delta") or {}, dict) for c in choices)
+              and all(isinstance(chunk.get(k) or {}, dict) for k in ("usage", "x_groq")))
+    if not ok:
+        raise CommandError("the endpoint's stream holds an event that is not an OpenAI chunk "
+                           f"object: {scrub(data, key)[:120]}")
+    return chunk
+
+
+async def _head_of_body(resp: httpx.Response) -> bytes:
+    """At most ``MAX_ERROR_BODY_BYTES`` of an answer's body (an error page of gigabytes is cut)."""
+    head = b""
+    async for part in resp.aiter_bytes():
+        head += part
+        if len(head) >= MAX_ERROR_BODY_BYTES:
+            break
+    return head[:MAX_ERROR_BODY_BYTES]
+
+
+async def _lines(resp: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines, none longer than ``MAX_LINE_BYTES`` (httpx's own splitter holds an
+    endless line in memory)."""
+    pending = b""
+    async for part in resp.aiter_bytes():
+        pending += part
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode(errors="replace")
+        if len(pending) > MAX_LINE_BYTES:
+            raise CommandError(f"the endpoint's stream sent a line longer than "
+                               f"{MAX_LINE_BYTES:,} bytes")
+    if pending:
+        yield pending.rstrip(b"\r").decode(errors="replace")
 
 
 class _Capture:
@@ -220,6 +276,9 @@ class _Capture:
         self.console = console
         self.retries: list[str] = []
         self.last_start = -1e18
+        # the capture's own deadline: no retry waits past --max-seconds
+        self.deadline = (None if cfg.max_seconds is None
+                         else time.monotonic() + cfg.max_seconds)
 
     async def _pace(self, requests: int) -> None:
         if self.cfg.max_rps:
@@ -253,6 +312,9 @@ class _Capture:
             wait = getattr(exc, "wait_s", None)
             if wait is None:
                 wait = min(30.0, self.cfg.backoff_s * 2 ** (attempt - 1))
+            if self.deadline is not None and time.monotonic() + wait > self.deadline:
+                raise CommandError(f"--max-seconds {self.cfg.max_seconds:g} would pass while "
+                                   f"waiting {wait:.3g} s to retry ({exc})")
             self.retries.append(f"{exc}; round retry {attempt} after {wait:.2f} s")
             await asyncio.sleep(wait)
 

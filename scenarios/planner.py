@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 
 from phasesim.errors import InputError
+from phasesim.seeds import check_seed
 from phasesim.simulator.catalog.economics import PriceBook
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import (
@@ -59,9 +60,16 @@ from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import CostModel, max_context_tokens, min_tensor_parallel
 from phasesim.simulator.metrics import meets_slo
 from phasesim.simulator.run import DEFAULT_MAX_NUM_SEQS, simulate
-from phasesim.simulator.topology import GPU_LINK_LATENCY_S, GROQ_LINK_LATENCY_S, TopologySpec
+from phasesim.simulator.topology import (
+    GPU_LINK_LATENCY_S,
+    GROQ_LINK_LATENCY_S,
+    MAX_NUM_SEQS,
+    TopologySpec,
+)
 
 __all__ = [
+    "MAX_PLAN_DEVICES",
+    "MAX_PLAN_SIMULATIONS",
     "OBJECTIVES",
     "PROBE_SCALES",
     "Candidate",
@@ -78,6 +86,7 @@ __all__ = [
     "effective_max_batch",
     "explain_infeasible",
     "kinds",
+    "least_simulations",
     "report_markdown",
     "run_kind",
     "search",
@@ -118,8 +127,13 @@ class PlanSpace:
                 raise InputError(f"--engine: {exc.message}") from None
         for name in self.hardware:
             get_hardware(name)
-        if self.max_devices < 1:
-            raise InputError(f"--max-devices must be >= 1, got {self.max_devices}")
+        if not 1 <= self.max_devices <= MAX_PLAN_DEVICES:
+            raise InputError(f"--max-devices must be in 1..{MAX_PLAN_DEVICES:,}, got "
+                             f"{self.max_devices}")
+        if not (math.isfinite(self.rate_scale) and self.rate_scale > 0):
+            raise InputError(f"--rate-scale must be a positive finite number, got {self.rate_scale}")
+        if self.seed is not None:
+            check_seed(self.seed, name="--seed")
         heads = get_model(self.model).heads
         if self.tensor_parallel is not None:
             if not self.tensor_parallel:
@@ -133,6 +147,9 @@ class PlanSpace:
         for mb in self.max_batch:
             if mb is not None and mb < 1:
                 raise InputError(f"--max-batch must be >= 1, got {mb}")
+        for mb in self.max_batch:
+            if mb is not None and mb > MAX_NUM_SEQS:
+                raise InputError(f"--max-batch must be <= {MAX_NUM_SEQS:,}, got {mb}")
         if not any(degrees(hw, self) for hw in self.hardware):
             least = {hw: min_tensor_parallel(hardware=hw, model=self.model)
                      for hw in self.hardware}
@@ -140,6 +157,31 @@ class PlanSpace:
                              f"--max-devices {self.max_devices} (least degree holding "
                              f"{self.model}: " + ", ".join(f"{hw} {n}" for hw, n in least.items())
                              + ")")
+        runs = least_simulations(self)
+        if runs > MAX_PLAN_SIMULATIONS:
+            raise InputError(f"--max-devices: the search would simulate at least {runs:,} "
+                             f"configurations, more than {MAX_PLAN_SIMULATIONS:,}; lower "
+                             "--max-devices or give fewer --hardware, --tp or --max-batch values")
+
+
+# The search space is bounded before anything is simulated: devices per cluster (instance counts
+# up to this, each run building that many instances), and the configurations the search must at
+# least simulate (``least_simulations``; each takes about a second on the sample trace).
+MAX_PLAN_DEVICES = 1_024
+MAX_PLAN_SIMULATIONS = 10_000
+
+
+def least_simulations(space: PlanSpace) -> int:
+    """A lower bound on the simulations ``search`` runs: a colocated kind's binary search over
+    its instance counts (at least log2 of them), and a disaggregated kind's one run per prefill
+    count at least."""
+    total = 0
+    for kind in kinds(space):
+        if kind.kind == COLOCATED:
+            total += max(1, (space.max_devices // kind.prefill_tp).bit_length())
+        else:
+            total += max(0, (space.max_devices - kind.decode_tp) // kind.prefill_tp)
+    return total
 
 
 def _lpu(hardware: str) -> bool:

@@ -38,17 +38,34 @@ import pandas as pd
 
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import EngineSpec
+from phasesim.simulator.catalog.models import MAX_CONTEXT_TOKENS
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.result import SimResult
 from phasesim.simulator.run import simulate
 from phasesim.simulator.scheduling import engine_for_hardware
 from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec
 
-__all__ = ["LatencyResult", "RunShape", "BenchmarkSchedule", "benchmark_schedule",
-           "benchmark_pool", "benchmark_run", "latency_benchmark",
-           "SINGLE_SEQUENCE_MAX_CHUNK_TOKENS"]
+__all__ = [
+    "MAX_BENCHMARK_REQUESTS",
+    "MAX_BENCHMARK_TOKENS",
+    "SINGLE_SEQUENCE_MAX_CHUNK_TOKENS",
+    "BenchmarkSchedule",
+    "LatencyResult",
+    "RunShape",
+    "benchmark_pool",
+    "benchmark_run",
+    "benchmark_schedule",
+    "check_benchmark_size",
+    "latency_benchmark",
+]
 
 _POOL = "instance"
+# The work one benchmark run may ask for, checked before anything is simulated: a run's time grows
+# with its requests and tokens (on a shared 2-core box: 100,000 x 256 tokens 2 s, 100,000 x 2,601
+# tokens 22 s, 16,000 x 131,001 tokens 67 s, 10^8 requests: minutes and gigabytes). Far above
+# what benchmarks run (LLM-Inference-Bench: batches up to 64, lengths up to 2,048).
+MAX_BENCHMARK_REQUESTS = 65_536
+MAX_BENCHMARK_TOKENS = 2**27  # batch_size x (input_len + output_len)
 # llama.cpp's default n_ubatch: a prompt is processed in physical batches of at most this many
 SINGLE_SEQUENCE_MAX_CHUNK_TOKENS = 512
 
@@ -104,6 +121,26 @@ class RunShape:
         for name in ("tensor_parallel", "input_len", "output_len", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}", column=name)
+        check_benchmark_size(input_len=self.input_len, output_len=self.output_len,
+                             batch_size=self.batch_size)
+
+
+def check_benchmark_size(*, input_len: int, output_len: int, batch_size: int) -> None:
+    """Refuse, before any work, a run longer than a model's context may be
+    (``MAX_CONTEXT_TOKENS`` per length) or bigger than ``MAX_BENCHMARK_REQUESTS`` requests and
+    ``MAX_BENCHMARK_TOKENS`` tokens: an :class:`InputError` naming the column."""
+    for name, value in (("input_len", input_len), ("output_len", output_len)):
+        if value > MAX_CONTEXT_TOKENS:
+            raise InputError(f"{name} {value:,} is longer than any model's context (at most "
+                             f"{MAX_CONTEXT_TOKENS:,} tokens)", column=name)
+    if batch_size > MAX_BENCHMARK_REQUESTS:
+        raise InputError(f"batch_size {batch_size:,} is more than {MAX_BENCHMARK_REQUESTS:,}, the "
+                         "most one benchmark run simulates", column="batch_size")
+    tokens = batch_size * (input_len + output_len)
+    if tokens > MAX_BENCHMARK_TOKENS:
+        raise InputError(f"batch_size x (input_len + output_len) = {tokens:,} tokens is more than "
+                         f"{MAX_BENCHMARK_TOKENS:,}, the most one benchmark run simulates",
+                         column="batch_size")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

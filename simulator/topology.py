@@ -46,16 +46,22 @@ from phasesim.units import MAX_TIME_S, bytes_per_s, seconds
 from phasesim.yaml_lines import line_of
 
 __all__ = [
-    "Role",
+    "BUILTIN_TOPOLOGIES",
+    "MAX_BATCHED_TOKENS",
+    "MAX_BLOCK_TOKENS",
+    "MAX_INSTANCES",
+    "MAX_KV_CAPACITY_TOKENS",
+    "MAX_NUM_SEQS",
+    "MAX_TENSOR_PARALLEL",
     "Batching",
-    "QueueOrder",
-    "Routing",
     "FirstToken",
     "LinkSharing",
-    "PoolSpec",
     "LinkSpec",
+    "PoolSpec",
+    "QueueOrder",
+    "Role",
+    "Routing",
     "TopologySpec",
-    "BUILTIN_TOPOLOGIES",
     "builtin_topology",
     "load_topology",
 ]
@@ -107,6 +113,16 @@ class LinkSharing(enum.StrEnum):
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
+# Bounds on a pool's counts, stated here where they enter (option, topology file, scenario, plan):
+# far above real deployments, low enough that a run is built in seconds and its token and byte
+# counts stay exact in int64 (a pool of 100,000 instances took 90 s to build; 10,000 take 3 s).
+MAX_INSTANCES = 10_000
+MAX_TENSOR_PARALLEL = 4_096
+MAX_NUM_SEQS = 2**20
+MAX_BATCHED_TOKENS = 2**31
+MAX_KV_CAPACITY_TOKENS = 2**48
+MAX_BLOCK_TOKENS = 2**20
+
 _LATER_FIELD_DEFAULTS: dict[str, Any] = {"tensor_parallel": 1, "prefix_cache": False,
                                          "engine": None, "batching": None}
 
@@ -123,14 +139,16 @@ class PoolSpec(BaseModel):
     hardware: str = Field(min_length=1)
     model: str = "llama2-7b"
     dtype: str = "fp16"
-    instances: int = Field(default=1, ge=1)
+    instances: int = Field(default=1, ge=1, le=MAX_INSTANCES)
     batching: Batching | None = None  # None: the engine's
-    max_num_seqs: int | None = Field(default=None, ge=1)
-    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    max_num_seqs: int | None = Field(default=None, ge=1, le=MAX_NUM_SEQS)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1,
+                                                 le=MAX_BATCHED_TOKENS)
     queue_order: QueueOrder = QueueOrder.FCFS
     routing: Routing = Routing.ROUND_ROBIN
-    kv_capacity_tokens: int | None = Field(default=None, ge=1)  # None: simulator.costs
-    block_tokens: int = Field(default=16, ge=1)
+    kv_capacity_tokens: int | None = Field(default=None, ge=1,  # None: simulator.costs
+                                             le=MAX_KV_CAPACITY_TOKENS)
+    block_tokens: int = Field(default=16, ge=1, le=MAX_BLOCK_TOKENS)
     watermark_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)
     profile: str | None = None  # cost-table path; None: the best shipped table
     # reuse cached prompt prefix blocks (the trace's prefix_hash_ids) on each instance; off by
@@ -174,7 +192,7 @@ class PoolSpec(BaseModel):
 
     # devices per instance (tensor parallelism): weights and KV split N ways, N x the memory,
     # compute and bandwidth, two all-reduces per layer; its cost table must be for TP N
-    tensor_parallel: int = Field(default=1, ge=1)
+    tensor_parallel: int = Field(default=1, ge=1, le=MAX_TENSOR_PARALLEL)
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -350,9 +368,11 @@ def load_topology(path_or_name: str | Path) -> TopologySpec:
         known = ", ".join(BUILTIN_TOPOLOGIES)
         raise InputError(f"unknown topology '{text}' (built-ins: {known}; or a .yaml file)")
     try:
-        data = load_yaml(path.read_text())
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1

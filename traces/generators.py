@@ -22,26 +22,32 @@ from phasesim.traces.storage import META_ATTR, new_meta
 from phasesim.units import MAX_TIME_S
 
 __all__ = [
-    "Poisson",
-    "Gamma",
-    "ConstantRate",
-    "OnOff",
-    "ArrivalProcess",
-    "Fixed",
-    "Uniform",
-    "LogNormal",
-    "Empirical",
-    "LengthDist",
+    "MAX_GENERATED_REQUESTS",
+    "MAX_GENERATED_TOKENS",
     "ArrivalClock",
-    "spec_dict",
+    "ArrivalProcess",
+    "ConstantRate",
+    "Empirical",
+    "Fixed",
+    "Gamma",
+    "LengthDist",
+    "LogNormal",
+    "OnOff",
+    "Poisson",
+    "Uniform",
     "draw_lengths",
     "generate_frame",
-    "MAX_GENERATED_REQUESTS",
+    "spec_dict",
 ]
 
 MAX_GENERATED_REQUESTS = 50_000_000
 """The most requests one generated trace may hold: it is built in memory (about 75 bytes per
 request at peak, so about 4 GB and 20 s here), three times the largest public trace (17M rows)."""
+
+MAX_GENERATED_TOKENS = 2**26
+"""The longest length a distribution may give (prompt, output, turns per session): 67M tokens,
+above any model's context; a bound of 2^70 was a numpy traceback, 2^63 - 1 a trace no run could
+serve."""
 
 
 def _positive(name: str, value: float) -> None:
@@ -180,6 +186,9 @@ class LogNormal:
 
     def __post_init__(self) -> None:
         _positive("median_tokens", self.median_tokens)
+        if self.median_tokens > MAX_GENERATED_TOKENS:
+            raise InputError(f"median_tokens must be at most {MAX_GENERATED_TOKENS:,}, got "
+                             f"{self.median_tokens:g}", column="median_tokens")
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise InputError(f"sigma must be >= 0, got {self.sigma!r}", column="sigma")
         if self.max_tokens is not None:
@@ -196,14 +205,20 @@ class Empirical:
     def __post_init__(self) -> None:
         if not self.tokens or min(self.tokens) < 1:
             raise InputError("empirical lengths need at least one value, all >= 1", column="tokens")
+        if max(self.tokens) > MAX_GENERATED_TOKENS:
+            raise InputError(f"empirical lengths must be at most {MAX_GENERATED_TOKENS:,}, got "
+                             f"{max(self.tokens):,}", column="tokens")
 
 
 LengthDist = Fixed | Uniform | LogNormal | Empirical
 
 
-def _positive_int(name: str, value: Any) -> None:
+def _positive_int(name: str, value: Any, *, most: int | None = MAX_GENERATED_TOKENS) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{name} must be an integer >= 1, got {value!r}", column=name)
+    if most is not None and value > most:
+        shown = f"{value:,}" if value < 10**24 else f"about 10^{len(str(value)) - 1}"
+        raise InputError(f"{name} must be at most {most:,}, got {shown}", column=name)
 
 
 def draw_lengths(dist: LengthDist, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -215,7 +230,7 @@ def draw_lengths(dist: LengthDist, rng: np.random.Generator, n: int) -> np.ndarr
             return rng.integers(low, high + 1, size=n, dtype=np.int64)
         case LogNormal(median_tokens=median, sigma=sigma, max_tokens=cap):
             values = np.rint(rng.lognormal(math.log(median), sigma, size=n))
-            return np.clip(values, 1, cap if cap is not None else np.inf).astype(np.int64)
+            return np.clip(values, 1, cap or MAX_GENERATED_TOKENS).astype(np.int64)
         case Empirical(tokens=tokens):
             return np.asarray(tokens, dtype=np.int64)[rng.integers(0, len(tokens), size=n)]
     raise TypeError(f"unknown length distribution {dist!r}")
@@ -252,7 +267,7 @@ def generate_frame(
     if (count is None) == (duration_s is None):
         raise InputError("give exactly one of count or duration_s", column="count")
     if count is not None:
-        _positive_int("count", count)
+        _positive_int("count", count, most=None)  # bounded below, with the rate
     else:
         _positive("duration_s", duration_s)
     _check_size(process, count=count, duration_s=duration_s)

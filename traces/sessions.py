@@ -25,10 +25,25 @@ import pandas as pd
 
 from phasesim.errors import InputError
 from phasesim.traces import schema
-from phasesim.traces.generators import LengthDist, _positive, _positive_int, draw_lengths, spec_dict
+from phasesim.traces.generators import (
+    MAX_GENERATED_REQUESTS,
+    MAX_GENERATED_TOKENS,
+    LengthDist,
+    _positive,
+    _positive_int,
+    draw_lengths,
+    spec_dict,
+)
 from phasesim.traces.storage import META_ATTR, new_meta
+from phasesim.units import MAX_TIME_S
 
-__all__ = ["Sessions", "generate_sessions"]
+__all__ = ["MAX_SESSION_HASH_IDS", "Sessions", "generate_sessions"]
+
+# The most prefix hash ids a generated session trace may hold in all (each row lists its prompt's
+# blocks, so a long conversation in small blocks makes many): about 1 GB of lists in memory.
+MAX_SESSION_HASH_IDS = 20_000_000
+# A block longer than this names no real engine's cache block (16 to 512 tokens).
+MAX_BLOCK_TOKENS = 2**20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,14 +63,20 @@ class Sessions:
     prefix_block_tokens: int = 512
 
     def __post_init__(self) -> None:
-        _positive_int("sessions", self.sessions)
+        _positive_int("sessions", self.sessions, most=MAX_GENERATED_REQUESTS)
         _positive("session_rate_rps", self.session_rate_rps)
         _positive("think_s", self.think_s)
-        _positive_int("prefix_block_tokens", self.prefix_block_tokens)
+        if self.think_s > MAX_TIME_S:
+            raise InputError(f"think_s {self.think_s:g} is beyond the simulator's horizon of "
+                             f"{MAX_TIME_S:.6g} s", column="think_s")
+        _positive_int("prefix_block_tokens", self.prefix_block_tokens, most=MAX_BLOCK_TOKENS)
         if isinstance(self.system_prompt_tokens, bool) or not isinstance(
                 self.system_prompt_tokens, (int, np.integer)) or self.system_prompt_tokens < 0:
             raise InputError(f"system_prompt_tokens must be an integer >= 0, got "
                              f"{self.system_prompt_tokens!r}", column="system_prompt_tokens")
+        if self.system_prompt_tokens > MAX_GENERATED_TOKENS:
+            raise InputError(f"system_prompt_tokens must be at most {MAX_GENERATED_TOKENS:,}",
+                             column="system_prompt_tokens")
 
 
 def generate_sessions(spec: Sessions, *, seed: int = 0) -> pd.DataFrame:
@@ -68,6 +89,10 @@ def generate_sessions(spec: Sessions, *, seed: int = 0) -> pd.DataFrame:
         np.random.default_rng(start_seq).exponential(1.0 / spec.session_rate_rps, n - 1))])
     turns = draw_lengths(spec.turns, np.random.default_rng(turns_seq), n)
     total = int(turns.sum())
+    if total > MAX_GENERATED_REQUESTS:  # before drawing anything per turn
+        raise InputError(f"{n:,} sessions of these turns make {total:,} requests, more than "
+                         f"{MAX_GENERATED_REQUESTS:,}, the most a generated trace may hold",
+                         column="turns")
     thinks = np.random.default_rng(think_seq).exponential(spec.think_s, total)
     users = draw_lengths(spec.user, np.random.default_rng(user_seq), total)
     outputs = draw_lengths(spec.output, np.random.default_rng(output_seq), total)
@@ -75,13 +100,18 @@ def generate_sessions(spec: Sessions, *, seed: int = 0) -> pd.DataFrame:
     system_blocks = list(range(spec.system_prompt_tokens // block))  # shared ids 0..k-1
     next_id = len(system_blocks)
     arrival, session, prompt, hashes = [], [], [], []
-    row = 0
+    row = listed = 0
     for s in range(n):
         at = float(starts[s])
         context = spec.system_prompt_tokens  # tokens before this turn's new user tokens
         full: list[int] = list(system_blocks)  # ids of the session's full blocks so far
         for _ in range(int(turns[s])):
             tokens = context + int(users[row])
+            listed += tokens // block + 1  # this row's ids, counted before any is made
+            if listed > MAX_SESSION_HASH_IDS:
+                raise InputError(f"the sessions' prompts span more than {MAX_SESSION_HASH_IDS:,} "
+                                 f"prefix blocks of {block} tokens in all; use larger blocks or "
+                                 "fewer or shorter sessions", column="prefix_block_tokens")
             while (len(full) + 1) * block <= tokens:
                 full.append(next_id)
                 next_id += 1

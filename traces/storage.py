@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from phasesim.atomic import atomic_path
@@ -23,19 +24,25 @@ from phasesim.errors import InputError
 from phasesim.traces import schema
 from phasesim.units import MAX_TIME_S
 
+# The largest token count a trace may hold: the largest a float64 holds exactly, the readers' limit
+# (``traces.readers``) for every format, parquet included.
+MAX_TOKEN_COUNT = 2**53
+# The largest prefix hash block a trace may name: real engines use 16 to 512 tokens (Mooncake: 512).
+MAX_PREFIX_BLOCK_TOKENS = 2**20
+
 __all__ = [
-    "META_ATTR",
     "ARROW_TYPES",
-    "new_meta",
-    "with_transform",
-    "validate_frame",
-    "meta_json",
-    "frame_to_table",
-    "table_to_frame",
-    "write_trace",
-    "read_trace",
-    "read_meta",
+    "META_ATTR",
     "coerce_table",
+    "frame_to_table",
+    "meta_json",
+    "new_meta",
+    "read_meta",
+    "read_trace",
+    "table_to_frame",
+    "validate_frame",
+    "with_transform",
+    "write_trace",
 ]
 
 META_ATTR = "trace_meta"
@@ -112,6 +119,10 @@ def validate_frame(df: pd.DataFrame, *, path: str | Path | None = None, require_
         if (tokens < 1).any():
             raise _fail(f"token count must be >= 1, got {tokens[tokens < 1][0]}", path=path,
                         row=_first(tokens < 1), column=col)
+        if (tokens > MAX_TOKEN_COUNT).any():
+            raise _fail(f"token count {tokens[tokens > MAX_TOKEN_COUNT][0]} is more than 2^53, the "
+                        "most a trace may hold", path=path, row=_first(tokens > MAX_TOKEN_COUNT),
+                        column=col)
     dup = df[schema.REQUEST_ID].duplicated()
     if dup.any():
         rid = df[schema.REQUEST_ID].iloc[_first(dup) - 1]
@@ -184,6 +195,10 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise InputError("trace metadata is not valid JSON", path=path) from None
+    except RecursionError:
+        raise InputError("trace metadata nests too deeply", path=path) from None
+    if not isinstance(meta, dict):
+        raise InputError("trace metadata is not a JSON object", path=path)
     version = str(meta.get("schema_version", ""))
     if version != schema.SCHEMA_VERSION:
         raise InputError(f"unsupported trace schema_version {version!r} (expected {schema.SCHEMA_VERSION})",
@@ -192,19 +207,16 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return _normalized_meta(meta)
 
 
-# a count of tokens: at most 2**53, the largest a float64 holds exactly (the limit everywhere)
-_MAX_BLOCK_TOKENS = 2**53
-
-
 def _check_block_tokens(block: Any, path: str | Path) -> None:
     """``prefix_block_tokens`` is absent (null) or a whole number of tokens >= 1: -512 silently
     turned the prefix cache off and 512.5 was truncated to 512."""
     if block is None:
         return
-    if type(block) is not int or not 1 <= block <= _MAX_BLOCK_TOKENS:
+    if type(block) is not int or not 1 <= block <= MAX_PREFIX_BLOCK_TOKENS:
         shown = json.dumps(block)
         raise InputError(f"trace metadata: prefix_block_tokens must be a whole number of tokens "
-                         f"from 1 to 2**53, got {shown if len(shown) <= 40 else shown[:37] + '...'}",
+                         f"in 1..{MAX_PREFIX_BLOCK_TOKENS:,}, got "
+                         f"{shown if len(shown) <= 40 else shown[:37] + '...'}",
                          path=path, column="prefix_block_tokens")
 
 
@@ -248,6 +260,16 @@ def _cast(arr: pa.ChunkedArray, to: pa.DataType, *, path: str | Path, first_row:
     raise InputError(f"cannot read as {to} ({reason[:100]})", path=path, row=first_row + lo, column=column)
 
 
+def _no_null_hash_id(arr: pa.ChunkedArray, *, path: str | Path, first_row: int) -> None:
+    """A null inside a row's list of hash ids is an error at that row (a null list: no ids)."""
+    values = pc.list_flatten(arr)
+    if values.null_count:
+        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        inside = parents[_first(values.is_null().to_numpy(zero_copy_only=False)) - 1]
+        raise InputError("a null inside the list of hash ids", path=path, row=first_row + int(inside),
+                         column=schema.PREFIX_HASH_IDS)
+
+
 def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa.Table:
     """Keep the known columns, cast them to canonical types; InputError on failure."""
     for col in schema.REQUIRED_COLUMNS:
@@ -272,6 +294,15 @@ def coerce_table(table: pa.Table, *, path: str | Path, first_row: int = 1) -> pa
             if huge.any():
                 raise InputError(f"value too large: {values[huge][0]:g}", path=path,
                                  row=first_row - 1 + _first(huge), column=col)
-        cols.append(_cast(arr, ARROW_TYPES[col], path=path, first_row=first_row, column=col))
+        cast = _cast(arr, ARROW_TYPES[col], path=path, first_row=first_row, column=col)
+        if col == schema.PREFIX_HASH_IDS:
+            _no_null_hash_id(cast, path=path, first_row=first_row)
+        if col in (schema.PROMPT_TOKENS, schema.OUTPUT_TOKENS) and len(cast):
+            tokens = cast.to_numpy()
+            if (tokens > MAX_TOKEN_COUNT).any():
+                raise InputError(f"token count {tokens[tokens > MAX_TOKEN_COUNT][0]} is more than "
+                                 "2^53, the most a trace may hold", path=path, column=col,
+                                 row=first_row - 1 + _first(tokens > MAX_TOKEN_COUNT))
+        cols.append(cast)
         fields.append(pa.field(col, ARROW_TYPES[col]))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))

@@ -22,7 +22,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from phasesim.cli.errors import OneLineUsageErrors, root_app
+from phasesim.cli.errors import OneLineUsageErrors, root_app, terminate_like_ctrl_c
 from phasesim.cli.user_catalog import HARDWARE_FILE_HELP, register_user_catalog
 from phasesim.errors import show_warnings_on_one_line
 
@@ -129,4 +129,5 @@ def _root(
 
 def main() -> None:
     show_warnings_on_one_line()
+    terminate_like_ctrl_c()
     app()

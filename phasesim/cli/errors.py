@@ -16,6 +16,7 @@ a bare GPU box does not import the whole ``sim`` CLI.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,14 @@ from typer.core import TyperGroup
 
 from phasesim.errors import CommandError, InputError, one_line
 
-__all__ = ["OneLineUsageErrors", "root_app", "cli_errors", "fail"]
+__all__ = [
+    "OneLineUsageErrors",
+    "Terminated",
+    "cli_errors",
+    "fail",
+    "root_app",
+    "terminate_like_ctrl_c",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,6 +51,23 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on one line to stderr; return the Exit to raise."""
     print(f"error: {one_line(str(message))}", file=sys.stderr)
     return typer.Exit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C is (:func:`terminate_like_ctrl_c`)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def terminate_like_ctrl_c() -> None:
+    """For the CLIs' entry points only: SIGTERM (``kill``, a batch system's time limit) stops a
+    command the way Ctrl-C does: the ``KeyboardInterrupt`` unwinds through the executors, which
+    shut their workers down, and through the staged outputs, which remove their temporaries, and
+    the command says so on one ``error:`` line (exit 130). Python's default was to die at once,
+    mid-write, with the pool's semaphores reported leaked."""
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -37,6 +37,7 @@ from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, resolv
 from phasesim.cli.errors import cli_errors
 from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
+from phasesim.output_check import check_writable
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
@@ -178,6 +179,7 @@ def latency(
             raise InputError(f"{given[0]}: not with --from-csv (the CSV gives every row's shape)")
         if out is None:
             raise InputError("--from-csv needs -o/--out")
+        check_writable(out, option="-o/--out")
         _from_csv(from_csv, out, dtype, engine, warnings, notes, cal)
         warnings.flush()
         for line in notes.lines():
@@ -242,8 +244,8 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
     for column, lookup in (("hardware", get_hardware), ("model", get_model)):
         try:
             lookup(str(values[column]))
-        except InputError as exc:
-            raise bad(column, exc.message) from None
+        except InputError as exc:  # a config.json's own fault keeps its file and key
+            raise (exc if exc.path is not None else bad(column, exc.message)) from None
     engine = values.get("engine")
     engine = None if engine is None or str(engine).strip() == "" else str(engine).strip()
     if engine is not None:
@@ -261,9 +263,13 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
             ints[column] = int(number)
         except (TypeError, ValueError):
             raise bad(column, f"must be a whole number >= 1, got {raw!r}") from None
-    return RunShape(hardware=str(values["hardware"]), model=str(values["model"]), dtype=dtype,
-                    tensor_parallel=ints["tp"], input_len=ints["input_len"],
-                    output_len=ints["output_len"], batch_size=ints["batch_size"], engine=engine)
+    try:  # RunShape bounds the run's size before anything is simulated
+        return RunShape(hardware=str(values["hardware"]), model=str(values["model"]),
+                        dtype=dtype, tensor_parallel=ints["tp"], input_len=ints["input_len"],
+                        output_len=ints["output_len"], batch_size=ints["batch_size"],
+                        engine=engine)
+    except InputError as exc:
+        raise bad(exc.column or "batch_size", exc.message) from None
 
 
 def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings, notes: IntervalNotes,

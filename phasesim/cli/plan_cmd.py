@@ -9,6 +9,7 @@ Writes ``DIR/best.yaml`` (a topology ``sim replay --topology`` accepts as it is)
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +19,10 @@ import yaml
 from phasesim import traces
 from phasesim.atomic import check_output_dir, staged_dir
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
-from phasesim.cli.errors import cli_errors
+from phasesim.cli.errors import cli_errors, fail
 from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
+from phasesim.output_check import check_writable
 from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 from phasesim.scenarios.planner import (
     OBJECTIVES,
@@ -87,8 +89,9 @@ def plan(
     check_output_dir(out, owned=PLAN_FILES)  # before the search, not after it
     for value, option in ((slo_ttft, "--slo-ttft"), (slo_tpot, "--slo-tpot"),
                           (rate_scale, "--rate-scale")):
-        if not value > 0:
-            raise InputError(f"{option} must be > 0, got {value}")
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{option} must be a positive finite number, got {value}")
+    check_writable(out, option="-o/--out", directory=True)  # before minutes of search
     if objective not in OBJECTIVES:
         raise InputError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
     get_model(model)
@@ -120,10 +123,14 @@ def plan(
         warnings.note(resolved)
         tables[(hw, degree)] = resolved.cost_model
 
-    with open_executor(executor_spec) as executor:
-        result = search_on(executor, space, frame, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
-                           prices=prices, attainment=attainment, objective=objective,
-                           tables=tables)
+    try:
+        with open_executor(executor_spec) as executor:
+            result = search_on(executor, space, frame, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
+                               prices=prices, attainment=attainment, objective=objective,
+                               tables=tables)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped, nothing is written
+        raise fail(f"interrupted: the search stopped before its end; nothing written to {out}",
+                   code=130) from None
     warnings.flush()
     from phasesim.scenarios.plan_figure import pareto_png  # matplotlib: only for this command
 

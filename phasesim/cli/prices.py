@@ -31,8 +31,10 @@ from phasesim.safe_yaml import load_yaml
 from phasesim.simulator.catalog.economics import DEFAULT_KWH_USD, DEFAULT_PUE, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import get_hardware
 
-__all__ = ["PRICE_BASIS_HELP", "parse_price_basis", "parse_prices", "price_basis_option",
-           "price_book"]
+__all__ = ["MAX_USD", "PRICE_BASIS_HELP", "parse_price_basis", "parse_prices",
+           "price_basis_option", "price_book"]
+
+MAX_USD = 1e9  # a price above a billion dollars (an hour, or a kWh) is a typo, not a price
 
 PRICE_BASIS_HELP = ("Prices on one basis: tco (owning: device + its share of server, host and "
                     "network + power at PUE, amortised; every device) or rental (public on-demand "
@@ -53,13 +55,18 @@ def parse_price_basis(text: str) -> PriceBasis:
 
 
 def _usd(text: object, *, option: str, name: str) -> float:
+    """A price: a number (a YAML/JSON number from a file, text from an option; never a
+    boolean), finite, in 0..``MAX_USD``."""
     try:
-        value = float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        if isinstance(text, bool) or not isinstance(text, (int, float, str)):
+            raise TypeError
+        value = float(text)
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:37] + "..."
         raise InputError(f"{option}: price of '{name}' must be a number of US dollars, "
-                         f"got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0.0):
-        raise InputError(f"{option}: price of '{name}' must be >= 0, got {text!r}")
+                         f"got {shown}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= MAX_USD):
+        raise InputError(f"{option}: price of '{name}' must be >= 0 and <= {MAX_USD:.0e}, got {text!r}")
     return value
 
 
@@ -84,24 +91,37 @@ def _read_file(path: Path) -> tuple[dict[str, float], float | None, float | None
     if not path.is_file():
         raise InputError("--price-file: no such file", path=path)
     try:
-        data = load_yaml(path.read_text())  # bounded: an alias bomb is refused, not built
+        data = load_yaml(path.read_bytes().decode("utf-8"))  # bounded: no alias bombs
+    except OSError as exc:
+        raise InputError(f"--price-file: cannot read: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--price-file: not UTF-8 text (byte {exc.start})", path=path) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"--price-file: not valid YAML ({' '.join(str(exc).split())})",
-                         path=path) from None
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"--price-file: not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                         path=path, line=None if mark is None else mark.line + 1) from None
     if not isinstance(data, dict):
         raise InputError("--price-file: expected a mapping of hardware to USD per hour", path=path)
-    kwh = data.pop("kwh_usd", None)
     pue = data.pop("pue", None)
     prices: dict[str, float] = {}
+    kwh = None
     for name, usd in data.items():
-        get_hardware(str(name))
-        prices[str(name)] = _usd(usd, option="--price-file", name=str(name))
+        key = str(name)
+        try:
+            if key != "kwh_usd":
+                get_hardware(key)
+            value = _usd(usd, option="--price-file", name=key)
+        except InputError as exc:
+            raise InputError(exc.message, path=path, column=key) from None
+        if key == "kwh_usd":
+            kwh = value
+        else:
+            prices[key] = value
     if pue is not None and not (isinstance(pue, (int, float)) and not isinstance(pue, bool)
                                 and math.isfinite(pue) and pue >= 1.0):
         raise InputError(f"--price-file: pue must be a number >= 1, got {pue!r}", path=path,
                          column="pue")
-    return (prices, None if kwh is None else _usd(kwh, option="--price-file", name="kwh_usd"),
-            None if pue is None else float(pue))
+    return prices, kwh, None if pue is None else float(pue)
 
 
 def price_book(prices: list[str] | None, price_file: Path | None,

@@ -20,9 +20,10 @@ import typer
 from rich.console import Console
 
 from phasesim.atomic import atomic_path, check_output_dir, refuse_special, staged_dir
-from phasesim.cli.errors import cli_errors, root_app
+from phasesim.cli.errors import cli_errors, root_app, terminate_like_ctrl_c
 from phasesim.cli.user_catalog import HARDWARE_FILE_HELP, register_user_catalog
 from phasesim.errors import InputError, show_warnings_on_one_line
+from phasesim.output_check import check_writable
 from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
 from phasesim.profiler.grid import parse_int_list
 from phasesim.simulator.catalog.engines import canonical_engine
@@ -176,7 +177,9 @@ def capture(
                                        "$GROQ_API_KEY); never written anywhere."),
     output_tokens: int = typer.Option(64, "--output-tokens", min=1, help="Groq: tokens to ask."),
     max_rps: float | None = typer.Option(None, "--max-rps", min=0.0, help="Groq: request rate cap."),
-    timeout_s: float = typer.Option(60.0, "--timeout-s", min=0.1, help="Groq: per-request timeout."),
+    timeout_s: float = typer.Option(60.0, "--timeout-s", min=0.1, max=86400.0, help=(
+        "groq, openai: the most one request may take (openai: from sending it to its last "
+        "token, so an endless or trickling stream is cut).")),
     max_retries: int = typer.Option(6, "--max-retries", min=0, help="Groq: retries per request."),
     tensor_parallel: int = typer.Option(1, "--tensor-parallel", "--tp", min=1,
                                         help="analytical, openai."),
@@ -315,6 +318,11 @@ def fit(
     tp: int = typer.Option(1, "--tp", min=1, help="CSV only: tensor-parallel degree of --tables."),
 ) -> None:
     """Fit step-time parameters: endpoint records -> a cost table; benchmark CSV -> engine constants."""
+    check_writable(out, option="-o/--out")  # every output, before the fit's work
+    if report is not None:
+        check_writable(report, option="--report")
+    if tables is not None:
+        check_writable(tables, option="--tables", directory=True)
     if records.suffix.lower() == ".csv":
         _fit_benchmarks(records, out, report, pairs, cross_validate, tables, table_models, tp)
         return
@@ -464,6 +472,7 @@ def validate(
 
 def main() -> None:
     show_warnings_on_one_line()
+    terminate_like_ctrl_c()
     app()
 
 

@@ -33,7 +33,8 @@ import numpy as np
 
 from phasesim.errors import InputError
 
-__all__ = ["ModelSpec", "MODELS", "DTYPE_BYTES", "get_model", "model_from_hf_config"]
+__all__ = ["DTYPE_BYTES", "MAX_CONTEXT_TOKENS", "MAX_MODEL_DIMENSION", "MAX_VOCAB",
+           "MIN_CONTEXT_TOKENS", "MODELS", "ModelSpec", "get_model", "model_from_hf_config"]
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 
@@ -193,46 +194,98 @@ def get_model(name_or_path: str) -> ModelSpec:
     raise InputError(f"unknown model '{name_or_path}' (known: {known}; or a config.json path)")
 
 
+# Bounds on a model definition's numbers, far above any published model (Llama 3.1 405B: 126
+# layers, hidden 16,384, ffn 53,248; vocabularies up to 256k; contexts up to 10M tokens) and low
+# enough that parameter and KV byte counts stay exact in float64 and int64.
+MAX_MODEL_DIMENSION = 2**20
+MAX_VOCAB = 2**24
+MAX_CONTEXT_TOKENS = 2**26
+MIN_CONTEXT_TOKENS = 16  # the smallest length of an analytical table's token grid
+
+_HF_COUNTS = (  # config.json key, its bound
+    ("num_hidden_layers", MAX_MODEL_DIMENSION), ("hidden_size", MAX_MODEL_DIMENSION),
+    ("num_attention_heads", MAX_MODEL_DIMENSION), ("num_key_value_heads", MAX_MODEL_DIMENSION),
+    ("head_dim", MAX_MODEL_DIMENSION), ("intermediate_size", MAX_MODEL_DIMENSION),
+    ("vocab_size", MAX_VOCAB), ("max_position_embeddings", MAX_CONTEXT_TOKENS),
+    ("num_local_experts", MAX_MODEL_DIMENSION), ("num_experts_per_tok", MAX_MODEL_DIMENSION))
+_HF_FLAGS = ("tie_word_embeddings", "attention_bias")
+
+
 def model_from_hf_config(path: str | Path) -> ModelSpec:
     """Read a Hugging Face Llama/Mistral/Qwen2/Mixtral ``config.json``.
 
     MoE: ``num_local_experts`` and ``num_experts_per_tok`` (Mixtral's names). Qwen2 configs do
-    not spell out their q/k/v biases: ``model_type`` "qwen2" implies them.
+    not spell out their q/k/v biases: ``model_type`` "qwen2" implies them. Every count must be a
+    JSON integer in 1..its bound (``MAX_MODEL_DIMENSION``, ``MAX_VOCAB``,
+    ``MAX_CONTEXT_TOKENS``), the flags JSON booleans, and the attention shape consistent (a
+    whole head_dim >= 1, kv heads dividing the heads): anything else is an :class:`InputError`
+    naming the file and the key.
     """
     path = Path(path)
     try:
-        cfg = json.loads(path.read_text())
+        cfg = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("not valid JSON: nested too deeply", path=path) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"must hold a JSON object, got {type(cfg).__name__}", path=path)
     required = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
                 "vocab_size")
     for key in required:
         if key not in cfg:
             raise InputError("missing field", path=path, column=key)
-        if not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise InputError(f"must be a positive integer, got {cfg[key]!r}", path=path, column=key)
-    heads = cfg["num_attention_heads"]
-    for key in ("num_local_experts", "num_experts_per_tok"):
-        if key in cfg and (not isinstance(cfg[key], int) or cfg[key] < 1):
-            raise InputError(f"must be a positive integer, got {cfg[key]!r}", path=path, column=key)
-    experts = int(cfg.get("num_local_experts", 1))
-    if experts > 1 and "num_experts_per_tok" not in cfg:
+    for key, bound in _HF_COUNTS:
+        value = cfg.get(key)
+        if value is None and key not in required:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bound:
+            raise InputError(f"must be a whole number in 1..{bound:,}, got {_shown(value)}",
+                             path=path, column=key)
+    context = cfg.get("max_position_embeddings")
+    if context is not None and context < MIN_CONTEXT_TOKENS:
+        raise InputError(f"must be at least {MIN_CONTEXT_TOKENS} tokens, got {context}", path=path,
+                         column="max_position_embeddings")
+    for key in _HF_FLAGS:
+        if cfg.get(key) is not None and not isinstance(cfg[key], bool):
+            raise InputError(f"must be true or false, got {_shown(cfg[key])}", path=path, column=key)
+    heads, hidden = cfg["num_attention_heads"], cfg["hidden_size"]
+    kv_heads = cfg.get("num_key_value_heads") or heads
+    if heads % kv_heads:
+        raise InputError(f"{kv_heads} key/value heads do not divide the {heads} attention heads",
+                         path=path, column="num_key_value_heads")
+    if cfg.get("head_dim") is None and hidden < heads:
+        raise InputError(f"hidden_size {hidden} is smaller than num_attention_heads {heads} "
+                         "(a head of no width); give head_dim", path=path, column="hidden_size")
+    experts = cfg.get("num_local_experts") or 1
+    if experts > 1 and cfg.get("num_experts_per_tok") is None:
         raise InputError("missing field (a mixture of experts needs it)", path=path,
                          column="num_experts_per_tok")
-    return ModelSpec(
-        name=str(cfg.get("_name_or_path") or path.parent.name or path.stem),
-        layers=cfg["num_hidden_layers"],
-        hidden=cfg["hidden_size"],
-        heads=heads,
-        kv_heads=int(cfg.get("num_key_value_heads", heads)),
-        head_dim=int(cfg.get("head_dim") or cfg["hidden_size"] // heads),
-        ffn=cfg["intermediate_size"],
-        vocab=cfg["vocab_size"],
-        max_context_tokens=int(cfg.get("max_position_embeddings", 4096)),
-        tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        attention_bias=bool(cfg.get("attention_bias", cfg.get("model_type") == "qwen2")),
-        experts=experts,
-        experts_per_token=int(cfg.get("num_experts_per_tok", 1)) if experts > 1 else 1,
-    )
+    name = cfg.get("_name_or_path") or path.parent.name or path.stem
+    try:
+        return ModelSpec(
+            name=str(name),
+            layers=cfg["num_hidden_layers"],
+            hidden=hidden,
+            heads=heads,
+            kv_heads=kv_heads,
+            head_dim=cfg.get("head_dim") or hidden // heads,
+            ffn=cfg["intermediate_size"],
+            vocab=cfg["vocab_size"],
+            max_context_tokens=cfg.get("max_position_embeddings") or 4096,
+            tied_embeddings=cfg.get("tie_word_embeddings") or False,
+            attention_bias=cfg.get("attention_bias", cfg.get("model_type") == "qwen2") is True,
+            experts=experts,
+            experts_per_token=cfg["num_experts_per_tok"] if experts > 1 else 1,
+        )
+    except InputError as exc:
+        raise InputError(exc.message, path=path, column="num_experts_per_tok") from None
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -35,7 +35,7 @@ import numpy as np
 from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
 from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
-from phasesim.simulator.decode_runs import DecodeRun, start_run
+from phasesim.simulator.decode_runs import DecodeRun, kv_growth_blocks, start_run
 from phasesim.simulator.kv import KVCache, KVReservations, PrefixKVCache
 from phasesim.simulator.recorder import InstanceSeries, InstanceStats
 from phasesim.simulator.request import Request
@@ -194,12 +194,20 @@ class Instance:
             self._asleep = True  # a poke (ROUTE phase) schedules the next decision
             return
         fast_run = self.fast and plan.decode_only
+        kv = self.kv
+        # a run never evicts a cached prefix: eviction happens at the start of the step that needs
+        # it, as in reference mode, so a router reading the prefix cache mid-run (prefix-affinity,
+        # cache-aware) sees the same cache in both modes; a step that must evict runs on its own
+        free_blocks = kv.capacity_blocks - kv.used_blocks
+        if fast_run and kv.evictable_blocks and kv_growth_blocks(
+                [r.cached_tokens for r in plan.decode], [r.kv_blocks for r in plan.decode], 1,
+                kv.block_tokens) > free_blocks:
+            fast_run = False
         plan = self._begin(plan, fast_run, now)
         self._record(now)
         if fast_run:  # fast-forward decode steps of an unchanged batch (module docstring)
-            kv = self.kv
-            run = self._run = start_run(plan.decode, now, kv.capacity_blocks - kv.used_blocks
-                                        + kv.evictable_blocks, kv.block_tokens, self._decode_run)
+            run = self._run = start_run(plan.decode, now, free_blocks, kv.block_tokens,
+                                        self._decode_run)
             run.end = Timer(self.env, run.end_ns(run.steps), DECIDE, self._run_done)
         elif not (plan.chunks or plan.decode):
             Timer(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again

@@ -10,6 +10,7 @@ import pytest
 
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.roofline import load_engine_calibration
 from phasesim.simulator.intervals import (
     REGIMES,
     WIDEN_FACTOR,
@@ -138,9 +139,14 @@ def test_pool_step_interval():
     assert none["p10_rel"] is None and none["p90_rel"] is None
 
 
+def _constants() -> dict:
+    """A complete set of constants (a calibration file is checked as the shipped ones are)."""
+    return dict(load_engine_calibration()["pairs"]["h100-sxm/vllm"]["constants"])
+
+
 def test_pair_entry_only_for_the_pairs_calibrated_table(tmp_path):
     path = tmp_path / "c.json"
-    entry = {"constants": {"gemm_efficiency": 0.5}, **_entry()}
+    entry = {"constants": _constants(), **_entry()}
     path.write_text(json.dumps({"pairs": {"h100-sxm/vllm": entry}}))
     meta = {"calibrated_on": "h100-sxm/vllm"}
     got = pair_entry(hardware="h100-sxm", engine="vllm", table_meta=meta, calibration=str(path))
@@ -148,13 +154,13 @@ def test_pair_entry_only_for_the_pairs_calibrated_table(tmp_path):
     # a table that is not the pair's calibrated roofline (a profile, a measured table): none
     assert pair_entry(hardware="h100-sxm", engine="vllm", table_meta={"calibrated_on": "h100-sxm"},
                       calibration=str(path)) is None
-    path.write_text(json.dumps({"pairs": {"h100-sxm/vllm": {"constants": {}}}}))  # no intervals
+    path.write_text(json.dumps({"pairs": {"h100-sxm/vllm": {"constants": _constants()}}}))  # no intervals
     assert pair_entry(hardware="h100-sxm", engine="vllm", table_meta=meta, calibration=str(path)) is None
 
 
 def test_pair_entry_refuses_a_malformed_file(tmp_path):
     path = tmp_path / "c.json"
-    entry = {"constants": {}, **_entry()}
+    entry = {"constants": _constants(), **_entry()}
     del entry["intervals"]["latency"]["b1 n<=512"]
     path.write_text(json.dumps({"pairs": {"h100-sxm/vllm": entry}}))
     with pytest.raises(InputError) as exc:

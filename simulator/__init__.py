@@ -1,4 +1,5 @@
-"""phasesim's simulator: SimPy cluster, cost models, policies, links, metrics and the ``sim`` CLI.
+"""phasesim's simulator: SimPy cluster, catalogs, cost models, policies, links, metrics, money and
+energy (the ``sim`` CLI lives in ``phasesim.cli``).
 
 Importing the package is cheap; submodules are imported where used.
 """

@@ -24,7 +24,7 @@ from phasesim.simulator.catalog.economics import POWER, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
-from phasesim.simulator.cost import run_cost
+from phasesim.simulator.money import run_cost
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.energy import run_energy
@@ -342,7 +342,7 @@ def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluste
                          duration_s: float, prices: PriceBook, *, slo_ttft_s: float | None,
                          slo_tpot_s: float | None) -> None:
     """The summary's ``energy`` and ``cost`` sections and the requests' ``energy_j`` column
-    (``phasesim.simulator.energy``, ``phasesim.simulator.cost``); energy is None (and
+    (``phasesim.simulator.energy``, ``phasesim.simulator.money``); energy is None (and
     ``energy_j`` NaN) where a pool's hardware has no catalog power figures."""
     specs = [pool.spec for pool in cluster.pools.values()]
     completed = (requests["status"].astype(str) == "completed").to_numpy()

@@ -22,7 +22,7 @@ from phasesim.simulator.costs import write_table
 from phasesim.simulator.costs.roofline import CONSTANTS_PATH, build_analytical_table, token_grid
 from phasesim.simulator.costs.shipped import TABLES_DIR
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO / ".." / "shared" / "data" / "reference"
 LLAMA = get_model("llama2-7b")
 

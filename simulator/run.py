@@ -24,7 +24,6 @@ from phasesim.simulator.catalog.economics import POWER, PriceBasis, PriceBook
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
-from phasesim.simulator.money import run_cost
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.energy import run_energy
@@ -33,6 +32,7 @@ from phasesim.simulator.kv import KVCache, PrefixKVCache
 from phasesim.simulator.lifecycle import Arrivals, Cluster, Pool
 from phasesim.simulator.links import Link
 from phasesim.simulator.metrics import meets_slo, prefix_cache_summary, summarize
+from phasesim.simulator.money import run_cost
 from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog

@@ -18,27 +18,29 @@ from typing import Any
 
 from phasesim.errors import InputError
 
-__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "read_json"]
+__all__ = ["JSONRefused", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "read_json", "unique_keys"]
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a calibration of every pair is ~100 kB
 MAX_JSON_DEPTH = 64  # objects and arrays inside each other; our files nest 5 deep
 
 
-class _Refused(ValueError):
-    pass
+class JSONRefused(ValueError):
+    """Valid JSON that our readers refuse (a repeated key, a non-number constant)."""
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook``: a JSON object, refusing a repeated key (``json``
+    would silently keep the last one); used by every JSON reader (this module, Mooncake lines)."""
     obj = dict(pairs)
     if len(obj) < len(pairs):
         seen: set[str] = set()
         key = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise _Refused(f"key {json.dumps(key)[:40]} appears twice in one object")
+        raise JSONRefused(f"key {json.dumps(key)[:40]} appears twice in one object")
     return obj
 
 
 def _not_json(name: str) -> float:
-    raise _Refused(f"{name} is not a JSON number")
+    raise JSONRefused(f"{name} is not a JSON number")
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -89,8 +91,8 @@ def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise InputError(f"not JSON of ours: nested more than {MAX_JSON_DEPTH} levels deep",
                          path=path)
     try:
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_not_json)
-    except _Refused as exc:
+        return json.loads(text, object_pairs_hook=unique_keys, parse_constant=_not_json)
+    except JSONRefused as exc:
         raise InputError(f"not JSON of ours: {exc}", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",

@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from phasesim.errors import InputError
+from phasesim.json_file import JSONRefused, unique_keys
 from phasesim.traces import schema
 from phasesim.traces.formats import (
     MOONCAKE_KEYS,
@@ -326,25 +327,11 @@ _MAX_EXACT = 2**53  # the largest count a float64 holds exactly: the limit for t
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a repeated key (``json`` would silently keep the last one)."""
-    obj = dict(pairs)
-    if len(obj) < len(pairs):
-        seen: set[str] = set()
-        key = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise _DuplicateKey(f"key {json.dumps(key)[:40]} appears twice")
-    return obj
-
-
 def _mooncake_row(raw: bytes, *, path: Path, line: int) -> tuple[float, int, int, list[int] | None]:
     try:
-        obj = json.loads(raw, object_pairs_hook=_unique_keys)
+        obj = json.loads(raw, object_pairs_hook=unique_keys)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, not UTF-8, an int of > 4300 digits
-        if isinstance(exc, _DuplicateKey):
+        if isinstance(exc, JSONRefused):
             raise InputError(f"invalid JSON object ({exc})", path=path, line=line) from None
         msg = getattr(exc, "msg", None) or ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else
                                             "nested too deeply" if isinstance(exc, RecursionError) else str(exc))

@@ -65,6 +65,7 @@ from phasesim.simulator.costs.roofline import (
     pair_key,
 )
 from phasesim.simulator.costs.table_model import TableCostModel
+from phasesim.simulator.intervals import attention_layout
 from phasesim.simulator.latency import RunShape, benchmark_run
 
 __all__ = [
@@ -181,8 +182,7 @@ def _mape_pct(predicted: np.ndarray, measured: np.ndarray) -> float | None:
 
 
 def _layout(model: str) -> str:
-    m = get_model(model)
-    return "mha" if m.heads == m.kv_heads else "gqa"
+    return attention_layout(get_model(model))
 
 
 # leave-one-attention-layout-out trains on one layout only where it has at least this many rows

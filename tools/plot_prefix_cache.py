@@ -106,6 +106,16 @@ def _legend_below(fig: Figure, ax: object, rows_of_panels: int) -> None:
     fig.tight_layout(rect=(0, 0.09 / rows_of_panels, 1, 1))
 
 
+def _finish_axes(ax: object, values: pd.Series, rates: list[float], label: str, *, title: str,
+                 xlabel: str) -> None:
+    """Log rate axis, log y where ``values`` span decades (said in the y label), title, labels."""
+    log = _spans_decades(values)
+    _log_axes(ax, rates, log_y=log)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(label + (", log" if log else ""))
+
+
 def routers_figure(df: pd.DataFrame, out: Path) -> Path:
     gpu = df[df["topology.name"] == "gpu"]
     rates = sorted(gpu[RATE].unique())
@@ -118,11 +128,8 @@ def routers_figure(df: pd.DataFrame, out: Path) -> Path:
         for col, (metric, label, scale) in enumerate(panels):
             ax = axes[row][col]
             _lines(ax, part, metric, scale)
-            log = _spans_decades(part[metric])
-            _log_axes(ax, rates, log_y=log)
-            ax.set_title(f"{instances} x H100: {label}", fontsize=9)
-            ax.set_xlabel("sessions started per s (log)")
-            ax.set_ylabel(label + (", log" if log else ""))
+            _finish_axes(ax, part[metric], rates, label, title=f"{instances} x H100: {label}",
+                         xlabel="sessions started per s (log)")
     _legend_below(fig, axes[0][1], 2)
     return _save(fig, out / "prefix_cache_routers.png")
 
@@ -148,11 +155,8 @@ def layouts_figure(df: pd.DataFrame, out: Path) -> Path:
                 ax.plot(line[RATE] * dodge, line[metric] * scale, color=colors[k % len(colors)],
                         linestyle="-" if cache else ":", marker="o" if cache else "x",
                         markersize=5, label=f"{layout}, {tag}")
-        log = _spans_decades(df[metric])
-        _log_axes(ax, rates, log_y=log)
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("sessions started per s (log)")
-        ax.set_ylabel(label + (", log" if log else ""))
+        _finish_axes(ax, df[metric], rates, label, title=label,
+                     xlabel="sessions started per s (log)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.14, 1, 1))
@@ -167,11 +171,8 @@ def mooncake_figure(df: pd.DataFrame, out: Path) -> Path:
     for col, (metric, label, scale) in enumerate(panels):
         ax = axes[0][col]
         _lines(ax, df, metric, scale)
-        log = _spans_decades(df[metric])
-        _log_axes(ax, rates, log_y=log)
-        ax.set_title(f"16 x H100, Mooncake trace: {label}", fontsize=9)
-        ax.set_xlabel("request rate (req/s, log)")
-        ax.set_ylabel(label + (", log" if log else ""))
+        _finish_axes(ax, df[metric], rates, label, title=f"16 x H100, Mooncake trace: {label}",
+                     xlabel="request rate (req/s, log)")
     _legend_below(fig, axes[0][0], 1)
     return _save(fig, out / "prefix_cache_mooncake.png")
 

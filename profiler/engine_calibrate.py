@@ -443,14 +443,13 @@ def write_calibration(doc: dict[str, Any], path: Path = ENGINE_CALIBRATION_PATH)
 
 # every usable row with its fitted and left-out predictions (the validations' raw material: the
 # prediction intervals' residuals, the docs' regime tables), written beside the calibration
-ROWS_PATH = RESIDUALS_PATH
 _ROW_COLUMNS = ("source", "hardware", "engine", "model", "layout", "tp", "input_len", "output_len",
                 "batch_size", "latency_s", "ttft_s", "predicted_s", "cv_predicted_s",
                 "lolo_predicted_s", "loho_predicted_s", "ttft_predicted_s", "cv_ttft_predicted_s",
                 "lolo_ttft_predicted_s", "loho_ttft_predicted_s")
 
 
-def write_rows(per_row: pd.DataFrame, path: Path = ROWS_PATH) -> None:
+def write_rows(per_row: pd.DataFrame, path: Path = RESIDUALS_PATH) -> None:
     """The per-row frame of :func:`calibrate` as CSV (fixed columns, 6 significant digits)."""
     cols = [c for c in _ROW_COLUMNS if c in per_row.columns]
     with atomic_path(path) as tmp:
@@ -463,7 +462,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--update-docs", action="store_true")
     ap.add_argument("-o", "--out", type=Path, default=ENGINE_CALIBRATION_PATH)
     ap.add_argument("--rows", type=Path, default=None,
-                    help=f"per-row predictions CSV (default with every pair: {ROWS_PATH.name} "
+                    help=f"per-row predictions CSV (default with every pair: {RESIDUALS_PATH.name} "
                          "in simulator/tables/validation/)")
     args = ap.parse_args(argv)
     doc, per_row = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
@@ -472,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
         old["pairs"].update(doc["pairs"])
         doc = old | {k: v for k, v in doc.items() if k != "pairs"} | {"pairs": old["pairs"]}
     write_calibration(doc, args.out)
-    rows_path = args.rows if args.rows is not None else (ROWS_PATH if args.pairs is None else None)
+    rows_path = args.rows if args.rows is not None else (RESIDUALS_PATH if args.pairs is None else None)
     if rows_path is not None:
         write_rows(per_row, rows_path)
     if args.update_docs:

@@ -65,7 +65,6 @@ __all__ = [
     "interval_entries",
     "main",
     "read_residuals",
-    "residual_frame",
     "support_entry",
 ]
 
@@ -237,12 +236,6 @@ def coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
              coverage.groupby(["hardware", "engine"], sort=True)]
     table.append({"pair": "all", **stats(coverage)})
     return pd.DataFrame(table)
-
-
-def residual_frame(per_row: pd.DataFrame) -> pd.DataFrame:
-    """The columns of the per-row frame the intervals use (``RESIDUAL_COLUMNS``; NaN where a
-    frame has no TTFT), as ``engine_calibrate`` writes them (with more columns)."""
-    return per_row.reindex(columns=list(RESIDUAL_COLUMNS))
 
 
 def read_residuals(path: Path = RESIDUALS_PATH) -> pd.DataFrame:

@@ -39,6 +39,7 @@ class DecodeRun:
     blocks: list[int]  # each sequence's KV blocks at the start
     end: Timer | None = None  # the event that ends the run (cut short: a new one)
     interrupted: bool = False
+    allocated: int = 0  # growth blocks allocated before the end (a prefix-cache read mid-run)
 
     def end_ns(self, k: int) -> int:
         """When step k-1 ends (the k-th step), in ns after the run's start."""

@@ -35,7 +35,7 @@ import numpy as np
 from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
 from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
-from phasesim.simulator.decode_runs import DecodeRun, kv_growth_blocks, start_run
+from phasesim.simulator.decode_runs import DecodeRun, start_run
 from phasesim.simulator.kv import KVCache, KVReservations, PrefixKVCache
 from phasesim.simulator.recorder import InstanceSeries, InstanceStats
 from phasesim.simulator.request import Request
@@ -108,7 +108,8 @@ class Instance:
         used = self.kv.used_blocks - self.kv.evictable_blocks
         run = self._run
         if run is not None:
-            used += run.grown_blocks(now_ns(self.env) - run.start_ns, self.kv.block_tokens)
+            used += run.grown_blocks(now_ns(self.env) - run.start_ns,
+                                     self.kv.block_tokens) - run.allocated
         return used
 
     def kv_used_fraction(self) -> float:
@@ -117,12 +118,29 @@ class Instance:
     def prefix_match(self, hash_ids: tuple[int, ...]) -> int:
         """Leading prefix blocks of ``hash_ids`` resident here (0 without a prefix cache)."""
         prefix = self.prefix
-        return 0 if prefix is None else prefix.match(hash_ids, len(hash_ids))
+        if prefix is None:
+            return 0
+        self._allocate_started_growth()
+        return prefix.match(hash_ids, len(hash_ids))
 
     def prefix_match_tokens(self, hash_ids: tuple[int, ...]) -> int:
         """Prompt tokens of ``hash_ids``' resident leading blocks (0 without a prefix cache)."""
         prefix = self.prefix
-        return 0 if prefix is None else prefix.match(hash_ids, len(hash_ids)) * prefix.prefix_tokens
+        return 0 if prefix is None else self.prefix_match(hash_ids) * prefix.prefix_tokens
+
+    def _allocate_started_growth(self) -> None:
+        """A fast-forwarded run allocates its KV growth when it ends; reference mode allocates
+        each step's at its start, evicting idle prefix blocks as it goes. Before the prefix cache
+        is read mid-run, allocate the growth of the steps started so far, so the read sees the
+        evictions reference mode would have made by now (LRU eviction of a cumulative need frees
+        the same blocks step by step or at once)."""
+        run = self._run
+        if run is None:
+            return
+        grown = run.grown_blocks(now_ns(self.env) - run.start_ns, self.kv.block_tokens)
+        if grown > run.allocated:
+            self.kv.allocate(grown - run.allocated)
+            run.allocated = grown
 
     def active_kv_tokens(self) -> int:
         """KV tokens this instance's requests hold now or will hold once admitted: blocks in use
@@ -195,19 +213,11 @@ class Instance:
             return
         fast_run = self.fast and plan.decode_only
         kv = self.kv
-        # a run never evicts a cached prefix: eviction happens at the start of the step that needs
-        # it, as in reference mode, so a router reading the prefix cache mid-run (prefix-affinity,
-        # cache-aware) sees the same cache in both modes; a step that must evict runs on its own
-        free_blocks = kv.capacity_blocks - kv.used_blocks
-        if fast_run and kv.evictable_blocks and kv_growth_blocks(
-                [r.cached_tokens for r in plan.decode], [r.kv_blocks for r in plan.decode], 1,
-                kv.block_tokens) > free_blocks:
-            fast_run = False
         plan = self._begin(plan, fast_run, now)
         self._record(now)
         if fast_run:  # fast-forward decode steps of an unchanged batch (module docstring)
-            run = self._run = start_run(plan.decode, now, free_blocks, kv.block_tokens,
-                                        self._decode_run)
+            run = self._run = start_run(plan.decode, now, kv.capacity_blocks - kv.used_blocks
+                                        + kv.evictable_blocks, kv.block_tokens, self._decode_run)
             run.end = Timer(self.env, run.end_ns(run.steps), DECIDE, self._run_done)
         elif not (plan.chunks or plan.decode):
             Timer(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
@@ -412,7 +422,8 @@ class Instance:
                 request.kv_blocks += grow
             if request.generated_tokens >= request.output_tokens:
                 finished.append(request)
-        self.kv.allocate(grown)  # fits: the run was cut to the steps whose growth fits
+        # fits: the run was cut to the steps whose growth fits (part may be allocated already)
+        self.kv.allocate(grown - run.allocated)
         for request in finished:
             self._finish(request)
         self._decide()

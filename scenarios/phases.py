@@ -24,7 +24,7 @@ from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.costs import kv_capacity_tokens, load_cost_model
 from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.costs.table_model import TableCostModel
-from phasesim.simulator.output import parquet_bytes, summary_json
+from phasesim.simulator.results.output import parquet_bytes, summary_json
 
 __all__ = ["phases_files", "phases_curves", "check_phases", "CURVES_FILE"]
 

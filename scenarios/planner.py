@@ -58,7 +58,7 @@ from phasesim.simulator.catalog.hardware import (
 )
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import CostModel, max_context_tokens, min_tensor_parallel
-from phasesim.simulator.metrics import meets_slo
+from phasesim.simulator.results.metrics import meets_slo
 from phasesim.simulator.run import DEFAULT_MAX_NUM_SEQS, simulate
 from phasesim.simulator.topology import (
     GPU_LINK_LATENCY_S,

@@ -3,7 +3,7 @@
 ``execute_point(task)`` is a top-level function of picklable values, so every executor (process
 pool, Dask) can run it. It writes ``<points_dir>/<point_id>/`` whole, through :func:`phasesim.atomic.staged_dir`:
 ``config.yaml`` (the point's whole scenario, runnable with ``sim run``), ``summary.json``, and for
-``simulate`` points the :func:`phasesim.simulator.output.write_results` files (``requests.parquet``,
+``simulate`` points the :func:`phasesim.simulator.results.output.write_results` files (``requests.parquet``,
 ``meta.json``, ``timeseries.parquet`` when kept); for ``phases`` points ``curves.parquet``.
 A failure writes ``error.txt`` (the traceback) instead and is reported, never raised.
 The output directory must be reachable from the workers (a shared file system on a cluster).
@@ -27,7 +27,7 @@ from phasesim.scenarios.model import ScenarioKind, ScenarioSpec
 from phasesim.scenarios.phases import CURVES_FILE, check_phases, phases_files
 from phasesim.scenarios.plan import Point
 from phasesim.scenarios.simulate import check_simulate, simulate_files
-from phasesim.simulator.output import RESULT_FILES
+from phasesim.simulator.results.output import RESULT_FILES
 
 __all__ = ["PointTask", "PointOutcome", "execute_point", "run_scenario", "check_point",
            "point_dir", "is_finished", "config_yaml", "write_error", "CONFIG_FILE", "SUMMARY_FILE",

@@ -16,7 +16,7 @@ from phasesim.simulator.costs import load_cost_model, resolve_table_path
 from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.costs.resolve import resolve_table, table_file
-from phasesim.simulator.output import (
+from phasesim.simulator.results.output import (
     REQUESTS_FILE,
     TIMESERIES_FILE,
     result_payloads,
@@ -71,7 +71,7 @@ def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
 
 
 def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
-    """Run the point and write :func:`phasesim.simulator.output.write_results`'s files into ``staging``."""
+    """Run the point and write :func:`phasesim.simulator.results.output.write_results`'s files into ``staging``."""
     assert spec.trace is not None
     trace = build_trace(spec.trace, seed=spec.seed)
     topology = resolve_topology(spec)

@@ -42,7 +42,7 @@ from phasesim.scenarios.point import (
     is_finished,
     write_error,
 )
-from phasesim.simulator.output import parquet_bytes, summary_json
+from phasesim.simulator.results.output import parquet_bytes, summary_json
 
 __all__ = ["SweepReport", "run_sweep", "count_finished", "collect_results", "flatten_summary", "RESULTS_FILE",
            "SWEEP_FILE", "POINTS_DIR"]

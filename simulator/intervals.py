@@ -1,6 +1,6 @@
 """Prediction intervals of a calibrated (hardware, engine) pair: regimes, support, widening.
 
-``profiler fit`` (``phasesim.profiler.intervals``) stores, per pair of
+``profiler fit`` (``phasesim.profiler.calibrate.intervals``) stores, per pair of
 ``engine_calibration.json``, the 10th and 90th percentiles of the leave-one-model-out log
 residuals ``log(measured / predicted)`` of the pair's benchmark rows, per regime, and what the
 calibration saw (its support). This module is the simulator's side of that contract: the regime
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 NOMINAL = 0.8  # two-sided: the 10th and the 90th percentile
-MIN_RESIDUALS = 8  # fewer residuals in a regime: it borrows (phasesim.profiler.intervals)
+MIN_RESIDUALS = 8  # fewer residuals in a regime: it borrows (phasesim.profiler.calibrate.intervals)
 WIDEN_FACTOR = 2.0
 WIDEN_STEP_LOG = math.log(1.25)
 PARAMS_TOLERANCE = 1.25  # a parameter count within this factor of the seen range counts as seen

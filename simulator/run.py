@@ -26,17 +26,17 @@ from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.context import MAX_TIME_NS, SimContext, now_ns, watch_horizon
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.costs.resolve import resolve_table
-from phasesim.simulator.energy import run_energy
 from phasesim.simulator.instance import Instance, InstanceLimits
 from phasesim.simulator.kv import KVCache, PrefixKVCache
 from phasesim.simulator.lifecycle import Arrivals, Cluster, Pool
 from phasesim.simulator.links import Link
-from phasesim.simulator.metrics import meets_slo, prefix_cache_summary, summarize
-from phasesim.simulator.money import run_cost
 from phasesim.simulator.queueing import QUEUE_ORDERS
 from phasesim.simulator.recorder import Recorder
 from phasesim.simulator.request import RequestLog
-from phasesim.simulator.result import SimResult
+from phasesim.simulator.results.energy import run_energy
+from phasesim.simulator.results.metrics import meets_slo, prefix_cache_summary, summarize
+from phasesim.simulator.results.money import run_cost
+from phasesim.simulator.results.result import SimResult
 from phasesim.simulator.scheduling import (
     CHUNKED_TOKEN_BUDGET,
     DEFAULT_MAX_NUM_SEQS,
@@ -342,7 +342,7 @@ def _add_energy_and_cost(summary: dict[str, Any], requests: pd.DataFrame, cluste
                          duration_s: float, prices: PriceBook, *, slo_ttft_s: float | None,
                          slo_tpot_s: float | None) -> None:
     """The summary's ``energy`` and ``cost`` sections and the requests' ``energy_j`` column
-    (``phasesim.simulator.energy``, ``phasesim.simulator.money``); energy is None (and
+    (``phasesim.simulator.results.energy``, ``phasesim.simulator.results.money``); energy is None (and
     ``energy_j`` NaN) where a pool's hardware has no catalog power figures."""
     specs = [pool.spec for pool in cluster.pools.values()]
     completed = (requests["status"].astype(str) == "completed").to_numpy()

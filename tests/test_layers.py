@@ -35,8 +35,8 @@ def _imports(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "phasesim":  # from phasesim import traces, simulator, ...
-                found += [(node.lineno, f"phasesim.{alias.name}") for alias in node.names]
+            if node.module in ("phasesim", "phasesim.profiler"):  # from phasesim import traces
+                found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
             else:
                 found.append((node.lineno, node.module))
     return found
@@ -63,6 +63,22 @@ def test_imports_point_down(package: str) -> None:
             elif layer is not None and layer != package and LAYER[layer] >= own:
                 wrong.append(f"{path.relative_to(REPO)}:{line}: {module}")
     assert not wrong, "imports that do not point down a layer:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(("room", "other"), [("capture", "calibrate"), ("calibrate", "capture")])
+def test_profiler_rooms_never_import_each_other(room: str, other: str) -> None:
+    """The profiler's two rooms: capture (tables measured on hardware or an endpoint) and
+    calibrate (the roofline fitted on public benchmarks) share only the layers below them."""
+    folder = REPO / "profiler" / room
+    assert (folder / "__init__.py").exists()
+    top = sorted(p.name for p in (REPO / "profiler").glob("*.py") if p.name != "__init__.py")
+    assert not top, f"profiler/ holds modules outside its two rooms: {top}"
+    wrong = [f"{path.relative_to(REPO)}:{line}: {module}"
+             for path in sorted(folder.rglob("*.py"))
+             for line, module in _imports(path)
+             if module == f"phasesim.profiler.{other}"
+             or module.startswith(f"phasesim.profiler.{other}.")]
+    assert not wrong, f"profiler/{room} imports profiler/{other}:\n" + "\n".join(wrong)
 
 
 def test_shared_basics_import_only_each_other() -> None:

@@ -2,7 +2,7 @@
 
     python tools/latency_vs_llm_inference_bench.py [--baseline] [--csv OUT.csv]
 
-Takes the condensed LLM-Inference-Bench rows (``profiler/bench_data.py``; Llama-2-7B withheld)
+Takes the condensed LLM-Inference-Bench rows (``profiler/calibrate/bench_data.py``; Llama-2-7B withheld)
 that have a catalog hardware and model, runs them through ``sim latency --from-csv`` (one
 instance, TP as measured) and prints the error of ``latency_s`` per (hardware, engine): MAPE,
 median signed error, rows.
@@ -31,7 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from phasesim.errors import InputError
-from phasesim.profiler.bench_data import calibration_rows, load_bench_data, weight_read_bound_s
+from phasesim.profiler.calibrate.bench_data import (
+    calibration_rows,
+    load_bench_data,
+    weight_read_bound_s,
+)
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import check_tensor_parallel, kv_capacity_tokens

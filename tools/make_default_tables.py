@@ -10,7 +10,7 @@ scenarios sweep them), and every hardware's DEFAULT engine (vllm, deepspeed on G
 on SN40L) from ``simulator/tables/engine_calibration.json`` (``profiler fit``), from
 ``phasesim.simulator.costs.roofline.build_analytical_table`` and the constants committed in
 ``simulator/tables/calibrated_constants.json`` (refit them with ``python -m
-phasesim.profiler.calibration``). Measured tables there win over these in ``load_cost_model``.
+phasesim.profiler.calibrate.calibration``). Measured tables there win over these in ``load_cost_model``.
 """
 
 from __future__ import annotations

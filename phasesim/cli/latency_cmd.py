@@ -14,7 +14,7 @@ outside the pair's calibration support; NaN for a pair without fitted intervals)
 intervals. A bad row stops the command with one ``error:`` line
 naming the row (1 = the first data row) and the column; nothing is written.
 
-The computation is :func:`phasesim.simulator.latency.latency_benchmark` (the engine's scheduling;
+The computation is :func:`phasesim.simulator.apps.latency.latency_benchmark` (the engine's scheduling;
 a single-sequence engine such as llama.cpp reads the batch size as its prompt chunk); the table
 each shape runs on is :func:`phasesim.cli.cost_tables.resolve_cost_model`'s for the engine (a
 shipped table of that engine at TP 1 where there is one, else an analytical one built for that
@@ -38,6 +38,7 @@ from phasesim.cli.errors import cli_errors
 from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
 from phasesim.output_check import check_writable
+from phasesim.simulator.apps.latency import LatencyResult, RunShape, latency_benchmark
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
@@ -49,7 +50,6 @@ from phasesim.simulator.intervals import (
     pair_entry,
     shape_intervals,
 )
-from phasesim.simulator.latency import LatencyResult, RunShape, latency_benchmark
 
 __all__ = ["CSV_INPUTS", "CSV_OUTPUTS", "INTERVAL_OUTPUTS", "IntervalNotes", "app", "latency"]
 

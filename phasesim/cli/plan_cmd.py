@@ -36,7 +36,7 @@ from phasesim.scenarios.planner import (
 )
 from phasesim.simulator.catalog.economics import PriceBasis
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.output import parquet_bytes
+from phasesim.simulator.results.output import parquet_bytes
 
 __all__ = ["app", "plan"]
 

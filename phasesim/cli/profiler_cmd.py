@@ -24,8 +24,8 @@ from phasesim.cli.errors import cli_errors, root_app, terminate_like_ctrl_c
 from phasesim.cli.user_catalog import HARDWARE_FILE_HELP, register_user_catalog
 from phasesim.errors import InputError, show_warnings_on_one_line
 from phasesim.output_check import check_writable
-from phasesim.profiler.endpoint_fit import read_records, write_endpoint_table
-from phasesim.profiler.grid import parse_int_list
+from phasesim.profiler.capture.endpoint_fit import read_records, write_endpoint_table
+from phasesim.profiler.capture.grid import parse_int_list
 from phasesim.simulator.catalog.engines import canonical_engine
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
@@ -213,7 +213,7 @@ def capture(
         return
     if backend is Backend.GROQ:
         _require("groq")
-        from phasesim.profiler.groq_capture import GroqCaptureConfig, capture_groq
+        from phasesim.profiler.capture.groq_capture import GroqCaptureConfig, capture_groq
 
         key = api_key or os.environ.get("GROQ_API_KEY", "")
         if not key:
@@ -236,7 +236,7 @@ def capture(
         return
     _require("torch")
     _set_threads(threads)
-    from phasesim.profiler.torch_capture import TorchCaptureConfig, capture_torch
+    from phasesim.profiler.capture.torch_capture import TorchCaptureConfig, capture_torch
 
     spec = get_model(str(config) if config is not None else model)
     model_name = _model_name(model) if config is None else spec.name
@@ -268,7 +268,7 @@ def _capture_openai(ctx: typer.Context, *, base_url: str, served_model: str,
                     max_retries: int, seed: int, key: str, ignore_eos: bool) -> None:
     """``--backend openai``: capture an endpoint's rounds, fit them, write the table."""
     _require("httpx")
-    from phasesim.profiler.openai_capture import OpenAICaptureConfig, capture_openai
+    from phasesim.profiler.capture.openai_capture import OpenAICaptureConfig, capture_openai
 
     source = ctx.get_parameter_source("base_url")
     if source is None or source.name == "DEFAULT":  # the groq default is no endpoint of yours
@@ -343,8 +343,12 @@ def fit(
 def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | None,
                     cross_validate: bool, tables: Path | None, table_models: str | None,
                     tp: int) -> None:
-    from phasesim.profiler.benchmark_csv import read_benchmark_csv
-    from phasesim.profiler.engine_calibrate import calibrate, usable_rows, write_calibration
+    from phasesim.profiler.calibrate.benchmark_csv import read_benchmark_csv
+    from phasesim.profiler.calibrate.engine_calibrate import (
+        calibrate,
+        usable_rows,
+        write_calibration,
+    )
 
     if out.suffix.lower() != ".json":
         raise InputError("-o/--out: a benchmark fit writes a .json calibration", path=out)
@@ -457,7 +461,7 @@ def validate(
     if real is None and threads is not None:
         _require("torch")
         _set_threads(threads)
-    from phasesim.profiler.validate import ValidateConfig, render_report, run_validation
+    from phasesim.profiler.capture.validate import ValidateConfig, render_report, run_validation
 
     report = run_validation(ValidateConfig(
         table=table, trace=trace, model=model, device=device, dtype=dtype, save_real=save_real,

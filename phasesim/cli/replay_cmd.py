@@ -27,10 +27,10 @@ from phasesim.errors import InputError
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.catalog.user import register_table
 from phasesim.simulator.costs.roofline import pair_key
 from phasesim.simulator.intervals import pair_entry, pool_step_interval
-from phasesim.simulator.catalog.user import register_table
-from phasesim.simulator.output import summary_json, write_results
+from phasesim.simulator.results.output import summary_json, write_results
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import (
     BUILTIN_TOPOLOGIES,

@@ -2,7 +2,7 @@
 
 Kept apart from the performance numbers (``hardware.py``): a ``PowerSpec`` says what one catalog
 entry draws idle and at its peak, and how its busy phases map between the two (see
-``phasesim.simulator.energy``). Prices come on one **basis** at a time (``PriceBasis``), never
+``phasesim.simulator.results.energy``). Prices come on one **basis** at a time (``PriceBasis``), never
 mixed in one comparison:
 
 - ``tco`` (the default), every entry: what owning it costs per hour. ``TcoSpec``: the device's
@@ -50,16 +50,16 @@ DEFAULT_KWH_SOURCE = ("assumption: $0.10/kWh, a round figure between industrial 
                       "mostly 9-13 cents/kWh); the national averages themselves not found in public "
                       "sources searched as of 2026-12-02")
 
-# How busy phases map between idle and peak power (phasesim.simulator.energy): at full memory
+# How busy phases map between idle and peak power (phasesim.simulator.results.energy): at full memory
 # bandwidth a device draws idle + BANDWIDTH_SHARE x (peak - idle), at full dense FP16 rate
 # idle + COMPUTE_SHARE x (peak - idle), in proportion in between (capped at peak; a share above 1
 # says the device reaches its peak power before the peak FLOP rate). Fitted by
-# ``python -m phasesim.profiler.energy_fit`` on the device-scope power rows of LLM-Inference-Bench
+# ``python -m phasesim.profiler.calibrate.energy_fit`` on the device-scope power rows of LLM-Inference-Bench
 # (Fig_16, 24 runs on A100, H100, GH200; never Llama-2-7B); errors in docs/calibration.md.
 BANDWIDTH_SHARE = 0.8081
 COMPUTE_SHARE = 2.292
 _SHARE_SRC = ("fitted on LLM-Inference-Bench Fig_16 device power (24 runs, A100/H100/GH200, "
-              "Llama-3-8B; phasesim.profiler.energy_fit, 2026-12); applied to every device")
+              "Llama-3-8B; phasesim.profiler.calibrate.energy_fit, 2026-12); applied to every device")
 _IDLE_RULE = 0.15  # idle / peak where no measured idle power is at hand
 _IDLE_SRC = ("assumption: 15% of peak board power (no measured idle figure at hand; "
              "nvidia-smi idle readings of data-centre GPUs with a loaded driver are typically "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from phasesim.simulator.latency import MAX_BENCHMARK_REQUESTS, MAX_BENCHMARK_TOKENS
+from phasesim.simulator.apps.latency import MAX_BENCHMARK_REQUESTS, MAX_BENCHMARK_TOKENS
 from tests.one_line import exits_with_one_error_line
 
 pytest.importorskip("scipy")

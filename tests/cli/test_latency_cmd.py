@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from phasesim.cli import app
+from phasesim.simulator.apps.latency import RunShape, latency_benchmark
 from phasesim.simulator.costs import ConstantCostModel
-from phasesim.simulator.latency import RunShape, latency_benchmark
 from tests.one_line import exits_with_one_error_line
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phasesim.profiler.bench_data import load_bench_data
-from phasesim.profiler.engine_calibrate import usable_rows
+from phasesim.profiler.calibrate.bench_data import load_bench_data
+from phasesim.profiler.calibrate.engine_calibrate import usable_rows
 from phasesim.simulator.costs.roofline import load_engine_calibration
 
 INPUTS = ["hardware", "engine", "model", "tp", "input_len", "output_len", "batch_size"]

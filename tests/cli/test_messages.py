@@ -21,7 +21,7 @@ import pytest
 
 from phasesim import traces
 from phasesim.errors import InputError
-from phasesim.profiler.grid import parse_int_list
+from phasesim.profiler.capture.grid import parse_int_list
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology
 from tests.one_line import exits_with_one_error_line

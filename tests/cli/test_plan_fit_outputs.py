@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from phasesim import traces
-from phasesim.profiler.bench_data import calibration_rows, load_bench_data
+from phasesim.profiler.calibrate.bench_data import calibration_rows, load_bench_data
 from tests.one_line import exits_with_one_error_line
 from tests.profiler.openai_server import serve
 

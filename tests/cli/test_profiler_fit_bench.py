@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from phasesim.profiler.bench_data import calibration_rows, load_bench_data
+from phasesim.profiler.calibrate.bench_data import calibration_rows, load_bench_data
 from phasesim.simulator.costs import read_table
 from tests.one_line import exits_with_one_error_line
 

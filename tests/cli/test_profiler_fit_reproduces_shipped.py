@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from phasesim.profiler.bench_data import CONDENSED_PATH
+from phasesim.profiler.calibrate.bench_data import CONDENSED_PATH
 from phasesim.simulator.costs.roofline import ENGINE_CALIBRATION_PATH
 
 pytest.importorskip("scipy")

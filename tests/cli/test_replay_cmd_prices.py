@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from phasesim import traces
 from phasesim.cli import app
 from phasesim.simulator.catalog.economics import DEFAULT_PUE, POWER, RENTAL, TCO, PriceBook
-from phasesim.simulator.metrics import meets_slo
+from phasesim.simulator.results.metrics import meets_slo
 
 runner = CliRunner()
 

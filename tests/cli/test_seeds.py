@@ -16,7 +16,7 @@ import simpy
 
 from phasesim import traces
 from phasesim.errors import InputError
-from phasesim.profiler.validate import ValidateConfig
+from phasesim.profiler.capture.validate import ValidateConfig
 from phasesim.simulator.context import SimContext
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import TopologySpec, builtin_topology
@@ -81,7 +81,7 @@ def test_library_seeds_below_zero(trace: Path) -> None:
 
 
 def test_profiler_configs_check_their_seed(tmp_path: Path) -> None:
-    GroqCaptureConfig = pytest.importorskip("phasesim.profiler.groq_capture").GroqCaptureConfig
+    GroqCaptureConfig = pytest.importorskip("phasesim.profiler.capture.groq_capture").GroqCaptureConfig
 
     with pytest.raises(InputError, match="seed"):
         GroqCaptureConfig(model="m", base_url="http://x", api_key="k", prompt_lens=(8,),

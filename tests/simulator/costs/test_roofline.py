@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phasesim.profiler.calibration import (
+from phasesim.profiler.calibrate.calibration import (
     DOCS_PATH,
     REFERENCE_DIR,
     calibrate,

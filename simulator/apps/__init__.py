@@ -1,0 +1,1 @@
+"""Applications over the simulation: ``latency`` (the fixed-shape benchmark behind ``sim latency``)."""

@@ -1,0 +1,1 @@
+"""What a run produces: metrics, output files, energy and money."""

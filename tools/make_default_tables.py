@@ -10,7 +10,8 @@ scenarios sweep them), and every hardware's DEFAULT engine (vllm, deepspeed on G
 on SN40L) from ``simulator/tables/engine_calibration.json`` (``profiler fit``), from
 ``phasesim.simulator.costs.roofline.build_analytical_table`` and the constants committed in
 ``simulator/tables/calibrated_constants.json`` (refit them with ``python -m
-phasesim.profiler.calibrate.calibration``). Measured tables there win over these in ``load_cost_model``.
+phasesim.profiler.calibrate.calibration``). Measured tables there win over these of their engine
+(``phasesim.simulator.costs.resolve``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from phasesim.simulator.costs import write_table
 from phasesim.simulator.costs.roofline import build_analytical_table
+from phasesim.simulator.costs.table_name import TableName
 
 __all__ = ["DEFAULTS", "main"]
 
@@ -62,7 +64,8 @@ def main(directory: Path = TABLES_DIR) -> list[Path]:
             if meta.get("uncalibrated"):
                 raise SystemExit(f"{hardware}/{engine}: not calibrated ({meta['uncalibrated']})")
         meta["capture"]["command"] = "python tools/make_default_tables.py"
-        path = directory / f"{hardware}__{model}__{dtype}__{engine}__analytical.parquet"
+        path = directory / TableName(hardware=hardware, model=model, dtype=dtype, engine=engine,
+                                     source="analytical").file_name
         write_table(df, meta, path)
         written.append(path)
         print(f"wrote {path.name} ({len(df)} rows)")

@@ -30,6 +30,7 @@ from phasesim.simulator.catalog.engines import canonical_engine
 from phasesim.simulator.catalog.models import MODELS, get_model
 from phasesim.simulator.costs import write_table
 from phasesim.simulator.costs.roofline import build_analytical_table
+from phasesim.simulator.costs.table_name import TableName
 
 __all__ = ["app", "main"]
 
@@ -388,7 +389,9 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
             for m in models or entry["models"]:
                 df, meta = build_analytical_table(hardware=hw, model=m, tensor_parallel=tp,
                                                   engine=engine, engine_calibration=doc)
-                write_table(df, meta, folder / f"{hw}__{m}__fp16__{engine}__analytical.parquet")
+                name = TableName(hardware=hw, model=m, dtype="fp16", engine=engine,
+                                 source="analytical")
+                write_table(df, meta, folder / name.file_name)
     for key, e in doc["pairs"].items():
         cv = "-" if e["cv_mape_pct"] is None else f"{e['cv_mape_pct']} %"
         typer.echo(f"{key}: {e['rows']} rows, {len(e['models'])} models, train MAPE "
@@ -398,7 +401,8 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
 
 def _owned_table(name: str) -> bool:
     """The files ``profiler fit --tables DIR`` writes (and may replace) there."""
-    return name.endswith("__analytical.parquet")
+    parsed = TableName.parse(name.removesuffix(".parquet")) if name.endswith(".parquet") else None
+    return parsed is not None and parsed.source == "analytical" and parsed.tensor_parallel is None
 
 
 def _left_out(excluded: dict[str, int]) -> str:

@@ -44,12 +44,13 @@ from phasesim.simulator.catalog.models import DTYPE_BYTES, ModelSpec, get_model
 from phasesim.simulator.costs.calibration_check import check_constants, check_engine_calibration
 from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.table_model import TableCostModel
+from phasesim.simulator.costs.table_name import TableName
 
 __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time_s",
            "decode_step_time_s", "token_grid", "build_analytical_table", "CONSTANTS_PATH",
            "linear_layer_time_s", "allreduce_time_s",
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
-           "analytical_table_name", "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
+           "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
            "pair_key", "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
            "decode_attention_flops_per_token", "decode_context_slope_s"]
 
@@ -443,27 +444,19 @@ def uncalibrated_reason(hardware: str, engine: str,
             "kernel constants")
 
 
-def analytical_table_name(*, hardware: str, model: str, dtype: str, tensor_parallel: int,
-                          engine: str | None = None) -> str:
-    """How an on-the-fly analytical table is labelled: the shipped naming plus ``__tpN``."""
-    if engine is None:
-        return f"{hardware}__{model}__{dtype}__analytical__tp{tensor_parallel}"
-    return f"{hardware}__{model}__{dtype}__{engine}__analytical__tp{tensor_parallel}"
-
-
 @functools.lru_cache(maxsize=64)
 def analytical_cost_model(*, hardware: str, model: str, dtype: str = "fp16",
                           tensor_parallel: int = 1, engine: str | None = None,
                           calibration_path: str | None = None) -> TableCostModel:
     """The analytical table of :func:`build_analytical_table` as a cost model, built once per
-    process for each (hardware, model, dtype, tensor_parallel) and labelled
-    ``analytical_table_name(...)`` (its ``source`` is analytical; the table's
+    process for each (hardware, model, dtype, tensor_parallel) and labelled as a shipped table
+    is, plus ``__tpN`` (``TableName``; its ``source`` is analytical; the table's
     ``tensor_parallel`` column holds the degree). A few milliseconds to build; the models are
     read-only apart from their lookup memos, so sharing one changes no result."""
     df, meta = build_analytical_table(
         hardware=hardware, model=model, dtype=dtype, tensor_parallel=tensor_parallel, engine=engine,
         engine_calibration=None if calibration_path is None else read_engine_calibration(Path(calibration_path)))
-    name = analytical_table_name(hardware=hardware, model=model, dtype=dtype,
-                                 tensor_parallel=tensor_parallel, engine=engine)
+    name = TableName(hardware=hardware, model=model, dtype=dtype, engine=engine,
+                     source=ts.Source.ANALYTICAL.value, tensor_parallel=tensor_parallel).stem
     return TableCostModel.from_table(df, meta, model=get_model(model), name=name,
                                      warn_beyond_grid=False)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from phasesim.simulator.costs import load_cost_model
+from phasesim.simulator.costs.resolve import resolve_table
 
 
 def rate(fn, seconds: float) -> tuple[float, int]:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="time per case")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    model = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    model = resolve_table(hardware="h100-sxm", model="llama2-7b", engine="torch").cost_model
     load_ms = (time.perf_counter() - t0) * 1e3
     rng = np.random.default_rng(0)
     one = np.array([1500.0])

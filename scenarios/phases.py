@@ -21,7 +21,7 @@ from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.costs import kv_capacity_tokens, load_cost_model
+from phasesim.simulator.costs import kv_capacity_tokens
 from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.costs.table_model import TableCostModel
 from phasesim.simulator.results.output import parquet_bytes, summary_json
@@ -52,12 +52,14 @@ def check_phases(spec: ScenarioSpec, scenario_dir: Path) -> None:
 
 
 def _table(spec: ScenarioSpec) -> TableCostModel:
-    """The hardware's table for the named engine (else its default one), chosen as ``sim replay``
-    chooses (``phasesim.simulator.costs.resolve.resolve_table``: shipped, or built)."""
+    """The point's ``table`` (whatever its engine), else the hardware's table for the named
+    engine (else its default one), chosen as ``sim replay`` chooses
+    (``phasesim.simulator.costs.resolve.resolve_table``: shipped, or built)."""
     phases = spec.phases
     assert phases is not None
     return resolve_table(hardware=phases.hardware, model=spec.model, dtype=spec.dtype,
-                         engine=phases.engine).cost_model
+                         profile=phases.table,
+                         engine=phases.engine if phases.table is None else None).cost_model
 
 
 def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -65,8 +67,7 @@ def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
     phases = spec.phases
     assert phases is not None
     hardware = get_hardware(phases.hardware)
-    cost = load_cost_model(hardware=phases.hardware, model=spec.model, dtype=spec.dtype,
-                           path=phases.table) if phases.table is not None else _table(spec)
+    cost = _table(spec)
     kv_tokens = kv_capacity_tokens(hardware=phases.hardware, model=spec.model, dtype=spec.dtype)
     batch_by_kv = kv_tokens // phases.context_tokens
     max_batch = min(hardware.max_batch_size, batch_by_kv)

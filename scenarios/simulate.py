@@ -12,10 +12,9 @@ from phasesim.scenarios.trace_source import build_trace, check_trace
 from phasesim.simulator.catalog.engines import engine_for_hardware
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs import load_cost_model, resolve_table_path
 from phasesim.simulator.costs.capacity import check_tensor_parallel
 from phasesim.simulator.costs.interface import CostModel
-from phasesim.simulator.costs.resolve import resolve_table, table_file
+from phasesim.simulator.costs.resolve import TableChoice, choose_table, load_choice, table_path
 from phasesim.simulator.results.output import (
     REQUESTS_FILE,
     TIMESERIES_FILE,
@@ -95,14 +94,13 @@ def pool_cost_model(pool: PoolSpec) -> CostModel:
     a file is loaded once per process and file version, a built one once per process: a sweep
     worker reads each table once instead of once per point (the model's lookups are pure; its
     memo only caches them, so sharing it changes no result)."""
-    shape = dict(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
-                 tensor_parallel=pool.tensor_parallel, profile=pool.profile, engine=pool.engine)
-    path = table_file(**shape)
-    if path is None:
-        return resolve_table(**shape).cost_model  # built, cached by the roofline builder
-    stat = os.stat(path)
-    return _load_cost_model(pool.hardware, pool.model, pool.dtype, str(path), stat.st_mtime_ns,
-                            stat.st_size, pool.tensor_parallel, pool.engine)
+    choice = choose_table(hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
+                          tensor_parallel=pool.tensor_parallel, profile=pool.profile,
+                          engine=pool.engine)
+    if choice.path is None:
+        return load_choice(choice).cost_model  # built, cached by the roofline builder
+    stat = os.stat(choice.path)
+    return _loaded(choice, stat.st_mtime_ns, stat.st_size)
 
 
 def _check_pool_table(pool: PoolSpec) -> None:
@@ -110,7 +108,7 @@ def _check_pool_table(pool: PoolSpec) -> None:
     that exists, else a known engine and a degree the hardware and model allow (a table of that
     engine is then shipped or built)."""
     if pool.profile is not None:
-        if not resolve_table_path(pool.profile).is_file():
+        if not table_path(pool.profile).is_file():
             raise InputError(f"cost table not found: {pool.profile}")
         return
     engine_for_hardware(pool.hardware, pool.engine)
@@ -118,9 +116,6 @@ def _check_pool_table(pool: PoolSpec) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cost_model(hardware: str, model: str, dtype: str, path: str, mtime_ns: int,
-                     size: int, tensor_parallel: int = 1, engine: str | None = None) -> CostModel:
+def _loaded(choice: TableChoice, mtime_ns: int, size: int) -> CostModel:
     del mtime_ns, size  # cache key only: a rewritten table is read again
-    return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=path,
-                           tensor_parallel=tensor_parallel, engine=engine)
-
+    return load_choice(choice).cost_model

@@ -1,14 +1,17 @@
-"""Shared fixtures: a SimPy environment, a seeded RNG, a constant cost model, a tiny topology."""
+"""Shared fixtures: a SimPy environment, a seeded RNG, a constant cost model, a tiny topology, the
+roofline builder's cache emptied around a test, a fitted h100-sxm/vllm pair."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import simpy
 from hypothesis import settings
 
+from phasesim.simulator.costs import roofline as analytical
 from phasesim.simulator.costs.closed_form import ConstantCostModel
 from phasesim.simulator.topology import TopologySpec
 
@@ -44,3 +47,21 @@ def tiny_topology() -> TopologySpec:
         "pools": [{"name": "gpu", "role": "colocated", "hardware": "h100-sxm", "instances": 2,
                    "kv_capacity_tokens": 8192}],
     })
+
+
+@pytest.fixture
+def fresh_tables():
+    """analytical_cost_model is cached per process: start and end each test without it."""
+    analytical.analytical_cost_model.cache_clear()
+    yield
+    analytical.analytical_cost_model.cache_clear()
+
+
+@pytest.fixture
+def h100_vllm_calibrated(monkeypatch: pytest.MonkeyPatch, fresh_tables) -> None:
+    """A fit for h100-sxm/vllm, as profiler fit would write one (its constants: the kernel ones)."""
+    consts = analytical.constants_for("h100-sxm", analytical.load_constants())[0]
+    fits = {"pairs": {"h100-sxm/vllm": {"constants": asdict(consts), "rows": 3,
+                                       "models": ["llama3-8b"], "train_mape_pct": 5.0,
+                                       "cv_mape_pct": 9.0}}}
+    monkeypatch.setattr(analytical, "load_engine_calibration", lambda *a, **k: fits)

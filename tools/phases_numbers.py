@@ -17,10 +17,10 @@ import warnings
 
 import numpy as np
 
-from phasesim.cli.cost_tables import resolve_cost_model
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.costs import decode_throughput_crossover, kv_capacity_tokens, ttft_s
 from phasesim.simulator.costs.claims import ttft_crossover_tokens
+from phasesim.simulator.costs.resolve import resolve_table
 
 HARDWARE = ("a100-sxm-80gb", "h100-sxm", "gh200", "mi300x", "mi250", "gaudi2", "sn40l", "max1550",
             "groqrack")
@@ -29,7 +29,7 @@ MODEL = "llama2-7b"
 
 def main() -> None:
     warnings.simplefilter("ignore")  # GroqRack beyond its 2,048-token context extrapolates
-    tables = {h: resolve_cost_model(hardware=h, model=MODEL) for h in HARDWARE}
+    tables = {h: resolve_table(hardware=h, model=MODEL) for h in HARDWARE}
     cost = {h: t.cost_model for h, t in tables.items()}
     groq = cost["groqrack"]
     for h in HARDWARE:

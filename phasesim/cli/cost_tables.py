@@ -2,7 +2,7 @@
 
 The choice itself is the simulator's (``phasesim.simulator.costs.resolve.resolve_table``: a
 ``profile``, else a shipped TP-1 table of the pool's engine, else the roofline built for that
-engine and degree from its ``profiler fit`` constants). The commands resolve every pool here so
+engine and degree from its ``profiler fit`` constants). The commands resolve every pool so
 they can print one ``warning:`` line per uncalibrated (hardware, engine) once their work
 succeeded (:class:`UncalibratedWarnings`), and record each pool's table in ``meta.json``.
 """
@@ -16,7 +16,7 @@ from phasesim.errors import InputError
 from phasesim.simulator.costs.resolve import ResolvedTable, resolve_table
 from phasesim.simulator.topology import TopologySpec
 
-__all__ = ["ResolvedTable", "UncalibratedWarnings", "pool_cost_models", "resolve_cost_model"]
+__all__ = ["UncalibratedWarnings", "pool_cost_models"]
 
 
 @dataclass(slots=True)
@@ -40,24 +40,14 @@ class UncalibratedWarnings:
         self.lines.clear()
 
 
-def resolve_cost_model(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
-                       profile: str | None = None, engine: str | None = None,
-                       calibration: str | None = None) -> ResolvedTable:
-    """The cost model for one instance shape: ``phasesim.simulator.costs.resolve.resolve_table``
-    (``engine`` None: the hardware's default engine; ``calibration``: a file of ``profiler fit
-    BENCH.csv``, whose pairs are built from it ahead of any shipped table)."""
-    return resolve_table(hardware=hardware, model=model, dtype=dtype,
-                         tensor_parallel=tensor_parallel, profile=profile, engine=engine,
-                         calibration=calibration)
-
-
 def pool_cost_models(spec: TopologySpec, calibration: str | None = None) -> dict[str, ResolvedTable]:
-    """Every pool's table (pool name -> resolved table), chosen for the pool's engine, so the
-    simulator never loads one on its own."""
+    """Every pool's table (pool name -> resolved table), chosen for the pool's engine
+    (``calibration``: a file of ``profiler fit BENCH.csv``, whose pairs are built from it ahead of
+    any shipped table), so the simulator never loads one on its own."""
     out: dict[str, ResolvedTable] = {}
     for pool in spec.pools:
         try:
-            out[pool.name] = resolve_cost_model(
+            out[pool.name] = resolve_table(
                 hardware=pool.hardware, model=pool.model, dtype=pool.dtype,
                 tensor_parallel=pool.tensor_parallel, profile=pool.profile, engine=pool.engine,
                 calibration=calibration)

@@ -16,7 +16,7 @@ naming the row (1 = the first data row) and the column; nothing is written.
 
 The computation is :func:`phasesim.simulator.apps.latency.latency_benchmark` (the engine's scheduling;
 a single-sequence engine such as llama.cpp reads the batch size as its prompt chunk); the table
-each shape runs on is :func:`phasesim.cli.cost_tables.resolve_cost_model`'s for the engine (a
+each shape runs on is :func:`phasesim.simulator.costs.resolve.resolve_table`'s for the engine (a
 shipped table of that engine at TP 1 where there is one, else an analytical one built for that
 engine and TP, with one ``warning:`` line per uncalibrated hardware and engine).
 """
@@ -33,7 +33,7 @@ import pandas as pd
 import typer
 
 from phasesim.atomic import atomic_path
-from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, resolve_cost_model
+from phasesim.cli.cost_tables import UncalibratedWarnings
 from phasesim.cli.errors import cli_errors
 from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
@@ -42,6 +42,7 @@ from phasesim.simulator.apps.latency import LatencyResult, RunShape, latency_ben
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
+from phasesim.simulator.costs.resolve import ResolvedTable, resolve_table
 from phasesim.simulator.costs.roofline import pair_key, read_engine_calibration
 from phasesim.simulator.intervals import (
     NOMINAL,
@@ -279,9 +280,9 @@ def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings, notes: 
     ``where(column)``: the instance shape's faults ('tp': does not fit, TP not applicable) or the
     lengths'."""
     try:
-        resolved = resolve_cost_model(hardware=shape.hardware, model=shape.model, dtype=shape.dtype,
-                                      tensor_parallel=shape.tensor_parallel, engine=shape.engine,
-                                      calibration=calibration)
+        resolved = resolve_table(hardware=shape.hardware, model=shape.model, dtype=shape.dtype,
+                                 tensor_parallel=shape.tensor_parallel, engine=shape.engine,
+                                 calibration=calibration)
         warnings.note(resolved)
         result = latency_benchmark(resolved.cost_model, shape)
     except InputError as exc:

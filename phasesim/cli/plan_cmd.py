@@ -18,7 +18,7 @@ import yaml
 
 from phasesim import traces
 from phasesim.atomic import check_output_dir, staged_dir
-from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
+from phasesim.cli.cost_tables import UncalibratedWarnings
 from phasesim.cli.errors import cli_errors, fail
 from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
@@ -36,6 +36,7 @@ from phasesim.scenarios.planner import (
 )
 from phasesim.simulator.catalog.economics import PriceBasis
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.resolve import resolve_table
 from phasesim.simulator.results.output import parquet_bytes
 
 __all__ = ["app", "plan"]
@@ -118,8 +119,7 @@ def plan(
     warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
     tables = {}
     for hw, degree in table_shapes(space):
-        resolved = resolve_cost_model(hardware=hw, model=model, tensor_parallel=degree,
-                                      engine=engine)
+        resolved = resolve_table(hardware=hw, model=model, tensor_parallel=degree, engine=engine)
         warnings.note(resolved)
         tables[(hw, degree)] = resolved.cost_model
 

@@ -15,19 +15,17 @@ from rich.table import Table
 from phasesim.atomic import atomic_path
 from phasesim.cli.errors import cli_errors
 from phasesim.errors import InputError
-from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.economics import POWER, RENTAL, TCO, PriceBook
 from phasesim.simulator.catalog.engines import engine_names, get_engine
 from phasesim.simulator.catalog.hardware import HARDWARE, get_hardware
-from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import (
     TableCostModel,
     kv_capacity_tokens,
     list_tables,
     max_context_tokens,
     read_table,
-    resolve_table_path,
 )
+from phasesim.simulator.costs.resolve import load_table, table_path
 from phasesim.simulator.costs.shipped import table_info
 
 __all__ = ["app"]
@@ -64,7 +62,7 @@ def list_cmd(
 @cli_errors
 def show_cmd(name: Annotated[str, typer.Argument(help="Table stem (shipped) or .parquet path")]) -> None:
     """Metadata and grid summary of one table."""
-    path = resolve_table_path(name)
+    path = table_path(name)
     info = table_info(path)
     _, meta = read_table(path)
     shown = {"table": _info_dict(info), "metadata": meta}
@@ -180,17 +178,6 @@ def _bounds(fitted_on: dict[str, Any]) -> str:
                      for h, f in fitted_on.items() if f["at_bound"]) or "-"
 
 
-def _model_for(path: Path) -> TableCostModel:
-    df, meta = read_table(path)
-    model_name = str(df[ts.MODEL].iloc[0])
-    try:
-        spec = get_model(model_name)
-    except InputError:
-        raise InputError(f"model '{model_name}' is not in the catalog", path=path, row=1,
-                         column=ts.MODEL) from None
-    return TableCostModel.from_table(df, meta, model=spec, name=path.stem, validated=True)
-
-
 def _plain_formatter() -> Any:
     """Tick labels as plain numbers (20, 500, not 2x10^1); matplotlib imported on use."""
     from matplotlib.ticker import FuncFormatter
@@ -243,7 +230,7 @@ def plot_cmd(
     """Prefill latency vs prompt length; decode step time and throughput vs batch size."""
     if out.suffix.lower() != ".png":
         raise InputError("-o/--out must be a .png file", path=out)
-    models = [_model_for(resolve_table_path(n)) for n in names]
+    models = [load_table(table_path(n)) for n in names]
     fig, axes = _figure(1, 3, figsize=(16, 6.2))
     colors = [f"C{i % 10}" for i in range(len(models))]  # one colour per table in every panel
     # tables that coincide stay visible (dash patterns); "--" is kept for measured tables

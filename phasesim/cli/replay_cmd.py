@@ -20,7 +20,7 @@ from rich.table import Table
 
 from phasesim import traces
 from phasesim.atomic import refuse_special
-from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, pool_cost_models
+from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
@@ -28,6 +28,7 @@ from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import DeviceKind, get_hardware
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.catalog.user import register_table
+from phasesim.simulator.costs.resolve import ResolvedTable
 from phasesim.simulator.costs.roofline import pair_key
 from phasesim.simulator.intervals import pair_entry, pool_step_interval
 from phasesim.simulator.results.output import summary_json, write_results

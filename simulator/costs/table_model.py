@@ -26,7 +26,7 @@ fast-forwarded run's step ends in ns, as a slice of a cumulative table) and
 
 Lookups beyond the table's grid are extrapolated (fitted linear model); the model remembers
 that it did (:attr:`TableCostModel.extrapolated`) and, when built with ``warn_beyond_grid`` (the
-default; ``load_cost_model`` turns it off for the shipped tables, whose grids and extrapolation
+default; ``resolve.load_table`` turns it off for the shipped tables, whose grids and extrapolation
 ``simulator/tables/SOURCES.md`` documents), warns once with :class:`CostTableWarning`. The model
 is read-only after construction; the only mutable state is that one-shot flag, a bounded memo of
 prefill times (a pure function of the chunk and prefix arrays; the same prompt lengths recur in

@@ -38,9 +38,9 @@ import warnings
 
 import pytest
 
-from phasesim.cli.cost_tables import resolve_cost_model
 from phasesim.simulator.costs import decode_throughput_crossover, tpot_s, ttft_s
 from phasesim.simulator.costs.claims import ttft_crossover_tokens
+from phasesim.simulator.costs.resolve import resolve_table
 
 GPUS = ("h100-sxm", "a100-sxm-80gb", "gh200", "mi300x")
 PROMPTS = [128, 192, 256, 512, 1024, 2048, 3072, 4096]
@@ -53,7 +53,7 @@ DECODE_OVERTAKES = {"h100-sxm": (128, 1024, 2048), "gh200": (128, 1024, 2048),
 
 @pytest.fixture(scope="module")
 def tables():
-    return {h: resolve_cost_model(hardware=h, model="llama2-7b") for h in (*GPUS, "groqrack")}
+    return {h: resolve_table(hardware=h, model="llama2-7b") for h in (*GPUS, "groqrack")}
 
 
 def test_defaults_are_the_calibrated_engines(tables):

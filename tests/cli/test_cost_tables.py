@@ -4,7 +4,6 @@ analytical one built for it, with one ``warning:`` line per uncalibrated (hardwa
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +11,13 @@ import pandas as pd
 import pytest
 
 from phasesim import traces
-from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models, resolve_cost_model
-from phasesim.errors import InputError
-from phasesim.simulator.costs import roofline as analytical
-from phasesim.simulator.costs.shipped import TABLES_DIR, resolve_table_path
+from phasesim.cli.cost_tables import UncalibratedWarnings, pool_cost_models
+from phasesim.simulator.costs.resolve import resolve_table
+from phasesim.simulator.costs.shipped import TABLES_DIR
 from phasesim.simulator.topology import builtin_topology
 
 MEASURED = "h100-sxm__llama2-7b__fp16__torch__measured"
 
-
-@pytest.fixture
-def fresh_tables():
-    """analytical_cost_model is cached per process: start and end each test without it."""
-    analytical.analytical_cost_model.cache_clear()
-    yield
-    analytical.analytical_cost_model.cache_clear()
-
-
-@pytest.fixture
-def h100_vllm_calibrated(monkeypatch: pytest.MonkeyPatch, fresh_tables) -> None:
-    """A fit for h100-sxm/vllm, as profiler fit would write one (its constants: the kernel ones)."""
-    consts = analytical.constants_for("h100-sxm", analytical.load_constants())[0]
-    fits = {"pairs": {"h100-sxm/vllm": {"constants": asdict(consts), "rows": 3,
-                                       "models": ["llama3-8b"], "train_mape_pct": 5.0,
-                                       "cv_mape_pct": 9.0}}}
-    monkeypatch.setattr(analytical, "load_engine_calibration", lambda *a, **k: fits)
 
 
 @pytest.fixture
@@ -44,43 +25,6 @@ def trace(tmp_path: Path) -> Path:
     df = pd.DataFrame({"request_id": [0, 1, 2], "arrival_s": [0.0, 0.1, 0.2],
                        "prompt_tokens": [100, 200, 300], "output_tokens": [5, 1, 9]})
     return traces.write_trace(df, tmp_path / "trace.parquet", {"source": {"kind": "test"}})
-
-
-def test_a_gpu_pool_gets_its_engines_table_built(fresh_tables) -> None:
-    r = resolve_cost_model(hardware="h100-sxm", model="llama3-8b")  # no table shipped for it
-    assert (r.engine, r.built) == ("vllm", True)
-    assert r.cost_model.name == "h100-sxm__llama3-8b__fp16__vllm__analytical__tp1"
-    assert r.cost_model.meta["engine"] == "vllm"
-
-
-def test_a_shipped_table_of_the_engine_wins() -> None:
-    torch = resolve_cost_model(hardware="h100-sxm", model="llama2-7b", engine="torch")
-    assert (torch.built, torch.cost_model.name, torch.uncalibrated) == (False, MEASURED, None)
-    groq = resolve_cost_model(hardware="groqrack", model="llama2-7b")  # default: groq
-    assert (groq.engine, groq.built) == ("groq", False)
-    assert groq.cost_model.name == "groqrack__llama2-7b__fp16__groq__analytical"
-
-
-def test_uncalibrated_unless_the_pair_is_fitted(fresh_tables) -> None:
-    r = resolve_cost_model(hardware="h200", model="llama2-7b", engine="trt-llm")  # no H200 data
-    assert r.uncalibrated and "trt-llm" in r.uncalibrated
-    fitted = resolve_cost_model(hardware="h100-sxm", model="llama3-8b", engine="trt-llm")
-    assert fitted.built and fitted.uncalibrated is None  # shipped simulator/tables/engine_calibration.json
-
-
-def test_a_fitted_pair_is_calibrated(h100_vllm_calibrated) -> None:
-    r = resolve_cost_model(hardware="h100-sxm", model="llama3-8b")
-    assert r.built and r.uncalibrated is None
-    assert r.cost_model.meta["calibrated_on"] == "h100-sxm/vllm"
-
-
-def test_a_profile_of_another_engine_is_refused_when_the_pool_names_one() -> None:
-    with pytest.raises(InputError, match="engine 'torch', not 'vllm'"):
-        resolve_cost_model(hardware="h100-sxm", model="llama2-7b", profile=MEASURED,
-                           engine="vllm")
-    # a pool that names none keeps its profile, whatever the table's engine
-    kept = resolve_cost_model(hardware="h100-sxm", model="llama2-7b", profile=MEASURED)
-    assert kept.cost_model.name == MEASURED and not kept.built
 
 
 def test_every_pool_is_resolved(fresh_tables) -> None:
@@ -97,8 +41,8 @@ def test_warnings_once_per_hardware_and_engine(fresh_tables) -> None:
     printed: list[str] = []
     warnings = UncalibratedWarnings(emit=printed.append)
     for _ in range(3):
-        warnings.note(resolve_cost_model(hardware="h200", model="llama2-7b"))
-    warnings.note(resolve_cost_model(hardware="groqrack", model="llama2-7b"))  # calibrated
+        warnings.note(resolve_table(hardware="h200", model="llama2-7b"))
+    warnings.note(resolve_table(hardware="groqrack", model="llama2-7b"))  # calibrated
     assert printed == []  # nothing before the command's work is done
     warnings.flush()
     assert len(printed) == 1
@@ -175,13 +119,6 @@ def test_a_pool_naming_the_engine_of_its_profile_runs_it(sim, trace: Path,
 
 
 def test_old_table_stems_still_resolve(sim, tmp_path: Path) -> None:
-    old = "h100-sxm__llama2-7b__fp16__measured"
-    assert resolve_table_path(old) == TABLES_DIR / f"{MEASURED}.parquet"
-    assert resolve_table_path("groqrack__llama2-7b__fp16__analytical").name == (
-        "groqrack__llama2-7b__fp16__groq__analytical.parquet")
+    old = "h100-sxm__llama2-7b__fp16__measured"  # resolved: tests/simulator/costs/test_resolve.py
     shown = sim("profiles", "show", old)
     assert shown.exit_code == 0 and json.loads(shown.stdout)["table"]["engine"] == "torch"
-    for engine in ("vllm", "trt-llm"):  # two engines' tables: the old stem is ambiguous
-        (tmp_path / f"h100-sxm__llama2-7b__fp16__{engine}__measured.parquet").write_bytes(b"")
-    with pytest.raises(InputError, match="ambiguous"):
-        resolve_table_path(old, tmp_path)

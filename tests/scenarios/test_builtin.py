@@ -10,7 +10,8 @@ import pytest
 from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
 from phasesim.scenarios.point import check_point
 from phasesim.scenarios.report import write_report
-from phasesim.simulator.costs import decode_throughput_crossover, load_cost_model
+from phasesim.simulator.costs import decode_throughput_crossover
+from phasesim.simulator.costs.resolve import resolve_table
 from tests.scenarios.conftest import REPO, write
 
 BUILTIN = ["paper-phases", "paper-disagg", "pd-ratio"]
@@ -52,8 +53,8 @@ def test_phases_report_gives_the_cost_tables_crossover(tmp_path: Path) -> None:
     write_report(tmp_path / "sweep", tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
     # the default engines' tables (vllm on the H100, groq on GroqRack), as sim replay reads them
-    gpu = load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="vllm")
-    groq = load_cost_model(hardware="groqrack", model="llama2-7b", engine="groq")
+    gpu = resolve_table(hardware="h100-sxm", model="llama2-7b").cost_model
+    groq = resolve_table(hardware="groqrack", model="llama2-7b").cost_model
     expected = decode_throughput_crossover(gpu, groq, 1024)
     assert expected > 1
     row = next(line for line in text.splitlines() if line.startswith("| h100-sxm | groqrack |"))

@@ -13,7 +13,7 @@ from phasesim.scenarios.model import TraceSpec
 from phasesim.scenarios.plan import load_plan
 from phasesim.scenarios.simulate import pool_cost_model, resolve_topology
 from phasesim.scenarios.trace_source import build_trace
-from phasesim.simulator.costs import find_table
+from phasesim.simulator.costs.resolve import shipped_table
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology
 from phasesim.traces import head, read_trace, write_trace
@@ -22,7 +22,7 @@ from tests.scenarios.conftest import AZURE_SAMPLE
 
 def test_cost_model_is_read_once_per_table_version(tmp_path: Path) -> None:
     table = tmp_path / "h100.parquet"
-    shutil.copyfile(find_table(hardware="h100-sxm", model="llama2-7b"), table)
+    shutil.copyfile(shipped_table(hardware="h100-sxm", model="llama2-7b"), table)
     pool = builtin_topology("gpu", model="llama2-7b", profile=str(table)).pools[0]
     first = pool_cost_model(pool)
     assert pool_cost_model(pool) is first

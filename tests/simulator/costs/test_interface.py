@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phasesim.simulator.costs import CostTableWarning, list_tables, load_cost_model
+from phasesim.simulator.costs import CostTableWarning, list_tables
 from phasesim.simulator.costs.closed_form import ConstantCostModel, FunctionCostModel
 from phasesim.simulator.costs.interface import (
     CostModel,
@@ -24,15 +24,15 @@ from phasesim.simulator.costs.interface import (
     default_prefill_step_s,
     prefill_step_s_of,
 )
+from phasesim.simulator.costs.resolve import load_table, table_path
 
 SHIPPED = [info.name for info in list_tables()]
 
 
 def _shipped(name: str):
-    hardware, model, dtype, _engine, _source = name.split("__")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CostTableWarning)
-        return load_cost_model(hardware=hardware, model=model, dtype=dtype, path=name)
+        return load_table(table_path(name))
 
 
 CLOSED_FORM = {

@@ -19,18 +19,16 @@ import pytest
 from typer.testing import CliRunner
 
 from phasesim.cli import app
-from phasesim.errors import InputError
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog import get_model
 from phasesim.simulator.costs import (
     CostTableWarning,
     TableCostModel,
-    find_table,
     list_tables,
-    load_cost_model,
     read_table,
     read_table_meta,
 )
+from phasesim.simulator.costs.resolve import resolve_table, shipped_table
 from phasesim.simulator.costs.shipped import TABLES_DIR, is_shipped
 
 REPO = Path(__file__).resolve().parents[3]
@@ -77,7 +75,7 @@ def test_default_path_prints_no_warning(tmp_path, topology):
 
 
 def test_shipped_table_extrapolates_without_warning_and_records_it():
-    model = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    model = resolve_table(hardware="h100-sxm", model="llama2-7b", engine="torch").cost_model
     assert model.name == NAME and not model.warn_beyond_grid and not model.extrapolated
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -102,7 +100,7 @@ def test_user_table_with_non_monotone_rows_warns_naming_the_row(tmp_path):
 def test_user_copy_of_a_shipped_table_warns_beyond_its_grid(tmp_path):
     mine = tmp_path / "mine.parquet"
     shutil.copyfile(CLEANED, mine)
-    model = load_cost_model(hardware="h100-sxm", model="llama2-7b", path=mine)
+    model = resolve_table(hardware="h100-sxm", model="llama2-7b", profile=mine).cost_model
     assert model.warn_beyond_grid
     with pytest.warns(CostTableWarning, match="cost table mine: lookup beyond the grid"):
         model.decode_step_times_s(8, np.array([4090.0]))
@@ -113,7 +111,7 @@ def test_raw_capture_is_never_listed_or_picked():
     assert RAW.is_file() and not is_shipped(RAW) and is_shipped(CLEANED)
     assert all("raw" not in info.path.relative_to(TABLES_DIR).parts[:-1] for info in list_tables())
     assert NAME in {info.name for info in list_tables()}
-    assert find_table(hardware="h100-sxm", model="llama2-7b") == CLEANED
+    assert shipped_table(hardware="h100-sxm", model="llama2-7b") == CLEANED
     result = CliRunner().invoke(app, ["profiles", "list", "--json"])
     assert result.exit_code == 0
     assert not any(".raw" in row["name"] for row in json.loads(result.stdout))
@@ -197,20 +195,3 @@ def test_shipped_tables_name_their_engine_and_the_raw_capture_is_torch_by_the_ol
     stored = json.loads(pq.read_schema(raw).metadata[ts.METADATA_KEY])
     assert stored.get("schema_version") == "1" and "engine" not in stored  # kept as captured
     assert read_table_meta(raw)["engine"] == "torch"
-
-
-def test_engine_filter_picks_among_that_engines_tables_only():
-    assert find_table(hardware="h100-sxm", model="llama2-7b").name.endswith("__measured.parquet")
-    assert find_table(hardware="h100-sxm", model="llama2-7b", engine="torch").name.endswith(
-        "__measured.parquet")
-    assert find_table(hardware="h100-sxm", model="llama2-7b", engine="analytical").name.endswith(
-        "__analytical.parquet")
-    assert find_table(hardware="h100-sxm", model="llama2-7b", engine="vllm").name == (
-        "h100-sxm__llama2-7b__fp16__vllm__analytical.parquet")
-    with pytest.raises(InputError, match="engine 'trt-llm'"):
-        find_table(hardware="h100-sxm", model="llama2-7b", engine="trt-llm")
-    m = load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="analytical")
-    assert m.source == ts.Source.ANALYTICAL
-    with pytest.raises(InputError, match="engine 'torch', not 'vllm'"):
-        load_cost_model(hardware="h100-sxm", model="llama2-7b", engine="vllm",
-                        path="h100-sxm__llama2-7b__fp16__torch__measured")

@@ -1,5 +1,5 @@
 """TableCostModel: exact on the grid, monotone between points, documented prefix/mixed semantics,
-extrapolation warns once, shipped-table selection and KV capacity."""
+extrapolation warns once, and KV capacity (choosing a table: test_resolve.py)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,17 @@ from phasesim.simulator.costs import (
     CostTableWarning,
     TableCostModel,
     kv_capacity_tokens,
-    load_cost_model,
-    read_table,
-    write_table,
 )
 from phasesim.simulator.costs.interface import CostModel
-from phasesim.simulator.costs.shipped import TABLES_DIR
+from phasesim.simulator.costs.resolve import resolve_table
 from tests.simulator.costs.test_table import small_table
 
 LLAMA = get_model("llama2-7b")
+
+
+def _measured() -> TableCostModel:
+    """The measured H100 table (a fresh model each call)."""
+    return resolve_table(hardware="h100-sxm", model="llama2-7b", engine="torch").cost_model
 
 
 def model_from(df: pd.DataFrame, meta: dict) -> TableCostModel:
@@ -114,7 +116,7 @@ def test_prefix_semantics():
 
 
 def test_mixed_step_between_max_and_sum():
-    m = load_cost_model(hardware="h100-sxm", model="llama2-7b")
+    m = _measured()
     chunks, prefixes = np.array([512]), np.array([0])
     ctx = np.full(32, 900)
     p = m.prefill_time_s(chunks, prefixes)
@@ -153,33 +155,6 @@ def test_no_warning_inside_grid_or_below_smallest_tokens():
     assert 0 < small[0] <= small[1] <= small[2]
 
 
-def test_measured_table_beats_analytical(tmp_path):
-    analytical = TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical__analytical.parquet"
-    df, meta = read_table(analytical)
-    (tmp_path / analytical.name).write_bytes(analytical.read_bytes())
-    assert load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path).source is ts.Source.ANALYTICAL
-    measured = df.assign(**{ts.LATENCY_S: df[ts.LATENCY_S] * 2, ts.LATENCY_P10_S: df[ts.LATENCY_S] * 2,
-                            ts.LATENCY_P90_S: df[ts.LATENCY_S] * 2})
-    write_table(measured, dict(meta, source="measured"), tmp_path / "h100-sxm__llama2-7b__fp16__torch__measured.parquet")
-    m = load_cost_model(hardware="h100-sxm", model="llama2-7b", directory=tmp_path)
-    assert m.source is ts.Source.MEASURED
-    a = load_cost_model(hardware="h100-sxm", model="llama2-7b", path=analytical)
-    ctx = np.array([512.0])
-    assert m.decode_step_times_s(8, ctx)[0] == pytest.approx(2 * a.decode_step_times_s(8, ctx)[0])
-
-
-def test_load_cost_model_errors(tmp_path):
-    with pytest.raises(InputError, match="no cost table for hardware 'h100-sxm', model 'llama2-13b'"):
-        load_cost_model(hardware="h100-sxm", model="llama2-13b")
-    with pytest.raises(InputError, match="no table named 'nope'"):
-        load_cost_model(hardware="h100-sxm", model="llama2-7b", path="nope")
-    with pytest.raises(InputError, match="unknown hardware 'b300'"):
-        load_cost_model(hardware="b300", model="llama2-7b")
-    with pytest.raises(InputError, match=r"row 1, column 'hardware'.*not 'a100-sxm-80gb'"):
-        load_cost_model(hardware="a100-sxm-80gb", model="llama2-7b",
-                        path=TABLES_DIR / "h100-sxm__llama2-7b__fp16__analytical__analytical.parquet")
-
-
 def test_kv_capacity():
     h100 = kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b")
     weights = LLAMA.param_bytes("fp16")
@@ -205,7 +180,7 @@ def test_decode_run_is_the_sum_of_rounded_steps(batch: int, context_sum: int, st
     ``(sum + k * batch) / batch`` to the ns (>= 1) and summing; a second call (memo) agrees."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CostTableWarning)
-        m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+        m = _measured()
         per_step = [max(1.0, np.rint(m.decode_step_times_s(
             batch, np.array([(context_sum + k * batch) / batch]))[0] * 1e9)) for k in range(steps)]
         for _ in range(2):
@@ -221,13 +196,13 @@ def test_decode_run_tables_are_shared_and_bounded() -> None:
     memo's bound a run is computed alone, with the same numbers."""
     from phasesim.simulator.costs import table_model as model_module
 
-    m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+    m = _measured()
     a, lo_a = m.decode_run(4, 4 * 100 + 1, 50)
     b, lo_b = m.decode_run(4, 4 * 300 + 1, 20)
     assert a is b and (lo_a, lo_b) == (100, 300)
     c, _ = m.decode_run(4, 4 * 100 + 2, 50)
     assert c is not a
-    fresh = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+    fresh = _measured()
     limit = model_module._CUM_MEMO_ENTRIES
     try:
         model_module._CUM_MEMO_ENTRIES = 0  # full from the start: every run alone
@@ -247,7 +222,7 @@ def test_prefill_step_s_equals_prefill_time_s(chunks: list[int], prefixed: bool,
     prefixes = [data.draw(st.integers(0, 3000)) if prefixed else 0 for _ in chunks]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CostTableWarning)
-        m = load_cost_model(hardware="h100-sxm", model="llama2-7b", dtype="fp16")
+        m = _measured()
         want = m.prefill_time_s(np.array(chunks), np.array(prefixes))
         for _ in range(2):  # the second call may come from the memo
             assert m.prefill_step_s(tuple(chunks), tuple(prefixes)) == want

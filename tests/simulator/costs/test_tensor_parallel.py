@@ -13,7 +13,7 @@ import pytest
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs import kv_capacity_tokens, load_cost_model, min_tensor_parallel
+from phasesim.simulator.costs import kv_capacity_tokens, min_tensor_parallel
 from phasesim.simulator.costs.roofline import (
     ALLREDUCE_HOP_LATENCY_S,
     RooflineConstants,
@@ -82,14 +82,6 @@ def test_tp_does_not_apply_to_groq_and_must_divide_the_heads():
         kv_capacity_tokens(hardware="groqrack", model="llama2-7b", tensor_parallel=2)
     with pytest.raises(InputError, match="does not divide llama2-7b's 32 attention heads"):
         kv_capacity_tokens(hardware="h100-sxm", model="llama2-7b", tensor_parallel=3)
-
-
-def test_a_tp1_table_is_not_reused_for_tp_n():
-    with pytest.raises(InputError, match="no tensor-parallel 2 table"):
-        load_cost_model(hardware="h100-sxm", model="llama2-7b", tensor_parallel=2)
-    with pytest.raises(InputError, match="not reused for another"):
-        load_cost_model(hardware="h100-sxm", model="llama2-7b", tensor_parallel=2,
-                        path="h100-sxm__llama2-7b__fp16__torch__measured")
 
 
 def test_the_built_table_is_labelled_analytical_with_its_degree():

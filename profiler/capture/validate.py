@@ -35,10 +35,10 @@ from phasesim.profiler.capture.sim_bridge import simulate_colocated
 from phasesim.seeds import check_seed
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.models import ModelSpec, get_model
-from phasesim.simulator.costs import TableCostModel
+from phasesim.simulator.costs import FunctionCostModel, TableCostModel
 from phasesim.traces.storage import read_trace
 
-__all__ = ["ValidateConfig", "run_validation", "render_report", "TableLookup", "loop_replay",
+__all__ = ["ValidateConfig", "run_validation", "render_report", "table_lookup", "loop_replay",
            "compare", "REAL_METADATA_KEY"]
 
 REAL_METADATA_KEY = b"phasesim.validate_real"
@@ -91,50 +91,44 @@ def read_cost_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 # --------------------------------------------------------------------------- table lookups
 
-class TableLookup:
-    """Step times straight from the table: prefill by (batch 1, prompt tokens), decode by
-    (batch, mean context), piecewise-linear in tokens and in batch, clamped at the grid's edges.
-    Used by the loop replay; implements the two CostModel methods it needs."""
+def table_lookup(df: pd.DataFrame, *, kv_bytes_per_token: int = 0) -> FunctionCostModel:
+    """Step times straight from the table's rows, as a real cost model (``FunctionCostModel``):
+    prefill by (batch, mean prompt tokens), decode by (batch, mean context), piecewise-linear in
+    tokens and in batch, clamped at the grid's edges. For a table the simulator's
+    ``TableCostModel`` refuses (a partial capture): it needs both phases and nothing else."""
+    grids: dict[str, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
+    for phase in ("prefill", "decode"):
+        sub = df[df[ts.PHASE] == phase]
+        if sub.empty:
+            raise InputError(f"cost table has no {phase} rows", column=ts.PHASE)
+        by_batch = {int(b): g.sort_values(ts.TOKENS) for b, g in sub.groupby(ts.BATCH_SIZE)}
+        grids[phase] = (np.array(sorted(by_batch), dtype=np.float64),
+                        [(by_batch[b][ts.TOKENS].to_numpy(np.float64),
+                          by_batch[b][ts.LATENCY_S].to_numpy(np.float64)) for b in sorted(by_batch)])
 
-    def __init__(self, df: pd.DataFrame, *, kv_bytes_per_token: int = 0) -> None:
-        self.kv_bytes_per_token = kv_bytes_per_token
-        self._grids: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-        for phase in ("prefill", "decode"):
-            sub = df[df[ts.PHASE] == phase]
-            if sub.empty:
-                raise InputError(f"cost table has no {phase} rows", column=ts.PHASE)
-            by_batch = {}
-            for b, g in sub.groupby(ts.BATCH_SIZE):
-                g = g.sort_values(ts.TOKENS)
-                by_batch[int(b)] = (g[ts.TOKENS].to_numpy(np.float64),
-                                    g[ts.LATENCY_S].to_numpy(np.float64))
-            self._grids[phase] = by_batch
-
-    def _at(self, phase: str, batch: int, tokens: float) -> float:
-        grid = self._grids[phase]
-        batches = np.array(sorted(grid), dtype=np.float64)
-        vals = np.array([np.interp(tokens, *grid[int(b)]) for b in batches])
+    def at(phase: str, batch: int, tokens: float) -> float:
+        batches, lines = grids[phase]
+        vals = np.array([np.interp(tokens, *line) for line in lines])
         return float(np.interp(batch, batches, vals)) if len(batches) > 1 else float(vals[0])
 
-    def prefill_time_s(self, chunk_tokens: np.ndarray, prefix_tokens: np.ndarray) -> float:
-        return self._at("prefill", len(chunk_tokens), float(np.mean(chunk_tokens)))
-
-    def decode_step_times_s(self, batch_size: int, mean_context_tokens: np.ndarray) -> np.ndarray:
-        return np.array([self._at("decode", batch_size, float(c))
-                         for c in np.atleast_1d(mean_context_tokens)])
+    return FunctionCostModel(
+        prefill=lambda total_tokens, batch: at("prefill", batch, total_tokens / batch),
+        decode=lambda batch, contexts: np.array([at("decode", batch, float(c))
+                                                 for c in np.atleast_1d(contexts)]),
+        kv_bytes_per_token=kv_bytes_per_token)
 
 
 def table_cost_model(df: pd.DataFrame, meta: dict[str, Any], spec: ModelSpec) -> tuple[Any, str]:
     """The simulator's ``TableCostModel`` (same interpolation as the simulator) when the table
-    validates; else the plain :class:`TableLookup` (e.g. a partial capture)."""
+    validates; else :func:`table_lookup` (e.g. a partial capture)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return TableCostModel.from_table(df, meta, model=spec), "phasesim.simulator.costs.TableCostModel"
     except (ImportError, InputError) as exc:
         dtype = str(df[ts.DTYPE].iloc[0])
-        return (TableLookup(df, kv_bytes_per_token=spec.kv_bytes_per_token(dtype)),
-                f"profiler.capture.validate.TableLookup ({' '.join(str(exc).split())[:160]})")
+        return (table_lookup(df, kv_bytes_per_token=spec.kv_bytes_per_token(dtype)),
+                f"profiler.capture.validate.table_lookup ({' '.join(str(exc).split())[:160]})")
 
 
 # --------------------------------------------------------------------------- estimates

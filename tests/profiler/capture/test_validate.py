@@ -12,8 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from phasesim.cli.profiler_cmd import app
-from phasesim.profiler.capture.validate import compare, loop_replay
+from phasesim.errors import InputError
+from phasesim.profiler.capture.validate import compare, loop_replay, table_cost_model, table_lookup
+from phasesim.simulator import table_schema as ts
+from phasesim.simulator.catalog import get_model
+from phasesim.simulator.costs import CostModel, TableCostModel, read_table
 from phasesim.simulator.costs.closed_form import ConstantCostModel
+from phasesim.simulator.costs.shipped import TABLES_DIR
 from tests.profiler.conftest import tiny_capture_args, write_small_trace
 
 
@@ -46,6 +51,36 @@ def test_loop_replay_prefill_first_and_batch_limit():
     assert out.loc[2, "prefill_start_s"] == pytest.approx(0.22)
     assert out.loc[2, "finish_s"] == pytest.approx(0.33)
     assert np.isnan(loop_replay(_trace([(0.0, 10, 1)]), cost, max_running=1).loc[0, "tpot_s"])
+
+
+def test_a_partial_table_is_read_by_a_real_cost_model_straight_from_its_rows():
+    """A table the simulator refuses (here: its metadata names no known source, as a capture cut
+    short may) is still compared, through a whole CostModel (``FunctionCostModel``) that
+    interpolates its rows piecewise-linearly."""
+    df, meta = read_table(TABLES_DIR / "h100-sxm__llama2-7b__fp16__torch__measured.parquet")
+    spec = get_model("llama2-7b")
+    full, note = table_cost_model(df, meta, spec)
+    assert isinstance(full, TableCostModel) and note == "phasesim.simulator.costs.TableCostModel"
+    partial, note = table_cost_model(df, dict(meta, source="unfinished"), spec)
+    assert isinstance(partial, CostModel) and not isinstance(partial, TableCostModel), note
+    assert note.startswith("profiler.capture.validate.table_lookup (")
+    assert partial.kv_bytes_per_token == spec.kv_bytes_per_token("fp16")
+    pre = df[(df[ts.PHASE] == "prefill") & (df[ts.BATCH_SIZE] == 1)].sort_values(ts.TOKENS)
+    (t0, l0), (t1, l1) = pre[[ts.TOKENS, ts.LATENCY_S]].to_numpy()[2:4]
+    mid = int((t0 + t1) // 2)
+    assert partial.prefill_time_s(np.array([int(t0)]), np.array([0])) == pytest.approx(l0)
+    assert partial.prefill_time_s(np.array([mid]), np.array([0])) == pytest.approx(
+        l0 + (l1 - l0) * (mid - t0) / (t1 - t0))
+    assert partial.prefill_time_s(np.array([10**7]), np.array([0])) == pytest.approx(
+        pre[ts.LATENCY_S].iloc[-1])  # clamped at the grid's edge
+    steps = partial.decode_step_times_s(1, np.array([128.0, 10**7]))
+    dec = df[(df[ts.PHASE] == "decode") & (df[ts.BATCH_SIZE] == 1)].set_index(ts.TOKENS)
+    assert steps.tolist() == pytest.approx([dec.loc[128, ts.LATENCY_S],
+                                            dec[ts.LATENCY_S].sort_index().iloc[-1]])
+    assert partial.mixed_step_time_s(np.array([int(t0)]), np.array([0]), np.array([128])) == \
+        pytest.approx(l0 + dec.loc[128, ts.LATENCY_S])
+    with pytest.raises(InputError, match="cost table has no decode rows"):
+        table_lookup(df[df[ts.PHASE] == "prefill"])
 
 
 def test_compare_reports_relative_error_of_median_and_p90():

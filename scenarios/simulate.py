@@ -56,7 +56,7 @@ def resolve_topology(spec: ScenarioSpec) -> TopologySpec:
 
 
 def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
-    """Plan-time checks: the trace file exists and the topology can be built."""
+    """Load-time checks: the trace file exists and the topology can be built."""
     assert spec.trace is not None
     check_trace(spec.trace)
     topology = resolve_topology(spec)
@@ -106,7 +106,7 @@ def pool_cost_model(pool: PoolSpec) -> CostModel:
 
 
 def _check_pool_table(pool: PoolSpec) -> None:
-    """Plan-time: the table the point will use can be had, without loading it: a profile file
+    """Load-time: the table the point will use can be had, without loading it: a profile file
     that exists, else a known engine and a degree the hardware and model allow (a table of that
     engine is then shipped or built)."""
     if pool.profile is not None:

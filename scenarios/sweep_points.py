@@ -1,10 +1,10 @@
 """From a scenario file to a list of fully validated points, before anything runs.
 
-``load_plan(path)`` parses the YAML (keeping line numbers), validates the base scenario, expands
-the ``sweep:`` section (grid axes x zipped groups, in file order, last axis fastest), applies each
-point's values by dotted path, and validates every point: its scenario, that its trace file
-exists and that its topology can be built. Any problem is an :class:`InputError` naming the file,
-the line and the dotted key, raised before a single point runs.
+``load_sweep_points(path)`` parses the YAML (keeping line numbers), validates the base scenario,
+expands the ``sweep:`` section (grid axes x zipped groups, in file order, last axis fastest),
+applies each point's values by dotted path, and validates every point: its scenario, that its
+trace file exists and that its topology can be built. Any problem is an :class:`InputError`
+naming the file, the line and the dotted key, raised before a single point runs.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec, SweepAxes
 from phasesim.scenarios.source import KeyPath, YamlSource, load_yaml_with_marks, locate
 
-__all__ = ["Point", "Plan", "load_plan", "expand_axes", "count_points", "MAX_POINTS", "point_id", "set_dotted", "split_dotted",
-           "canonical_json"]
+__all__ = ["Point", "SweepPoints", "load_sweep_points", "expand_axes", "count_points", "MAX_POINTS",
+           "point_id", "set_dotted", "split_dotted", "canonical_json"]
 
 
 # Points one sweep may have: each is validated and held in memory before the first one runs
-# (about 0.4 ms and a few kB each), so 10^5 points plan in under a minute.
+# (about 0.4 ms and a few kB each), so 10^5 points load in under a minute.
 MAX_POINTS = 100_000
 
 
@@ -47,7 +47,10 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
+class SweepPoints:
+    """A scenario file with its sweep expanded: the base scenario, the swept axes and every
+    validated point, in sweep order (last axis fastest)."""
+
     path: Path
     base: ScenarioSpec
     axes: tuple[str, ...]
@@ -56,12 +59,12 @@ class Plan:
 
 
 # A callable that checks a point beyond the pydantic model (trace file, topology); it raises
-# InputError(message, column=<dotted key>) and the planner adds the file and the line.
+# InputError(message, column=<dotted key>) and the loader adds the file and the line.
 PointCheck = Callable[[ScenarioSpec, Path], None]
 
 
-def load_plan(path: str | Path, *, full: bool = False, base_only: bool = False,
-              checks: Sequence[PointCheck] = ()) -> Plan:
+def load_sweep_points(path: str | Path, *, full: bool = False, base_only: bool = False,
+              checks: Sequence[PointCheck] = ()) -> SweepPoints:
     """Parse, validate and expand ``path``. ``full`` uses ``sweep.full`` instead of the default
     axes; ``base_only`` ignores the sweep (one point, the scenario as written)."""
     source = load_yaml_with_marks(path)
@@ -114,7 +117,7 @@ def load_plan(path: str | Path, *, full: bool = False, base_only: bool = False,
         points.append(Point(index=index, point_id=pid, values=values, spec=spec, config=config))
     axes = tuple(axis_marks)
     groups = tuple(tuple(group) for group in axes_spec.zip if len(group) > 1)
-    return Plan(path=file, base=base, axes=axes, points=tuple(points), zip_groups=groups)
+    return SweepPoints(path=file, base=base, axes=axes, points=tuple(points), zip_groups=groups)
 
 
 def _point_spec(body: Mapping[str, Any], values: Mapping[str, Any], *, source: YamlSource,

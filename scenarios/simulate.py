@@ -8,7 +8,7 @@ from pathlib import Path
 
 from phasesim.errors import InputError
 from phasesim.scenarios.model import BuiltinTopology, ScenarioSpec
-from phasesim.scenarios.trace_source import build_trace, check_trace
+from phasesim.scenarios.scenario_trace import build_trace, check_trace
 from phasesim.simulator.catalog.engines import engine_for_hardware
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from phasesim.scenarios.model import TraceSpec
-from phasesim.scenarios.sweep_points import load_sweep_points
+from phasesim.scenarios.scenario_trace import build_trace
 from phasesim.scenarios.simulate import pool_cost_model, resolve_topology
-from phasesim.scenarios.trace_source import build_trace
+from phasesim.scenarios.sweep_points import load_sweep_points
 from phasesim.simulator.costs import find_table
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology

@@ -8,7 +8,7 @@ from pathlib import Path
 from phasesim.scenarios import load_sweep_points
 from phasesim.scenarios.model import TraceSpec
 from phasesim.scenarios.point import check_point
-from phasesim.scenarios.trace_source import build_trace
+from phasesim.scenarios.scenario_trace import build_trace
 from tests.scenarios.conftest import REPO
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec, SweepAxes
-from phasesim.scenarios.sweep_points import expand_axes, load_sweep_points, point_id, set_dotted
 from phasesim.scenarios.point import check_point
-from phasesim.scenarios.source import parse_yaml_text
+from phasesim.scenarios.sweep_points import expand_axes, load_sweep_points, point_id, set_dotted
+from phasesim.scenarios.yaml_marks import parse_yaml_text
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 MakeFile = Callable[[str], Path]

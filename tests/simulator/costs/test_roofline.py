@@ -92,13 +92,13 @@ def test_borrowed_constants_are_flagged():
     assert any("uncalibrated" in p for p in meta["provenance"])
 
 
-def test_calibration_is_reproducible_from_the_shipped_reference_data():
+def test_kernel_fit_is_reproducible_from_the_shipped_reference_data():
     committed = json.loads(CONSTANTS_PATH.read_text())
     fresh = fit_kernel_constants(REFERENCE_DIR, date=committed["date"])
     assert json.loads(json.dumps(fresh)) == committed
 
 
-def test_docs_show_the_committed_calibration_errors():
+def test_docs_show_the_committed_kernel_fit_errors():
     committed = json.loads(CONSTANTS_PATH.read_text())
     assert render_kernel_fit_tables(committed) in (REPO / "docs" / "calibration.md").read_text()
 

@@ -6,7 +6,8 @@
 Runs a sweep of ``--points`` points (the shipped Azure code trace, first ``--requests`` requests,
 one H100, a different request rate per point) into a temporary directory and prints:
 - the points' own run time (each measured inside its worker, trace building and file writing
-  included) and the wall time of the whole sweep (plan, pool start, all points, results.parquet);
+  included) and the wall time of the whole sweep (loading its points, pool start, all points,
+  results.parquet);
 - overhead = 1 - sum(point run times) / (wall x workers), with and without the workers' start-up
   (the time before each worker's first point begins: interpreter spawn and imports);
 - points per second. Figures vary with machine load; nothing is asserted.
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from phasesim.scenarios import Backend, ExecutorSpec, load_sweep_points, open_executor, run_sweep
 from phasesim.scenarios.executors import process_start_method
 from phasesim.scenarios.point import PointOutcome, PointTask, check_point, execute_point
 from phasesim.traces import read_trace, write_trace
@@ -70,9 +71,9 @@ def main() -> None:
 
         wall_start_epoch = time.time()
         wall_start = time.perf_counter()
-        plan = load_plan(scenario, checks=(check_point,))
+        sweep = load_sweep_points(scenario, checks=(check_point,))
         with open_executor(spec) as executor:
-            report = run_sweep(plan, Path(tmp) / "out", executor=_Unwrap(executor, starts, ends))
+            report = run_sweep(sweep, Path(tmp) / "out", executor=_Unwrap(executor, starts, ends))
         wall_s = time.perf_counter() - wall_start
 
     busy_s = sum(o.run_s for o in report.outcomes)

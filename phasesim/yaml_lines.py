@@ -3,9 +3,9 @@
 ``line_of(text, loc)`` composes ``text`` (nodes only, nothing built: linear in the file, aliases
 are not expanded) and returns the 1-based line of the longest prefix of the key path ``loc``
 (a pydantic error location such as ``("links", 0, "latency_s")``) found in the document. It is the
-way ``phasesim.scenarios.source`` locates a scenario's errors (record every key's mark, take the
-longest recorded prefix, skip parts pydantic adds), for readers below the scenarios layer, such as
-``phasesim.simulator.topology``.
+way ``phasesim.scenarios.yaml_marks`` locates a scenario's errors (record every key's mark, take
+the longest recorded prefix, skip parts pydantic adds), for readers below the scenarios layer,
+such as ``phasesim.simulator.topology``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Declarative experiments (YAML) and the sweep runner.
 
-``load_plan`` reads and validates a scenario file and expands its sweep; ``run_sweep`` runs the
-points on any ``concurrent.futures.Executor`` (``open_executor``: process pool, Dask) with resume;
-``run_scenario`` runs one point in-process (``sim run``); ``phasesim.scenarios.report.write_report`` plots a
-sweep directory (kept out of this package's imports so that sweep workers never load matplotlib).
+``load_sweep_points`` reads and validates a scenario file and expands its sweep; ``run_sweep``
+runs the points on any ``concurrent.futures.Executor`` (``open_executor``: process pool, Dask)
+with resume; ``run_scenario`` runs one point in-process (``sim run``);
+``phasesim.scenarios.report.write_report`` plots a sweep directory (kept out of this package's
+imports so that sweep workers never load matplotlib).
 """
 
 from phasesim.scenarios.executors import Backend, ExecutorSpec, InlineExecutor, open_executor
 from phasesim.scenarios.model import ScenarioKind, ScenarioSpec
-from phasesim.scenarios.plan import Plan, Point, load_plan
 from phasesim.scenarios.point import (
     PointOutcome,
     PointTask,
@@ -17,6 +17,7 @@ from phasesim.scenarios.point import (
     run_scenario,
 )
 from phasesim.scenarios.sweep import SweepReport, collect_results, run_sweep
+from phasesim.scenarios.sweep_points import Point, SweepPoints, load_sweep_points
 
 __all__ = [
     "Backend",
@@ -25,9 +26,9 @@ __all__ = [
     "open_executor",
     "ScenarioKind",
     "ScenarioSpec",
-    "Plan",
+    "SweepPoints",
     "Point",
-    "load_plan",
+    "load_sweep_points",
     "PointOutcome",
     "PointTask",
     "check_point",

@@ -25,8 +25,8 @@ from phasesim.atomic import atomic_path, staged_dir
 from phasesim.errors import OutputError
 from phasesim.scenarios.model import ScenarioKind, ScenarioSpec
 from phasesim.scenarios.phases import CURVES_FILE, check_phases, phases_files
-from phasesim.scenarios.plan import Point
 from phasesim.scenarios.simulate import check_simulate, simulate_files
+from phasesim.scenarios.sweep_points import Point
 from phasesim.simulator.results.output import RESULT_FILES
 
 __all__ = ["PointTask", "PointOutcome", "execute_point", "run_scenario", "check_point",
@@ -46,7 +46,7 @@ _RUNNERS: dict[ScenarioKind, Callable[[ScenarioSpec, Path], None]] = {
     ScenarioKind.PHASES: phases_files,
 }
 
-# kind -> plan-time check(spec, scenario_dir): raise InputError(column=dotted key) before running
+# kind -> load-time check(spec, scenario_dir): raise InputError(column=dotted key) before running
 _CHECKS: dict[ScenarioKind, Callable[[ScenarioSpec, Path], None]] = {
     ScenarioKind.SIMULATE: check_simulate,
     ScenarioKind.PHASES: check_phases,

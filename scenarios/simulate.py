@@ -8,7 +8,7 @@ from pathlib import Path
 
 from phasesim.errors import InputError
 from phasesim.scenarios.model import BuiltinTopology, ScenarioSpec
-from phasesim.scenarios.trace_source import build_trace, check_trace
+from phasesim.scenarios.scenario_trace import build_trace, check_trace
 from phasesim.simulator.catalog.engines import engine_for_hardware
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
@@ -55,7 +55,7 @@ def resolve_topology(spec: ScenarioSpec) -> TopologySpec:
 
 
 def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
-    """Plan-time checks: the trace file exists and the topology can be built."""
+    """Load-time checks: the trace file exists and the topology can be built."""
     assert spec.trace is not None
     check_trace(spec.trace)
     topology = resolve_topology(spec)
@@ -104,7 +104,7 @@ def pool_cost_model(pool: PoolSpec) -> CostModel:
 
 
 def _check_pool_table(pool: PoolSpec) -> None:
-    """Plan-time: the table the point will use can be had, without loading it: a profile file
+    """Load-time: the table the point will use can be had, without loading it: a profile file
     that exists, else a known engine and a degree the hardware and model allow (a table of that
     engine is then shipped or built)."""
     if pool.profile is not None:

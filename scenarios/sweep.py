@@ -1,11 +1,11 @@
-"""Run a plan's points on any ``concurrent.futures.Executor``; resume; combine the results.
+"""Run a sweep's points on any ``concurrent.futures.Executor``; resume; combine the results.
 
 Layout of a sweep directory::
 
     DIR/sweep.json                 scenario name and kind, axes, every point's id and values
     DIR/scenario.yaml              the scenario file as given
     DIR/points/<point_id>/         one per point, published in one rename (see scenarios.point)
-    DIR/results.parquet            one row per point, in plan order: point_id, the swept values,
+    DIR/results.parquet            one row per point, in sweep order: point_id, the swept values,
                                    status ("ok" | "error"), error, flattened summary metrics
 
 A point whose directory already holds a ``summary.json`` made from the same config is skipped,
@@ -32,7 +32,6 @@ import pandas as pd
 
 from phasesim.atomic import atomic_path, output_errors, remove_stale
 from phasesim.errors import InputError, OutputError
-from phasesim.scenarios.plan import Plan, canonical_json
 from phasesim.scenarios.point import (
     ERROR_FILE,
     SUMMARY_FILE,
@@ -42,6 +41,7 @@ from phasesim.scenarios.point import (
     is_finished,
     write_error,
 )
+from phasesim.scenarios.sweep_points import SweepPoints, canonical_json
 from phasesim.simulator.results.output import parquet_bytes, summary_json
 
 __all__ = ["SweepReport", "run_sweep", "count_finished", "collect_results", "flatten_summary", "RESULTS_FILE",
@@ -68,11 +68,11 @@ class SweepReport:
         return sum(not o.ok for o in self.outcomes)
 
 
-def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
+def run_sweep(sweep: SweepPoints, out_dir: str | Path, *, executor: Executor,
               on_done: Callable[[PointOutcome], None] | None = None,
               on_start: Callable[[int, int], None] | None = None,
               runner: PointRunner = execute_point) -> SweepReport:
-    """Run every unfinished point of ``plan`` into ``out_dir``; write ``results.parquet``.
+    """Run every unfinished point of ``sweep`` into ``out_dir``; write ``results.parquet``.
 
     ``on_start(to_run, skipped)`` is called once before the first submission and
     ``on_done(outcome)`` after each point (progress bars). Failing points are recorded in
@@ -81,16 +81,16 @@ def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
     start = time.perf_counter()
     out = Path(out_dir)
     points_dir = out / POINTS_DIR
-    _check_reuse(plan, out)
+    _check_reuse(sweep, out)
     with output_errors(out):
         points_dir.mkdir(parents=True, exist_ok=True)
         remove_stale(out)  # temporaries of a killed earlier run
         remove_stale(points_dir)
-    _write_bytes(out / SWEEP_FILE, summary_json(_sweep_doc(plan)).encode())
-    _write_bytes(out / SCENARIO_COPY, plan.path.read_bytes())
-    todo = [p for p in plan.points if not is_finished(points_dir, p.point_id, p.config)]
+    _write_bytes(out / SWEEP_FILE, summary_json(_sweep_doc(sweep)).encode())
+    _write_bytes(out / SCENARIO_COPY, sweep.path.read_bytes())
+    todo = [p for p in sweep.points if not is_finished(points_dir, p.point_id, p.config)]
     if on_start is not None:
-        on_start(len(todo), len(plan.points) - len(todo))
+        on_start(len(todo), len(sweep.points) - len(todo))
     futures: dict[Future[PointOutcome], Any] = {}
     outcomes: list[PointOutcome] = []
     try:
@@ -115,15 +115,15 @@ def run_sweep(plan: Plan, out_dir: str | Path, *, executor: Executor,
         for future in futures:
             future.cancel()
         raise
-    frame = collect_results(plan, points_dir)
+    frame = collect_results(sweep, points_dir)
     results_path = out / RESULTS_FILE
     _write_bytes(results_path, parquet_bytes(frame))
-    return SweepReport(points=len(plan.points), skipped=len(plan.points) - len(todo),
+    return SweepReport(points=len(sweep.points), skipped=len(sweep.points) - len(todo),
                        outcomes=tuple(outcomes), wall_s=time.perf_counter() - start,
                        results_path=results_path)
 
 
-def _check_reuse(plan: Plan, out: Path) -> None:
+def _check_reuse(sweep: SweepPoints, out: Path) -> None:
     """A sweep directory holds one study: refuse a file, a non-empty directory that holds no
     sweep (files phasesim did not write) and a sweep of another scenario (name or kind)."""
     if out.exists() and not out.is_dir():
@@ -138,27 +138,27 @@ def _check_reuse(plan: Plan, out: Path) -> None:
     except (OSError, ValueError):
         doc = None  # a damaged description of this sweep is rewritten below
     if isinstance(doc, dict) and (doc.get("name"), doc.get("kind")) != \
-            (plan.base.name, plan.base.kind.value):
+            (sweep.base.name, sweep.base.kind.value):
         raise InputError(f"the directory holds another sweep ('{doc.get('name')}'); choose a new "
                          "directory, or the same scenario to resume", path=out)
 
 
-def count_finished(plan: Plan, out_dir: str | Path) -> int:
+def count_finished(sweep: SweepPoints, out_dir: str | Path) -> int:
     """After a sweep stopped early and its executor shut down: remove the temporaries of the
-    stopped workers, return how many of ``plan``'s points have their results in ``out_dir``
+    stopped workers, return how many of ``sweep``'s points have their results in ``out_dir``
     (whole points: a point's directory is published whole)."""
     points_dir = Path(out_dir) / POINTS_DIR
     remove_stale(points_dir)
-    return sum(is_finished(points_dir, p.point_id, p.config) for p in plan.points)
+    return sum(is_finished(points_dir, p.point_id, p.config) for p in sweep.points)
 
 
-def collect_results(plan: Plan, points_dir: str | Path) -> pd.DataFrame:
-    """One row per point in plan order: id, swept values, status, error, flattened summary."""
+def collect_results(sweep: SweepPoints, points_dir: str | Path) -> pd.DataFrame:
+    """One row per point in sweep order: id, swept values, status, error, flattened summary."""
     rows: list[dict[str, Any]] = []
-    for point in plan.points:
+    for point in sweep.points:
         folder = Path(points_dir) / point.point_id
         row: dict[str, Any] = {"point_id": point.point_id}
-        row.update({axis: point.values.get(axis) for axis in plan.axes})
+        row.update({axis: point.values.get(axis) for axis in sweep.axes})
         summary_path = folder / SUMMARY_FILE
         summary = _read_summary(summary_path) if summary_path.is_file() else None
         if summary is not None:
@@ -173,10 +173,10 @@ def collect_results(plan: Plan, points_dir: str | Path) -> pd.DataFrame:
             row["status"], row["error"] = "error", last[0] if last else "error"
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for axis in plan.axes:
+    for axis in sweep.axes:
         frame[axis] = _axis_column(frame[axis])
     for column in frame.columns:
-        if frame[column].dtype == object and column not in plan.axes:
+        if frame[column].dtype == object and column not in sweep.axes:
             frame[column] = _object_column(frame[column])
     return frame
 
@@ -236,15 +236,15 @@ def _object_column(column: pd.Series) -> pd.Series:
                       for v in column.tolist()], index=column.index, dtype=object)
 
 
-def _sweep_doc(plan: Plan) -> dict[str, Any]:
+def _sweep_doc(sweep: SweepPoints) -> dict[str, Any]:
     return {
-        "name": plan.base.name,
-        "kind": plan.base.kind.value,
-        "axes": list(plan.axes),
-        "zip_groups": [list(group) for group in plan.zip_groups],
-        "slo": plan.base.slo.model_dump(mode="json"),
-        "report": plan.base.report.model_dump(mode="json"),
-        "points": [{"point_id": p.point_id, "values": dict(p.values)} for p in plan.points],
+        "name": sweep.base.name,
+        "kind": sweep.base.kind.value,
+        "axes": list(sweep.axes),
+        "zip_groups": [list(group) for group in sweep.zip_groups],
+        "slo": sweep.base.slo.model_dump(mode="json"),
+        "report": sweep.base.report.model_dump(mode="json"),
+        "points": [{"point_id": p.point_id, "values": dict(p.values)} for p in sweep.points],
     }
 
 

@@ -1,6 +1,6 @@
-"""Batching policies: plain functions from a read-only view of one instance to a ``StepPlan``.
+"""Batching policies: plain functions from a read-only view of one instance to a ``StepDecision``.
 
-A policy never mutates anything; the instance applies the plan (vLLM's schedule() /
+A policy never mutates anything; the instance applies the decision (vLLM's schedule() /
 update_from_output() split). Adding a policy = one function + one entry in ``POLICIES``.
 
 Shared rules:
@@ -24,11 +24,11 @@ from phasesim.simulator.kv import blocks_for
 from phasesim.simulator.request import Request
 from phasesim.simulator.topology import Batching
 
-__all__ = ["StepPlan", "InstanceView", "POLICIES", "continuous", "chunked", "static",
+__all__ = ["StepDecision", "InstanceView", "POLICIES", "continuous", "chunked", "static",
            "no_batching", "prefill_tokens"]
 
 
-class StepPlan(NamedTuple):
+class StepDecision(NamedTuple):
     """One iteration's decision (immutable). ``chunks`` are (request, new prompt tokens) pairs."""
 
     join: tuple[Request, ...] = ()
@@ -112,7 +112,7 @@ def _fit_decode(batch: Sequence[Request], free_blocks: int,
     return tuple(keep), tuple(preempt), free_blocks - need
 
 
-def continuous(view: InstanceView) -> StepPlan:
+def continuous(view: InstanceView) -> StepDecision:
     """vLLM-style iteration-level scheduling: prefill-first, else one decode step for all."""
     join = tuple(view.ready)
     running = len(view.running) + len(join)
@@ -120,13 +120,13 @@ def continuous(view: InstanceView) -> StepPlan:
                       budget=view.max_num_batched_tokens,
                       max_seqs=view.max_num_seqs)[0] if view.waiting else None
     if admitted:
-        return StepPlan(join=join, admit=tuple(admitted),
+        return StepDecision(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))
     decode, preempt, _ = _fit_decode((*view.running, *join), view.free_blocks, view.block_tokens)
-    return StepPlan(join=join, decode=decode, preempt=preempt)
+    return StepDecision(join=join, decode=decode, preempt=preempt)
 
 
-def chunked(view: InstanceView) -> StepPlan:
+def chunked(view: InstanceView) -> StepDecision:
     """Sarathi-style: a token budget per iteration; running decodes first (one token each, the
     oldest first while the budget lasts), then chunks of unfinished prefills, then new
     admissions, in one mixed iteration."""
@@ -155,35 +155,35 @@ def chunked(view: InstanceView) -> StepPlan:
             take = min(budget, prefill_tokens(request))
             chunks.append((request, take))
             budget -= take
-    return StepPlan(join=join, admit=tuple(admitted), chunks=tuple(chunks), decode=decode,
+    return StepDecision(join=join, admit=tuple(admitted), chunks=tuple(chunks), decode=decode,
                     preempt=preempt)
 
 
-def _static(view: InstanceView, max_seqs: int) -> StepPlan:
+def _static(view: InstanceView, max_seqs: int) -> StepDecision:
     if view.running:  # run the formed batch to completion
         decode, preempt, _ = _fit_decode(view.running, view.free_blocks, view.block_tokens)
-        return StepPlan(decode=decode, preempt=preempt)
+        return StepDecision(decode=decode, preempt=preempt)
     join = tuple(view.ready[:max_seqs])
     admitted, _ = _admit(view, busy=len(join), free_blocks=view.free_blocks,
                          budget=view.max_num_batched_tokens, max_seqs=max_seqs)
     if admitted:
-        return StepPlan(join=join, admit=tuple(admitted),
+        return StepDecision(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))
     decode, preempt, _ = _fit_decode(join, view.free_blocks, view.block_tokens)
-    return StepPlan(join=join, decode=decode, preempt=preempt)
+    return StepDecision(join=join, decode=decode, preempt=preempt)
 
 
-def static(view: InstanceView) -> StepPlan:
+def static(view: InstanceView) -> StepDecision:
     """Form a batch (prefill together), run it to completion, only then form the next."""
     return _static(view, view.max_num_seqs)
 
 
-def no_batching(view: InstanceView) -> StepPlan:
+def no_batching(view: InstanceView) -> StepDecision:
     """One sequence at a time (GroqRack's default)."""
     return _static(view, 1)
 
 
-POLICIES: dict[Batching, Callable[[InstanceView], StepPlan]] = {
+POLICIES: dict[Batching, Callable[[InstanceView], StepDecision]] = {
     Batching.CONTINUOUS: continuous,
     Batching.CHUNKED: chunked,
     Batching.STATIC: static,

@@ -1,11 +1,11 @@
 """One serving instance: a waiting queue, a running batch, a KV cache and the loop that drives
 them.
 
-The loop is vLLM's decide / run / update: ask the batching policy for a ``StepPlan``, schedule
+The loop is vLLM's decide / run / update: ask the batching policy for a ``StepDecision``, schedule
 the step's end, apply it, tell the requests that finished. It is a state machine on SimPy
 callbacks (see ``phasesim.simulator.context``): ``_decide`` takes a decision and schedules the event that
 ends the step; an idle instance schedules nothing until a request pokes it. In ``fast`` mode a
-plan that only decodes (joins applied first) is fast-forwarded in closed form
+decision that only decodes (joins applied first) is fast-forwarded in closed form
 (``phasesim.simulator.decode_runs``): the ends of the next ``k`` steps come from one call (``decode_run``
 of a table cost model: a slice of a cumulative table shared by all runs of that batch size; else
 one vectorised ``decode_step_times_s``), up to the next completion (or the last step whose KV
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phasesim.simulator.batching import InstanceView, StepPlan, prefill_tokens
+from phasesim.simulator.batching import InstanceView, StepDecision, prefill_tokens
 from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
 from phasesim.simulator.decode_runs import DecodeRun, start_run
@@ -54,7 +54,7 @@ class Instance:
     """One instance of a pool (a GPU, or a whole GroqRack)."""
 
     def __init__(self, *, ctx: SimContext, pool: str, role: Role, index: int,
-                 cost_model: CostModel, kv: KVCache, policy: Callable[[InstanceView], StepPlan],
+                 cost_model: CostModel, kv: KVCache, policy: Callable[[InstanceView], StepDecision],
                  limits: InstanceLimits, queue_key: Callable[[Request], tuple],
                  prefill_emits_token: bool, fast: bool) -> None:
         self.ctx = ctx
@@ -85,7 +85,7 @@ class Instance:
         # will (re)prefill and hold as KV (+ at enqueue/preemption, - at admission)
         self.waiting_tokens = 0
         self._asleep = False  # on an idle decision: a poke schedules the next one
-        self._plan: StepPlan | None = None  # the (non fast-forwarded) step in progress
+        self._decision: StepDecision | None = None  # the (non fast-forwarded) step in progress
         self._run: DecodeRun | None = None
         self._decode_run = decode_run_of(cost_model)
         self._prefill_step_s = prefill_step_s_of(cost_model)
@@ -205,31 +205,31 @@ class Instance:
             reservations.tell_granted()
 
     def _decide_step(self) -> None:
-        plan = self.policy(self._view())
+        decision = self.policy(self._view())
         now = now_ns(self.env)
-        if plan.idle:
+        if decision.idle:
             self._record(now)
             self._asleep = True  # a poke (ROUTE phase) schedules the next decision
             return
-        fast_run = self.fast and plan.decode_only
+        fast_run = self.fast and decision.decode_only
         kv = self.kv
-        plan = self._begin(plan, fast_run, now)
+        decision = self._begin(decision, fast_run, now)
         self._record(now)
         if fast_run:  # fast-forward decode steps of an unchanged batch (module docstring)
-            run = self._run = start_run(plan.decode, now, kv.capacity_blocks - kv.used_blocks
+            run = self._run = start_run(decision.decode, now, kv.capacity_blocks - kv.used_blocks
                                         + kv.evictable_blocks, kv.block_tokens, self._decode_run)
             run.end = Timer(self.env, run.end_ns(run.steps), DECIDE, self._run_done)
-        elif not (plan.chunks or plan.decode):
+        elif not (decision.chunks or decision.decode):
             Timer(self.env, 0, DECIDE, self._decide)  # only preemptions/joins: decide again
         else:
-            step_ns = self._step_ns(plan)
-            self.stats.count(step_ns, len(plan.chunks) + len(plan.decode), 1)
-            self._plan = plan
+            step_ns = self._step_ns(decision)
+            self.stats.count(step_ns, len(decision.chunks) + len(decision.decode), 1)
+            self._decision = decision
             Timer(self.env, step_ns, DECIDE, self._step_done)  # apply and decide in one go
 
     def _step_done(self, _event: object) -> None:
-        plan, self._plan = self._plan, None
-        self._end(plan)
+        decision, self._decision = self._decision, None
+        self._end(decision)
         self._decide()
 
     def _view(self) -> InstanceView:
@@ -240,25 +240,25 @@ class Instance:
         view.free_blocks = kv.capacity_blocks - kv.used_blocks + kv.evictable_blocks
         return view
 
-    def _begin(self, plan: StepPlan, fast_run: bool, now: int) -> StepPlan:
-        """Apply the start of ``plan``; the plan to run (its admitted requests' chunks cut to
-        what the prefix cache left to compute)."""
+    def _begin(self, decision: StepDecision, fast_run: bool, now: int) -> StepDecision:
+        """Apply the start of ``decision``; the decision to run (its admitted requests' chunks cut
+        to what the prefix cache left to compute)."""
         kv = self.kv
-        for request in plan.join:
+        for request in decision.join:
             self.ready.remove(request)
             self.running.append(request)
-        for request in plan.preempt:
+        for request in decision.preempt:
             self._preempt(request, now)
-        if plan.admit:
-            n = len(plan.admit)
-            if self.waiting[:n] == list(plan.admit):
+        if decision.admit:
+            n = len(decision.admit)
+            if self.waiting[:n] == list(decision.admit):
                 del self.waiting[:n]
             else:
-                admitted = set(map(id, plan.admit))
+                admitted = set(map(id, decision.admit))
                 self.waiting[:] = [r for r in self.waiting if id(r) not in admitted]
             prefix = self.prefix
             hits = False
-            for request in plan.admit:
+            for request in decision.admit:
                 request.prefill_target_tokens = prefill_tokens(request)
                 self.waiting_tokens -= request.prefill_target_tokens
                 request.prefill_done_tokens = 0
@@ -272,7 +272,7 @@ class Instance:
                 if request.prefill_start_ns < 0:
                     request.prefill_start_ns = now
                 self.running.append(request)
-        for request in plan.decode:
+        for request in decision.decode:
             if request.decode_start_ns < 0:
                 request.decode_start_ns = now
             if not fast_run:
@@ -280,11 +280,11 @@ class Instance:
                 if grow > 0:
                     kv.allocate(grow)
                     request.kv_blocks += grow
-        if plan.admit and hits:
-            plan = StepPlan(plan.join, plan.admit, tuple([
+        if decision.admit and hits:
+            decision = StepDecision(decision.join, decision.admit, tuple([
                 (r, min(tokens, r.prefill_target_tokens - r.prefill_done_tokens))
-                for r, tokens in plan.chunks]), plan.decode, plan.preempt)
-        return plan
+                for r, tokens in decision.chunks]), decision.decode, decision.preempt)
+        return decision
 
     def _reuse_prefix(self, request: Request, prefix: PrefixKVCache) -> bool:
         """Admission with a prefix cache: hold the request's leading prefix blocks resident here
@@ -331,37 +331,38 @@ class Instance:
         bisect.insort(self.waiting, request, key=_waiting_order)
         self.waiting_tokens += prefill_tokens(request)
 
-    def _step_ns(self, plan: StepPlan) -> int:
+    def _step_ns(self, decision: StepDecision) -> int:
         cost = self.cost_model
-        if plan.chunks and not plan.decode:  # a prefill iteration
-            if len(plan.chunks) == 1:
-                (request, tokens), = plan.chunks
+        if decision.chunks and not decision.decode:  # a prefill iteration
+            if len(decision.chunks) == 1:
+                (request, tokens), = decision.chunks
                 seconds = self._prefill_step_s((tokens,), (request.prefill_done_tokens,))
             else:
                 seconds = self._prefill_step_s(
-                    tuple(c for _, c in plan.chunks),
-                    tuple(r.prefill_done_tokens for r, _ in plan.chunks))
-        elif plan.chunks:  # a mixed iteration (chunked prefill)
-            chunk = np.fromiter((c for _, c in plan.chunks), dtype=np.int64, count=len(plan.chunks))
-            prefix = np.fromiter((r.prefill_done_tokens for r, _ in plan.chunks), dtype=np.int64,
-                                 count=len(plan.chunks))
-            ctx = np.fromiter((r.cached_tokens for r in plan.decode), dtype=np.int64,
-                              count=len(plan.decode))
+                    tuple(c for _, c in decision.chunks),
+                    tuple(r.prefill_done_tokens for r, _ in decision.chunks))
+        elif decision.chunks:  # a mixed iteration (chunked prefill)
+            chunk = np.fromiter((c for _, c in decision.chunks), dtype=np.int64,
+                                count=len(decision.chunks))
+            prefix = np.fromiter((r.prefill_done_tokens for r, _ in decision.chunks),
+                                 dtype=np.int64, count=len(decision.chunks))
+            ctx = np.fromiter((r.cached_tokens for r in decision.decode), dtype=np.int64,
+                              count=len(decision.decode))
             seconds = cost.mixed_step_time_s(chunk, prefix, ctx)
         else:
-            batch = len(plan.decode)
-            mean_ctx = sum(r.cached_tokens for r in plan.decode) / batch
+            batch = len(decision.decode)
+            mean_ctx = sum(r.cached_tokens for r in decision.decode) / batch
             seconds = float(cost.decode_step_times_s(batch, np.array([mean_ctx]))[0])
         return max(1, ns(seconds))
 
-    def _end(self, plan: StepPlan) -> None:
+    def _end(self, decision: StepDecision) -> None:
         now = now_ns(self.env)
-        for request, tokens in plan.chunks:
+        for request, tokens in decision.chunks:
             request.prefill_done_tokens += tokens
             request.cached_tokens = request.prefill_done_tokens
             if request.prefill_done_tokens >= request.prefill_target_tokens:
                 self._prefilled(request, now)
-        for request in plan.decode:
+        for request in decision.decode:
             request.cached_tokens += 1
             request.generated_tokens += 1
             if request.generated_tokens == 1:

@@ -9,9 +9,8 @@ l40s and mi300x (constants borrowed from a calibrated sibling, flagged in their 
 scenarios sweep them), and every hardware's DEFAULT engine (vllm, deepspeed on Gaudi2, sambaflow
 on SN40L) from ``simulator/tables/engine_calibration.json`` (``profiler fit``), from
 ``phasesim.simulator.costs.roofline.build_analytical_table`` and the constants committed in
-``simulator/tables/calibrated_constants.json`` (refit them with ``python -m
-phasesim.profiler.calibrate.calibration``). Measured tables there win over these of their engine
-(``phasesim.simulator.costs.resolve``).
+``simulator/tables/calibrated_constants.json`` (refit them with ``python tools/fit_kernels.py``).
+Measured tables there win over these of their engine (``phasesim.simulator.costs.resolve``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from phasesim.errors import InputError
 from phasesim.traces import schema
 from phasesim.traces.formats import CSV_COLUMNS, TraceFormat, detect_format
 from phasesim.traces.generators import ArrivalProcess
-from phasesim.traces.readers import Chunk, Source, horizon_error, location_kw, open_source
+from phasesim.traces.readers import Chunk, TraceInput, horizon_error, location_kw, open_trace_input
 from phasesim.traces.storage import (
     ARROW_TYPES,
     COMPRESSION,
@@ -53,7 +53,7 @@ class ImportReport:
 class _Assembler:
     """Numbers requests and watches arrival order, chunk by chunk."""
 
-    def __init__(self, *, src: Source, strict: bool) -> None:
+    def __init__(self, *, src: TraceInput, strict: bool) -> None:
         self._src = src
         self._strict = strict
         self._max_arrival = -math.inf
@@ -138,7 +138,7 @@ def _canonical(table: pa.Table) -> pa.Table:
     return table.select(order)
 
 
-def _sorted(table: pa.Table, *, src: Source, notes: dict[str, Any]) -> pa.Table:
+def _sorted(table: pa.Table, *, src: TraceInput, notes: dict[str, Any]) -> pa.Table:
     """Stable sort by arrival; renumber generated ids; rebase wall-clock arrivals on the earliest."""
     order = pc.sort_indices(table, sort_keys=[(schema.ARRIVAL_S, "ascending")])
     table = table.take(order)
@@ -169,13 +169,13 @@ def import_trace(
     they are sorted with a :class:`TraceWarning`). ``arrival``/``seed`` synthesize arrivals for a
     length-only CSV (default: every request at 0 s).
     """
-    source = open_source(src, format=format, arrival=arrival, seed=seed)
-    assembler = _Assembler(src=source, strict=strict)
-    tables = [assembler.add(chunk) for chunk in source.chunks]
+    opened = open_trace_input(src, format=format, arrival=arrival, seed=seed)
+    assembler = _Assembler(src=opened, strict=strict)
+    tables = [assembler.add(chunk) for chunk in opened.chunks]
     assembler.finish()
     table = pa.concat_tables(tables, promote_options="default")
     if assembler.out_of_order:
-        table = _sorted(table, src=source, notes=source.notes)
+        table = _sorted(table, src=opened, notes=opened.notes)
     return table_to_frame(table, assembler.meta())
 
 
@@ -193,12 +193,12 @@ def import_to_parquet(
     Memory stays bounded by the chunk size unless the input is unsorted (then the written rows are
     read back and sorted in memory). No output is left behind on error.
     """
-    source = open_source(src, format=format, arrival=arrival, seed=seed)
-    assembler = _Assembler(src=source, strict=strict)
+    opened = open_trace_input(src, format=format, arrival=arrival, seed=seed)
+    assembler = _Assembler(src=opened, strict=strict)
     with atomic_path(out) as tmp:
         writer = None
         try:
-            for chunk in source.chunks:
+            for chunk in opened.chunks:
                 table = assembler.add(chunk)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, _file_schema(table.schema), compression=COMPRESSION)
@@ -210,7 +210,7 @@ def import_to_parquet(
             if writer is not None:
                 writer.close()
         if assembler.out_of_order:
-            table = _sorted(pq.read_table(tmp), src=source, notes=source.notes)
+            table = _sorted(pq.read_table(tmp), src=opened, notes=opened.notes)
             table = table.replace_schema_metadata({schema.METADATA_KEY: meta_json(assembler.meta())})
             pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
     return ImportReport(rows=assembler.rows, out_of_order_rows=assembler.out_of_order, meta=assembler.meta())

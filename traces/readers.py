@@ -39,8 +39,8 @@ from phasesim.traces.generators import ArrivalClock, ArrivalProcess, spec_dict
 from phasesim.traces.storage import ARROW_TYPES, coerce_table, new_meta, read_meta, with_transform
 from phasesim.units import MAX_TIME_S
 
-__all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "Source", "horizon_error", "location_kw",
-           "open_source"]
+__all__ = ["CHUNK_BYTES", "JSONL_CHUNK_ROWS", "MOONCAKE_BLOCK_TOKENS", "Chunk", "TraceInput",
+           "horizon_error", "location_kw", "open_trace_input"]
 
 CHUNK_BYTES = 16 << 20
 JSONL_CHUNK_ROWS = 1 << 16
@@ -56,7 +56,7 @@ class Chunk:
 
 
 @dataclass(slots=True, kw_only=True)
-class Source:
+class TraceInput:
     """What an importer knows about its input; the chunks come from ``chunks`` (a generator, set
     once by the reader; ``notes`` is filled while it runs)."""
 
@@ -71,11 +71,11 @@ class Source:
     notes: dict[str, Any] = field(default_factory=dict)  # filled while reading (e.g. Azure t0)
 
 
-def location_kw(src: Source, loc: int) -> dict[str, int]:
+def location_kw(src: TraceInput, loc: int) -> dict[str, int]:
     return {src.location: int(loc)}
 
 
-def horizon_error(src: Source, loc: int, span_s: float) -> InputError:
+def horizon_error(src: TraceInput, loc: int, span_s: float) -> InputError:
     """An arrival ``span_s`` seconds after 0 s (or, for wall-clock sources, apart from another
     request) that the simulator's int64-nanosecond clock cannot hold."""
     what = f"arrival {span_s:.6g} s " + ("apart from another request " if src.rebase else "")
@@ -84,7 +84,8 @@ def horizon_error(src: Source, loc: int, span_s: float) -> InputError:
                       **location_kw(src, loc))
 
 
-def _check_values(src: Source, table: pa.Table, locations: np.ndarray, columns: tuple[str | None, str, str]) -> None:
+def _check_values(src: TraceInput, table: pa.Table, locations: np.ndarray,
+                  columns: tuple[str | None, str, str]) -> None:
     arrival_col, prompt_col, output_col = columns
     arrival = table.column(schema.ARRIVAL_S).to_numpy()
     bad = ~np.isfinite(arrival)
@@ -107,7 +108,7 @@ def _check_values(src: Source, table: pa.Table, locations: np.ndarray, columns: 
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
-def _numbers(values: pa.Array, *, src: Source, first_line: int, column: str, integer: bool) -> np.ndarray:
+def _numbers(values: pa.Array, *, src: TraceInput, first_line: int, column: str, integer: bool) -> np.ndarray:
     """Parse a string column; InputError at the first empty, NaN, non-numeric or non-integer value."""
     ok = pc.match_substring_regex(values, _NUMBER).to_numpy(zero_copy_only=False)
     if not ok.all():
@@ -137,7 +138,7 @@ _TIMESTAMP = (r"^\s*(?P<dt>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(?P<frac>
 _EPOCH_S_RANGE = (-int(MAX_TIME_S), int(MAX_TIME_S) - 1)
 
 
-def _timestamps_ns(values: pa.Array, *, src: Source, first_line: int, column: str) -> np.ndarray:
+def _timestamps_ns(values: pa.Array, *, src: TraceInput, first_line: int, column: str) -> np.ndarray:
     """Wall-clock timestamps to integer nanoseconds since the epoch, exact (fraction parsed as digits)."""
     parts = pc.extract_regex(values, _TIMESTAMP)
     seconds = pc.strptime(pc.replace_substring(parts.field("dt"), "T", " "),
@@ -245,7 +246,7 @@ def _blank_rows(batch: pa.RecordBatch) -> np.ndarray:
     return blank
 
 
-def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None, seed: int) -> Source:
+def _csv_input(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None, seed: int) -> TraceInput:
     header = read_header(path)
     check_header(path, fmt, header)
     columns = columns_for(fmt, header)
@@ -254,7 +255,7 @@ def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None,
     if fmt is TraceFormat.LENGTHS:
         meta = with_transform(meta, {"op": "synthesize_arrivals", "seed": seed,
                                      "arrival": spec_dict(arrival) if arrival else "all at 0 s (offline batch)"})
-    src = Source(path=path, fmt=fmt, time_column=time_col, location="line", rebase=fmt is TraceFormat.AZURE,
+    src = TraceInput(path=path, fmt=fmt, time_column=time_col, location="line", rebase=fmt is TraceFormat.AZURE,
                   keeps_ids=False, chunks=iter(()), meta=meta)
     if fmt is TraceFormat.LENGTHS and arrival is None:
         src.notes["all_arrivals_at_0"] = True  # the importer warns once (TraceWarning)
@@ -294,10 +295,10 @@ def _csv_source(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None,
     return src
 
 
-def _mooncake_source(path: Path) -> Source:
+def _mooncake_input(path: Path) -> TraceInput:
     meta = new_meta(source={"file": path.name, "format": TraceFormat.MOONCAKE.value, "sha256": _sha256(path)},
                     prefix_block_tokens=MOONCAKE_BLOCK_TOKENS)
-    src = Source(path=path, fmt=TraceFormat.MOONCAKE, time_column="timestamp", location="line", rebase=False,
+    src = TraceInput(path=path, fmt=TraceFormat.MOONCAKE, time_column="timestamp", location="line", rebase=False,
                   keeps_ids=False, chunks=iter(()), meta=meta)
 
     def chunks() -> Iterator[Chunk]:
@@ -389,9 +390,9 @@ def _mooncake_chunk(rows: list[tuple[float, int, int, list[int] | None]], lines:
     return Chunk(table=pa.table(columns), locations=np.asarray(lines, dtype=np.int64))
 
 
-def _parquet_source(path: Path) -> Source:
+def _parquet_input(path: Path) -> TraceInput:
     meta = read_meta(path)
-    src = Source(path=path, fmt=TraceFormat.PARQUET, time_column=schema.ARRIVAL_S, location="row", rebase=False,
+    src = TraceInput(path=path, fmt=TraceFormat.PARQUET, time_column=schema.ARRIVAL_S, location="row", rebase=False,
                   keeps_ids=True, chunks=iter(()), meta=meta)
 
     def chunks() -> Iterator[Chunk]:
@@ -419,14 +420,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_source(src_path: str | Path, *, format: str | TraceFormat | None, arrival: ArrivalProcess | None,
-                 seed: int) -> Source:
+def open_trace_input(src_path: str | Path, *, format: str | TraceFormat | None,
+                     arrival: ArrivalProcess | None, seed: int) -> TraceInput:
     path = existing_file(src_path)
     fmt = parse_format(format) or detect_format(path)
     if path.stat().st_size == 0:
         raise InputError("file is empty", path=path, line=1)
     if fmt is TraceFormat.PARQUET:
-        return _parquet_source(path)
+        return _parquet_input(path)
     if fmt is TraceFormat.MOONCAKE:
-        return _mooncake_source(path)
-    return _csv_source(path, fmt, arrival=arrival, seed=seed)
+        return _mooncake_input(path)
+    return _csv_input(path, fmt, arrival=arrival, seed=seed)

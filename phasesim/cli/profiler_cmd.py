@@ -346,7 +346,7 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
                     tp: int) -> None:
     from phasesim.profiler.calibrate.benchmark_csv import read_benchmark_csv
     from phasesim.profiler.calibrate.engine_calibrate import (
-        calibrate,
+        calibrate_engines,
         usable_rows,
         write_calibration,
     )
@@ -378,9 +378,9 @@ def _fit_benchmarks(path: Path, out: Path, report: Path | None, pairs: str | Non
         rep = None if report is None else stack.enter_context(atomic_path(report))
         folder = None if tables is None else stack.enter_context(
             staged_dir(tables, owned=_owned_table))
-        doc, per_row = calibrate(data.rows, wanted, data=f"{path.name} ({data.format})",
-                                 cross_validate=cross_validate,
-                                 log=lambda s: err.print(s, highlight=False))
+        doc, per_row = calibrate_engines(data.rows, wanted, data=f"{path.name} ({data.format})",
+                                         cross_validate=cross_validate,
+                                         log=lambda s: err.print(s, highlight=False))
         write_calibration(doc, cal)  # into the temporary (its format, written one way)
         if rep is not None:
             per_row.to_csv(rep, index=False, float_format="%.6g")

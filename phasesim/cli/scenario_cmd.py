@@ -27,14 +27,14 @@ from phasesim.safe_yaml import load_yaml
 from phasesim.scenarios import (
     Backend,
     ExecutorSpec,
-    load_plan,
+    load_sweep_points,
     open_executor,
     run_scenario,
     run_sweep,
 )
-from phasesim.scenarios.plan import Plan
 from phasesim.scenarios.point import check_point
 from phasesim.scenarios.sweep import SweepReport, count_finished
+from phasesim.scenarios.sweep_points import SweepPoints
 
 __all__ = ["app", "run", "sweep", "report", "parse_jobqueue_options"]
 
@@ -50,11 +50,11 @@ def run(
     out: Annotated[Path, typer.Option("-o", "--out", help="output directory")],
 ) -> None:
     """Run one scenario (its base values; a sweep section is ignored) and write its results."""
-    plan = load_plan(scenario, base_only=True, checks=(check_point,))
-    summary = run_scenario(plan.points[0], out)
+    sweep = load_sweep_points(scenario, base_only=True, checks=(check_point,))
+    summary = run_scenario(sweep.points[0], out)
     console = Console(stderr=True)
-    console.print(f"[bold]{plan.base.name}[/]: wrote {out}")
-    if plan.base.kind.value == "simulate":
+    console.print(f"[bold]{sweep.base.name}[/]: wrote {out}")
+    if sweep.base.kind.value == "simulate":
         render_summary(summary, Console(highlight=False))
         print_economics(summary, Console(highlight=False))
 
@@ -85,17 +85,17 @@ def sweep(
         raise InputError(f"choose one of {', '.join(chosen)}")
     spec = _executor_spec(workers=(os.cpu_count() or 1) if workers is None else workers, dask=dask,
                           dask_slurm=dask_slurm, dask_pbs=dask_pbs, serial=serial)
-    plan = load_plan(scenario, full=full, checks=(check_point,))
+    sweep = load_sweep_points(scenario, full=full, checks=(check_point,))
     console = Console(stderr=True)
     try:
-        done = _run_with_progress(plan, out, spec, console)
+        done = _run_with_progress(sweep, out, spec, console)
     except KeyboardInterrupt:
-        finished = count_finished(plan, out)
-        raise fail(f"interrupted: {finished} of {len(plan.points)} points done (whole points "
+        finished = count_finished(sweep, out)
+        raise fail(f"interrupted: {finished} of {len(sweep.points)} points done (whole points "
                    "only); run the same command again to resume", code=130) from None
     except OutputError as exc:
-        finished = count_finished(plan, out)
-        raise fail(f"{exc}; {finished} of {len(plan.points)} points done") from None
+        finished = count_finished(sweep, out)
+        raise fail(f"{exc}; {finished} of {len(sweep.points)} points done") from None
     ran = len(done.outcomes)
     busy_s = sum(o.run_s for o in done.outcomes if o.run_s == o.run_s)
     console.print(f"{ran} points run, {done.skipped} skipped, {done.failed} failed; "
@@ -106,18 +106,18 @@ def sweep(
                    f"(see {out}/points/<id>/error.txt)", code=1)
 
 
-def _run_with_progress(plan: Plan, out: Path, spec: ExecutorSpec,
+def _run_with_progress(sweep: SweepPoints, out: Path, spec: ExecutorSpec,
                        console: Console) -> SweepReport:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
     progress = Progress(*columns, console=console, transient=False)
-    task = progress.add_task(plan.base.name, total=len(plan.points), failed=0)
+    task = progress.add_task(sweep.base.name, total=len(sweep.points), failed=0)
     failed = 0
 
     def on_start(to_run: int, skipped: int) -> None:  # shown once the sweep directory is ready
         if skipped:
-            console.print(f"resuming: {skipped} of {len(plan.points)} points already done")
+            console.print(f"resuming: {skipped} of {len(sweep.points)} points already done")
         progress.update(task, completed=skipped)
         progress.start()
 
@@ -129,7 +129,7 @@ def _run_with_progress(plan: Plan, out: Path, spec: ExecutorSpec,
             console.print(f"[red]point {outcome.point_id} failed[/]: {outcome.error}")
 
     with open_executor(spec) as executor, _stopping(progress):
-        return run_sweep(plan, out, executor=executor, on_start=on_start, on_done=on_done)
+        return run_sweep(sweep, out, executor=executor, on_start=on_start, on_done=on_done)
 
 
 @app.command()

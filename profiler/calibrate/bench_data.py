@@ -1,8 +1,8 @@
 """LLM-Inference-Bench measurements as one normalized frame: the calibration data of issue 12.
 
-    python -m phasesim.profiler.calibrate.bench_data                    # print the docs table
-    python -m phasesim.profiler.calibrate.bench_data --condense ../shared/data/reference   # rebuild the CSV
-    python -m phasesim.profiler.calibrate.bench_data --update-docs      # rewrite the docs/calibration.md table
+    python tools/condense_bench_data.py                    # print the docs table
+    python tools/condense_bench_data.py --condense ../shared/data/reference   # rebuild the CSV
+    python tools/condense_bench_data.py --update-docs      # rewrite the docs/calibration.md table
 
 Origin: argonne-lcf/LLM-Inference-Bench ``Plots/`` (BSD 3-Clause, (c) 2024 UChicago Argonne, LLC;
 Chitty-Venkata et al., SC24-W, arXiv 2411.00136), as copied to ``shared/data/reference/
@@ -55,7 +55,6 @@ Mapping decisions (the evidence is in ``docs/calibration.md``):
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path, replace_marked_block
+from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
 from phasesim.plain import plain
 from phasesim.simulator.catalog.hardware import get_hardware
@@ -73,7 +72,7 @@ __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", 
            "WITHHELD_CATALOG_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
-           "weight_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH", "main"]
+           "weight_read_bound_s", "render_bench_rows_table"]
 
 REPO = Path(__file__).resolve().parents[2]
 CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_bench.csv"
@@ -341,7 +340,7 @@ def weight_read_bound_s(frame: pd.DataFrame) -> pd.Series:
     return out
 
 
-def render_markdown(frame: pd.DataFrame) -> str:
+def render_bench_rows_table(frame: pd.DataFrame) -> str:
     """Rows per (hardware, engine, model) and TP degree, then the labels left unmapped."""
     tps = sorted(int(t) for t in frame["tp"].unique())
     known = frame[(frame["hardware"] != "") & (frame["engine"] != "")]
@@ -368,32 +367,3 @@ def render_markdown(frame: pd.DataFrame) -> str:
         for label, n in counts.items():
             lines.append(f"| {column} | `{label}` | {n} |")
     return "\n".join(lines) + "\n"
-
-
-DOCS_PATH = REPO / "docs" / "calibration.md"
-_BEGIN = "<!-- bench-data:begin (written by python -m phasesim.profiler.calibrate.bench_data) -->"
-_END = "<!-- bench-data:end -->"
-
-
-def update_docs(frame: pd.DataFrame, path: Path = DOCS_PATH) -> None:
-    """Replace the generated block of ``docs/calibration.md`` with :func:`render_markdown`."""
-    replace_marked_block(path, _BEGIN, _END, render_markdown(frame))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--condense", type=Path, default=None,
-                        help="shared/data/reference directory to rebuild the condensed CSV from")
-    parser.add_argument("--update-docs", action="store_true",
-                        help="rewrite the generated table in docs/calibration.md")
-    args = parser.parse_args(argv)
-    if args.condense is not None:
-        print(write_condensed(args.condense))
-    frame = load_bench_data()
-    if args.update_docs:
-        update_docs(frame)
-    print(render_markdown(frame))
-
-
-if __name__ == "__main__":
-    main()

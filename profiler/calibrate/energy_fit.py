@@ -1,6 +1,6 @@
 """Fit the energy model's busy-power shares on LLM-Inference-Bench's measured power.
 
-    python -m phasesim.profiler.calibrate.energy_fit          # print the fit and the error tables
+    python tools/fit_power.py          # print the fit and the error tables
 
 The model is ``phasesim.simulator.results.energy``'s: a device draws ``idle_w`` plus
 ``(peak_w - idle_w) * (bandwidth_share * bytes_per_s / bandwidth + compute_share * flops_per_s /
@@ -20,7 +20,6 @@ withheld from the data altogether (``bench_data.WITHHELD_MODELS``).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,9 +37,9 @@ __all__ = [
     "error_table",
     "fit_report",
     "fit_shares",
-    "main",
     "power_rows",
     "predict_w",
+    "render_power_fit_tables",
     "render_simulated",
     "simulated_power",
 ]
@@ -159,7 +158,8 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.1f} %"
 
 
-def render_markdown(report: dict[str, object]) -> str:
+def render_power_fit_tables(report: dict[str, object]) -> str:
+    """Per scope (device, host) the fitted shares and the error per hardware."""
     lines = []
     for scope in ("device", "host"):
         fit = report[f"{scope}_fit"]
@@ -208,17 +208,3 @@ def render_simulated(rows: pd.DataFrame) -> str:
     lines.append(f"| all | | | {len(rows)} | {_pct(rows['p_err'].abs().mean())} | "
                  f"{100 * rows['p_err'].mean():+.1f} % | {_pct(rows['l_err'].abs().mean())} |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--simulated", action="store_true",
-                    help="also replay the device-scope runs through sim latency's step times")
-    args = ap.parse_args(argv)
-    print(render_markdown(fit_report()))
-    if args.simulated:
-        print(render_simulated(simulated_power()))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,10 @@
-"""Calibrate every (hardware, engine) pair of the LLM-Inference-Bench data and ship the result.
+"""Engine-level calibration: fit every (hardware, engine) pair of end-to-end benchmark rows
+(LLM-Inference-Bench, or a user's CSV through ``profiler fit``) and validate it.
 
-    python -m phasesim.profiler.calibrate.engine_calibrate            # fit all pairs, write engine_calibration.json
-    python -m phasesim.profiler.calibrate.engine_calibrate --update-docs   # and the docs/calibration.md table
-    python -m phasesim.profiler.calibrate.engine_calibrate --pairs h100-sxm/vllm gh200/vllm   # some pairs
-    python -m phasesim.profiler.calibrate.engine_calibrate --rows R.csv    # per-row predictions elsewhere
+    python tools/calibrate_engines.py            # fit all pairs, write engine_calibration.json
+    python tools/calibrate_engines.py --update-docs   # and the docs/calibration.md table
+    python tools/calibrate_engines.py --pairs h100-sxm/vllm gh200/vllm   # some pairs
+    python tools/calibrate_engines.py --rows R.csv    # per-row predictions elsewhere
 
 Rows (``bench_data.calibration_rows``) leave the fit only for a stated reason, counted per pair:
 
@@ -30,7 +31,6 @@ rows (train) and for each model's rows predicted by the fit without that model (
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path, replace_marked_block
+from phasesim.atomic import atomic_path
 from phasesim.errors import InputError
 from phasesim.profiler.calibrate.bench_data import (
     calibration_rows,
-    load_bench_data,
     weight_read_bound_s,
 )
 from phasesim.profiler.calibrate.engine_fit import (
@@ -73,20 +72,15 @@ from phasesim.simulator.costs.table_model import TableCostModel
 from phasesim.simulator.intervals import attention_layout
 
 __all__ = [
-    "calibrate",
-    "main",
-    "render_markdown",
+    "calibrate_engines",
+    "render_engine_fit_tables",
     "simulate_row",
     "simulate_rows",
-    "update_docs",
     "usable_rows",
     "write_calibration",
+    "write_rows",
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-DOCS_PATH = REPO / "docs" / "calibration.md"
-_BEGIN = "<!-- engine-fit:begin (written by python -m phasesim.profiler.calibrate.engine_calibrate) -->"
-_END = "<!-- engine-fit:end -->"
 _DATA = ("LLM-Inference-Bench (Argonne, BSD-3), simulator/tables/reference/llm_inference_bench.csv; "
          "every Llama-2-7B row withheld before it reached us")
 
@@ -231,7 +225,7 @@ def _layout_out(fit: PairFit) -> dict[str, RooflineConstants]:
     return out
 
 
-def calibrate(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any = None,
+def calibrate_engines(frame: pd.DataFrame, pairs: list[str] | None = None, *, log: Any = None,
               data: str = _DATA, cross_validate: bool = True) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit every pair (or ``pairs``, "hardware/engine") of ``frame`` (benchmark rows with catalog
     names and ``requests``) with the pooled fit (:func:`_pooled_fits`); return the calibration
@@ -379,7 +373,7 @@ def _cell(v: Any) -> str:
     return "—" if v is None else f"{v}"
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
+def render_engine_fit_tables(doc: dict[str, Any]) -> str:
     """The generated block of docs/calibration.md: per pair the fit and its three validations,
     the validations per regime side by side, and the constants (those on a bound marked)."""
     lines = ["| hardware | engine | rows (GQA / MHA) | models | TP | train MAPE % | leave-one-model-out % "
@@ -435,11 +429,6 @@ def render_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_docs(doc: dict[str, Any], path: Path = DOCS_PATH) -> None:
-    """Replace the generated block of ``docs/calibration.md`` with :func:`render_markdown`."""
-    replace_marked_block(path, _BEGIN, _END, render_markdown(doc) + "\n")
-
-
 def write_calibration(doc: dict[str, Any], path: Path = ENGINE_CALIBRATION_PATH) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -454,33 +443,7 @@ _ROW_COLUMNS = ("source", "hardware", "engine", "model", "layout", "tp", "input_
 
 
 def write_rows(per_row: pd.DataFrame, path: Path = RESIDUALS_PATH) -> None:
-    """The per-row frame of :func:`calibrate` as CSV (fixed columns, 6 significant digits)."""
+    """The per-row frame of :func:`calibrate_engines` as CSV (fixed columns, 6 significant digits)."""
     cols = [c for c in _ROW_COLUMNS if c in per_row.columns]
     with atomic_path(path) as tmp:
         per_row[cols].to_csv(tmp, index=False, float_format="%.6g")
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", nargs="*", default=None, help="hardware/engine keys (default: all)")
-    ap.add_argument("--update-docs", action="store_true")
-    ap.add_argument("-o", "--out", type=Path, default=ENGINE_CALIBRATION_PATH)
-    ap.add_argument("--rows", type=Path, default=None,
-                    help=f"per-row predictions CSV (default with every pair: {RESIDUALS_PATH.name} "
-                         "in simulator/tables/validation/)")
-    args = ap.parse_args(argv)
-    doc, per_row = calibrate(load_bench_data(), args.pairs, log=lambda s: print(s, flush=True))
-    if args.pairs is not None and args.out == ENGINE_CALIBRATION_PATH and ENGINE_CALIBRATION_PATH.exists():
-        old = json.loads(ENGINE_CALIBRATION_PATH.read_text())
-        old["pairs"].update(doc["pairs"])
-        doc = old | {k: v for k, v in doc.items() if k != "pairs"} | {"pairs": old["pairs"]}
-    write_calibration(doc, args.out)
-    rows_path = args.rows if args.rows is not None else (RESIDUALS_PATH if args.pairs is None else None)
-    if rows_path is not None:
-        write_rows(per_row, rows_path)
-    if args.update_docs:
-        update_docs(doc)
-
-
-if __name__ == "__main__":
-    main()

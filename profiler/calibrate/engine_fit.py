@@ -6,8 +6,8 @@ Each measured run (B prompts of N tokens at once, M tokens generated each, on on
 passes ``phasesim.simulator.batching`` would run) and priced with the roofline of
 ``simulator/costs/roofline.py`` at candidate constants. The loss is the squared log error of
 ``latency_s`` (and of ``ttft_s`` where measured, weighted x2), plus a weak log-normal prior that
-holds a constant the rows cannot pin near its kernel calibration (``profiler/calibrate/calibration.py``) or
-a generic value; bounded least squares in log space (``scipy.optimize.least_squares``, trust
+holds a constant the rows cannot pin near its kernel-level fit
+(``profiler/calibrate/kernel_fit.py``) or a generic value; bounded least squares in log space (``scipy.optimize.least_squares``, trust
 region reflective, from three fixed starts: deterministic).
 
 Constants fitted (all physical and shared by every model of the pair; the model enters only

@@ -1,10 +1,10 @@
 """Prediction intervals and calibration support of each (hardware, engine) pair, from its rows.
 
-    python -m phasesim.profiler.calibrate.engine_calibrate             # refit every pair (minutes); also
-                                              # writes simulator/tables/validation/engine_residuals.csv
-    python -m phasesim.profiler.calibrate.intervals     # cross-conformal coverage per pair from that file
+    python tools/calibrate_engines.py      # refit every pair (minutes); also writes
+                                           # simulator/tables/validation/engine_residuals.csv
+    python tools/interval_coverage.py      # cross-conformal coverage per pair from that file
 
-:func:`interval_entries` turns the calibration's per-row frame (``engine_calibrate.calibrate``'s
+:func:`interval_entries` turns the calibration's per-row frame (``engine_calibrate.calibrate_engines``'s
 second result: ``hardware, engine, model, tp, input_len, output_len, batch_size, latency_s,
 predicted_s, cv_predicted_s`` and, where there are TTFT rows, ``ttft_s, ttft_predicted_s,
 cv_ttft_predicted_s``) into one ``{"intervals": ..., "support": ...}`` per pair key.
@@ -35,7 +35,6 @@ checked against the interval ``sim latency`` would give them (support widening i
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,6 @@ __all__ = [
     "cross_conformal_coverage",
     "engine_family",
     "interval_entries",
-    "main",
     "read_residuals",
     "support_entry",
 ]
@@ -77,7 +75,7 @@ METHOD = ("split-conformal order statistics (floor(0.1(n+1))-th and ceil(0.9(n+1
           "clipped to the sample) of leave-one-model-out log(measured/predicted) per regime "
           "(batch 1/2-15/16+ x prompt <=512/513-1023/>=1024); a regime with < 8 residuals borrows "
           "the pair's pooled residuals, then its engine family's, then every pair's "
-          "(phasesim/profiler/intervals.py)")
+          "(phasesim/profiler/calibrate/intervals.py)")
 MIN_MODELS = 3  # a regime's own quantiles need residuals of this many models (else it borrows)
 _FAMILY = {"vllm-xpu-early": "vllm", "deepspeed-mii": "deepspeed"}
 
@@ -239,26 +237,13 @@ def coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_residuals(path: Path = RESIDUALS_PATH) -> pd.DataFrame:
-    """The per-row frame written by ``python -m phasesim.profiler.calibrate.engine_calibrate``."""
+    """The per-row frame written by ``python tools/calibrate_engines.py``."""
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
-        raise InputError("no such file (python -m phasesim.profiler.calibrate.engine_calibrate writes it)",
+        raise InputError("no such file (python tools/calibrate_engines.py writes it)",
                          path=path) from None
     missing = [c for c in RESIDUAL_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError("lacks a column", path=path, column=missing[0])
     return frame
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--residuals", type=Path, default=RESIDUALS_PATH, help=(
-        "per-row file of `python -m phasesim.profiler.calibrate.engine_calibrate`"))
-    args = ap.parse_args(argv)
-    table = coverage_table(cross_conformal_coverage(read_residuals(args.residuals)))
-    print(table.to_string(index=False))
-
-
-if __name__ == "__main__":
-    main()

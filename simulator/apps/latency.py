@@ -12,7 +12,7 @@ replay.
 
 A single-sequence engine (llama.cpp's ``llama-bench``) runs ONE request: the batch size of such a
 benchmark row is llama-bench's ``-b``, the prompt-processing chunk, not a concurrency. The rule,
-in :func:`benchmark_schedule` (fitting code mirrors it): one request whose prompt is processed in
+in :func:`benchmark_scheduling` (fitting code mirrors it): one request whose prompt is processed in
 chunks of ``min(batch_size, 512)`` tokens (the chunked policy with that token budget, one
 sequence at a time), then decoded one token per step. Results:
 
@@ -49,12 +49,12 @@ __all__ = [
     "MAX_BENCHMARK_REQUESTS",
     "MAX_BENCHMARK_TOKENS",
     "SINGLE_SEQUENCE_MAX_CHUNK_TOKENS",
-    "BenchmarkSchedule",
+    "BenchmarkScheduling",
     "LatencyResult",
     "RunShape",
     "benchmark_pool",
     "benchmark_run",
-    "benchmark_schedule",
+    "benchmark_scheduling",
     "check_benchmark_size",
     "latency_benchmark",
 ]
@@ -71,7 +71,7 @@ SINGLE_SEQUENCE_MAX_CHUNK_TOKENS = 512
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BenchmarkSchedule:
+class BenchmarkScheduling:
     """How one benchmark row runs: ``requests`` submitted at once, at most ``max_num_seqs``
     running together, ``max_num_batched_tokens`` per iteration; None: the engine's value (whose
     None is the simulator's default). ``batching`` None: the engine's policy."""
@@ -82,7 +82,7 @@ class BenchmarkSchedule:
     max_num_batched_tokens: int | None
 
 
-def benchmark_schedule(engine: EngineSpec, batch_size: int) -> BenchmarkSchedule:
+def benchmark_scheduling(engine: EngineSpec, batch_size: int) -> BenchmarkScheduling:
     """A benchmark row of ``batch_size`` on ``engine``: ``batch_size`` concurrent requests under
     the engine's scheduling, except for a single-sequence engine (llama.cpp), where the batch size
     is the prompt chunk: ONE request, chunked prefill with a budget of ``min(batch_size, 512)``
@@ -91,19 +91,19 @@ def benchmark_schedule(engine: EngineSpec, batch_size: int) -> BenchmarkSchedule
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}", column="batch_size")
     if not engine.single_sequence:
-        return BenchmarkSchedule(requests=batch_size, batching=None, max_num_seqs=None,
-                                 max_num_batched_tokens=None)
+        return BenchmarkScheduling(requests=batch_size, batching=None, max_num_seqs=None,
+                                   max_num_batched_tokens=None)
     chunk_cap = min(SINGLE_SEQUENCE_MAX_CHUNK_TOKENS,
                     engine.max_num_batched_tokens or SINGLE_SEQUENCE_MAX_CHUNK_TOKENS)
-    return BenchmarkSchedule(requests=1, batching=Batching.CHUNKED, max_num_seqs=1,
-                             max_num_batched_tokens=min(batch_size, chunk_cap))
+    return BenchmarkScheduling(requests=1, batching=Batching.CHUNKED, max_num_seqs=1,
+                               max_num_batched_tokens=min(batch_size, chunk_cap))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunShape:
     """One benchmark run: the instance (hardware x tensor-parallel degree, model, dtype) and the
     batch (``batch_size`` prompts of ``input_len`` tokens, ``output_len`` tokens generated each;
-    for a single-sequence engine, the prompt chunk: :func:`benchmark_schedule`). ``engine`` None:
+    for a single-sequence engine, the prompt chunk: :func:`benchmark_scheduling`). ``engine`` None:
     the hardware's default engine. ``max_num_seqs`` None: the engine's (vLLM's 256, capped by the
     hardware's)."""
 
@@ -157,15 +157,15 @@ class LatencyResult:
 
 def benchmark_pool(shape: RunShape) -> tuple[PoolSpec, int]:
     """The one pool a benchmark row runs on (the shape's instance under its engine's scheduling,
-    :func:`benchmark_schedule`) and how many requests are submitted at once."""
+    :func:`benchmark_scheduling`) and how many requests are submitted at once."""
     engine = engine_for_hardware(shape.hardware, shape.engine)
-    schedule = benchmark_schedule(engine, shape.batch_size)
+    scheduling = benchmark_scheduling(engine, shape.batch_size)
     pool = PoolSpec(name=_POOL, role=Role.COLOCATED, hardware=shape.hardware, model=shape.model,
                     dtype=shape.dtype, tensor_parallel=shape.tensor_parallel, engine=engine.name,
-                    batching=schedule.batching,
-                    max_num_seqs=schedule.max_num_seqs or shape.max_num_seqs,
-                    max_num_batched_tokens=schedule.max_num_batched_tokens)
-    return pool, schedule.requests
+                    batching=scheduling.batching,
+                    max_num_seqs=scheduling.max_num_seqs or shape.max_num_seqs,
+                    max_num_batched_tokens=scheduling.max_num_batched_tokens)
+    return pool, scheduling.requests
 
 
 def benchmark_run(cost_model: CostModel, shape: RunShape) -> SimResult:

@@ -54,7 +54,7 @@ DEFAULT_KWH_SOURCE = ("assumption: $0.10/kWh, a round figure between industrial 
 # bandwidth a device draws idle + BANDWIDTH_SHARE x (peak - idle), at full dense FP16 rate
 # idle + COMPUTE_SHARE x (peak - idle), in proportion in between (capped at peak; a share above 1
 # says the device reaches its peak power before the peak FLOP rate). Fitted by
-# ``python -m phasesim.profiler.calibrate.energy_fit`` on the device-scope power rows of LLM-Inference-Bench
+# ``python tools/fit_power.py`` on the device-scope power rows of LLM-Inference-Bench
 # (Fig_16, 24 runs on A100, H100, GH200; never Llama-2-7B); errors in docs/calibration.md.
 BANDWIDTH_SHARE = 0.8081
 COMPUTE_SHARE = 2.292

@@ -14,7 +14,7 @@ One forward pass over ``N`` new tokens (``B`` sequences) costs, in seconds::
 
 ``F`` is matmul FLOPs per token of the decoder layers, ``W`` their weight bytes, ``E`` the
 elementwise bytes per token. The efficiencies and overheads are per-hardware constants fitted by
-``profiler/calibrate/calibration.py`` on public measurements and committed in
+``profiler/calibrate/kernel_fit.py`` on public measurements and committed in
 ``simulator/tables/calibrated_constants.json`` with their errors (see docs/calibration.md). Hardware with
 no public measurement borrows a calibrated sibling's constants; the table metadata says so.
 
@@ -125,7 +125,7 @@ class RooflineConstants:
 def load_constants(path: Path = CONSTANTS_PATH) -> dict[str, Any]:
     """The committed calibration file: ``{"hardware": {name: {constants, errors}}, ...}``."""
     if not Path(path).exists():
-        raise InputError("calibrated constants missing; run `python -m phasesim.profiler.calibrate.calibration`",
+        raise InputError("calibrated constants missing; run `python tools/fit_kernels.py`",
                          path=path)
     doc = read_json(path)
     for name, entry in (doc.get("hardware", {}) if isinstance(doc, dict) else {}).items():
@@ -369,7 +369,7 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
             f"Roofline of simulator/costs/roofline.py over the {hardware} catalog entry "
             "(simulator/catalog/hardware.py, datasheet numbers with sources) and the "
             f"{spec.name} architecture (simulator/catalog/models.py).",
-            f"Constants fitted on public measurements for '{calibrated_on}' by profiler/calibrate/calibration.py"
+            f"Constants fitted on public measurements for '{calibrated_on}' by profiler/calibrate/kernel_fit.py"
             + ("" if calibrated_on == hardware else f" and borrowed for '{hardware}' (no public "
                "measurements of its own: treat as uncalibrated)") + ".",
             *calibration["hardware"][calibrated_on].get("notes", []),

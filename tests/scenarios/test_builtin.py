@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from phasesim.scenarios import Backend, ExecutorSpec, load_sweep_points, open_executor, run_sweep
 from phasesim.scenarios.point import check_point
 from phasesim.scenarios.report import write_report
 from phasesim.simulator.costs import decode_throughput_crossover
@@ -20,15 +20,15 @@ BUILTIN = ["paper-phases", "paper-disagg", "pd-ratio"]
 @pytest.mark.parametrize("name", BUILTIN)
 @pytest.mark.parametrize("full", [False, True])
 def test_builtin_scenarios_validate(name: str, full: bool) -> None:
-    plan = load_plan(REPO / "scenarios" / f"{name}.yaml", full=full, checks=(check_point,))
-    assert plan.base.name == name
-    assert len(plan.points) >= 3
-    assert len({p.point_id for p in plan.points}) == len(plan.points)
+    sweep = load_sweep_points(REPO / "scenarios" / f"{name}.yaml", full=full, checks=(check_point,))
+    assert sweep.base.name == name
+    assert len(sweep.points) >= 3
+    assert len({p.point_id for p in sweep.points}) == len(sweep.points)
 
 
 def test_default_disagg_grid_stays_small() -> None:
-    default = load_plan(REPO / "scenarios" / "paper-disagg.yaml")
-    full = load_plan(REPO / "scenarios" / "paper-disagg.yaml", full=True)
+    default = load_sweep_points(REPO / "scenarios" / "paper-disagg.yaml")
+    full = load_sweep_points(REPO / "scenarios" / "paper-disagg.yaml", full=True)
     assert len(default.points) <= 120 < len(full.points)
     names = {p.values["topology.name"] for p in default.points}
     assert names == {"gpu", "gpu-prefill-gpu-decode", "gpu-prefill-groq-decode"}
@@ -46,9 +46,9 @@ def test_phases_report_gives_the_cost_tables_crossover(tmp_path: Path) -> None:
         sweep:
           grid: {phases.hardware: [h100-sxm, groqrack]}
     """)
-    plan = load_plan(scenario, checks=(check_point,))
+    sweep = load_sweep_points(scenario, checks=(check_point,))
     with open_executor(ExecutorSpec(backend=Backend.SERIAL)) as executor:
-        report = run_sweep(plan, tmp_path / "sweep", executor=executor)
+        report = run_sweep(sweep, tmp_path / "sweep", executor=executor)
     assert report.failed == 0
     write_report(tmp_path / "sweep", tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()

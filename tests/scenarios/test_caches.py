@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from phasesim.scenarios.model import TraceSpec
-from phasesim.scenarios.plan import load_plan
+from phasesim.scenarios.scenario_trace import build_trace
 from phasesim.scenarios.simulate import pool_cost_model, resolve_topology
-from phasesim.scenarios.trace_source import build_trace
+from phasesim.scenarios.sweep_points import load_sweep_points
 from phasesim.simulator.costs.resolve import shipped_table
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology
@@ -34,7 +34,8 @@ def test_cost_model_is_read_once_per_table_version(tmp_path: Path) -> None:
 
 
 def test_shared_cost_models_give_the_results_of_fresh_ones(small_sweep: Path) -> None:
-    point = load_plan(small_sweep).points[-1]  # disaggregated: two pools, two tables looked up
+    # disaggregated: two pools, two tables looked up
+    point = load_sweep_points(small_sweep).points[-1]
     spec = point.spec
     trace = build_trace(spec.trace, seed=spec.seed)
     topology = resolve_topology(spec)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from phasesim.errors import InputError
-from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, run_sweep
+from phasesim.scenarios import Backend, ExecutorSpec, load_sweep_points, open_executor, run_sweep
 from phasesim.scenarios.point import check_point
 from phasesim.simulator.catalog.economics import PriceBasis, PriceBook, get_power
 from tests.scenarios.conftest import REPO
@@ -20,17 +20,17 @@ SCENARIO = REPO / "scenarios" / "paper-cost.yaml"
 
 
 def test_paper_cost_loads_with_equal_cost_and_power_layouts() -> None:
-    plan = load_plan(SCENARIO, checks=(check_point,))
-    assert plan.base.name == "paper-cost"
-    assert len(plan.points) <= 60
-    layouts = {(p.values["topology.name"], p.values["topology.instances"]) for p in plan.points}
+    sweep = load_sweep_points(SCENARIO, checks=(check_point,))
+    assert sweep.base.name == "paper-cost"
+    assert len(sweep.points) <= 60
+    layouts = {(p.values["topology.name"], p.values["topology.instances"]) for p in sweep.points}
     gpu_counts = sorted(n for name, n in layouts if name == "gpu")
     assert layouts - {("gpu", n) for n in gpu_counts} == {("groq", 1),
                                                            ("gpu-prefill-groq-decode", 1)}
     # one price basis for every device (issue 21): the study's prices are TCO, on which the
     # GroqRack has a price; equal cost = as many H100s as one rack costs, equal power = its watts
-    assert plan.base.prices.basis is PriceBasis.TCO
-    book = plan.base.prices.price_book()
+    assert sweep.base.prices.basis is PriceBasis.TCO
+    book = sweep.base.prices.price_book()
     equal_cost = round(book.usd_per_hour("groqrack") / book.usd_per_hour("h100-sxm"))
     assert equal_cost in gpu_counts and len(gpu_counts) == 2
     equal_power = next(n for n in gpu_counts if n != equal_cost)
@@ -55,9 +55,9 @@ def _tiny(tmp_path: Path, prices: dict | None) -> Path:
 
 
 def _run(tmp_path: Path, scenario: Path) -> pd.DataFrame:
-    plan = load_plan(scenario, checks=(check_point,))
+    sweep = load_sweep_points(scenario, checks=(check_point,))
     with open_executor(ExecutorSpec(backend=Backend.SERIAL)) as executor:
-        report = run_sweep(plan, tmp_path / "sweep", executor=executor)
+        report = run_sweep(sweep, tmp_path / "sweep", executor=executor)
     assert report.failed == 0
     return pd.read_parquet(tmp_path / "sweep" / "results.parquet")
 
@@ -90,4 +90,4 @@ def test_scenario_prices_override_the_catalog(tmp_path: Path) -> None:
 
 def test_unknown_hardware_in_prices_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="unknown hardware 'h100-sxmx'"):
-        load_plan(_tiny(tmp_path, {"hardware": {"h100-sxmx": 1.0}}), checks=(check_point,))
+        load_sweep_points(_tiny(tmp_path, {"hardware": {"h100-sxmx": 1.0}}), checks=(check_point,))

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phasesim.scenarios import load_plan
+from phasesim.scenarios import load_sweep_points
 from phasesim.scenarios.model import TraceSpec
 from phasesim.scenarios.point import check_point
-from phasesim.scenarios.trace_source import build_trace
+from phasesim.scenarios.scenario_trace import build_trace
 from tests.scenarios.conftest import REPO
 
 
 def test_prefix_cache_study_validates() -> None:
-    plan = load_plan(REPO / "scenarios" / "prefix-cache.yaml", checks=(check_point,))
-    assert plan.base.name == "prefix-cache"
-    assert len(plan.points) == 96
-    assert {p.values["topology.prefix_cache"] for p in plan.points} == {False, True}
-    assert "cache_aware" in {p.values["topology.routing"] for p in plan.points}
+    sweep = load_sweep_points(REPO / "scenarios" / "prefix-cache.yaml", checks=(check_point,))
+    assert sweep.base.name == "prefix-cache"
+    assert len(sweep.points) == 96
+    assert {p.values["topology.prefix_cache"] for p in sweep.points} == {False, True}
+    assert "cache_aware" in {p.values["topology.routing"] for p in sweep.points}
 
 
 def test_mooncake_study_cache_aware_beats_no_cache_on_ttft_p50_and_p90() -> None:
@@ -27,12 +27,13 @@ def test_mooncake_study_cache_aware_beats_no_cache_on_ttft_p50_and_p90() -> None
     from phasesim.scenarios.simulate import pool_cost_model, resolve_topology
     from phasesim.simulator.run import simulate
 
-    plan = load_plan(REPO / "scenarios" / "prefix-cache-mooncake.yaml", checks=(check_point,))
-    assert {p.values["topology.routing"] for p in plan.points if p.values[
+    sweep = load_sweep_points(REPO / "scenarios" / "prefix-cache-mooncake.yaml",
+                              checks=(check_point,))
+    assert {p.values["topology.routing"] for p in sweep.points if p.values[
         "topology.prefix_cache"]} >= {"cache_aware", "prefix_affinity", "least_outstanding"}
-    top = max(p.values["trace.rate_rps"] for p in plan.points)
+    top = max(p.values["trace.rate_rps"] for p in sweep.points)
     ttft = {}
-    for point in plan.points:
+    for point in sweep.points:
         if point.values["trace.rate_rps"] != top:
             continue  # the busiest rate: where balancing matters most
         topology = resolve_topology(point.spec)

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from phasesim.scenarios import Backend, ExecutorSpec, load_plan, open_executor, report, run_sweep
+from phasesim.scenarios import (
+    Backend,
+    ExecutorSpec,
+    load_sweep_points,
+    open_executor,
+    report,
+    run_sweep,
+)
 from phasesim.scenarios.point import check_point
 from phasesim.scenarios.report import write_report
 from tests.scenarios.conftest import write
@@ -44,9 +51,9 @@ SCENARIO = """
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ratio")
-    plan = load_plan(write(folder / "ratio.yaml", SCENARIO), checks=(check_point,))
+    sweep = load_sweep_points(write(folder / "ratio.yaml", SCENARIO), checks=(check_point,))
     with open_executor(ExecutorSpec(backend=Backend.SERIAL)) as executor:
-        assert run_sweep(plan, folder / "sweep", executor=executor).failed == 0
+        assert run_sweep(sweep, folder / "sweep", executor=executor).failed == 0
     return folder / "sweep"
 
 
@@ -116,9 +123,9 @@ DISAGG = """
 
 def test_gain_heatmaps_name_their_axes_in_words(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = load_plan(write(tmp_path / "gain.yaml", DISAGG), checks=(check_point,))
+    sweep = load_sweep_points(write(tmp_path / "gain.yaml", DISAGG), checks=(check_point,))
     with open_executor(ExecutorSpec(backend=Backend.SERIAL)) as executor:
-        assert run_sweep(plan, tmp_path / "sweep", executor=executor).failed == 0
+        assert run_sweep(sweep, tmp_path / "sweep", executor=executor).failed == 0
     drawn: dict[str, Figure] = {}
     save = report._save
     monkeypatch.setattr(report, "_save", lambda fig, path, **k: (

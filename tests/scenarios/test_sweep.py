@@ -16,7 +16,7 @@ from phasesim.scenarios import (
     Backend,
     ExecutorSpec,
     InlineExecutor,
-    load_plan,
+    load_sweep_points,
     open_executor,
     run_sweep,
 )
@@ -26,9 +26,9 @@ from tests.scenarios.conftest import AZURE_SAMPLE
 
 
 def _sweep(path: Path, out: Path, spec: ExecutorSpec) -> Any:
-    plan = load_plan(path, checks=(check_point,))
+    sweep = load_sweep_points(path, checks=(check_point,))
     with open_executor(spec) as executor:
-        return run_sweep(plan, out, executor=executor)
+        return run_sweep(sweep, out, executor=executor)
 
 
 def _point_files(out: Path) -> dict[str, bytes]:
@@ -53,7 +53,7 @@ def test_process_pool_and_dask_match_a_serial_run(small_sweep: Path, tmp_path: P
     assert _point_files(tmp_path / "dask") == _point_files(tmp_path / "serial")
     assert pool.failed == dask.failed == 0
     frame = pd.read_parquet(tmp_path / "serial" / RESULTS_FILE)
-    # one row per point, in plan order, with the swept values and the summary metrics
+    # one row per point, in sweep order, with the swept values and the summary metrics
     assert frame["topology.name"].tolist() == ["gpu", "gpu", "gpu-prefill-gpu-decode",
                                                "gpu-prefill-gpu-decode"]
     assert frame["trace.rate_rps"].tolist() == [1.0, 4.0, 1.0, 4.0]
@@ -84,9 +84,9 @@ class _Interrupting(Executor):
 
 def test_resume_runs_only_unfinished_points(small_sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    plan = load_plan(small_sweep, checks=(check_point,))
+    sweep = load_sweep_points(small_sweep, checks=(check_point,))
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(plan, out, executor=_Interrupting(2))
+        run_sweep(sweep, out, executor=_Interrupting(2))
     finished = {p.name: (p / "summary.json").stat().st_mtime_ns
                 for p in (out / POINTS_DIR).iterdir() if (p / "summary.json").is_file()}
     assert len(finished) == 2
@@ -99,7 +99,7 @@ def test_resume_runs_only_unfinished_points(small_sweep: Path, tmp_path: Path) -
         ran.append(task.point_id)
         return execute_point(task)
 
-    report = run_sweep(plan, out, executor=InlineExecutor(), runner=counting)
+    report = run_sweep(sweep, out, executor=InlineExecutor(), runner=counting)
     assert report.skipped == 2 and len(ran) == 2
     assert not set(ran) & set(finished)
     for name, mtime in finished.items():  # finished points were not rewritten
@@ -107,7 +107,7 @@ def test_resume_runs_only_unfinished_points(small_sweep: Path, tmp_path: Path) -
     assert len(pd.read_parquet(out / RESULTS_FILE)) == 4
 
     ran.clear()
-    again = run_sweep(plan, out, executor=InlineExecutor(), runner=counting)
+    again = run_sweep(sweep, out, executor=InlineExecutor(), runner=counting)
     assert ran == [] and again.skipped == 4
 
 
@@ -142,9 +142,9 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(scenario_file: Callab
 
 
 def test_sweep_json_lists_points(small_sweep: Path, tmp_path: Path) -> None:
-    plan = load_plan(small_sweep, checks=(check_point,))
-    plan = type(plan)(path=plan.path, base=plan.base, axes=plan.axes, points=plan.points[:1])
-    run_sweep(plan, tmp_path / "o", executor=InlineExecutor())
+    sweep = load_sweep_points(small_sweep, checks=(check_point,))
+    sweep = type(sweep)(path=sweep.path, base=sweep.base, axes=sweep.axes, points=sweep.points[:1])
+    run_sweep(sweep, tmp_path / "o", executor=InlineExecutor())
     doc = json.loads((tmp_path / "o" / "sweep.json").read_text())
     assert doc["axes"] == ["topology.name", "trace.rate_rps"]
     assert doc["points"][0]["values"] == {"topology.name": "gpu", "trace.rate_rps": 1.0}

@@ -34,51 +34,51 @@ def _decoding(i: int, cached: int) -> Request:
 def test_continuous_prefills_first_within_seats_budget_and_kv() -> None:
     running = [_decoding(0, 100)]
     waiting = [_req(1, 1000), _req(2, 1000), _req(3, 1000), _req(4, 10)]
-    plan = continuous(_view(waiting, running, budget=2500))
-    assert [r.index for r in plan.admit] == [1, 2]  # the third would pass 2,500 tokens
-    assert plan.decode == () and [c for _, c in plan.chunks] == [1000, 1000]
-    plan = continuous(_view(waiting, running, seqs=2))
-    assert [r.index for r in plan.admit] == [1]
-    plan = continuous(_view(waiting, running, free=63 + 5, watermark=5))  # 63 blocks per 1000
-    assert [r.index for r in plan.admit] == [1]
-    plan = continuous(_view(waiting, running, free=62))  # head does not fit: no overtaking
-    assert plan.admit == () and [r.index for r in plan.decode] == [0]
+    decision = continuous(_view(waiting, running, budget=2500))
+    assert [r.index for r in decision.admit] == [1, 2]  # the third would pass 2,500 tokens
+    assert decision.decode == () and [c for _, c in decision.chunks] == [1000, 1000]
+    decision = continuous(_view(waiting, running, seqs=2))
+    assert [r.index for r in decision.admit] == [1]
+    decision = continuous(_view(waiting, running, free=63 + 5, watermark=5))  # 63 blocks per 1000
+    assert [r.index for r in decision.admit] == [1]
+    decision = continuous(_view(waiting, running, free=62))  # head does not fit: no overtaking
+    assert decision.admit == () and [r.index for r in decision.decode] == [0]
 
 
 def test_decode_preempts_the_newest_when_blocks_run_out() -> None:
     running = [_decoding(0, 32), _decoding(1, 48), _decoding(2, 64)]  # all at a block edge
-    plan = continuous(_view(running=running, free=1))  # 3 blocks needed, 1 free
-    assert [r.index for r in plan.preempt] == [2]  # its 4 blocks cover the other two
-    assert [r.index for r in plan.decode] == [0, 1]
-    plan = continuous(_view(running=running, free=3))
-    assert plan.preempt == () and len(plan.decode) == 3
+    decision = continuous(_view(running=running, free=1))  # 3 blocks needed, 1 free
+    assert [r.index for r in decision.preempt] == [2]  # its 4 blocks cover the other two
+    assert [r.index for r in decision.decode] == [0, 1]
+    decision = continuous(_view(running=running, free=3))
+    assert decision.preempt == () and len(decision.decode) == 3
 
 
 def test_chunked_decodes_first_then_fills_the_budget_with_chunks() -> None:
     running = [_decoding(0, 100), _decoding(1, 200)]
     waiting = [_req(2, 700), _req(3, 700)]
-    plan = chunked(_view(waiting, running, budget=512))
-    assert [r.index for r in plan.decode] == [0, 1]
-    assert [(r.index, c) for r, c in plan.chunks] == [(2, 510)]
-    assert [r.index for r in plan.admit] == [2]
+    decision = chunked(_view(waiting, running, budget=512))
+    assert [r.index for r in decision.decode] == [0, 1]
+    assert [(r.index, c) for r, c in decision.chunks] == [(2, 510)]
+    assert [r.index for r in decision.admit] == [2]
 
 
 def test_chunked_budget_caps_the_decodes_too() -> None:
     running = [_decoding(i, 100 + i) for i in range(6)]
-    plan = chunked(_view([_req(9, 50)], running, budget=4))
-    assert [r.index for r in plan.decode] == [0, 1, 2, 3]  # oldest first; 4 and 5 wait a step
-    assert plan.preempt == () and plan.chunks == () and plan.admit == ()
+    decision = chunked(_view([_req(9, 50)], running, budget=4))
+    assert [r.index for r in decision.decode] == [0, 1, 2, 3]  # oldest first; 4 and 5 wait a step
+    assert decision.preempt == () and decision.chunks == () and decision.admit == ()
 
 
 def test_static_runs_a_batch_to_completion_and_none_takes_one() -> None:
     running = [_decoding(0, 100)]
     waiting = [_req(1), _req(2)]
-    plan = static(_view(waiting, running))
-    assert plan.admit == () and [r.index for r in plan.decode] == [0]
-    plan = static(_view(waiting, []))
-    assert [r.index for r in plan.admit] == [1, 2]
-    plan = no_batching(_view(waiting, []))
-    assert [r.index for r in plan.admit] == [1]
+    decision = static(_view(waiting, running))
+    assert decision.admit == () and [r.index for r in decision.decode] == [0]
+    decision = static(_view(waiting, []))
+    assert [r.index for r in decision.admit] == [1, 2]
+    decision = no_batching(_view(waiting, []))
+    assert [r.index for r in decision.admit] == [1]
 
 
 def test_policies_do_not_mutate_their_view() -> None:

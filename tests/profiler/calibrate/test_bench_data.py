@@ -19,7 +19,7 @@ from phasesim.profiler.calibrate.bench_data import (
     condense,
     load_bench_data,
     read_power_file,
-    render_markdown,
+    render_bench_rows_table,
     unmapped_counts,
     weight_read_bound_s,
 )
@@ -171,7 +171,7 @@ def test_llama_cpp_batch_size_is_not_concurrency(bench):
 
 
 def test_docs_show_the_bench_data_table(bench):
-    assert render_markdown(bench) in DOCS.read_text()
+    assert render_bench_rows_table(bench) in DOCS.read_text()
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared reference data not present")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from phasesim.profiler.calibrate.bench_data import load_bench_data
-from phasesim.profiler.calibrate.engine_calibrate import calibrate
+from phasesim.profiler.calibrate.engine_calibrate import calibrate_engines
 from phasesim.profiler.calibrate.intervals import (
     RESIDUALS_PATH,
     coverage_table,
@@ -104,7 +104,7 @@ def test_engine_families():
 
 def test_calibrate_attaches_intervals_and_ttft_predictions():
     """The producer as the calibration calls it, on two small pairs of the shared data."""
-    doc, per_row = calibrate(load_bench_data(), ["gh200/trt-llm", "sn40l/sambaflow"])
+    doc, per_row = calibrate_engines(load_bench_data(), ["gh200/trt-llm", "sn40l/sambaflow"])
     for key in ("gh200/trt-llm", "sn40l/sambaflow"):
         entry = doc["pairs"][key]
         assert set(entry["intervals"]["latency"]) == set(REGIMES)

@@ -1,4 +1,4 @@
-"""The latency benchmark's schedule per engine: B concurrent requests, except for a
+"""The latency benchmark's scheduling per engine: B concurrent requests, except for a
 single-sequence engine (llama.cpp), where B is the prompt chunk of ONE request."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from phasesim.simulator.apps.latency import (
-    BenchmarkSchedule,
+    BenchmarkScheduling,
     RunShape,
-    benchmark_schedule,
+    benchmark_scheduling,
     latency_benchmark,
 )
 from phasesim.simulator.catalog.engines import get_engine
@@ -17,13 +17,13 @@ from phasesim.simulator.topology import Batching
 
 @pytest.mark.parametrize(("batch_size", "chunk"), [(1, 1), (64, 64), (512, 512), (2048, 512)])
 def test_llama_cpp_runs_one_request_in_chunks_of_min_b_512(batch_size: int, chunk: int) -> None:
-    assert benchmark_schedule(get_engine("llama.cpp"), batch_size) == BenchmarkSchedule(
+    assert benchmark_scheduling(get_engine("llama.cpp"), batch_size) == BenchmarkScheduling(
         requests=1, batching=Batching.CHUNKED, max_num_seqs=1, max_num_batched_tokens=chunk)
 
 
 @pytest.mark.parametrize("engine", ["vllm", "trt-llm", "deepspeed-mii", "groq"])
 def test_other_engines_run_b_requests_on_their_own_scheduling(engine: str) -> None:
-    assert benchmark_schedule(get_engine(engine), 16) == BenchmarkSchedule(
+    assert benchmark_scheduling(get_engine(engine), 16) == BenchmarkScheduling(
         requests=16, batching=None, max_num_seqs=None, max_num_batched_tokens=None)
 
 

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from phasesim.profiler.calibrate.calibration import (
-    DOCS_PATH,
+from phasesim.profiler.calibrate.kernel_fit import (
     REFERENCE_DIR,
-    calibrate,
     compare_to_measured,
-    condense,
-    render_markdown,
+    condense_kernel_references,
+    fit_kernel_constants,
+    render_kernel_fit_tables,
 )
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog import HARDWARE, MODELS, get_hardware, get_model
@@ -93,15 +92,15 @@ def test_borrowed_constants_are_flagged():
     assert any("uncalibrated" in p for p in meta["provenance"])
 
 
-def test_calibration_is_reproducible_from_the_shipped_reference_data():
+def test_kernel_fit_is_reproducible_from_the_shipped_reference_data():
     committed = json.loads(CONSTANTS_PATH.read_text())
-    fresh = calibrate(REFERENCE_DIR, date=committed["date"])
+    fresh = fit_kernel_constants(REFERENCE_DIR, date=committed["date"])
     assert json.loads(json.dumps(fresh)) == committed
 
 
-def test_docs_show_the_committed_calibration_errors():
+def test_docs_show_the_committed_kernel_fit_errors():
     committed = json.loads(CONSTANTS_PATH.read_text())
-    assert render_markdown(committed) in DOCS_PATH.read_text()
+    assert render_kernel_fit_tables(committed) in (REPO / "docs" / "calibration.md").read_text()
 
 
 def _maintainer_script(name: str):
@@ -122,7 +121,7 @@ def test_shipped_defaults_are_regenerated_byte_for_byte(tmp_path, capsys):
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared reference data not present")
 def test_condensed_reference_data_matches_shared(tmp_path):
-    condense(SHARED, tmp_path)
+    condense_kernel_references(SHARED, tmp_path)
     for f in tmp_path.iterdir():
         assert f.read_bytes() == (REFERENCE_DIR / f.name).read_bytes(), f.name
 

@@ -9,9 +9,9 @@ import pytest
 
 from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec, SweepAxes
-from phasesim.scenarios.plan import expand_axes, load_plan, point_id, set_dotted
 from phasesim.scenarios.point import check_point
-from phasesim.scenarios.source import parse_yaml_text
+from phasesim.scenarios.sweep_points import expand_axes, load_sweep_points, point_id, set_dotted
+from phasesim.scenarios.yaml_marks import parse_yaml_text
 from tests.scenarios.conftest import AZURE_SAMPLE
 
 MakeFile = Callable[[str], Path]
@@ -75,18 +75,18 @@ def test_plan_applies_sweep_values_and_normalises_units(scenario_file: MakeFile)
             topology.link.bandwidth: [10Gbps, 400Gbps]
             seed: [1, 2]
     """)
-    plan = load_plan(path, checks=(check_point,))
-    assert plan.axes == ("topology.link.bandwidth", "seed")
-    assert [dict(p.values) for p in plan.points][:2] == [
+    sweep = load_sweep_points(path, checks=(check_point,))
+    assert sweep.axes == ("topology.link.bandwidth", "seed")
+    assert [dict(p.values) for p in sweep.points][:2] == [
         {"topology.link.bandwidth": "10Gbps", "seed": 1},
         {"topology.link.bandwidth": "10Gbps", "seed": 2}]
-    first = plan.points[0].spec
+    first = sweep.points[0].spec
     assert first.topology.link.bandwidth == pytest.approx(10e9 / 8)
     assert first.topology.link.latency == pytest.approx(10e-6)
     assert first.slo.ttft_s == pytest.approx(0.5)
     assert first.seed == 1
-    assert plan.points[3].spec.topology.link.bandwidth == pytest.approx(400e9 / 8)
-    assert len({p.point_id for p in plan.points}) == 4
+    assert sweep.points[3].spec.topology.link.bandwidth == pytest.approx(400e9 / 8)
+    assert len({p.point_id for p in sweep.points}) == 4
 
 
 def test_trace_path_is_relative_to_the_scenario_file(scenario_file: MakeFile, tmp_path: Path) -> None:
@@ -97,8 +97,9 @@ def test_trace_path_is_relative_to_the_scenario_file(scenario_file: MakeFile, tm
         topology: gpu
         trace: {path: data/t.parquet}
     """)
-    plan = load_plan(path, checks=(check_point,))
-    assert plan.points[0].spec.trace.path == str((tmp_path / "scn" / "data" / "t.parquet").resolve())
+    sweep = load_sweep_points(path, checks=(check_point,))
+    trace = tmp_path / "scn" / "data" / "t.parquet"
+    assert sweep.points[0].spec.trace.path == str(trace.resolve())
 
 
 @pytest.mark.parametrize("body, line, key, message", [
@@ -138,7 +139,7 @@ def test_bad_scenarios_name_key_and_line(scenario_file: MakeFile, body: str, lin
                                          message: str) -> None:
     path = scenario_file(body.replace("path: T", f"path: {AZURE_SAMPLE}"))
     with pytest.raises(InputError) as info:
-        load_plan(path, checks=(check_point,))
+        load_sweep_points(path, checks=(check_point,))
     error = info.value
     assert error.path == str(path)
     assert error.line == line, str(error)
@@ -151,7 +152,7 @@ def test_unknown_key_wins_over_the_missing_key_it_misspells(scenario_file: MakeF
     path = scenario_file("name: t\nkind: phases\nphases:\n  hardware: h100-sxm\n"
                          "  prompt_tokens: [128]\n  batch_size: [1]\n")
     with pytest.raises(InputError, match="unknown key 'batch_size'") as info:
-        load_plan(path)
+        load_sweep_points(path)
     assert info.value.line == 6
 
 
@@ -165,9 +166,9 @@ def test_full_grid_is_selected_by_flag(scenario_file: MakeFile) -> None:
           full:
             grid: {{seed: [1, 2, 3, 4, 5]}}
     """)
-    assert len(load_plan(path).points) == 2
-    assert len(load_plan(path, full=True).points) == 5
-    assert len(load_plan(path, base_only=True).points) == 1
+    assert len(load_sweep_points(path).points) == 2
+    assert len(load_sweep_points(path, full=True).points) == 5
+    assert len(load_sweep_points(path, base_only=True).points) == 1
 
 
 def test_models_forbid_extra_keys_everywhere() -> None:

@@ -18,13 +18,13 @@ import yaml
 from phasesim.errors import InputError
 from phasesim.safe_yaml import BoundedLoader
 
-__all__ = ["YamlSource", "load_yaml_with_marks", "parse_yaml_text", "locate", "dotted"]
+__all__ = ["MarkedYaml", "load_yaml_with_marks", "parse_yaml_text", "locate", "dotted"]
 
 KeyPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class YamlSource:
+class MarkedYaml:
     """A parsed YAML document: ``data`` and the 1-based ``(line, column)`` of every key path."""
 
     path: Path | None
@@ -36,7 +36,7 @@ class YamlSource:
         return None if found is None else found[0]
 
 
-def load_yaml_with_marks(path: str | Path) -> YamlSource:
+def load_yaml_with_marks(path: str | Path) -> MarkedYaml:
     """Parse ``path``; a missing file or a YAML syntax error is an :class:`InputError`."""
     file = Path(path)
     try:
@@ -48,7 +48,7 @@ def load_yaml_with_marks(path: str | Path) -> YamlSource:
     return parse_yaml_text(text, path=file)
 
 
-def parse_yaml_text(text: str, *, path: Path | None = None) -> YamlSource:
+def parse_yaml_text(text: str, *, path: Path | None = None) -> MarkedYaml:
     loader = BoundedLoader(text)  # refuses alias bombs before anything is built
     try:
         node = loader.get_single_node()
@@ -69,7 +69,7 @@ def parse_yaml_text(text: str, *, path: Path | None = None) -> YamlSource:
         raise InputError(exc.message, path=path, line=exc.line, column=exc.column) from None
     finally:
         loader.dispose()
-    return YamlSource(path=path, data=data, marks=marks)
+    return MarkedYaml(path=path, data=data, marks=marks)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:

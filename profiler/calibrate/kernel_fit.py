@@ -1,7 +1,10 @@
-"""Fit the analytical roofline's constants on public measurements and report the error per source.
+"""Kernel-level fit: the analytical roofline's constants on public kernel and single-request
+measurements (Vidur, TensorRT-LLM, DistServe, Groq), and the error per source.
 
-    python -m phasesim.profiler.calibrate.calibration                 # fit from the condensed data in the repo
-    python -m phasesim.profiler.calibrate.calibration --condense ../shared/data/reference   # rebuild that data first
+    python tools/fit_kernels.py                 # fit from the condensed data in the repo
+    python tools/fit_kernels.py --condense ../shared/data/reference   # rebuild that data first
+
+(The engine-level fit on end-to-end benchmarks is ``engine_fit``/``engine_calibrate``.)
 
 Sources (condensed copies, with attribution, in ``simulator/tables/reference/``):
 
@@ -21,14 +24,12 @@ Sources (condensed copies, with attribution, in ``simulator/tables/reference/``)
 
 The fit is a deterministic pattern search (coordinate steps in log space) minimising the mean
 absolute relative error, each source weighted equally within a hardware. Output:
-``simulator/tables/calibrated_constants.json`` (constants, per-source errors, notes) and
-``docs/calibration.md``.
+``simulator/tables/calibrated_constants.json`` (constants, per-source errors, notes) and the
+``docs/calibration.md`` tables (:func:`render_kernel_fit_tables`), both written by the tool.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict, fields, replace
@@ -38,13 +39,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasesim.atomic import atomic_path, replace_marked_block
+from phasesim.atomic import atomic_path
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import ModelSpec, get_model
 from phasesim.simulator.costs import TableCostModel, read_table
 from phasesim.simulator.costs.roofline import (
-    CONSTANTS_PATH,
     RooflineConstants,
     build_analytical_table,
     decode_step_time_s,
@@ -52,12 +52,11 @@ from phasesim.simulator.costs.roofline import (
     prefill_time_s,
 )
 
-__all__ = ["REFERENCE_DIR", "DOCS_PATH", "condense", "calibrate", "render_markdown", "update_docs",
-           "compare_to_measured", "main"]
+__all__ = ["REFERENCE_DIR", "condense_kernel_references", "fit_kernel_constants",
+           "render_kernel_fit_tables", "compare_to_measured"]
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = REPO / "simulator" / "tables" / "reference"
-DOCS_PATH = REPO / "docs" / "calibration.md"
 
 VIDUR_CSV = "vidur_llama2-7b_linear_tp1.csv"
 GROQ_CSV = "groq_api_llama_8b.csv"
@@ -84,7 +83,7 @@ _OPT13B_KV_BYTES = 2 * 40 * 5120 * 2  # OPT-13B: 40 layers, hidden 5120, MHA, fp
 _GROQ_LONG_PROMPT_TOKENS = 256  # Groq samples at least this long fit the per-token prefill rate
 
 
-def condense(shared_reference: Path, out_dir: Path = REFERENCE_DIR) -> None:
+def condense_kernel_references(shared_reference: Path, out_dir: Path = REFERENCE_DIR) -> None:
     """Rebuild the small CSVs shipped in the repo from ``shared/data/reference``."""
     rows = []
     for short, name in (("a100", "a100-sxm-80gb"), ("h100", "h100-sxm")):
@@ -315,13 +314,15 @@ def _validate_groq_70b(published: pd.DataFrame, c: RooflineConstants) -> dict[st
     return out
 
 
-def calibrate(reference_dir: Path = REFERENCE_DIR, *, date: str) -> dict[str, Any]:
+def fit_kernel_constants(reference_dir: Path = REFERENCE_DIR, *, date: str) -> dict[str, Any]:
+    """The kernel-level constants of each hardware fitted on the condensed references in
+    ``reference_dir``, with each source's error: the ``calibrated_constants.json`` document."""
     vidur = pd.read_csv(reference_dir / VIDUR_CSV)
     groq = pd.read_csv(reference_dir / GROQ_CSV)
     published = pd.read_csv(reference_dir / PUBLISHED_CSV)
     distserve = pd.read_csv(reference_dir / DISTSERVE_CSV)
     kv_eff, kv_errors = _fit_kv(distserve)
-    out: dict[str, Any] = {"date": date, "method": "profiler/calibrate/calibration.py (pattern search, mean abs "
+    out: dict[str, Any] = {"date": date, "method": "profiler/calibrate/kernel_fit.py (pattern search, mean abs "
                            "relative error, sources weighted equally)", "hardware": {}}
     start = {"gemm_efficiency": 0.6, "memory_efficiency": 0.8, "attention_efficiency": 0.5,
              "kv_read_efficiency": kv_eff, "layer_overhead_s": 30e-6, "pass_overhead_s": 1e-3}
@@ -354,7 +355,7 @@ def calibrate(reference_dir: Path = REFERENCE_DIR, *, date: str) -> dict[str, An
     return out
 
 
-def render_markdown(cal: dict[str, Any]) -> str:
+def render_kernel_fit_tables(cal: dict[str, Any]) -> str:
     lines = ["| hardware | source | points | mean abs % error | max abs % error |", "|---|---|---|---|---|"]
     for hw, entry in sorted(cal["hardware"].items()):
         for source, e in sorted(entry["errors"].items()):
@@ -387,38 +388,3 @@ def compare_to_measured(path: Path) -> dict[str, Any]:
                 pred.append(float(analytical.decode_step_times_s(int(b), np.array([float(t)]))[0]))
         out[phase.value] = _errors(np.array(pred), rows[ts.LATENCY_S].to_numpy())
     return out
-
-
-_BEGIN = "<!-- calibration:begin (written by python -m phasesim.profiler.calibrate.calibration) -->"
-_END = "<!-- calibration:end -->"
-
-
-def update_docs(cal: dict[str, Any], path: Path = DOCS_PATH) -> None:
-    """Replace the generated block of ``docs/calibration.md`` with the current tables."""
-    replace_marked_block(path, _BEGIN, _END, render_markdown(cal))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--condense", type=Path, default=None,
-                        help="shared/data/reference directory to rebuild the condensed CSVs from")
-    parser.add_argument("--date", default=_dt.datetime.now(_dt.timezone.utc).date().isoformat())
-    parser.add_argument("--output", type=Path, default=CONSTANTS_PATH)
-    parser.add_argument("--compare", type=Path, default=None, metavar="TABLE.parquet",
-                        help="only report the analytical model's error against this measured table")
-    args = parser.parse_args(argv)
-    if args.compare is not None:
-        print(json.dumps(compare_to_measured(args.compare), indent=2))
-        return
-    if args.condense is not None:
-        condense(args.condense)
-    cal = calibrate(date=args.date)
-    with atomic_path(args.output) as tmp:
-        tmp.write_text(json.dumps(cal, indent=2, sort_keys=True) + "\n")
-    if DOCS_PATH.exists() and _BEGIN in DOCS_PATH.read_text():
-        update_docs(cal)
-    print(render_markdown(cal))
-
-
-if __name__ == "__main__":
-    main()

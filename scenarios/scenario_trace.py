@@ -110,7 +110,7 @@ def mean_rate_rps(df: pd.DataFrame) -> float | None:
 
 
 def check_trace(spec: TraceSpec) -> None:
-    """Cheap plan-time checks: the trace file exists (the file is read when the point runs)."""
+    """Cheap load-time checks: the trace file exists (the file is read when the point runs)."""
     if spec.path is not None and not Path(spec.path).is_file():
         raise InputError(f"trace file not found: {spec.path}", column="trace.path")
     if spec.generate is not None:

@@ -1,10 +1,10 @@
 """From a scenario file to a list of fully validated points, before anything runs.
 
-``load_plan(path)`` parses the YAML (keeping line numbers), validates the base scenario, expands
-the ``sweep:`` section (grid axes x zipped groups, in file order, last axis fastest), applies each
-point's values by dotted path, and validates every point: its scenario, that its trace file
-exists and that its topology can be built. Any problem is an :class:`InputError` naming the file,
-the line and the dotted key, raised before a single point runs.
+``load_sweep_points(path)`` parses the YAML (keeping line numbers), validates the base scenario,
+expands the ``sweep:`` section (grid axes x zipped groups, in file order, last axis fastest),
+applies each point's values by dotted path, and validates every point: its scenario, that its
+trace file exists and that its topology can be built. Any problem is an :class:`InputError`
+naming the file, the line and the dotted key, raised before a single point runs.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from pydantic import ValidationError
 
 from phasesim.errors import InputError
 from phasesim.scenarios.model import ScenarioSpec, SweepAxes
-from phasesim.scenarios.source import KeyPath, YamlSource, load_yaml_with_marks, locate
+from phasesim.scenarios.yaml_marks import KeyPath, MarkedYaml, load_yaml_with_marks, locate
 
-__all__ = ["Point", "Plan", "load_plan", "expand_axes", "count_points", "MAX_POINTS", "point_id", "set_dotted", "split_dotted",
-           "canonical_json"]
+__all__ = ["Point", "SweepPoints", "load_sweep_points", "expand_axes", "count_points", "MAX_POINTS",
+           "point_id", "set_dotted", "split_dotted", "canonical_json"]
 
 
 # Points one sweep may have: each is validated and held in memory before the first one runs
-# (about 0.4 ms and a few kB each), so 10^5 points plan in under a minute.
+# (about 0.4 ms and a few kB each), so 10^5 points load in under a minute.
 MAX_POINTS = 100_000
 
 
@@ -47,7 +47,10 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
+class SweepPoints:
+    """A scenario file with its sweep expanded: the base scenario, the swept axes and every
+    validated point, in sweep order (last axis fastest)."""
+
     path: Path
     base: ScenarioSpec
     axes: tuple[str, ...]
@@ -56,19 +59,19 @@ class Plan:
 
 
 # A callable that checks a point beyond the pydantic model (trace file, topology); it raises
-# InputError(message, column=<dotted key>) and the planner adds the file and the line.
+# InputError(message, column=<dotted key>) and the loader adds the file and the line.
 PointCheck = Callable[[ScenarioSpec, Path], None]
 
 
-def load_plan(path: str | Path, *, full: bool = False, base_only: bool = False,
-              checks: Sequence[PointCheck] = ()) -> Plan:
+def load_sweep_points(path: str | Path, *, full: bool = False, base_only: bool = False,
+              checks: Sequence[PointCheck] = ()) -> SweepPoints:
     """Parse, validate and expand ``path``. ``full`` uses ``sweep.full`` instead of the default
     axes; ``base_only`` ignores the sweep (one point, the scenario as written)."""
-    source = load_yaml_with_marks(path)
+    marked = load_yaml_with_marks(path)
     file = Path(path)
-    if not isinstance(source.data, dict):
+    if not isinstance(marked.data, dict):
         raise InputError("a scenario file must be a mapping of keys", path=file, line=1)
-    base = _validate(source.data, source=source, overrides={})
+    base = _validate(marked.data, marked=marked, overrides={})
     sweep = base.sweep
     axes_spec: SweepAxes = SweepAxes()
     axes_key: KeyPath = ("sweep",)
@@ -77,51 +80,51 @@ def load_plan(path: str | Path, *, full: bool = False, base_only: bool = False,
         if full:
             if sweep.full is None:
                 raise InputError("--full given but the scenario has no 'sweep.full' section",
-                                 path=file, line=source.line_of(("sweep",)), column="sweep.full")
+                                 path=file, line=marked.line_of(("sweep",)), column="sweep.full")
             axes_spec, axes_key = sweep.full, ("sweep", "full")
     elif full:
         raise InputError("--full given but the scenario has no 'sweep' section", path=file)
-    axis_marks = _axis_marks(source, axes_spec, axes_key)
+    axis_marks = _axis_marks(marked, axes_spec, axes_key)
     for axis in axis_marks:
         if split_dotted(axis)[0] in ("sweep", "name", "kind"):
             raise InputError(f"cannot sweep '{axis}'", path=file, line=axis_marks[axis][None],
                              column=axis)
-    body = {k: v for k, v in source.data.items() if k != "sweep"}
+    body = {k: v for k, v in marked.data.items() if k != "sweep"}
     points: list[Point] = []
     seen: dict[str, int] = {}
     try:
         size = count_points(axes_spec)
     except ValueError as exc:
-        raise InputError(str(exc), path=file, line=source.line_of((*axes_key, "zip")),
+        raise InputError(str(exc), path=file, line=marked.line_of((*axes_key, "zip")),
                          column=".".join(map(str, (*axes_key, "zip")))) from None
     if size > MAX_POINTS:  # refuse before building (and holding) a single point
         raise InputError(f"the sweep has {size:,} points, more than {MAX_POINTS:,}; split it "
                          "into several scenario files or use fewer values per axis", path=file,
-                         line=source.line_of(axes_key), column=".".join(map(str, axes_key)))
+                         line=marked.line_of(axes_key), column=".".join(map(str, axes_key)))
     expanded = expand_axes(axes_spec)
     for index, values in enumerate(expanded):
         try:
-            spec = _point_spec(body, values, source=source, axis_marks=axis_marks, checks=checks)
+            spec = _point_spec(body, values, marked=marked, axis_marks=axis_marks, checks=checks)
         except InputError as exc:
-            raise _blame_axis(exc, body, values, source=source, axis_marks=axis_marks,
+            raise _blame_axis(exc, body, values, marked=marked, axis_marks=axis_marks,
                               checks=checks) from None
         pid = point_id(values)
         if pid in seen:
             raise InputError(f"sweep points {seen[pid]} and {index} have the same values",
-                             path=file, line=source.line_of(axes_key))
+                             path=file, line=marked.line_of(axes_key))
         seen[pid] = index
         config = spec.model_dump(mode="json", exclude={"sweep"})
         points.append(Point(index=index, point_id=pid, values=values, spec=spec, config=config))
     axes = tuple(axis_marks)
     groups = tuple(tuple(group) for group in axes_spec.zip if len(group) > 1)
-    return Plan(path=file, base=base, axes=axes, points=tuple(points), zip_groups=groups)
+    return SweepPoints(path=file, base=base, axes=axes, points=tuple(points), zip_groups=groups)
 
 
-def _point_spec(body: Mapping[str, Any], values: Mapping[str, Any], *, source: YamlSource,
+def _point_spec(body: Mapping[str, Any], values: Mapping[str, Any], *, marked: MarkedYaml,
                 axis_marks: Mapping[str, Mapping[int | None, int | None]],
                 checks: Sequence[PointCheck]) -> ScenarioSpec:
     """The scenario ``body`` with ``values`` set, validated and checked; InputError with a line."""
-    file = Path(source.path or "")
+    file = Path(marked.path or "")
     data = copy.deepcopy(dict(body))
     for axis, value in values.items():
         try:
@@ -129,19 +132,19 @@ def _point_spec(body: Mapping[str, Any], values: Mapping[str, Any], *, source: Y
         except (KeyError, IndexError, TypeError) as exc:
             raise InputError(f"cannot set '{axis}': {exc}", path=file,
                              line=axis_marks[axis][None], column=axis) from None
-    spec = _validate(data, source=source, overrides=values, axis_marks=axis_marks)
+    spec = _validate(data, marked=marked, overrides=values, axis_marks=axis_marks)
     spec = _absolute_paths(spec, file.parent)
     for check in checks:
         try:
             check(spec, file.parent)
         except InputError as exc:
-            line = _line_for_key(exc.column or "", source, values, axis_marks)
+            line = _line_for_key(exc.column or "", marked, values, axis_marks)
             raise InputError(exc.message, path=file, line=line, column=exc.column) from None
     return spec
 
 
 def _blame_axis(error: InputError, body: Mapping[str, Any], values: Mapping[str, Any], *,
-                source: YamlSource, axis_marks: Mapping[str, Mapping[int | None, int | None]],
+                marked: MarkedYaml, axis_marks: Mapping[str, Mapping[int | None, int | None]],
                 checks: Sequence[PointCheck]) -> InputError:
     """A point failed where the base scenario passed: its swept values caused it, even when the
     error names another key (``model: [..., x]`` fails in ``topology``). Put the error at the
@@ -152,10 +155,10 @@ def _blame_axis(error: InputError, body: Mapping[str, Any], values: Mapping[str,
         return error
     for axis, value in values.items():
         try:
-            _point_spec(body, {axis: value}, source=source, axis_marks=axis_marks, checks=checks)
+            _point_spec(body, {axis: value}, marked=marked, axis_marks=axis_marks, checks=checks)
         except InputError:
             marks = axis_marks[axis]
-            line = marks.get(_value_index(source, axis, value, marks), marks[None])
+            line = marks.get(_value_index(marked, axis, value, marks), marks[None])
             return InputError(f"{error.message} (sweep value {axis} = {value!r})",
                               path=error.path, line=line, column=error.column)
     return error
@@ -236,11 +239,11 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 # --- validation with line numbers ----------------------------------------------------------------
 
 
-def _axis_marks(source: YamlSource, axes: SweepAxes,
+def _axis_marks(marked: MarkedYaml, axes: SweepAxes,
                 axes_key: KeyPath) -> dict[str, dict[int | None, int | None]]:
     """For each axis: its key line (under ``None``) and the line of each value index."""
     out: dict[str, dict[int | None, int | None]] = {}
-    raw: Any = source.data
+    raw: Any = marked.data
     for part in axes_key:
         raw = raw.get(part) if isinstance(raw, dict) else None
     one_group = isinstance(raw, dict) and isinstance(raw.get("zip"), dict)
@@ -250,21 +253,21 @@ def _axis_marks(source: YamlSource, axes: SweepAxes,
     for prefix, group in groups:
         for axis, values in group.items():
             if axis in out:
-                raise InputError(f"axis '{axis}' is swept twice", path=source.path,
-                                 line=source.line_of((*prefix, axis)), column=axis)
+                raise InputError(f"axis '{axis}' is swept twice", path=marked.path,
+                                 line=marked.line_of((*prefix, axis)), column=axis)
             try:
                 split_dotted(axis)
             except ValueError as exc:
-                raise InputError(str(exc), path=source.path,
-                                 line=source.line_of((*prefix, axis)), column=axis) from None
-            marks: dict[int | None, int | None] = {None: source.line_of((*prefix, axis))}
+                raise InputError(str(exc), path=marked.path,
+                                 line=marked.line_of((*prefix, axis)), column=axis) from None
+            marks: dict[int | None, int | None] = {None: marked.line_of((*prefix, axis))}
             for i in range(len(values)):
-                marks[i] = source.line_of((*prefix, axis, i))
+                marks[i] = marked.line_of((*prefix, axis, i))
             out[axis] = marks
     return out
 
 
-def _validate(data: Any, *, source: YamlSource, overrides: Mapping[str, Any],
+def _validate(data: Any, *, marked: MarkedYaml, overrides: Mapping[str, Any],
               axis_marks: Mapping[str, Mapping[int | None, int | None]] | None = None
               ) -> ScenarioSpec:
     try:
@@ -279,30 +282,30 @@ def _validate(data: Any, *, source: YamlSource, overrides: Mapping[str, Any],
         inner = re.match(r"^'([A-Za-z_][\w]*)': ", message)
         if inner and error["type"] == "value_error":  # a validator named the key inside
             key, message = f"{key}.{inner[1]}", message[inner.end():]
-        line = _line_for_key(key, source, overrides, axis_marks or {})
+        line = _line_for_key(key, marked, overrides, axis_marks or {})
         if error["type"] == "extra_forbidden":
             message = f"unknown key '{key.split('.')[-1]}'"
         elif overrides and any(_covers(axis, key) for axis in overrides):
             axis = next(a for a in overrides if _covers(a, key))
             message = f"{message} (sweep value {axis} = {overrides[axis]!r})"
-        raise InputError(message, path=source.path, line=line, column=key or None) from None
+        raise InputError(message, path=marked.path, line=line, column=key or None) from None
 
 
-def _line_for_key(key: str, source: YamlSource, overrides: Mapping[str, Any],
+def _line_for_key(key: str, marked: MarkedYaml, overrides: Mapping[str, Any],
                   axis_marks: Mapping[str, Mapping[int | None, int | None]]) -> int | None:
     """The line of a sweep value when ``key`` lies under a swept axis, else the key's own line."""
     for axis, value in overrides.items():
         if _covers(axis, key) and axis in axis_marks:
             marks = axis_marks[axis]
-            return marks.get(_value_index(source, axis, value, marks), marks[None])
+            return marks.get(_value_index(marked, axis, value, marks), marks[None])
     parts = split_dotted(key) if key else []
-    found = locate(source.marks, parts)
+    found = locate(marked.marks, parts)
     return None if found is None else found[0]
 
 
-def _value_index(source: YamlSource, axis: str, value: Any,
+def _value_index(marked: MarkedYaml, axis: str, value: Any,
                  marks: Mapping[int | None, int | None]) -> int | None:
-    sweep = source.data.get("sweep") or {}
+    sweep = marked.data.get("sweep") or {}
     candidates = [sweep.get("grid", {}), *(sweep.get("zip") if isinstance(sweep.get("zip"), list)
                                            else [sweep.get("zip") or {}])]
     full = sweep.get("full") or {}

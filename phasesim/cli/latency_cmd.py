@@ -40,7 +40,6 @@ from phasesim.errors import InputError
 from phasesim.output_check import check_writable
 from phasesim.simulator.apps.latency import LatencyResult, RunShape, latency_benchmark
 from phasesim.simulator.catalog.engines import get_engine
-from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import DTYPE_BYTES, get_model
 from phasesim.simulator.costs.resolve import ResolvedTable, resolve_table
 from phasesim.simulator.costs.roofline import pair_key, read_engine_calibration
@@ -61,7 +60,6 @@ INTERVAL_OUTPUTS = ("latency_p10_s", "latency_p90_s", "ttft_p10_s", "ttft_p90_s"
                     "tpot_p90_s")
 CSV_OUTPUTS = ("latency_s", "ttft_s", "tpot_s", "throughput_tokens_per_s", "energy_j",
                "avg_power_w", "cost_table", *INTERVAL_OUTPUTS)
-_INT_INPUTS = ("tp", "input_len", "output_len", "batch_size")
 _SHOWN_VALUES = 3  # per pair and dimension in the outside-support warning
 
 
@@ -235,42 +233,16 @@ def _outputs(result: LatencyResult, table: str, intervals: ShapeIntervals) -> di
 
 
 def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = False) -> RunShape:
-    """A validated RunShape; errors located by ``where(column)`` (InputError keywords)."""
-    def bad(column: str, message: str) -> InputError:
-        if option:
-            flag = "--" + ("tp" if column == "tp" else column.replace("_", "-"))
-            return InputError(f"{flag}: {message}")
-        return InputError(message, **where(column))
-
-    for column, lookup in (("hardware", get_hardware), ("model", get_model)):
-        try:
-            lookup(str(values[column]))
-        except InputError as exc:  # a config.json's own fault keeps its file and key
-            raise (exc if exc.path is not None else bad(column, exc.message)) from None
-    engine = values.get("engine")
-    engine = None if engine is None or str(engine).strip() == "" else str(engine).strip()
-    if engine is not None:
-        try:
-            get_engine(engine)
-        except InputError as exc:
-            raise bad("engine", exc.message) from None
-    ints: dict[str, int] = {}
-    for column in _INT_INPUTS:
-        raw = values[column]
-        try:
-            number = float(raw)
-            if not (math.isfinite(number) and number == int(number) and number >= 1):
-                raise ValueError
-            ints[column] = int(number)
-        except (TypeError, ValueError):
-            raise bad(column, f"must be a whole number >= 1, got {raw!r}") from None
-    try:  # RunShape bounds the run's size before anything is simulated
-        return RunShape(hardware=str(values["hardware"]), model=str(values["model"]),
-                        dtype=dtype, tensor_parallel=ints["tp"], input_len=ints["input_len"],
-                        output_len=ints["output_len"], batch_size=ints["batch_size"],
-                        engine=engine)
+    """A validated RunShape (:meth:`RunShape.from_cells`); errors located by ``where(column)``
+    (InputError keywords), or by the column's option with ``option``."""
+    try:
+        return RunShape.from_cells(values, dtype=dtype)
     except InputError as exc:
-        raise bad(exc.column or "batch_size", exc.message) from None
+        if exc.path is not None:  # a config.json's own fault keeps its file and key
+            raise
+        if option:
+            raise InputError(f"--{exc.column.replace('_', '-')}: {exc.message}") from None
+        raise InputError(exc.message, **where(exc.column)) from None
 
 
 def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings, notes: IntervalNotes,

@@ -22,12 +22,13 @@ A malformed file or row is an :class:`InputError` naming the file, the row (1 = 
 and the column, in every format: counts are whole numbers >= 1, times finite numbers > 0, each
 within a stated bound (TP: ``MAX_TENSOR_PARALLEL``; lengths: ``MAX_CONTEXT_TOKENS``; the run's
 size: ``check_benchmark_size``; times: the simulator's horizon), checked before any fitting.
-In our format (written by the user) a row's instance must also exist: a TP degree the catalog
-refuses (not dividing the model's heads, > 1 on a GroqRack) or too few devices to hold the
-weights (a 70B model at TP 1) is an error at that row's ``tp``. In LLM-Inference-Bench's data,
-measured runs the simulator cannot shape are the fit's to leave out and count
-(``engine_calibrate.usable_rows``). ``1.5`` is an error, never TP 1; and a Llama-2-7B row is
-refused in every format (``bench_data.WITHHELD_MODELS`` / ``WITHHELD_CATALOG_MODELS``: the model
+In our format a row's shape is checked as ``sim latency`` checks its rows
+(``RunShape.from_cells``), and (written by the user) its instance must also exist: a TP degree
+the catalog refuses (not dividing the model's heads, > 1 on a GroqRack) or too few devices to
+hold the weights (a 70B model at TP 1) is an error at that row's ``tp``. In
+LLM-Inference-Bench's data, measured runs the simulator cannot shape are the fit's to leave out
+and count (``engine_calibrate.usable_rows``). ``1.5`` is an error, never TP 1; and a Llama-2-7B
+row is refused in every format (``bench_data.WITHHELD_MODELS`` / ``WITHHELD_CATALOG_MODELS``: the model
 our predictions are checked on, so no calibration may see it).
 """
 
@@ -43,10 +44,9 @@ import pandas as pd
 from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
 from phasesim.profiler.calibrate import bench_data
-from phasesim.simulator.apps.latency import MAX_BENCHMARK_REQUESTS, check_benchmark_size
+from phasesim.simulator.apps.latency import MAX_BENCHMARK_REQUESTS, RunShape, check_benchmark_size
 from phasesim.simulator.catalog.engines import get_engine
-from phasesim.simulator.catalog.hardware import get_hardware
-from phasesim.simulator.catalog.models import MAX_CONTEXT_TOKENS, get_model
+from phasesim.simulator.catalog.models import MAX_CONTEXT_TOKENS
 from phasesim.simulator.costs.capacity import kv_capacity_tokens
 from phasesim.simulator.topology import MAX_TENSOR_PARALLEL
 from phasesim.units import MAX_TIME_S
@@ -167,34 +167,32 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
         raise InputError(f"lacks column(s) {', '.join(missing)}", path=path, column=missing[0])
     if frame.empty:
         raise InputError("no rows", path=path)
-    out = frame.copy()
-    ints = {c: np.zeros(len(frame), dtype=np.int64) for c in ("tp", "input_len", "output_len", "batch_size")}
+    shapes = []
     lat = np.zeros(len(frame))
     ttft = np.full(len(frame), np.nan)
-    for i, r in enumerate(frame.itertuples(index=False), start=1):
-        for column, lookup in (("hardware", get_hardware), ("engine", get_engine), ("model", get_model)):
-            try:
-                lookup(str(getattr(r, column)).strip())
-            except InputError as exc:
-                raise InputError(exc.message, path=path, row=i, column=column) from None
-        if str(r.model).strip() in bench_data.WITHHELD_CATALOG_MODELS:
-            raise _withheld(path, i, "model", str(r.model).strip())
-        for column, values in ints.items():
-            values[i - 1] = int(_checked(path, i, column, getattr(r, column), column))
+    for i, r in enumerate(frame.to_dict("records"), start=1):
+        try:  # names in the catalog, counts whole numbers, the run's size bounded
+            shape = RunShape.from_cells(r)
+        except InputError as exc:
+            if exc.path is not None:  # a config.json's own fault keeps its file and key
+                raise
+            raise InputError(exc.message, path=path, row=i, column=exc.column) from None
+        if shape.model in bench_data.WITHHELD_CATALOG_MODELS:
+            raise _withheld(path, i, "model", shape.model)
         try:  # the instance exists: TP divides the heads, its devices hold the weights
-            kv_capacity_tokens(hardware=str(r.hardware).strip(), model=str(r.model).strip(),
-                               tensor_parallel=int(ints["tp"][i - 1]))
+            kv_capacity_tokens(hardware=shape.hardware, model=shape.model,
+                               tensor_parallel=shape.tensor_parallel)
         except InputError as exc:
             raise InputError(exc.message, path=path, row=i, column="tp") from None
-        _check_size(path, i, {}, (int(ints["input_len"][i - 1]), int(ints["output_len"][i - 1]),
-                                  int(ints["batch_size"][i - 1])))
-        lat[i - 1] = _checked(path, i, "latency_s", r.latency_s, "latency_s")
+        shapes.append(shape)
+        lat[i - 1] = _checked(path, i, "latency_s", r["latency_s"], "latency_s")
         if "ttft_s" in frame.columns:
-            ttft[i - 1] = _checked(path, i, "ttft_s", r.ttft_s, "ttft_s")
-    for c in ("hardware", "engine", "model"):
-        out[c] = frame[c].str.strip()
-    for c, v in ints.items():
-        out[c] = v
+            ttft[i - 1] = _checked(path, i, "ttft_s", r["ttft_s"], "ttft_s")
+    out = frame.copy()
+    for column, field in (("hardware", "hardware"), ("engine", "engine"), ("model", "model"),
+                          ("tp", "tensor_parallel"), ("input_len", "input_len"),
+                          ("output_len", "output_len"), ("batch_size", "batch_size")):
+        out[column] = [getattr(shape, field) for shape in shapes]
     out["latency_s"] = lat
     out["ttft_s"] = ttft
     single = np.array([get_engine(e).single_sequence for e in out["engine"]])

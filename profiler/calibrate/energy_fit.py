@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from phasesim.least_squares import fit_nonnegative
 from phasesim.profiler.calibrate.bench_data import calibration_rows, load_bench_data
 from phasesim.simulator.apps.latency import RunShape, latency_benchmark
 from phasesim.simulator.catalog.economics import get_power
@@ -72,27 +73,6 @@ def power_rows(frame: pd.DataFrame | None = None) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
-def _nnls(x: np.ndarray, y: np.ndarray, free: int = 0) -> np.ndarray:
-    """Least squares with the first ``x.shape[1] - free`` coefficients >= 0 (the last ``free``
-    unconstrained): tries every subset of the constrained ones (two or three: cheap, exact)."""
-    k = x.shape[1]
-    constrained = k - free
-    best, best_err = np.zeros(k), np.inf
-    for mask in range(1 << constrained):
-        cols = [i for i in range(constrained) if mask >> i & 1] + list(range(constrained, k))
-        if not cols:
-            continue
-        coef, *_ = np.linalg.lstsq(x[:, cols], y, rcond=None)
-        if np.any(coef[: len(cols) - free] < 0):
-            continue
-        full = np.zeros(k)
-        full[cols] = coef
-        err = float(np.sum((x @ full - y) ** 2))
-        if err < best_err:
-            best, best_err = full, err
-    return best
-
-
 def _design(rows: pd.DataFrame, offsets: Sequence[str]) -> np.ndarray:
     cols = [rows["span_w"] * rows["u_bw"], rows["span_w"] * rows["u_fl"]]
     cols += [(rows["hardware"] == h).astype(float) for h in offsets]
@@ -103,8 +83,9 @@ def fit_shares(rows: pd.DataFrame, *, offsets: bool = False) -> dict[str, float]
     """``{"bandwidth_share", "compute_share"}`` (and ``offset_w:<hardware>`` per hardware when
     ``offsets``) fitted on ``rows``."""
     hws = sorted(rows["hardware"].unique()) if offsets else []
-    coef = _nnls(_design(rows, hws), (rows["avg_power_w"] - rows["idle_w"]).to_numpy(float),
-                 free=len(hws))
+    coef = fit_nonnegative(_design(rows, hws),
+                           (rows["avg_power_w"] - rows["idle_w"]).to_numpy(float),
+                           free=len(hws)).coef
     out = {"bandwidth_share": float(coef[0]), "compute_share": float(coef[1])}
     out.update({f"offset_w:{h}": float(c) for h, c in zip(hws, coef[2:])})
     return out

@@ -2,8 +2,8 @@
 end-to-end latency benchmarks by simulating every measured run (issue 12).
 
 Each measured run (B prompts of N tokens at once, M tokens generated each, on one instance of
-``tp`` devices) is replayed under the engine's scheduler (``engine_schedule.plan_run``: the same
-passes ``phasesim.simulator.batching`` would run) and priced with the roofline of
+``tp`` devices) is replayed under the engine's scheduler (``run_passes.unfold_run``: the passes
+the policies of ``phasesim.simulator.batching`` decide) and priced with the roofline of
 ``simulator/costs/roofline.py`` at candidate constants. The loss is the squared log error of
 ``latency_s`` (and of ``ttft_s`` where measured, weighted x2), plus a weak log-normal prior that
 holds a constant the rows cannot pin near its kernel-level fit
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
-from phasesim.profiler.calibrate.engine_schedule import Plan, plan_run
+from phasesim.profiler.calibrate.run_passes import RunPasses, unfold_run
 from phasesim.simulator.apps.latency import RunShape, benchmark_pool
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
@@ -187,7 +187,7 @@ _TERMS = tuple(f.name for f in fields(_Group) if f.name not in ("model", "tp", "
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """Rows of one hardware (any engines' plans) ready to price: ``rows`` is the input frame (index
+    """Rows of one hardware (any engines' runs) ready to price: ``rows`` is the input frame (index
     reset), ``groups`` its terms per (model, tp)."""
 
     hardware: str
@@ -196,7 +196,7 @@ class Prepared:
 
 
 def prepare(rows: pd.DataFrame) -> Prepared:
-    """Plans for ``rows`` (columns hardware, engine, model, tp, input_len, output_len, batch_size;
+    """Passes for ``rows`` (columns hardware, engine, model, tp, input_len, output_len, batch_size;
     a row's concurrency follows from its engine, :func:`run_limits`); one hardware only."""
     rows = rows.reset_index(drop=True)
     hardware = set(rows["hardware"])
@@ -210,12 +210,12 @@ def prepare(rows: pd.DataFrame) -> Prepared:
         check_tensor_parallel(hw, get_model(r.model), tp)
         batching, requests, seqs, budget = run_limits(
             engine=r.engine, hardware=hw_name, model=r.model, batch_size=int(r.batch_size))
-        plan = plan_run(batching=batching, requests=requests, input_len=int(r.input_len),
-                        output_len=int(r.output_len), max_num_seqs=seqs, token_budget=budget)
+        run = unfold_run(batching=batching, requests=requests, input_len=int(r.input_len),
+                         output_len=int(r.output_len), max_num_seqs=seqs, token_budget=budget)
         priced = 1 if get_engine(r.engine).layer_split else tp
         lists = acc.setdefault((r.model, tp, priced), {k: [] for k in _TERMS})
-        _add(lists, i, plan)
-        lists["passes"].append((i, plan.passes))
+        _add(lists, i, run)
+        lists["passes"].append((i, run.passes))
     groups = tuple(_Group(model=m, tp=tp, priced_tp=priced, **{k: _array(k, v) for k, v in lists.items()})
                    for (m, tp, priced), lists in sorted(acc.items()))
     return Prepared(hardware=hw_name, rows=rows, groups=groups)
@@ -228,20 +228,20 @@ def _array(name: str, values: list) -> np.ndarray:
     return np.asarray(values, dtype=bool if kind == "ttft" else np.int64 if kind == "row" else np.float64)
 
 
-def _add(lists: dict[str, list], row: int, plan: Plan) -> None:
-    for n, x, w, t in plan.prefill:
+def _add(lists: dict[str, list], row: int, run: RunPasses) -> None:
+    for n, x, w, t in run.prefill:
         lists["p_row"].append(row), lists["p_n"].append(n), lists["p_x"].append(x)
         lists["p_w"].append(w), lists["p_ttft"].append(t)
-    for b, steps, ctx, t in plan.decode:
+    for b, steps, ctx, t in run.decode:
         lists["d_row"].append(row), lists["d_b"].append(b), lists["d_steps"].append(steps)
         lists["d_ctx"].append(ctx), lists["d_ttft"].append(t)
-    for n, b, t in plan.mixed:
+    for n, b, t in run.mixed:
         lists["m_row"].append(row), lists["m_n"].append(n), lists["m_b"].append(b)
         lists["m_ttft"].append(t)
 
 
 def predict(prep: Prepared, c: RooflineConstants) -> tuple[np.ndarray, np.ndarray]:
-    """(latency_s, ttft_s) of every row at constants ``c`` (the plan priced by the roofline)."""
+    """(latency_s, ttft_s) of every row at constants ``c`` (its passes priced by the roofline)."""
     hw = get_hardware(prep.hardware)
     n_rows = len(prep.rows)
     lat = np.zeros(n_rows)

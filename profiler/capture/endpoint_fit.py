@@ -53,6 +53,7 @@ import pandas as pd
 from rich.console import Console
 
 from phasesim.errors import InputError
+from phasesim.least_squares import fit_nonnegative
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog.models import get_model
 from phasesim.simulator.costs import write_table
@@ -154,17 +155,10 @@ def fit_terms(terms: dict[str, Term], obs: Sequence[Observation], *,
         notes.append("a2_per_token_sq_s: needs three prompt lengths (left at 0)")
     target = y - offset - sum(v * terms[k](n, t) for k, v in fixed.items())
     weight = 1.0 / np.maximum(np.abs(y), 1e-12)
-    coef: dict[str, float] = {}
-    while kept:
-        a = np.column_stack([terms[k](n, t) for k in kept]) * weight[:, None]
-        sol, *_ = np.linalg.lstsq(a, target * weight, rcond=None)
-        negative = [k for k, v in zip(kept, sol) if v < 0]
-        if not negative:
-            coef = dict(zip(kept, (float(v) for v in sol)))
-            break
-        worst = min(negative, key=lambda k: sol[kept.index(k)])
-        kept.remove(worst)
-        notes.append(f"{worst}: fitted negative, dropped (left at 0)")
+    design = np.column_stack([terms[k](n, t) for k in kept]) if kept else np.zeros((len(y), 0))
+    fit = fit_nonnegative(design, target, weights=weight)
+    notes += [f"{kept[i]}: fitted negative, dropped (left at 0)" for i in fit.dropped]
+    coef = {k: float(v) for i, (k, v) in enumerate(zip(kept, fit.coef)) if i not in fit.dropped}
     return {**{k: 0.0 for k in terms}, **fixed, **coef}, notes
 
 

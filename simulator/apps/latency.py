@@ -31,19 +31,29 @@ The engine's step times are the cost table's (the CLI picks a table for the engi
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from phasesim.errors import InputError
-from phasesim.simulator.catalog.engines import EngineSpec
-from phasesim.simulator.catalog.models import MAX_CONTEXT_TOKENS
+from phasesim.simulator.catalog.engines import EngineSpec, get_engine
+from phasesim.simulator.catalog.hardware import get_hardware
+from phasesim.simulator.catalog.models import MAX_CONTEXT_TOKENS, get_model
 from phasesim.simulator.costs.interface import CostModel
 from phasesim.simulator.results.result import SimResult
 from phasesim.simulator.run import simulate
 from phasesim.simulator.scheduling import engine_for_hardware
-from phasesim.simulator.topology import Batching, PoolSpec, Role, TopologySpec
+from phasesim.simulator.topology import (
+    MAX_TENSOR_PARALLEL,
+    Batching,
+    PoolSpec,
+    Role,
+    TopologySpec,
+)
 
 __all__ = [
     "MAX_BENCHMARK_REQUESTS",
@@ -118,11 +128,59 @@ class RunShape:
     engine: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("tensor_parallel", "input_len", "output_len", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}", column=name)
+        for name in _CELLS.values():
+            _whole_number(getattr(self, name), column=name)
+        if self.tensor_parallel > MAX_TENSOR_PARALLEL:
+            raise InputError(f"{self.tensor_parallel:,} devices are more than "
+                             f"{MAX_TENSOR_PARALLEL:,}, the most one instance has",
+                             column="tensor_parallel")
         check_benchmark_size(input_len=self.input_len, output_len=self.output_len,
                              batch_size=self.batch_size)
+
+    @classmethod
+    def from_cells(cls, cells: Mapping[str, Any], *, dtype: str = "fp16") -> RunShape:
+        """The shape of a CSV row or a command line, checked (``sim latency``, ``profiler fit``
+        read run shapes only through here): ``hardware``, ``model`` and ``engine`` (None or
+        absent: the hardware's default) catalog names (stripped); ``tp``, ``input_len``,
+        ``output_len``, ``batch_size`` whole numbers >= 1 (``"2.0"`` is 2; ``"1.5"``, ``"nan"``,
+        ``"0"`` are errors); then the constructor's checks (TP and the run's size). An
+        :class:`InputError` names the cell at fault as its column; a model's own config.json at
+        fault keeps its file and key instead."""
+        names = {}
+        for column, lookup in (("hardware", get_hardware), ("model", get_model),
+                               ("engine", get_engine)):
+            if cells.get(column) is None and column == "engine":
+                continue
+            names[column] = str(cells[column]).strip()
+            try:
+                lookup(names[column])
+            except InputError as exc:
+                raise (exc if exc.path is not None else InputError(exc.message, column=column)
+                       ) from None
+        counts = {name: _whole_number(cells[column], column=column)
+                  for column, name in _CELLS.items()}
+        try:
+            return cls(dtype=dtype, **names, **counts)
+        except InputError as exc:  # the run's size: named by its cell
+            cell = {name: column for column, name in _CELLS.items()}.get(exc.column, exc.column)
+            raise InputError(exc.message, column=cell) from None
+
+
+# the count cells of a run shape (CSV columns, CLI options) -> RunShape fields
+_CELLS = {"tp": "tensor_parallel", "input_len": "input_len", "output_len": "output_len",
+          "batch_size": "batch_size"}
+
+
+def _whole_number(raw: Any, *, column: str) -> int:
+    """``raw`` (a cell as read, or a number) as a whole number >= 1; else an InputError."""
+    try:
+        number = float(raw)
+        if not (math.isfinite(number) and number == int(number) and number >= 1):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"must be a whole number >= 1, got {str(raw)[:40]!r}",
+                         column=column) from None
+    return int(number)
 
 
 def check_benchmark_size(*, input_len: int, output_len: int, batch_size: int) -> None:

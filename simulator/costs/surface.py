@@ -30,24 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from phasesim.least_squares import fit_nonnegative
 from phasesim.simulator import table_schema as ts
 
-__all__ = ["Surface", "fit_nonnegative"]
-
-
-def fit_nonnegative(features: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least squares with coefficients >= 0 (small active-set loop; <= 4 features)."""
-    active = list(range(features.shape[1]))
-    coef = np.zeros(features.shape[1])
-    while active:
-        a = features[:, active] * weights[:, None]
-        sol, *_ = np.linalg.lstsq(a, target * weights, rcond=None)
-        if (sol >= 0).all():
-            coef[:] = 0.0
-            coef[active] = sol
-            return coef
-        active.pop(int(np.argmin(sol)))
-    return coef
+__all__ = ["Surface"]
 
 
 def _features(phase: ts.Phase, batch: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -90,7 +76,7 @@ class Surface:
         batch = sub[ts.BATCH_SIZE].to_numpy(np.int64)
         toks = sub[ts.TOKENS].to_numpy(np.int64)
         lat = sub[ts.LATENCY_S].to_numpy(np.float64)
-        coef = fit_nonnegative(_features(phase, batch, toks), lat, 1.0 / lat)
+        coef = fit_nonnegative(_features(phase, batch, toks), lat, weights=1.0 / lat).coef
         grid_batches = np.unique(batch)
         grid_tokens = np.unique(toks).astype(np.float64)
         # Rows on the union token axis; a token count a row lacks is filled from that row.

@@ -1,4 +1,4 @@
-"""profiler fit for engines: the parameter-free plan prices a run as the simulator does, and the
+"""profiler fit for engines: a run's passes, priced, give the simulator's time for it, and the
 least-squares fit recovers constants that generated the data."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from phasesim.profiler.calibrate.engine_fit import (
     prior_constants,
     run_limits,
 )
-from phasesim.profiler.calibrate.engine_schedule import plan_run
 
 pytest.importorskip("scipy")
 
@@ -41,7 +40,7 @@ SHAPES = [("llama3-8b", 1, 128, 1), ("llama3-8b", 1, 1024, 32), ("mistral-7b", 2
     ("a100-sxm-80gb", "deepspeed-mii", 0.02),  # chunked: table interpolation of mixed steps
     ("h100-sxm", "llama.cpp", 0.02),  # one sequence, prompt in chunks of -b tokens
 ])
-def test_plan_prices_a_run_as_the_simulator_does(hardware, engine, rel):
+def test_passes_price_a_run_as_the_simulator_does(hardware, engine, rel):
     rows = _rows(hardware, engine, SHAPES)
     c = replace(prior_constants(hardware), sequence_overhead_s=3e-5, prefill_overhead_s=2e-3,
                 allreduce_efficiency=0.4, allreduce_hop_latency_s=2e-5)
@@ -50,21 +49,6 @@ def test_plan_prices_a_run_as_the_simulator_does(hardware, engine, rel):
         sim_latency, sim_ttft = simulate_row(r, _cost_model(hardware, engine, r.model, r.tp, c))
         assert latency[i] == pytest.approx(sim_latency, rel=rel), r
         assert ttft[i] == pytest.approx(sim_ttft, rel=max(rel, 1e-6) * 3), r
-
-
-def test_plan_counts_passes_and_waves():
-    # 300 prompts, 256 seats, 2048-token budget, 1024-token prompts: 2 per prefill pass
-    plan = plan_run(batching="continuous", requests=300, input_len=1024, output_len=10,
-                    max_num_seqs=256, token_budget=2048)
-    passes_per_wave = [128 + 9, 22 + 9]
-    assert plan.passes == sum(passes_per_wave)
-    assert sorted({n for n, _, _, _ in plan.prefill}) == [2]
-    assert [b for b, _, _, _ in plan.decode] == [256, 44]
-    # llama.cpp: one sequence, 100-token prompt in chunks of 32: 4 passes, then 99 decode steps
-    plan = plan_run(batching="chunked", requests=1, input_len=100, output_len=100,
-                    max_num_seqs=1, token_budget=32)
-    assert plan.passes == 4 + 99
-    assert plan.decode == [(1, 99, pytest.approx(99 * 100 + 99 * 98 / 2), False)]
 
 
 def test_llama_cpp_rows_run_one_sequence_in_chunks_of_b():

@@ -1,11 +1,71 @@
-"""Unit parsing at the CLI edge: bandwidths and latencies."""
+"""Option values checked at the CLI edge (phasesim.cli.options): counts, positive numbers, enum
+choices, catalog names, comma lists, bandwidths and latencies; each error names the option."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from phasesim.cli.replay_cmd import parse_bandwidth_bytes_per_s, parse_latency_s
+from phasesim.cli.options import (
+    choice,
+    comma_list,
+    count,
+    count_text,
+    known,
+    nonempty_comma_list,
+    parse_bandwidth_bytes_per_s,
+    parse_latency_s,
+    positive,
+)
 from phasesim.errors import InputError
+from phasesim.simulator.catalog.engines import get_engine
+from phasesim.simulator.topology import Batching
+
+
+def test_absent_values_pass_through() -> None:
+    assert count(None, "--tp") is None
+    assert choice(Batching, None, "--batching") is None
+    assert known(get_engine, None, "--engine") is None
+
+
+def test_counts_are_whole_numbers_from_one() -> None:
+    assert count(3, "--instances") == 3
+    with pytest.raises(InputError, match="^--instances must be >= 1, got 0$"):
+        count(0, "--instances")
+    assert count_text("4", "--tp") == 4
+    with pytest.raises(InputError, match="^--tp: 'x' is not a whole number$"):
+        count_text("x", "--tp")
+    with pytest.raises(InputError, match="^--tp must be >= 1, got -2$"):
+        count_text("-2", "--tp")
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, math.inf, math.nan])
+def test_positive_refuses_zero_negative_and_non_finite(value: float) -> None:
+    with pytest.raises(InputError, match="^--slo-ttft must be a positive finite number, got"):
+        positive(value, "--slo-ttft")
+    assert positive(0.25, "--slo-ttft") == 0.25
+
+
+def test_choice_names_the_values_it_could_be() -> None:
+    assert choice(Batching, "chunked", "--batching") is Batching.CHUNKED
+    with pytest.raises(InputError) as info:
+        choice(Batching, "eager", "--batching")
+    assert str(info.value) == ("--batching: unknown value 'eager' (one of: continuous, chunked, "
+                               "static, none)")
+
+
+def test_known_keeps_the_catalogs_message_after_the_option() -> None:
+    assert known(get_engine, "vllm", "--engine") == "vllm"
+    with pytest.raises(InputError, match="^--engine: unknown engine 'warp'"):
+        known(get_engine, "warp", "--engine")
+
+
+def test_comma_lists_join_repeats_and_drop_empty_items() -> None:
+    assert comma_list(["a, b", "", "c,,"]) == ["a", "b", "c"]
+    assert nonempty_comma_list(" 1, 2 ", "--tp") == ["1", "2"]
+    with pytest.raises(InputError, match="^--tp: give at least one value$"):
+        nonempty_comma_list(" , ", "--tp")
 
 
 @pytest.mark.parametrize(("text", "bits_per_s"), [

@@ -16,10 +16,16 @@ from typing import Any, TypeVar
 from phasesim.errors import InputError
 from phasesim.units import bandwidth_bytes_per_s, duration_s
 
-__all__ = ["choice", "comma_list", "count", "count_text", "known", "nonempty_comma_list",
-           "parse_bandwidth_bytes_per_s", "parse_latency_s", "positive"]
+__all__ = ["MAX_NUM_SEQS_FLAGS", "MAX_NUM_SEQS_NAME", "choice", "comma_list", "count",
+           "count_text", "known", "nonempty_comma_list", "parse_bandwidth_bytes_per_s",
+           "parse_latency_s", "positive"]
 
 E = TypeVar("E", bound=enum.Enum)
+
+# The sequences one step may run: vLLM's max_num_seqs, and --max-batch, its name before (kept as
+# an alias). Errors name both, since either may be the one typed.
+MAX_NUM_SEQS_FLAGS = ("--max-num-seqs", "--max-batch")
+MAX_NUM_SEQS_NAME = "/".join(MAX_NUM_SEQS_FLAGS)
 
 
 def comma_list(values: Iterable[str]) -> list[str]:

@@ -19,7 +19,14 @@ from phasesim import traces
 from phasesim.atomic import check_output_dir, staged_dir
 from phasesim.cli.cost_tables import UncalibratedWarnings, resolve_cost_model
 from phasesim.cli.errors import cli_errors, fail
-from phasesim.cli.options import comma_list, count_text, nonempty_comma_list, positive
+from phasesim.cli.options import (
+    MAX_NUM_SEQS_FLAGS,
+    MAX_NUM_SEQS_NAME,
+    comma_list,
+    count_text,
+    nonempty_comma_list,
+    positive,
+)
 from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
 from phasesim.output_check import check_writable
@@ -69,9 +76,10 @@ def plan(
         "Tensor-parallel degrees of GPU pools to search, comma-separated (e.g. 1,2), or 'auto': "
         "every degree dividing the model's heads that holds the weights, up to --max-devices. "
         "Degrees > 1 run on analytical tables built on the fly (as sim replay --tp).")),
-    max_batch: str = typer.Option("default", "--max-batch", help=(
+    max_num_seqs: str = typer.Option("default", *MAX_NUM_SEQS_FLAGS, help=(
         "Max batches (max_num_seqs) of GPU pools to search, comma-separated, 'default' for the "
-        "pool's default (256, capped by the hardware's), e.g. default,64,512.")),
+        "pool's default (256, capped by the hardware's), e.g. default,64,512 (--max-batch: the "
+        "old name).")),
     objective: str = typer.Option("cost", "--objective", help="cost, energy or devices."),
     rate_scale: float = typer.Option(1.0, "--rate-scale", help="Multiply the request rate."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of every random stream."),
@@ -103,7 +111,7 @@ def plan(
     names = tuple(dict.fromkeys(comma_list(hardware)))
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
                       rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
-                      max_batch=_batches(max_batch), engine=engine)
+                      max_num_seqs=_batches(max_num_seqs), engine=engine)
     prices = price_book(price, price_file, kwh_price, price_basis)
     if objective == "cost" or prices.basis is not PriceBasis.TCO:
         for name in names:  # refuse, before simulating, hardware the objective cannot price
@@ -163,6 +171,6 @@ def _degrees(text: str) -> tuple[int, ...] | None:
 
 
 def _batches(text: str) -> tuple[int | None, ...]:
-    """``--max-batch``: None for 'default' (the pool's), else the max_num_seqs given."""
-    return tuple(dict.fromkeys(None if i == "default" else count_text(i, "--max-batch")
-                               for i in nonempty_comma_list(text, "--max-batch")))
+    """``--max-num-seqs``: None for 'default' (the pool's), else the values given."""
+    return tuple(dict.fromkeys(None if i == "default" else count_text(i, MAX_NUM_SEQS_NAME)
+                               for i in nonempty_comma_list(text, MAX_NUM_SEQS_NAME)))

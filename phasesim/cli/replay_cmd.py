@@ -21,6 +21,8 @@ from phasesim.atomic import refuse_special
 from phasesim.cli.cost_tables import ResolvedTable, UncalibratedWarnings, pool_cost_models
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.options import (
+    MAX_NUM_SEQS_FLAGS,
+    MAX_NUM_SEQS_NAME,
     choice,
     comma_list,
     count,
@@ -55,7 +57,7 @@ app = typer.Typer(help="replay commands", no_args_is_help=True, pretty_exception
 
 # the options that are not the override's keyword with dashes (``prefill_instances``)
 _FLAGS = {"gpu": "--hardware", "tensor_parallel": "--tp", "profiles": "--profile",
-          "routers": "--router"}
+          "routers": "--router", "max_num_seqs": MAX_NUM_SEQS_NAME}
 
 
 def _flag(key: str) -> str:
@@ -95,8 +97,8 @@ def replay(
                                                 help="Decode instances."),
     batching: str | None = typer.Option(None, "--batching", help=(
         "Batching policy of every pool: " + ", ".join(b.value for b in Batching) + ".")),
-    max_batch: int | None = typer.Option(None, "--max-batch",
-                                         help="Max sequences per iteration."),
+    max_num_seqs: int | None = typer.Option(None, *MAX_NUM_SEQS_FLAGS, help=(
+        "Max sequences per iteration (vLLM's max_num_seqs; --max-batch: the old name).")),
     link_bandwidth: str | None = typer.Option(None, "--link-bandwidth", help=(
         "KV link bandwidth, e.g. 100Gbps, 400gbit, 12.5GB/s.")),
     link_latency: str | None = typer.Option(None, "--link-latency",
@@ -150,7 +152,7 @@ def replay(
         "prefill_instances": count(prefill_instances, "--prefill-instances"),
         "decode_instances": count(decode_instances, "--decode-instances"),
         "batching": choice(Batching, batching, "--batching"),
-        "max_batch": count(max_batch, "--max-batch"),
+        "max_num_seqs": count(max_num_seqs, _flag("max_num_seqs")),
         "link_bandwidth": None if link_bandwidth is None else parse_bandwidth_bytes_per_s(
             link_bandwidth, option="--link-bandwidth"),
         "link_latency": None if link_latency is None else parse_latency_s(

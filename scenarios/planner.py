@@ -5,12 +5,13 @@ pairing of the listed hardware (the same hardware on both sides included); per p
 tensor-parallel degree (``tensor_parallel``: the degrees given, or with None every degree that
 fits: dividing the model's attention heads, at least the least that holds the weights, at most
 ``max_devices``; 1 on an LPU) and a max batch (``max_num_seqs``: values of the pools'
-``max_num_seqs``, None the pool's default; LPUs are unbatched and take only None); and instance counts such that the devices
-together (instances x tensor-parallel degree) are at most ``max_devices`` (a device is one catalog
-entry: a GPU, or a whole GroqRack). A ``Kind`` fixes everything but the counts; each configuration
-is a ``Candidate``; ``evaluate`` simulates it and returns its summary (``simulate(...).summary``:
-``slo_attainment``, ``cost``, ``energy``...). With the defaults (degree 1, default max batch) the
-kinds, candidates and results are those of the planner before these two axes.
+``max_num_seqs``, None the pool's default; LPUs are unbatched and take only None); and instance
+counts such that the devices together (instances x tensor-parallel degree) are at most
+``max_devices`` (a device is one catalog entry: a GPU, or a whole GroqRack). A ``Kind`` fixes
+everything but the counts; each configuration is a ``Candidate``; ``evaluate`` simulates it and
+returns its summary (``simulate(...).summary``: ``slo_attainment``, ``cost``, ``energy``...).
+With the defaults (degree 1, default max batch) the kinds, candidates and results are those of
+the planner before these two axes.
 
 The search prunes with what is monotone: at a fixed policy (and a fixed degree and max batch),
 adding an instance never lowers SLO attainment (an assumption the brute-force test checks on a

@@ -350,7 +350,8 @@ _AXIS_NAMES = {
     "prompt.sigma": "prompt length sigma", "output.sigma": "output length sigma",
     "prefill_instances": "prefill instances", "decode_instances": "decode instances",
     "instances": "instances", "topology.name": "topology", "prefix_cache": "prefix cache",
-    "routing": "router", "max_batch": "max batch", "tensor_parallel": "tensor-parallel degree",
+    "routing": "router", "max_batch": "max batch", "max_num_seqs": "max batch",
+    "tensor_parallel": "tensor-parallel degree",
     "max_requests": "requests", "seed": "seed",
 }
 

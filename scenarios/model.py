@@ -263,7 +263,8 @@ class LinkOverrides(_Strict):
 class BuiltinTopology(BaseModel):
     """A built-in topology by ``name`` with overrides: ``link`` (bandwidth, latency, ...) and any
     keyword of :func:`phasesim.simulator.topology.builtin_topology` (``prefill_instances: 2``,
-    ``decode_instances``, ``instances``, ``gpu: a100-sxm-80gb``, ``max_batch``, ``routing`` ...).
+    ``decode_instances``, ``instances``, ``gpu: a100-sxm-80gb``, ``max_num_seqs`` (or
+    ``max_batch``, its earlier name), ``routing`` ...).
     The scenario's ``model`` and ``dtype`` apply to every pool."""
 
     model_config = ConfigDict(extra="allow", frozen=True)

@@ -4,13 +4,14 @@ The space (``PlanSpace``): a colocated pool of each listed hardware, and every p
 pairing of the listed hardware (the same hardware on both sides included); per pool a
 tensor-parallel degree (``tensor_parallel``: the degrees given, or with None every degree that
 fits: dividing the model's attention heads, at least the least that holds the weights, at most
-``max_devices``; 1 on an LPU) and a max batch (``max_batch``: ``max_num_seqs`` values, None the
-pool's default; LPUs are unbatched and take only None); and instance counts such that the devices
-together (instances x tensor-parallel degree) are at most ``max_devices`` (a device is one catalog
-entry: a GPU, or a whole GroqRack). A ``Kind`` fixes everything but the counts; each configuration
-is a ``Candidate``; ``evaluate`` simulates it and returns its summary (``simulate(...).summary``:
-``slo_attainment``, ``cost``, ``energy``...). With the defaults (degree 1, default max batch) the
-kinds, candidates and results are those of the planner before these two axes.
+``max_devices``; 1 on an LPU) and a max batch (``max_num_seqs``: values of the pools'
+``max_num_seqs``, None the pool's default; LPUs are unbatched and take only None); and instance
+counts such that the devices together (instances x tensor-parallel degree) are at most
+``max_devices`` (a device is one catalog entry: a GPU, or a whole GroqRack). A ``Kind`` fixes
+everything but the counts; each configuration is a ``Candidate``; ``evaluate`` simulates it and
+returns its summary (``simulate(...).summary``: ``slo_attainment``, ``cost``, ``energy``...).
+With the defaults (degree 1, default max batch) the kinds, candidates and results are those of
+the planner before these two axes.
 
 The search prunes with what is monotone: at a fixed policy (and a fixed degree and max batch),
 adding an instance never lowers SLO attainment (an assumption the brute-force test checks on a
@@ -83,7 +84,7 @@ __all__ = [
     "brute_force",
     "candidates",
     "degrees",
-    "effective_max_batch",
+    "effective_max_num_seqs",
     "explain_infeasible",
     "kinds",
     "least_simulations",
@@ -112,7 +113,7 @@ class PlanSpace:
     # tensor-parallel degrees to try on GPU pools; None: every degree that fits (``degrees``)
     tensor_parallel: tuple[int, ...] | None = (1,)
     # max_num_seqs values to try on batching pools; None: the pool's default
-    max_batch: tuple[int | None, ...] = (None,)
+    max_num_seqs: tuple[int | None, ...] = (None,)
     # serving engine of every pool (its batching and limits where the pool sets none, and its
     # tables); None: each hardware's default engine
     engine: str | None = None
@@ -142,14 +143,15 @@ class PlanSpace:
                 if tp < 1 or heads % tp:
                     raise InputError(f"--tp: {tp} does not divide {self.model}'s {heads} "
                                      "attention heads")
-        if not self.max_batch:
-            raise InputError("--max-batch: give at least one value")
-        for mb in self.max_batch:
+        if not self.max_num_seqs:
+            raise InputError("--max-num-seqs/--max-batch: give at least one value")
+        for mb in self.max_num_seqs:
             if mb is not None and mb < 1:
-                raise InputError(f"--max-batch must be >= 1, got {mb}")
-        for mb in self.max_batch:
+                raise InputError(f"--max-num-seqs/--max-batch must be >= 1, got {mb}")
+        for mb in self.max_num_seqs:
             if mb is not None and mb > MAX_NUM_SEQS:
-                raise InputError(f"--max-batch must be <= {MAX_NUM_SEQS:,}, got {mb}")
+                raise InputError(f"--max-num-seqs/--max-batch must be <= {MAX_NUM_SEQS:,}, "
+                                 f"got {mb}")
         if not any(degrees(hw, self) for hw in self.hardware):
             least = {hw: min_tensor_parallel(hardware=hw, model=self.model)
                      for hw in self.hardware}
@@ -161,7 +163,8 @@ class PlanSpace:
         if runs > MAX_PLAN_SIMULATIONS:
             raise InputError(f"--max-devices: the search would simulate at least {runs:,} "
                              f"configurations, more than {MAX_PLAN_SIMULATIONS:,}; lower "
-                             "--max-devices or give fewer --hardware, --tp or --max-batch values")
+                             "--max-devices or give fewer --hardware, --tp or --max-num-seqs "
+                             "values")
 
 
 # The search space is bounded before anything is simulated: devices per cluster (instance counts
@@ -204,15 +207,15 @@ def degrees(hardware: str, space: PlanSpace) -> tuple[int, ...]:
 
 def batch_sizes(hardware: str, space: PlanSpace) -> tuple[int | None, ...]:
     """The max batches of ``hardware`` in the space: None only on an LPU (unbatched)."""
-    return (None,) if _lpu(hardware) else tuple(dict.fromkeys(space.max_batch))
+    return (None,) if _lpu(hardware) else tuple(dict.fromkeys(space.max_num_seqs))
 
 
-def effective_max_batch(hardware: str, max_batch: int | None) -> int:
+def effective_max_num_seqs(hardware: str, max_num_seqs: int | None) -> int:
     """The max_num_seqs the simulator runs a pool with (``simulate``'s rule)."""
     hw = get_hardware(hardware)
     if hw.kind == DeviceKind.LPU:
         return 1
-    return min(max_batch or DEFAULT_MAX_NUM_SEQS, hw.max_batch_size)
+    return min(max_num_seqs or DEFAULT_MAX_NUM_SEQS, hw.max_batch_size)
 
 
 def table_shapes(space: PlanSpace) -> list[tuple[str, int]]:
@@ -230,15 +233,15 @@ class Kind:
     decode_hardware: str
     prefill_tp: int = 1
     decode_tp: int = 1
-    prefill_max_batch: int | None = None
-    decode_max_batch: int | None = None
+    prefill_max_num_seqs: int | None = None
+    decode_max_num_seqs: int | None = None
 
     def candidate(self, prefill: int, decode: int = 0) -> Candidate:
         return Candidate(kind=self.kind, prefill_hardware=self.prefill_hardware,
                          decode_hardware=self.decode_hardware, prefill=prefill, decode=decode,
                          prefill_tp=self.prefill_tp, decode_tp=self.decode_tp,
-                         prefill_max_batch=self.prefill_max_batch,
-                         decode_max_batch=self.decode_max_batch)
+                         prefill_max_num_seqs=self.prefill_max_num_seqs,
+                         decode_max_num_seqs=self.decode_max_num_seqs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,8 +257,8 @@ class Candidate:
     decode: int = 0
     prefill_tp: int = 1
     decode_tp: int = 1
-    prefill_max_batch: int | None = None
-    decode_max_batch: int | None = None
+    prefill_max_num_seqs: int | None = None
+    decode_max_num_seqs: int | None = None
 
     @property
     def devices(self) -> int:
@@ -266,10 +269,10 @@ class Candidate:
     def label(self) -> str:
         if self.kind == COLOCATED:
             return (f"{self.prefill}x {self.prefill_hardware}"
-                    f"{_shape(self.prefill_tp, self.prefill_max_batch)} colocated")
+                    f"{_shape(self.prefill_tp, self.prefill_max_num_seqs)} colocated")
         return (f"{self.prefill}x {self.prefill_hardware}"
-                f"{_shape(self.prefill_tp, self.prefill_max_batch)} prefill + {self.decode}x "
-                f"{self.decode_hardware}{_shape(self.decode_tp, self.decode_max_batch)} decode")
+                f"{_shape(self.prefill_tp, self.prefill_max_num_seqs)} prefill + {self.decode}x "
+                f"{self.decode_hardware}{_shape(self.decode_tp, self.decode_max_num_seqs)} decode")
 
     @property
     def kind_label(self) -> str:
@@ -278,14 +281,14 @@ class Candidate:
         return f"{self.prefill_hardware} prefill + {self.decode_hardware} decode"
 
 
-def _shape(tp: int, max_batch: int | None) -> str:
+def _shape(tp: int, max_num_seqs: int | None) -> str:
     """`` TP2``, `` batch 64``: only what differs from the defaults (labels stay as before)."""
     return ((f" TP{tp}" if tp > 1 else "")
-            + (f" batch {max_batch}" if max_batch is not None else ""))
+            + (f" batch {max_num_seqs}" if max_num_seqs is not None else ""))
 
 
 def _pool(name: str, role: str, hardware: str, instances: int, model: str, tp: int,
-          max_batch: int | None, engine: str | None) -> dict[str, Any]:
+          max_num_seqs: int | None, engine: str | None) -> dict[str, Any]:
     lpu = get_hardware(hardware).kind == DeviceKind.LPU
     pool = {"name": name, "role": role, "hardware": hardware, "instances": instances,
             "model": model, "batching": "none" if lpu else "continuous",
@@ -295,8 +298,8 @@ def _pool(name: str, role: str, hardware: str, instances: int, model: str, tp: i
         del pool["batching"]
     if tp > 1:
         pool["tensor_parallel"] = tp
-    if max_batch is not None:
-        pool["max_num_seqs"] = max_batch
+    if max_num_seqs is not None:
+        pool["max_num_seqs"] = max_num_seqs
     return pool
 
 
@@ -308,7 +311,7 @@ def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
                             "rate_scale": space.rate_scale, "seed": space.seed}
     if c.kind == COLOCATED:
         data["pools"] = [_pool("pool", "colocated", c.prefill_hardware, c.prefill, space.model,
-                               c.prefill_tp, c.prefill_max_batch, space.engine)]
+                               c.prefill_tp, c.prefill_max_num_seqs, space.engine)]
     else:
         lpu = DeviceKind.LPU in (get_hardware(c.prefill_hardware).kind,
                                  get_hardware(c.decode_hardware).kind)
@@ -316,9 +319,9 @@ def topology_for(candidate: Candidate, space: PlanSpace) -> TopologySpec:
                  "latency_s": GROQ_LINK_LATENCY_S} if lpu else
                 {"bandwidth_bytes_per_s": NDR_400G_BYTES_PER_S, "latency_s": GPU_LINK_LATENCY_S})
         data["pools"] = [_pool("prefill", "prefill", c.prefill_hardware, c.prefill, space.model,
-                               c.prefill_tp, c.prefill_max_batch, space.engine),
+                               c.prefill_tp, c.prefill_max_num_seqs, space.engine),
                          _pool("decode", "decode", c.decode_hardware, c.decode, space.model,
-                               c.decode_tp, c.decode_max_batch, space.engine)]
+                               c.decode_tp, c.decode_max_num_seqs, space.engine)]
         data["links"] = [{"name": "kv", "src": "prefill", "dst": "decode", **link}]
     return TopologySpec.model_validate(data)
 
@@ -362,8 +365,8 @@ class Evaluation:
             return (s.get(key) or {}).get(q)
 
         colocated = c.kind == COLOCATED
-        batch_p = effective_max_batch(c.prefill_hardware, c.prefill_max_batch)
-        batch_d = effective_max_batch(c.decode_hardware, c.decode_max_batch)
+        batch_p = effective_max_num_seqs(c.prefill_hardware, c.prefill_max_num_seqs)
+        batch_d = effective_max_num_seqs(c.decode_hardware, c.decode_max_num_seqs)
         return {
             "kind": c.kind, "prefill_hardware": c.prefill_hardware,
             "decode_hardware": c.decode_hardware if c.kind == DISAGGREGATED else "",
@@ -475,7 +478,7 @@ def kinds(space: PlanSpace) -> list[Kind]:
     """The kinds of the space, in order: colocated per hardware, then each (prefill, decode)
     pairing; within each, degrees then max batches (prefill pool's before decode pool's)."""
     out = [Kind(kind=COLOCATED, prefill_hardware=hw, decode_hardware=hw, prefill_tp=tp,
-                prefill_max_batch=mb)
+                prefill_max_num_seqs=mb)
            for hw in space.hardware for tp in degrees(hw, space) for mb in batch_sizes(hw, space)]
     for hp, hd in _pairs(space):
         for tp_p in degrees(hp, space):
@@ -483,8 +486,8 @@ def kinds(space: PlanSpace) -> list[Kind]:
                 if tp_p + tp_d > space.max_devices:
                     continue
                 out += [Kind(kind=DISAGGREGATED, prefill_hardware=hp, decode_hardware=hd,
-                             prefill_tp=tp_p, decode_tp=tp_d, prefill_max_batch=mb_p,
-                             decode_max_batch=mb_d)
+                             prefill_tp=tp_p, decode_tp=tp_d, prefill_max_num_seqs=mb_p,
+                             decode_max_num_seqs=mb_d)
                         for mb_p in batch_sizes(hp, space) for mb_d in batch_sizes(hd, space)]
     return out
 
@@ -688,8 +691,9 @@ def explain_infeasible(result: PlanResult, space: PlanSpace, trace: pd.DataFrame
             bigger_one = Candidate(kind=c.kind, prefill_hardware=c.prefill_hardware,
                                    decode_hardware=c.decode_hardware, prefill=c.prefill * scale,
                                    decode=c.decode * scale, prefill_tp=c.prefill_tp,
-                                   decode_tp=c.decode_tp, prefill_max_batch=c.prefill_max_batch,
-                                   decode_max_batch=c.decode_max_batch)
+                                   decode_tp=c.decode_tp,
+                                   prefill_max_num_seqs=c.prefill_max_num_seqs,
+                                   decode_max_num_seqs=c.decode_max_num_seqs)
             if bigger_one.devices <= space.max_devices:
                 continue
             if run(bigger_one):
@@ -759,9 +763,9 @@ def _axes(space: PlanSpace) -> str:
     tps = sorted({tp for hw in space.hardware for tp in degrees(hw, space)})
     if tps != [1]:
         parts.append("tensor-parallel degrees " + ", ".join(map(str, tps)))
-    if tuple(space.max_batch) != (None,):
+    if tuple(space.max_num_seqs) != (None,):
         parts.append("max batch " + ", ".join("default" if mb is None else str(mb)
-                                               for mb in space.max_batch))
+                                               for mb in space.max_num_seqs))
     return "".join(f"; {p}" for p in parts)
 
 

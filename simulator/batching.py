@@ -71,13 +71,13 @@ def prefill_tokens(request: Request) -> int:
 
 
 def _admit(view: InstanceView, *, busy: int, free_blocks: int, budget: int,
-           max_seqs: int) -> tuple[list[Request], int]:
+           max_num_seqs: int) -> tuple[list[Request], int]:
     """Admit from the head of the queue while seats, token budget and KV allow (head-of-line
     blocking, like vLLM). The first admission may exceed the token budget alone."""
     admitted: list[Request] = []
     used_tokens = 0
     for request in view.waiting:
-        if busy + len(admitted) >= max_seqs:
+        if busy + len(admitted) >= max_num_seqs:
             break
         tokens = prefill_tokens(request)
         if admitted and used_tokens + tokens > budget:
@@ -118,7 +118,7 @@ def continuous(view: InstanceView) -> StepDecision:
     running = len(view.running) + len(join)
     admitted = _admit(view, busy=running, free_blocks=view.free_blocks,
                       budget=view.max_num_batched_tokens,
-                      max_seqs=view.max_num_seqs)[0] if view.waiting else None
+                      max_num_seqs=view.max_num_seqs)[0] if view.waiting else None
     if admitted:
         return StepDecision(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))
@@ -147,7 +147,7 @@ def chunked(view: InstanceView) -> StepDecision:
     admitted: list[Request] = []
     if budget > 0:
         admitted, _ = _admit(view, busy=len(running) - len(preempt), free_blocks=free,
-                             budget=budget, max_seqs=view.max_num_seqs)
+                             budget=budget, max_num_seqs=view.max_num_seqs)
         for request in admitted:
             if budget <= 0:
                 admitted = admitted[: admitted.index(request)]
@@ -159,13 +159,13 @@ def chunked(view: InstanceView) -> StepDecision:
                     preempt=preempt)
 
 
-def _static(view: InstanceView, max_seqs: int) -> StepDecision:
+def _static(view: InstanceView, max_num_seqs: int) -> StepDecision:
     if view.running:  # run the formed batch to completion
         decode, preempt, _ = _fit_decode(view.running, view.free_blocks, view.block_tokens)
         return StepDecision(decode=decode, preempt=preempt)
-    join = tuple(view.ready[:max_seqs])
+    join = tuple(view.ready[:max_num_seqs])
     admitted, _ = _admit(view, busy=len(join), free_blocks=view.free_blocks,
-                         budget=view.max_num_batched_tokens, max_seqs=max_seqs)
+                         budget=view.max_num_batched_tokens, max_num_seqs=max_num_seqs)
     if admitted:
         return StepDecision(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))

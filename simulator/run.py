@@ -219,8 +219,8 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
                                    tensor_parallel=tp, profile=spec.profile,
                                    engine=spec.engine).cost_model
     scheduling = pool_scheduling(spec)  # the pool's settings, else its engine's
-    max_seqs, budget = pool_limits(spec)
-    limits = InstanceLimits(max_num_seqs=max_seqs, max_num_batched_tokens=budget)
+    max_num_seqs, budget = pool_limits(spec)
+    limits = InstanceLimits(max_num_seqs=max_num_seqs, max_num_batched_tokens=budget)
     emits = spec.role != Role.PREFILL or topology.first_token == FirstToken.PREFILL
     if spec.prefix_cache and prefix_block_tokens % spec.block_tokens:
         raise InputError(f"pool '{spec.name}': the trace's prefix blocks ({prefix_block_tokens} "

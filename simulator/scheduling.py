@@ -61,7 +61,7 @@ def pool_limits(pool: PoolSpec) -> tuple[int, int]:
     scheduling = pool_scheduling(pool)
     hardware = HARDWARE.get(pool.hardware)
     hardware_seqs = hardware.max_batch_size if hardware is not None else DEFAULT_MAX_NUM_SEQS
-    max_seqs = 1 if scheduling.batching == Batching.NONE else min(
+    max_num_seqs = 1 if scheduling.batching == Batching.NONE else min(
         scheduling.max_num_seqs or DEFAULT_MAX_NUM_SEQS, hardware_seqs)
     if scheduling.max_num_batched_tokens is not None:
         budget = scheduling.max_num_batched_tokens
@@ -69,7 +69,7 @@ def pool_limits(pool: PoolSpec) -> tuple[int, int]:
         budget = CHUNKED_TOKEN_BUDGET
     else:
         budget = max(2048, context_limit_tokens(pool))  # vLLM: max(max_model_len, 2048)
-    return max_seqs, budget
+    return max_num_seqs, budget
 
 
 def context_limit_tokens(pool: PoolSpec) -> int:

@@ -294,7 +294,7 @@ _POOL_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "decode_instances": ("decode", "instances"),
     "batching": (None, "batching"),
     "engine": (None, "engine"),
-    "max_batch": (None, "max_num_seqs"),
+    "max_num_seqs": (None, "max_num_seqs"),
     "max_num_batched_tokens": (None, "max_num_batched_tokens"),
     "queue_order": (None, "queue_order"),
     "routing": (None, "routing"),
@@ -308,6 +308,8 @@ _POOL_OVERRIDES: dict[str, tuple[str | None, str]] = {
 _LINK_OVERRIDES = {"link_bandwidth": "bandwidth_bytes_per_s", "link_latency": "latency_s",
                    "link_sharing": "sharing", "layerwise_overlap": "layerwise_overlap"}
 _TOP_OVERRIDES = ("seed", "rate_scale", "first_token")
+# earlier spellings of an override, still accepted (scenario files name them): old -> new
+_OLD_OVERRIDES = {"max_batch": "max_num_seqs"}
 _PREFIX_ROLES = ("colocated", "prefill")  # prefix_cache: the pools that compute prefills
 
 
@@ -315,7 +317,8 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
     """A built-in topology with overrides (``None`` values are ignored).
 
     Overrides: ``gpu`` (hardware of the GPU pools, default h100-sxm), ``instances`` (colocated),
-    ``prefill_instances``, ``decode_instances``, ``batching``, ``max_batch`` (max_num_seqs),
+    ``prefill_instances``, ``decode_instances``, ``batching``, ``max_num_seqs`` (``max_batch``,
+    its earlier name, is accepted too),
     ``max_num_batched_tokens``, ``engine`` (every pool), ``queue_order``, ``routing``, ``model``, ``dtype``,
     ``kv_capacity_tokens``, ``profile`` / ``prefill_profile`` / ``decode_profile`` (cost-table
     paths), ``link_bandwidth`` (bytes/s), ``link_latency`` (s), ``link_sharing``,
@@ -329,7 +332,7 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
         raise InputError(f"unknown topology '{name}' (built-ins: {known}; or a YAML file)")
     data = copy.deepcopy(BUILTIN_TOPOLOGIES[name])
     data["name"] = name
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = _new_spelling({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(given) - set(_POOL_OVERRIDES) - set(_LINK_OVERRIDES)
                      - set(_TOP_OVERRIDES) - {"gpu", "prefix_cache", "tensor_parallel"})
     if unknown:
@@ -356,6 +359,18 @@ def builtin_topology(name: str, **overrides: Any) -> TopologySpec:
         if key in given:
             data[key] = given[key]
     return _validate(data, source=None)
+
+
+def _new_spelling(given: dict[str, Any]) -> dict[str, Any]:
+    """Overrides under their current names (``max_batch`` -> ``max_num_seqs``); both names of
+    one override given is an error, not a silent choice."""
+    for old, new in _OLD_OVERRIDES.items():
+        if old in given:
+            if new in given:
+                raise InputError(f"overrides '{old}' and '{new}' name the same setting; "
+                                 f"give '{new}' only", column=old)
+            given = {(new if k == old else k): v for k, v in given.items()}
+    return given
 
 
 def load_topology(path_or_name: str | Path) -> TopologySpec:

@@ -35,6 +35,7 @@ import typer
 from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings
 from phasesim.cli.errors import cli_errors
+from phasesim.cli.options import known
 from phasesim.csv_cells import read_csv_cells
 from phasesim.errors import InputError
 from phasesim.output_check import check_writable
@@ -163,11 +164,7 @@ def latency(
     cal = None if calibration is None else str(calibration)
     if dtype not in DTYPE_BYTES:
         raise InputError(f"--dtype: unknown dtype '{dtype}' (known: {', '.join(sorted(DTYPE_BYTES))})")
-    if engine is not None:
-        try:
-            get_engine(engine)
-        except InputError as exc:
-            raise InputError(f"--engine: {exc.message}") from None
+    known(get_engine, engine, "--engine")
     warnings = UncalibratedWarnings(emit=lambda line: typer.echo(line, err=True))
     notes = IntervalNotes(calibration=cal)
     if from_csv is not None:

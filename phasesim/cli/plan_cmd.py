@@ -9,7 +9,6 @@ Writes ``DIR/best.yaml`` (a topology ``sim replay --topology`` accepts as it is)
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,14 @@ from phasesim import traces
 from phasesim.atomic import check_output_dir, staged_dir
 from phasesim.cli.cost_tables import UncalibratedWarnings
 from phasesim.cli.errors import cli_errors, fail
+from phasesim.cli.options import (
+    MAX_NUM_SEQS_FLAGS,
+    MAX_NUM_SEQS_NAME,
+    comma_list,
+    count_text,
+    nonempty_comma_list,
+    positive,
+)
 from phasesim.cli.prices import price_basis_option, price_book
 from phasesim.errors import InputError
 from phasesim.output_check import check_writable
@@ -70,9 +77,10 @@ def plan(
         "Tensor-parallel degrees of GPU pools to search, comma-separated (e.g. 1,2), or 'auto': "
         "every degree dividing the model's heads that holds the weights, up to --max-devices. "
         "Degrees > 1 run on analytical tables built on the fly (as sim replay --tp).")),
-    max_batch: str = typer.Option("default", "--max-batch", help=(
+    max_num_seqs: str = typer.Option("default", *MAX_NUM_SEQS_FLAGS, help=(
         "Max batches (max_num_seqs) of GPU pools to search, comma-separated, 'default' for the "
-        "pool's default (256, capped by the hardware's), e.g. default,64,512.")),
+        "pool's default (256, capped by the hardware's), e.g. default,64,512 (--max-batch: the "
+        "old name).")),
     objective: str = typer.Option("cost", "--objective", help="cost, energy or devices."),
     rate_scale: float = typer.Option(1.0, "--rate-scale", help="Multiply the request rate."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of every random stream."),
@@ -90,8 +98,7 @@ def plan(
     check_output_dir(out, owned=PLAN_FILES)  # before the search, not after it
     for value, option in ((slo_ttft, "--slo-ttft"), (slo_tpot, "--slo-tpot"),
                           (rate_scale, "--rate-scale")):
-        if not (math.isfinite(value) and value > 0):
-            raise InputError(f"{option} must be a positive finite number, got {value}")
+        positive(value, option)
     check_writable(out, option="-o/--out", directory=True)  # before minutes of search
     if objective not in OBJECTIVES:
         raise InputError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
@@ -102,10 +109,10 @@ def plan(
         executor_spec = ExecutorSpec(backend=Backend.PROCESS, workers=workers)
     else:
         executor_spec = ExecutorSpec(backend=Backend.SERIAL, workers=max(workers, 1))
-    names = tuple(dict.fromkeys(i.strip() for v in hardware for i in v.split(",") if i.strip()))
+    names = tuple(dict.fromkeys(comma_list(hardware)))
     space = PlanSpace(hardware=names, model=model, max_devices=max_devices,
                       rate_scale=rate_scale, seed=seed, tensor_parallel=_degrees(tp),
-                      max_batch=_batches(max_batch), engine=engine)
+                      max_num_seqs=_batches(max_num_seqs), engine=engine)
     prices = price_book(price, price_file, kwh_price, price_basis)
     if objective == "cost" or prices.basis is not PriceBasis.TCO:
         for name in names:  # refuse, before simulating, hardware the objective cannot price
@@ -155,32 +162,15 @@ def plan(
     typer.echo(f"wrote {out}/: " + " ".join(sorted(files)))
 
 
-def _items(text: str, option: str) -> list[str]:
-    items = [i.strip() for i in text.split(",") if i.strip()]
-    if not items:
-        raise InputError(f"{option}: give at least one value")
-    return items
-
-
-def _int(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{option}: '{text}' is not a whole number") from None
-    if value < 1:
-        raise InputError(f"{option} must be >= 1, got {value}")
-    return value
-
-
 def _degrees(text: str) -> tuple[int, ...] | None:
     """``--tp``: None for 'auto' (every degree that fits), else the degrees given."""
-    items = _items(text, "--tp")
+    items = nonempty_comma_list(text, "--tp")
     if items == ["auto"]:
         return None
-    return tuple(dict.fromkeys(_int(i, "--tp") for i in items))
+    return tuple(dict.fromkeys(count_text(i, "--tp") for i in items))
 
 
 def _batches(text: str) -> tuple[int | None, ...]:
-    """``--max-batch``: None for 'default' (the pool's), else the max_num_seqs given."""
-    return tuple(dict.fromkeys(None if i == "default" else _int(i, "--max-batch")
-                               for i in _items(text, "--max-batch")))
+    """``--max-num-seqs``: None for 'default' (the pool's), else the values given."""
+    return tuple(dict.fromkeys(None if i == "default" else count_text(i, MAX_NUM_SEQS_NAME)
+                               for i in nonempty_comma_list(text, MAX_NUM_SEQS_NAME)))

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 
 from phasesim.cli.errors import cli_errors, fail
-from phasesim.cli.replay_cmd import print_economics, render_summary
+from phasesim.cli.summary import print_economics, render_summary
 from phasesim.errors import InputError, OutputError
 from phasesim.safe_yaml import load_yaml
 from phasesim.scenarios import (

@@ -4,7 +4,7 @@ Policy (the simulator run in ``phasesim.profiler.capture.validate`` is configure
 - prefill-first: while a request has arrived and a slot is free, the next iteration prefills the
   oldest waiting request alone (one whole prompt per iteration, its first token comes out of it);
 - otherwise one decode step for every running sequence (one token each);
-- a request leaves after ``output_tokens`` tokens; at most ``max_running`` run at once;
+- a request leaves after ``output_tokens`` tokens; at most ``max_num_seqs`` run at once;
 - idle: wait for the next arrival. Requests arrive at their trace times (wall clock).
 
 Real forward passes and a real KV cache: running sequences occupy cache rows 0..b-1 (a finished
@@ -45,12 +45,12 @@ ATTN_BUCKET_TOKENS = 256
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoopPolicy:
-    max_running: int = 16
+    max_num_seqs: int = 16
     prefills_per_iteration: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": "prefill-first", "prefills_per_iteration": self.prefills_per_iteration,
-                "max_running": self.max_running, "decode": "all running sequences, one token",
+                "max_num_seqs": self.max_num_seqs, "decode": "all running sequences, one token",
                 "mixed_batches": False}
 
 
@@ -171,10 +171,11 @@ def serve_trace(*, spec: ModelSpec, info: DeviceInfo, dtype: str, trace: pd.Data
     cap = min(spec.max_context_tokens,
               -(-need_tokens // ATTN_BUCKET_TOKENS) * ATTN_BUCKET_TOKENS)
     row_bytes = cap * spec.kv_bytes_per_token(dtype)
-    rows = max(1, min(policy.max_running, int(0.6 * free_bytes(dev)) // max(row_bytes, 1)))
-    if rows < policy.max_running:
-        say(f"KV cache fits {rows} rows of {cap} tokens; max_running {policy.max_running} -> {rows}")
-        policy = LoopPolicy(max_running=rows, prefills_per_iteration=policy.prefills_per_iteration)
+    rows = max(1, min(policy.max_num_seqs, int(0.6 * free_bytes(dev)) // max(row_bytes, 1)))
+    if rows < policy.max_num_seqs:
+        say(f"KV cache fits {rows} rows of {cap} tokens; max_num_seqs {policy.max_num_seqs} -> "
+            f"{rows}")
+        policy = LoopPolicy(max_num_seqs=rows, prefills_per_iteration=policy.prefills_per_iteration)
     cache = new_kv_cache(spec, batch=rows, capacity_tokens=cap, device=dev, dtype=dt,
                          random_fill=False)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -210,7 +211,7 @@ def serve_trace(*, spec: ModelSpec, info: DeviceInfo, dtype: str, trace: pd.Data
             now = clock.now()
             while pending and pending[0].arrival_s <= now:
                 queue.append(pending.popleft())
-            if queue and len(running) < policy.max_running:
+            if queue and len(running) < policy.max_num_seqs:
                 req = queue.popleft()
                 rid, p = int(req.request_id), int(req.prompt_tokens)
                 t0 = clock.now()

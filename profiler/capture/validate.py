@@ -57,7 +57,7 @@ class ValidateConfig:
     real: Path | None = None
     max_seconds: float | None = None
     graphs: bool = True
-    max_running: int = 16
+    max_num_seqs: int = 16
     seed: int = 0
     command: str = ""
 
@@ -133,7 +133,7 @@ def table_cost_model(df: pd.DataFrame, meta: dict[str, Any], spec: ModelSpec) ->
 
 # --------------------------------------------------------------------------- estimates
 
-def loop_replay(trace: pd.DataFrame, cost: Any, *, max_running: int) -> pd.DataFrame:
+def loop_replay(trace: pd.DataFrame, cost: Any, *, max_num_seqs: int) -> pd.DataFrame:
     """The serve loop's policy as a deterministic event replay with step times from ``cost``."""
     pending = deque(trace.sort_values(["arrival_s", "request_id"]).itertuples(index=False))
     queue: deque[Any] = deque()
@@ -143,7 +143,7 @@ def loop_replay(trace: pd.DataFrame, cost: Any, *, max_running: int) -> pd.DataF
     while pending or queue or running:
         while pending and pending[0].arrival_s <= now:
             queue.append(pending.popleft())
-        if queue and len(running) < max_running:
+        if queue and len(running) < max_num_seqs:
             req = queue.popleft()
             rid, p = int(req.request_id), int(req.prompt_tokens)
             start = now
@@ -183,13 +183,13 @@ def _with_metrics(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulator_estimate(trace: pd.DataFrame, *, table: Path, model: ModelSpec, hardware: str,
-                       dtype: str, max_running: int, kv_capacity_tokens: int | None,
+                       dtype: str, max_num_seqs: int, kv_capacity_tokens: int | None,
                        model_ref: str) -> tuple[pd.DataFrame | None, str]:
     """The phasesim simulator on a 1-instance colocated topology with the table's costs.
     Returns (requests, note); (None, reason) if the simulator cannot run this here."""
     try:
         return simulate_colocated(trace, table=table, model=model, hardware=hardware, dtype=dtype,
-                                  max_running=max_running, kv_capacity_tokens=kv_capacity_tokens,
+                                  max_num_seqs=max_num_seqs, kv_capacity_tokens=kv_capacity_tokens,
                                   model_ref=model_ref)
     except Exception as exc:  # noqa: BLE001 - the report says why, the loop replay still stands
         return None, f"simulator failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -297,7 +297,7 @@ def _run_real(cfg: ValidateConfig, trace: pd.DataFrame, dtype: str,
     if dtype not in ("fp16", "bf16", "fp32"):
         raise InputError(f"dtype {dtype!r} not supported by the torch loop", column="--dtype")
     result = serve_trace(spec=spec, info=info, dtype=dtype, trace=trace,
-                         policy=LoopPolicy(max_running=cfg.max_running), graphs=cfg.graphs,
+                         policy=LoopPolicy(max_num_seqs=cfg.max_num_seqs), graphs=cfg.graphs,
                          max_seconds=cfg.max_seconds, seed=cfg.seed, log=say)
     meta = {"capture": {**host_provenance(cfg.command), **info.as_dict()}, "model": spec.name,
             "dtype": dtype, "trace": str(cfg.trace), "table": str(cfg.table),
@@ -340,17 +340,18 @@ def run_validation(cfg: ValidateConfig, *, console: Console) -> dict[str, Any]:
 
     subset = trace[trace["request_id"].isin(real["request_id"])].reset_index(drop=True)
     spec = get_model(cfg.model)
-    max_running = int(real_meta.get("policy", {}).get("max_running", cfg.max_running))
+    policy = real_meta.get("policy", {})  # records saved before the rename say max_running
+    max_num_seqs = int(policy.get("max_num_seqs", policy.get("max_running", cfg.max_num_seqs)))
     hardware = str(table_meta.get("hardware") or table_df[ts.HARDWARE].iloc[0])
     lookup, lookup_note = table_cost_model(table_df, table_meta, spec)
     estimates: dict[str, Any] = {}
-    replay = loop_replay(subset, lookup, max_running=max_running)
+    replay = loop_replay(subset, lookup, max_num_seqs=max_num_seqs)
     estimates["loop_replay"] = compare(real, replay)
     loop = real_meta.get("loop", {})
     kv_tokens = (int(loop["kv_rows"]) * int(loop["kv_capacity_tokens"])
                  if "kv_rows" in loop and "kv_capacity_tokens" in loop else None)
     sim_df, sim_note = simulator_estimate(subset, table=cfg.table, model=spec, hardware=hardware,
-                                          dtype=dtype, max_running=max_running,
+                                          dtype=dtype, max_num_seqs=max_num_seqs,
                                           kv_capacity_tokens=kv_tokens, model_ref=cfg.model)
     if sim_df is not None:
         estimates["simulator"] = compare(real, sim_df)

@@ -164,6 +164,18 @@ def test_overrides_reach_the_topology(sample_heads: dict[str, Path], tmp_path: P
     assert meta["replay"]["slo_ttft_s"] == 0.2 and meta["replay"]["slo_tpot_s"] == 0.02
 
 
+def test_max_num_seqs_and_its_old_name_max_batch_are_one_option(sample_heads: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    outputs = []
+    for flag in ("--max-num-seqs", "--max-batch"):
+        out = tmp_path / flag.strip("-")
+        code, _, stderr = _replay(str(sample_heads["azure_code_2023"]), "-t", "gpu", flag, "4",
+                                  "-o", str(out), "--json")
+        assert code == 0, stderr
+        outputs.append((out / "requests.parquet").read_bytes())
+    assert outputs[0] == outputs[1]
+
+
 def test_slo_options_change_goodput_not_completion(sample_heads: dict[str, Path],
                                                    tmp_path: Path) -> None:
     results = {}

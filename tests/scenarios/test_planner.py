@@ -66,7 +66,7 @@ def tp2_tables() -> dict:
 def test_search_with_degree_and_batch_axes_is_never_worse_than_brute_force(
         small_trace, tp2_tables, objective) -> None:
     space = PlanSpace(hardware=("h100-sxm",), max_devices=4, tensor_parallel=(1, 2),
-                      max_batch=(None, 4))
+                      max_num_seqs=(None, 4))
 
     def evaluate(topology):
         return simulate_summary(small_trace, topology, tables=tp2_tables, **SLO)
@@ -224,7 +224,8 @@ def test_plan_rejects_bad_options(tmp_path: Path) -> None:
                        (["--tp", "3"], "does not divide"),
                        (["--tp", "16"], "no tensor-parallel degree searched fits"),
                        (["--max-batch", "0"], "--max-batch"),
-                       (["--max-batch", "x"], "--max-batch")):
+                       (["--max-batch", "x"], "--max-batch"),
+                       (["--max-num-seqs", "0"], "--max-num-seqs/--max-batch must be >= 1")):
         result = runner.invoke(app, ["plan", str(CODE), "-o", str(tmp_path / "x"), *args])
         assert result.exit_code == 2 and text in result.stderr, (args, result.stderr)
         assert not (tmp_path / "x").exists()

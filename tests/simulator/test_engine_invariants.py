@@ -51,7 +51,7 @@ def scenarios(draw):
         routing=draw(st.sampled_from(["round_robin", "random", "least_outstanding", "least_kv",
                                       "power_of_two"])),
         queue_order=draw(st.sampled_from(["fcfs", "shortest-prompt-first", "priority"])),
-        max_batch=draw(st.sampled_from([None, 2, 8])),
+        max_num_seqs=draw(st.sampled_from([None, 2, 8])),
         max_num_batched_tokens=draw(st.sampled_from([None, None, 3, 300])),
     )
     if name.startswith("gpu-prefill"):

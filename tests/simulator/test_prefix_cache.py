@@ -204,7 +204,7 @@ def cached_scenarios(draw):
         kv_capacity_tokens=draw(st.sampled_from([4096, 8192, 16384, 200_000])),
         routing=draw(st.sampled_from(["round_robin", "least_kv", "prefix_affinity",
                                       "session_affinity", "cache_aware"])),
-        max_batch=draw(st.sampled_from([None, 2, 8])),
+        max_num_seqs=draw(st.sampled_from([None, 2, 8])),
         max_num_batched_tokens=draw(st.sampled_from([None, 300])),
         prefix_cache=True,
     )

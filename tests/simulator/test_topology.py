@@ -39,7 +39,7 @@ def test_groq_links_take_the_slower_of_nic_and_pcie() -> None:
 def test_overrides_reach_the_right_pools_and_links() -> None:
     topo = builtin_topology("gpu-prefill-groq-decode", gpu="a100-sxm-80gb", prefill_instances=3,
                             decode_instances=2, link_bandwidth=1e9, link_latency=2e-6,
-                            max_batch=8, seed=4, rate_scale=2.0, link_sharing="source_instance",
+                            max_num_seqs=8, seed=4, rate_scale=2.0, link_sharing="source_instance",
                             prefill_profile="p.parquet")
     prefill, decode = topo.pool(Role.PREFILL), topo.pool(Role.DECODE)
     assert (prefill.hardware, prefill.instances, prefill.profile) == ("a100-sxm-80gb", 3, "p.parquet")
@@ -61,6 +61,13 @@ def test_bad_overrides_raise_input_errors() -> None:
         builtin_topology("gpu", link_bandwidth=1e9)
     with pytest.raises(InputError, match="instances"):
         builtin_topology("gpu", instances=0)
+
+
+def test_max_batch_is_still_accepted_as_max_num_seqs() -> None:
+    """``max_batch``, the override's earlier name, is what older scenario files write."""
+    assert builtin_topology("gpu", max_batch=8) == builtin_topology("gpu", max_num_seqs=8)
+    with pytest.raises(InputError, match="'max_batch' and 'max_num_seqs' name the same setting"):
+        builtin_topology("gpu", max_batch=8, max_num_seqs=4)
 
 
 def test_yaml_topology_round_trip(tmp_path) -> None:

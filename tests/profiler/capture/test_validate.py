@@ -31,7 +31,7 @@ def _trace(rows: list[tuple[float, int, int]]) -> pd.DataFrame:
 
 def test_loop_replay_single_request_closed_form():
     cost = ConstantCostModel(prefill_s=0.1, decode_step_s=0.01)
-    out = loop_replay(_trace([(2.0, 100, 5)]), cost, max_running=4)
+    out = loop_replay(_trace([(2.0, 100, 5)]), cost, max_num_seqs=4)
     r = out.iloc[0]
     assert r.ttft_s == pytest.approx(0.1)
     assert r.tpot_s == pytest.approx(0.01)
@@ -41,8 +41,8 @@ def test_loop_replay_single_request_closed_form():
 def test_loop_replay_prefill_first_and_batch_limit():
     cost = ConstantCostModel(prefill_s=0.1, decode_step_s=0.01)
     # r1 arrives during r0's prefill: prefilled right after it (prefill-first), then both decode
-    # together; r2 waits for a free slot (max_running=2) until r0 finishes.
-    out = loop_replay(_trace([(0.0, 10, 3), (0.05, 10, 3), (0.06, 10, 2)]), cost, max_running=2)
+    # together; r2 waits for a free slot (max_num_seqs=2) until r0 finishes.
+    out = loop_replay(_trace([(0.0, 10, 3), (0.05, 10, 3), (0.06, 10, 2)]), cost, max_num_seqs=2)
     assert out.loc[0, "first_token_s"] == pytest.approx(0.1)
     assert out.loc[1, "first_token_s"] == pytest.approx(0.2)
     # two joint decode steps finish r0 and r1 at 0.22; r2 prefills 0.22..0.32, one step more
@@ -50,7 +50,7 @@ def test_loop_replay_prefill_first_and_batch_limit():
     assert out.loc[1, "finish_s"] == pytest.approx(0.22)
     assert out.loc[2, "prefill_start_s"] == pytest.approx(0.22)
     assert out.loc[2, "finish_s"] == pytest.approx(0.33)
-    assert np.isnan(loop_replay(_trace([(0.0, 10, 1)]), cost, max_running=1).loc[0, "tpot_s"])
+    assert np.isnan(loop_replay(_trace([(0.0, 10, 1)]), cost, max_num_seqs=1).loc[0, "tpot_s"])
 
 
 def test_a_partial_table_is_read_by_a_real_cost_model_straight_from_its_rows():
@@ -192,10 +192,10 @@ def test_simulator_policy_matches_the_serve_loop_replay(tmp_path: Path):
                           "prompt_tokens": rng.integers(16, 1500, n).astype(np.int64),
                           "output_tokens": rng.integers(1, 25, n).astype(np.int64)})
     sim, note = simulate_colocated(trace, table=table, model=spec, hardware="test-box",
-                                   dtype="fp32", max_running=3, kv_capacity_tokens=3 * 2048)
+                                   dtype="fp32", max_num_seqs=3, kv_capacity_tokens=3 * 2048)
     assert len(sim) == n, note
     tcm, _ = (costs.TableCostModel.from_table(*costs.read_table(table), model=spec), None)
-    replay = loop_replay(trace, tcm, max_running=3)
+    replay = loop_replay(trace, tcm, max_num_seqs=3)
     merged = replay.merge(sim, on="request_id", suffixes=("_loop", "_sim"))
     assert (merged["ttft_s_loop"] > merged["ttft_s_loop"].min()).any()  # there was queueing
     for m in ("first_token_s", "finish_s"):

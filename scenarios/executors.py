@@ -40,7 +40,8 @@ DASK_HINT = "this needs the 'dask' extra: pip install 'phasesim[dask]'"
 
 # imported once by the fork server (``__main__``: the program's main module, which every worker
 # would otherwise run again); a module that cannot be imported is skipped by multiprocessing
-_PRELOAD = ("__main__", "phasesim.scenarios.point", "phasesim.simulator.run", "phasesim.simulator.results.output")
+_PRELOAD = ("__main__", "phasesim.scenarios.point", "phasesim.simulator.run",
+            "phasesim.simulator.results.output")
 
 
 class Backend(enum.StrEnum):

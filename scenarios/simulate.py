@@ -70,7 +70,8 @@ def check_simulate(spec: ScenarioSpec, scenario_dir: Path) -> None:
 
 
 def simulate_files(spec: ScenarioSpec, staging: Path) -> None:
-    """Run the point and write :func:`phasesim.simulator.results.output.write_results`'s files into ``staging``."""
+    """Run the point and write :func:`phasesim.simulator.results.output.write_results`'s files into
+    ``staging``."""
     assert spec.trace is not None
     trace = build_trace(spec.trace, seed=spec.seed)
     topology = resolve_topology(spec)

@@ -108,7 +108,8 @@ def _check_values(src: TraceInput, table: pa.Table, locations: np.ndarray,
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
-def _numbers(values: pa.Array, *, src: TraceInput, first_line: int, column: str, integer: bool) -> np.ndarray:
+def _numbers(values: pa.Array, *, src: TraceInput, first_line: int, column: str,
+             integer: bool) -> np.ndarray:
     """Parse a string column; InputError at the first empty, NaN, non-numeric or non-integer value."""
     ok = pc.match_substring_regex(values, _NUMBER).to_numpy(zero_copy_only=False)
     if not ok.all():
@@ -138,7 +139,8 @@ _TIMESTAMP = (r"^\s*(?P<dt>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(?P<frac>
 _EPOCH_S_RANGE = (-int(MAX_TIME_S), int(MAX_TIME_S) - 1)
 
 
-def _timestamps_ns(values: pa.Array, *, src: TraceInput, first_line: int, column: str) -> np.ndarray:
+def _timestamps_ns(values: pa.Array, *, src: TraceInput, first_line: int,
+                   column: str) -> np.ndarray:
     """Wall-clock timestamps to integer nanoseconds since the epoch, exact (fraction parsed as digits)."""
     parts = pc.extract_regex(values, _TIMESTAMP)
     seconds = pc.strptime(pc.replace_substring(parts.field("dt"), "T", " "),
@@ -246,7 +248,8 @@ def _blank_rows(batch: pa.RecordBatch) -> np.ndarray:
     return blank
 
 
-def _csv_input(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None, seed: int) -> TraceInput:
+def _csv_input(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None,
+               seed: int) -> TraceInput:
     header = read_header(path)
     check_header(path, fmt, header)
     columns = columns_for(fmt, header)
@@ -255,8 +258,9 @@ def _csv_input(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None, 
     if fmt is TraceFormat.LENGTHS:
         meta = with_transform(meta, {"op": "synthesize_arrivals", "seed": seed,
                                      "arrival": spec_dict(arrival) if arrival else "all at 0 s (offline batch)"})
-    src = TraceInput(path=path, fmt=fmt, time_column=time_col, location="line", rebase=fmt is TraceFormat.AZURE,
-                  keeps_ids=False, chunks=iter(()), meta=meta)
+    src = TraceInput(path=path, fmt=fmt, time_column=time_col,
+                     location="line", rebase=fmt is TraceFormat.AZURE,
+                     keeps_ids=False, chunks=iter(()), meta=meta)
     if fmt is TraceFormat.LENGTHS and arrival is None:
         src.notes["all_arrivals_at_0"] = True  # the importer warns once (TraceWarning)
 
@@ -298,8 +302,9 @@ def _csv_input(path: Path, fmt: TraceFormat, *, arrival: ArrivalProcess | None, 
 def _mooncake_input(path: Path) -> TraceInput:
     meta = new_meta(source={"file": path.name, "format": TraceFormat.MOONCAKE.value, "sha256": _sha256(path)},
                     prefix_block_tokens=MOONCAKE_BLOCK_TOKENS)
-    src = TraceInput(path=path, fmt=TraceFormat.MOONCAKE, time_column="timestamp", location="line", rebase=False,
-                  keeps_ids=False, chunks=iter(()), meta=meta)
+    src = TraceInput(path=path, fmt=TraceFormat.MOONCAKE, time_column="timestamp",
+                     location="line", rebase=False,
+                     keeps_ids=False, chunks=iter(()), meta=meta)
 
     def chunks() -> Iterator[Chunk]:
         rows: list[tuple[float, int, int, list[int] | None]] = []
@@ -392,8 +397,9 @@ def _mooncake_chunk(rows: list[tuple[float, int, int, list[int] | None]], lines:
 
 def _parquet_input(path: Path) -> TraceInput:
     meta = read_meta(path)
-    src = TraceInput(path=path, fmt=TraceFormat.PARQUET, time_column=schema.ARRIVAL_S, location="row", rebase=False,
-                  keeps_ids=True, chunks=iter(()), meta=meta)
+    src = TraceInput(path=path, fmt=TraceFormat.PARQUET, time_column=schema.ARRIVAL_S,
+                     location="row", rebase=False,
+                     keeps_ids=True, chunks=iter(()), meta=meta)
 
     def chunks() -> Iterator[Chunk]:
         first_row = 1

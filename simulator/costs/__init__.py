@@ -38,7 +38,8 @@ from phasesim.simulator.costs.table_name import TableName
 __all__ = [
     "CostModel", "FastPaths", "ConstantCostModel", "FunctionCostModel",
     "CostTableWarning", "read_table", "read_table_meta", "validate_table", "write_table",
-    "TableCostModel", "TableName", "list_tables", "TableInfo", "TABLES_DIR", "kv_capacity_tokens", "max_context_tokens", "check_tensor_parallel",
+    "TableCostModel", "TableName", "list_tables", "TableInfo", "TABLES_DIR", "kv_capacity_tokens",
+    "max_context_tokens", "check_tensor_parallel",
     "min_tensor_parallel", "ttft_s", "tpot_s",
     "decode_throughput_tokens_per_s", "decode_throughput_crossover", "ttft_crossover_tokens",
 ]

@@ -81,7 +81,8 @@ def test_library_seeds_below_zero(trace: Path) -> None:
 
 
 def test_profiler_configs_check_their_seed(tmp_path: Path) -> None:
-    GroqCaptureConfig = pytest.importorskip("phasesim.profiler.capture.groq_capture").GroqCaptureConfig
+    groq_capture = pytest.importorskip("phasesim.profiler.capture.groq_capture")
+    GroqCaptureConfig = groq_capture.GroqCaptureConfig
 
     with pytest.raises(InputError, match="seed"):
         GroqCaptureConfig(model="m", base_url="http://x", api_key="k", prompt_lens=(8,),

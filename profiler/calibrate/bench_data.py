@@ -36,8 +36,9 @@ stay in the frame and :func:`unmapped_counts` reports them by value; nothing is 
 
 Mapping decisions (the evidence is in ``docs/calibration.md``):
 
-- "Nvidia A100 GPU" -> ``a100-sxm-80gb``: the data does not say 40 or 80 GB (ALCF's Polaris has
-  A100-40GB, 1.56 TB/s); open question for the fit.
+- "Nvidia A100 GPU" -> ``a100-sxm-40gb``: the data's own Llama-2-70B runs at TP 4 run out of KV
+  memory where 4 x 40 GB would (and 80 GB would not), its A100 READMEs load ALCF Polaris modules
+  (A100 SXM4 40GB), and its power runs exceed a PCIe card's 250 W (catalog entry: the sources).
 - "Nvidia H100 GPU" -> ``h100-sxm``: its batch-1 decode (Llama-3-8B, TensorRT-LLM, 7.5 ms/token,
   16 GB of weights: >= 2.1 TB/s) is beyond an H100 PCIe's 2.0 TB/s.
 - "Intel PVC GPU" is the Max 1550 (Ponte Vecchio): ``max1550``. Its vLLM rows are an early XPU
@@ -80,7 +81,7 @@ CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_be
 SHARED_FOLDER = "llm-inference-bench"
 
 HARDWARE_NAMES: dict[str, str] = {
-    "Nvidia A100 GPU": "a100-sxm-80gb",
+    "Nvidia A100 GPU": "a100-sxm-40gb",
     "Nvidia H100 GPU": "h100-sxm",
     "Nvidia GH200 GPU": "gh200",
     "AMD MI250 GPU": "mi250",

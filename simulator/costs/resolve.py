@@ -49,8 +49,8 @@ class ResolvedTable:
 def _holds(calibration: str | None, hardware: str, engine: str) -> bool:
     """Whether the user's calibration file holds (hardware, engine); other pairs keep the
     shipped fit."""
-    return calibration is not None and roofline.pair_key(hardware, engine) in \
-        roofline.read_engine_calibration(Path(calibration))["pairs"]
+    return calibration is not None and roofline.engine_pair(
+        hardware, engine, roofline.read_engine_calibration(Path(calibration)))[1] is not None
 
 
 def table_file(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,

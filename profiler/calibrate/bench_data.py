@@ -74,7 +74,7 @@ __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", 
            "WITHHELD_CATALOG_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
-           "weight_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH", "main"]
+           "weight_read_bound_s", "kv_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
 CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_bench.csv"
@@ -339,6 +339,22 @@ def weight_read_bound_s(frame: pd.DataFrame) -> pd.Series:
         hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
         read = model.weight_bytes_touched(int(r["requests"]), "fp16")
         out[idx] = int(r["output_len"]) * read / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s)
+    return out
+
+
+def kv_read_bound_s(frame: pd.DataFrame) -> pd.Series:
+    """What the KV cache adds to :func:`weight_read_bound_s`: each decode step's attention reads
+    every cached K and V byte of each running sequence at least once, ``requests *
+    kv_bytes_per_token * sum of contexts / (tp * bandwidth)``, the contexts of the
+    ``output_len - 1`` decode steps being ``input_len + k`` (k = 1 ... output_len - 1); NaN for
+    rows without catalog names."""
+    out = pd.Series(np.nan, index=frame.index, dtype=float)
+    for idx, r in calibration_rows(frame).iterrows():
+        hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
+        n, m = int(r["input_len"]), int(r["output_len"])
+        contexts = (m - 1) * n + m * (m - 1) / 2
+        out[idx] = (int(r["requests"]) * contexts * model.kv_bytes_per_token("fp16")
+                    / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s))
     return out
 
 

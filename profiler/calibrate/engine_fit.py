@@ -17,6 +17,10 @@ per-sequence overheads; an extra per-prefill-pass overhead (SambaNova's cloud ro
 here); and, for pairs with TP > 1 rows, the all-reduce's achieved fraction of link bandwidth and its
 per-ring-step latency. Pairs without TP > 1 rows keep the all-reduce prior (flagged).
 
+A row whose prompts and outputs need more KV than the instance holds (``_kv_fits``) stays out
+of the loss: its time depends on how the engine preempts or holds requests back, which the plan
+does not model; the simulator, which does, predicts it in every validation.
+
 Validation is **leave-one-model-out**: for each model of a pair, refit without its rows and
 predict them. Reported errors are mean absolute percentage errors of ``latency_s`` as the
 simulator itself gives them (``phasesim.simulator.apps.latency.latency_benchmark`` on a table built

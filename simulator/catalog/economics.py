@@ -56,8 +56,8 @@ DEFAULT_KWH_SOURCE = ("assumption: $0.10/kWh, a round figure between industrial 
 # says the device reaches its peak power before the peak FLOP rate). Fitted by
 # ``python -m phasesim.profiler.calibrate.energy_fit`` on the device-scope power rows of LLM-Inference-Bench
 # (Fig_16, 24 runs on A100, H100, GH200; never Llama-2-7B); errors in docs/calibration.md.
-BANDWIDTH_SHARE = 0.8081
-COMPUTE_SHARE = 2.292
+BANDWIDTH_SHARE = 0.7990
+COMPUTE_SHARE = 2.072
 _SHARE_SRC = ("fitted on LLM-Inference-Bench Fig_16 device power (24 runs, A100/H100/GH200, "
               "Llama-3-8B; phasesim.profiler.calibrate.energy_fit, 2026-12); applied to every device")
 _IDLE_RULE = 0.15  # idle / peak where no measured idle power is at hand

@@ -152,6 +152,7 @@ HARDWARE: dict[str, HardwareSpec] = {
                                 "on these (ALCF Polaris nodes: see the memory_bytes source)")),
                      ("peak_flops_fp16", _A100_40_SRC), ("memory_bytes", _A100_40_SRC + ". " + _A100_40_WHY),
                      ("memory_bandwidth_bytes_per_s", _A100_40_SRC),
+                     ("fp8_speedup", "no FP8; INT8 tensor 624 TOPS = 2x FP16 (" + _POLARIS_SRC + ")"),
                      ("interconnect_bytes_per_s", "NVLink 3, 600 GB/s (" + _POLARIS_SRC + ")"),
                      ("pcie_bytes_per_s", "PCIe Gen4 x16 ~31.5 GB/s per direction (SOURCES.md)"),
                      ("nic_bytes_per_s", "a pair of Slingshot 11 (200 Gb/s) adapters per 4-GPU "

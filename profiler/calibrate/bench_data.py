@@ -74,7 +74,8 @@ __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", 
            "WITHHELD_CATALOG_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
-           "weight_read_bound_s", "kv_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH", "main"]
+           "weight_read_bound_s", "kv_read_bound_s", "render_markdown", "update_docs", "DOCS_PATH",
+           "main"]
 
 REPO = Path(__file__).resolve().parents[2]
 CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_bench.csv"

@@ -333,7 +333,8 @@ def _six_digits(frame: pd.DataFrame) -> pd.DataFrame:
 # the software backend an engine's kernels are built for (CUDA, ROCm, oneAPI/SynapseAI, SambaFlow):
 # leave-one-hardware-out borrows an engine's constants from the same backend where it has any
 # (as a user predicts an H200 from H100 fits), from every other hardware otherwise
-_BACKEND = {"a100-sxm-40gb": "cuda", "a100-sxm-80gb": "cuda", "h100-sxm": "cuda", "gh200": "cuda", "h200": "cuda",
+_BACKEND = {"a100-sxm-40gb": "cuda",
+            "a100-sxm-80gb": "cuda", "h100-sxm": "cuda", "gh200": "cuda", "h200": "cuda",
             "l40s": "cuda", "mi250": "rocm", "mi300x": "rocm", "max1550": "oneapi",
             "gaudi2": "synapse", "sn40l": "sambaflow"}
 

@@ -310,9 +310,9 @@ _TCO: dict[str, TcoSpec] = {
                                     "an A100 80GB in 2026 (mercatus-ai.com, 'A100 vs H100 vs "
                                     "H200', 2026; refurbished/used: the A100 went end-of-life in "
                                     "Feb 2024, AI Infrastructure Index)"),
-    "a100-sxm-40gb": _tco(10_000.0, "assumption: $10,000, within the $8-15K 2026 street price of "
-                                    "an A100 (mercatus-ai.com, 'A100 vs H100 vs H200', 2026), below "
-                                    "the 80 GB part's $15,000 (no separate 40 GB price found)"),
+    "a100-sxm-40gb": _tco(10_000.0, "assumption: $10,000, within the $8-15K 2026 street price "
+                                    "of an A100 (mercatus-ai.com, 'A100 vs H100 vs H200', 2026), "
+                                    "below the 80 GB part's $15,000 (no 40 GB price found)"),
     "l40s": _tco(8_000.0, "assumption: $8,000 per L40S card (no list price found in public "
                           "sources searched as of 2026-12-06)"),
     "mi300x": _tco(15_000.0, "assumption: $15,000 per MI300X (no AMD list price found in public "

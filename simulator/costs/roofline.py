@@ -50,7 +50,8 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
            "linear_layer_time_s", "allreduce_time_s",
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
            "analytical_table_name", "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
-           "pair_key", "engine_pair", "SAME_DIE", "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
+           "pair_key", "engine_pair", "SAME_DIE",
+           "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
            "decode_attention_flops_per_token", "decode_context_slope_s"]
 
 # the calibrations are data shipped beside the tables (simulator/tables/)
@@ -62,7 +63,8 @@ ENGINE_CALIBRATION_PATH = _TABLES / "engine_calibration.json"
 # Hardware without its own public measurements borrows the constants of a calibrated sibling.
 # The LLM-Inference-Bench accelerators (gh200 ... sn40l) borrow until `profiler fit` calibrates
 # them per engine (issue 12); GPU-like kernels are assumed even for Gaudi2 and the SN40L.
-_BORROW: dict[str, str] = {"a100-sxm-40gb": "a100-sxm-80gb", "h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
+_BORROW: dict[str, str] = {"a100-sxm-40gb": "a100-sxm-80gb",
+                           "h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
                            "groq-lpu": "groqrack", "gh200": "h100-sxm", "mi250": "a100-sxm-80gb",
                            "gaudi2": "a100-sxm-80gb", "max1550": "a100-sxm-80gb",
                            "sn40l": "h100-sxm"}

@@ -17,6 +17,7 @@ from phasesim.profiler.calibrate.bench_data import (
     WITHHELD_MODELS,
     calibration_rows,
     condense,
+    kv_read_bound_s,
     load_bench_data,
     read_power_file,
     render_markdown,
@@ -210,3 +211,19 @@ def test_rows_faster_than_reading_the_weights(bench):
     h100 = mixtral["hardware"] == "h100-sxm"
     assert (mixtral["latency_s"][h100] > 0.95 * floor[mixtral.index][h100]).all()
     assert (mixtral["latency_s"] > 0.7 * floor[mixtral.index]).all()
+
+
+def test_rows_faster_than_reading_the_weights_and_the_kv(bench):
+    """Beyond the weight floor, one row is faster than reading each step's KV once as well: an
+    early stop, a quarter of the time of the same run at half the length."""
+    weights = weight_read_bound_s(bench)
+    floor = weights + kv_read_bound_s(bench)
+    below = bench[(bench["latency_s"] < floor) & ~(bench["latency_s"] < weights)]
+    assert len(below) == 1
+    row = below.iloc[0]
+    assert (row["hardware"], row["engine"], row["model"], row["tp"], row["input_len"],
+            row["batch_size"]) == ("h100-sxm", "trt-llm", "qwen2-7b", 4, 2048, 64)
+    half = bench[(bench["hardware"] == "h100-sxm") & (bench["engine"] == "trt-llm")
+                 & (bench["model"] == "qwen2-7b") & (bench["tp"] == 4)
+                 & (bench["input_len"] == 1024) & (bench["batch_size"] == 64)]
+    assert row["latency_s"] < 0.3 * half["latency_s"].iloc[0]

@@ -44,6 +44,7 @@ import numpy as np
 from phasesim.errors import InputError
 from phasesim.simulator.catalog.models import ModelSpec
 from phasesim.simulator.costs.roofline import (
+    SAME_DIE,
     load_engine_calibration,
     pair_key,
     read_engine_calibration,
@@ -256,8 +257,8 @@ def pair_entry(*, hardware: str, engine: str, table_meta: dict[str, Any],
     when the table is not that pair's calibrated roofline (``table_meta["calibrated_on"]``: a
     profile, a measured table, an uncalibrated pair) or the entry holds no intervals. A
     malformed entry is an InputError naming the file."""
-    key = pair_key(hardware, engine)
-    if table_meta.get("calibrated_on") != key:
+    key = table_meta.get("calibrated_on")
+    if key not in (pair_key(hardware, engine), pair_key(SAME_DIE.get(hardware, hardware), engine)):
         return None
     path = None
     doc = load_engine_calibration()

@@ -36,8 +36,9 @@ stay in the frame and :func:`unmapped_counts` reports them by value; nothing is 
 
 Mapping decisions (the evidence is in ``docs/calibration.md``):
 
-- "Nvidia A100 GPU" -> ``a100-sxm-80gb``: the data does not say 40 or 80 GB (ALCF's Polaris has
-  A100-40GB, 1.56 TB/s); open question for the fit.
+- "Nvidia A100 GPU" -> ``a100-sxm-40gb``: the data's own Llama-2-70B runs at TP 4 run out of KV
+  memory where 4 x 40 GB would (and 80 GB would not), its A100 READMEs load ALCF Polaris modules
+  (A100 SXM4 40GB), and its power runs exceed a PCIe card's 250 W (catalog entry: the sources).
 - "Nvidia H100 GPU" -> ``h100-sxm``: its batch-1 decode (Llama-3-8B, TensorRT-LLM, 7.5 ms/token,
   16 GB of weights: >= 2.1 TB/s) is beyond an H100 PCIe's 2.0 TB/s.
 - "Intel PVC GPU" is the Max 1550 (Ponte Vecchio): ``max1550``. Its vLLM rows are an early XPU
@@ -72,14 +73,14 @@ __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", 
            "WITHHELD_CATALOG_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
-           "weight_read_bound_s", "render_bench_rows_table"]
+           "weight_read_bound_s", "kv_read_bound_s", "render_bench_rows_table"]
 
 REPO = Path(__file__).resolve().parents[2]
 CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_bench.csv"
 SHARED_FOLDER = "llm-inference-bench"
 
 HARDWARE_NAMES: dict[str, str] = {
-    "Nvidia A100 GPU": "a100-sxm-80gb",
+    "Nvidia A100 GPU": "a100-sxm-40gb",
     "Nvidia H100 GPU": "h100-sxm",
     "Nvidia GH200 GPU": "gh200",
     "AMD MI250 GPU": "mi250",
@@ -337,6 +338,22 @@ def weight_read_bound_s(frame: pd.DataFrame) -> pd.Series:
         hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
         read = model.weight_bytes_touched(int(r["requests"]), "fp16")
         out[idx] = int(r["output_len"]) * read / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s)
+    return out
+
+
+def kv_read_bound_s(frame: pd.DataFrame) -> pd.Series:
+    """What the KV cache adds to :func:`weight_read_bound_s`: each decode step's attention reads
+    every cached K and V byte of each running sequence at least once, ``requests *
+    kv_bytes_per_token * sum of contexts / (tp * bandwidth)``, the contexts of the
+    ``output_len - 1`` decode steps being ``input_len + k`` (k = 1 ... output_len - 1); NaN for
+    rows without catalog names."""
+    out = pd.Series(np.nan, index=frame.index, dtype=float)
+    for idx, r in calibration_rows(frame).iterrows():
+        hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
+        n, m = int(r["input_len"]), int(r["output_len"])
+        contexts = (m - 1) * n + m * (m - 1) / 2
+        out[idx] = (int(r["requests"]) * contexts * model.kv_bytes_per_token("fp16")
+                    / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s))
     return out
 
 

@@ -17,6 +17,10 @@ per-sequence overheads; an extra per-prefill-pass overhead (SambaNova's cloud ro
 here); and, for pairs with TP > 1 rows, the all-reduce's achieved fraction of link bandwidth and its
 per-ring-step latency. Pairs without TP > 1 rows keep the all-reduce prior (flagged).
 
+A row whose prompts and outputs need more KV than the instance holds (``_kv_fits``) stays out
+of the loss: its time depends on how the engine preempts or holds requests back, which the plan
+does not model; the simulator, which does, predicts it in every validation.
+
 Validation is **leave-one-model-out**: for each model of a pair, refit without its rows and
 predict them. Reported errors are mean absolute percentage errors of ``latency_s`` as the
 simulator itself gives them (``phasesim.simulator.apps.latency.latency_benchmark`` on a table built
@@ -39,7 +43,7 @@ from phasesim.simulator.apps.latency import RunShape, benchmark_pool
 from phasesim.simulator.catalog.engines import get_engine
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.costs.capacity import check_tensor_parallel
+from phasesim.simulator.costs.capacity import check_tensor_parallel, kv_capacity_tokens
 from phasesim.simulator.costs.roofline import (
     RooflineConstants,
     constants_for,
@@ -188,11 +192,13 @@ _TERMS = tuple(f.name for f in fields(_Group) if f.name not in ("model", "tp", "
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """Rows of one hardware (any engines' runs) ready to price: ``rows`` is the input frame (index
-    reset), ``groups`` its terms per (model, tp)."""
+    reset), ``groups`` its terms per (model, tp), ``priced`` per row whether its run prices it
+    (:func:`_kv_fits`)."""
 
     hardware: str
     rows: pd.DataFrame
     groups: tuple[_Group, ...]
+    priced: np.ndarray
 
 
 def prepare(rows: pd.DataFrame) -> Prepared:
@@ -205,11 +211,14 @@ def prepare(rows: pd.DataFrame) -> Prepared:
     hw_name = hardware.pop()
     hw = get_hardware(hw_name)
     acc: dict[tuple[str, int, int], dict[str, list]] = {}
+    kv_ok = np.ones(len(rows), dtype=bool)
     for i, r in enumerate(rows.itertuples(index=False)):
         tp = int(r.tp)
         check_tensor_parallel(hw, get_model(r.model), tp)
         batching, requests, seqs, budget = run_limits(
             engine=r.engine, hardware=hw_name, model=r.model, batch_size=int(r.batch_size))
+        kv_ok[i] = _kv_fits(hardware=hw_name, model=r.model, tp=tp,
+                            tokens=requests * (int(r.input_len) + int(r.output_len)))
         run = unfold_run(batching=batching, requests=requests, input_len=int(r.input_len),
                          output_len=int(r.output_len), max_num_seqs=seqs, token_budget=budget)
         priced = 1 if get_engine(r.engine).layer_split else tp
@@ -218,7 +227,20 @@ def prepare(rows: pd.DataFrame) -> Prepared:
         lists["passes"].append((i, run.passes))
     groups = tuple(_Group(model=m, tp=tp, priced_tp=priced, **{k: _array(k, v) for k, v in lists.items()})
                    for (m, tp, priced), lists in sorted(acc.items()))
-    return Prepared(hardware=hw_name, rows=rows, groups=groups)
+    return Prepared(hardware=hw_name, rows=rows, groups=groups, priced=kv_ok)
+
+
+def _kv_fits(*, hardware: str, model: str, tp: int, tokens: int) -> bool:
+    """Whether ``tokens`` of KV (every request's prompt and output at once) fit beside the weights
+    on ``tp`` devices (``kv_capacity_tokens``). A run that does not is NOT priced by its plan: the
+    engine then preempts and recomputes (vLLM) or holds requests back (TensorRT-LLM), which the
+    parameter-free plan does not model, so such a row stays out of the fit's loss; the simulator,
+    which models KV blocks and preemption, still predicts it in every validation. (The A100 rows
+    of the data are 40 GB parts: their Llama-2-70B runs at TP 4 are the clearest case.)"""
+    try:
+        return tokens <= kv_capacity_tokens(hardware=hardware, model=model, tensor_parallel=tp)
+    except InputError:  # the weights alone do not fit
+        return False
 
 
 def _array(name: str, values: list) -> np.ndarray:
@@ -302,7 +324,8 @@ def fit_constants(prep: Prepared, prior: RooflineConstants,
     lat_meas = prep.rows["latency_s"].to_numpy(np.float64)
     ttft_meas = prep.rows["ttft_s"].to_numpy(np.float64) if "ttft_s" in prep.rows else \
         np.full(len(prep.rows), np.nan)
-    has_ttft = np.isfinite(ttft_meas) & (ttft_meas > 0)
+    has_ttft = np.isfinite(ttft_meas) & (ttft_meas > 0) & prep.priced
+    priced = prep.priced
     base = asdict(prior)
     centre = np.log([min(max(base[f], BOUNDS[f][0]), BOUNDS[f][1]) for f in free])
     sd = np.array([_PRIOR[f][1] for f in free])
@@ -315,7 +338,7 @@ def fit_constants(prep: Prepared, prior: RooflineConstants,
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         lat, ttft = predict(prep, consts(theta))
-        r = [_robust(np.log(np.maximum(lat, 1e-12) / lat_meas))]
+        r = [_robust(np.log(np.maximum(lat[priced], 1e-12) / lat_meas[priced]))]
         if has_ttft.any():
             r.append(_TTFT_WEIGHT * _robust(np.log(np.maximum(ttft[has_ttft], 1e-12) / ttft_meas[has_ttft])))
         r.append(weight * (theta - centre) / sd)

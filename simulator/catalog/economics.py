@@ -56,8 +56,8 @@ DEFAULT_KWH_SOURCE = ("assumption: $0.10/kWh, a round figure between industrial 
 # says the device reaches its peak power before the peak FLOP rate). Fitted by
 # ``python tools/fit_power.py`` on the device-scope power rows of LLM-Inference-Bench
 # (Fig_16, 24 runs on A100, H100, GH200; never Llama-2-7B); errors in docs/calibration.md.
-BANDWIDTH_SHARE = 0.8081
-COMPUTE_SHARE = 2.292
+BANDWIDTH_SHARE = 0.7990
+COMPUTE_SHARE = 2.072
 _SHARE_SRC = ("fitted on LLM-Inference-Bench Fig_16 device power (24 runs, A100/H100/GH200, "
               "Llama-3-8B; phasesim.profiler.calibrate.energy_fit, 2026-12); applied to every device")
 _IDLE_RULE = 0.15  # idle / peak where no measured idle power is at hand
@@ -176,6 +176,9 @@ _POWER: dict[str, PowerSpec] = {
     "a100-sxm-80gb": _power(400.0, ("A100 SXM 80GB TDP 400 W (Thunder Compute, 'NVIDIA A100 specs: "
                                     "full guide', thundercompute.com/blog/nvidia-a100-specs-full-"
                                     "guide, as stored 2026; TechPowerUp A100 SXM4: '400 W maximum')")),
+    "a100-sxm-40gb": _power(400.0, ("A100 SXM4 40GB max TDP 400 W (ALCF Polaris machine overview, "
+                                    "docs.alcf.anl.gov/polaris/hardware-overview/machine-overview; "
+                                    "Thunder Compute, 'NVIDIA A100 specs: full guide')")),
     "h200": _power(700.0, ("H200 SXM5 700 W TDP (OpenMetal, 'How the H200 is built for memory-bound "
                            "AI workloads', openmetal.io, as stored 2026; Geektopia, 13 Nov 2023: "
                            "same 700 W maximum as the H100)")),
@@ -307,6 +310,9 @@ _TCO: dict[str, TcoSpec] = {
                                     "an A100 80GB in 2026 (mercatus-ai.com, 'A100 vs H100 vs "
                                     "H200', 2026; refurbished/used: the A100 went end-of-life in "
                                     "Feb 2024, AI Infrastructure Index)"),
+    "a100-sxm-40gb": _tco(10_000.0, "assumption: $10,000, within the $8-15K 2026 street price "
+                                    "of an A100 (mercatus-ai.com, 'A100 vs H100 vs H200', 2026), "
+                                    "below the 80 GB part's $15,000 (no 40 GB price found)"),
     "l40s": _tco(8_000.0, "assumption: $8,000 per L40S card (no list price found in public "
                           "sources searched as of 2026-12-06)"),
     "mi300x": _tco(15_000.0, "assumption: $15,000 per MI300X (no AMD list price found in public "

@@ -78,6 +78,24 @@ NDR_400G_BYTES_PER_S = 400e9 / 8  # InfiniBand NDR 400 Gb/s
 _NDR = NDR_400G_BYTES_PER_S
 _HDR = 200e9 / 8  # InfiniBand HDR 200 Gb/s (DGX A100 compute fabric)
 
+_POLARIS_SRC = ("ALCF Polaris machine overview (docs.alcf.anl.gov/polaris/hardware-overview/"
+                "machine-overview): 4 NVIDIA A100 per HPE Apollo 6500 Gen10+ node, 40 GiB HBM2 and "
+                "~1.6 TB/s each, NVLink 600 GB/s, FP16 tensor 312 TF, max TDP 400 W; a pair of "
+                "Slingshot 11 adapters per node")
+_A100_40_SRC = ("NVIDIA A100 datasheet (nvidia-a100-datasheet-us-nvidia-1758950-r4) as tabulated "
+                "by glennklockwood.com/garden/processors/A100 and thundercompute.com/blog/nvidia-a100-"
+                "specs-full-guide: A100 SXM4 40GB = 40 GB HBM2 at 1,555 GB/s, 312 TFLOPS dense "
+                "FP16/BF16, 400 W; the 80 GB part differs only in memory (HBM2e, 2,039 GB/s)")
+_A100_40_WHY = ("Which A100 the benchmark ran, from its own data: its Llama-2-70B runs at TP 4 "
+                "stop scaling with batch x context exactly where 4 x 40 GB leaves ~6 GB of KV "
+                "beside 138 GB of weights (TensorRT-LLM 512 tokens: 822 tokens/s at batch 32 and "
+                "810 at 64; "
+                "vLLM 2,048 tokens batch 16: 424 s vs 69 s at batch 1), while the 80 GB H100s run "
+                "the same configurations at 3-5x that throughput; its llama.cpp A100 README loads "
+                "Polaris modules (module use /soft/modulefiles; conda/2024-04-29); its power runs "
+                "reach 382 W, above the 40GB PCIe card's 250 W, so SXM")
+_POLARIS_NIC = 2 * 200e9 / 8 / 4  # 2 Slingshot 11 adapters (200 Gb/s) per 4-GPU node
+
 # Accelerators of the LLM-Inference-Bench calibration set (shared/data/reference/llm-inference-bench).
 # One entry is one device as that data counts it in "Num of Hardware" (its tensor-parallel degree):
 # see each entry's ``chips`` source.
@@ -125,6 +143,24 @@ HARDWARE: dict[str, HardwareSpec] = {
                      ("interconnect_bytes_per_s", "NVLink 3, 600 GB/s (SOURCES.md)"),
                      ("pcie_bytes_per_s", "PCIe Gen4 x16 ~31.5 GB/s per direction (SOURCES.md)"),
                      ("nic_bytes_per_s", "one InfiniBand HDR 200 Gb/s NIC per GPU (DGX A100)"),
+                     ("max_batch_size", "assumption: vLLM-style max_num_seqs=512"))),
+        HardwareSpec(
+            name="a100-sxm-40gb", kind=DeviceKind.GPU, chips=1, peak_flops_fp16=312 * _TB,
+            memory_bytes=40 * _GB, memory_bandwidth_bytes_per_s=1.555 * _TB,
+            interconnect_bytes_per_s=600 * _GB, pcie_bytes_per_s=_PCIE4,
+            nic_bytes_per_s=_POLARIS_NIC,
+            max_batch_size=512,
+            sources=(("chips", ("one A100 SXM4 40GB; LLM-Inference-Bench's 'Nvidia A100 GPU' "
+                                "rows ran on these (ALCF Polaris nodes: see memory_bytes)")),
+                     ("peak_flops_fp16", _A100_40_SRC),
+                     ("memory_bytes", _A100_40_SRC + ". " + _A100_40_WHY),
+                     ("memory_bandwidth_bytes_per_s", _A100_40_SRC),
+                     ("fp8_speedup", "no FP8; INT8 tensor 624 TOPS = 2x FP16 ("
+                                     + _POLARIS_SRC + ")"),
+                     ("interconnect_bytes_per_s", "NVLink 3, 600 GB/s (" + _POLARIS_SRC + ")"),
+                     ("pcie_bytes_per_s", "PCIe Gen4 x16 ~31.5 GB/s per direction (SOURCES.md)"),
+                     ("nic_bytes_per_s", "a pair of Slingshot 11 (200 Gb/s) adapters per 4-GPU "
+                                         "Polaris node = 100 Gb/s per GPU (" + _POLARIS_SRC + ")"),
                      ("max_batch_size", "assumption: vLLM-style max_num_seqs=512"))),
         HardwareSpec(
             name="h200", kind=DeviceKind.GPU, chips=1, peak_flops_fp16=989 * _TB,

@@ -98,8 +98,8 @@ def choose_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_paral
                  engine=resolved)
     if profile is not None:
         return TableChoice(**shape, path=table_path(profile, directory), file_engine=engine)
-    if calibration is not None and roofline.pair_key(hardware, resolved) in \
-            roofline.read_engine_calibration(Path(calibration))["pairs"]:
+    if calibration is not None and roofline.engine_pair(
+            hardware, resolved, roofline.read_engine_calibration(Path(calibration)))[1] is not None:
         return TableChoice(**shape, path=None, calibration=str(calibration))
     path = None
     if tensor_parallel == 1:

@@ -51,7 +51,7 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
            "linear_layer_time_s", "allreduce_time_s",
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
            "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
-           "pair_key", "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
+           "pair_key", "engine_pair", "SAME_DIE", "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
            "decode_attention_flops_per_token", "decode_context_slope_s"]
 
 # the calibrations are data shipped beside the tables (simulator/tables/)
@@ -63,10 +63,16 @@ ENGINE_CALIBRATION_PATH = _TABLES / "engine_calibration.json"
 # Hardware without its own public measurements borrows the constants of a calibrated sibling.
 # The LLM-Inference-Bench accelerators (gh200 ... sn40l) borrow until `profiler fit` calibrates
 # them per engine (issue 12); GPU-like kernels are assumed even for Gaudi2 and the SN40L.
-_BORROW: dict[str, str] = {"h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
+_BORROW: dict[str, str] = {"a100-sxm-40gb": "a100-sxm-80gb",
+                           "h200": "h100-sxm", "mi300x": "h100-sxm", "l40s": "a100-sxm-80gb",
                            "groq-lpu": "groqrack", "gh200": "h100-sxm", "mi250": "a100-sxm-80gb",
                            "gaudi2": "a100-sxm-80gb", "max1550": "a100-sxm-80gb",
                            "sn40l": "h100-sxm"}
+# An engine fit carries over to a catalog entry of the SAME die whose datasheet differs in memory
+# only (size, bandwidth): its efficiencies are fractions of each entry's own datasheet peaks and its
+# overheads are the engine's. LLM-Inference-Bench's A100s are 40 GB parts (catalog a100-sxm-40gb
+# says why), so the 80 GB entry runs on their fits.
+SAME_DIE: dict[str, str] = {"a100-sxm-80gb": "a100-sxm-40gb"}
 # hardware of a user catalog (phasesim.simulator.catalog.user) borrows by its kind, flagged in the
 # table's metadata like the entries above
 _BORROW_BY_KIND: dict[DeviceKind, str] = {DeviceKind.GPU: "h100-sxm", DeviceKind.HPU: "a100-sxm-80gb",
@@ -328,7 +334,7 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     if engine is not None:
         get_engine(engine)
         engine_calibration = load_engine_calibration() if engine_calibration is None else engine_calibration
-        pair_entry = engine_calibration.get("pairs", {}).get(pair_key(hardware, engine))
+        fitted_key, pair_entry = engine_pair(hardware, engine, engine_calibration)
         if pair_entry is not None:
             consts = RooflineConstants(**pair_entry["constants"])
     max_ctx = spec.max_context_tokens if hw.max_context_tokens is None else min(
@@ -387,14 +393,16 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
         if pair_entry is not None:
             meta["provenance"] = [
                 meta["provenance"][0],
-                f"Engine constants fitted by `profiler fit` for {engine} on {hardware}: "
+                f"Engine constants fitted by `profiler fit` for {fitted_key}"
+                + ("" if fitted_key == pair_key(hardware, engine) else
+                   f" (the same die as {hardware}, memory aside)") + ": "
                 f"{pair_entry['rows']} end-to-end runs of LLM-Inference-Bench (models "
                 f"{', '.join(pair_entry['models'])}; no Llama-2-7B row), train MAPE "
                 f"{pair_entry['train_mape_pct']} %, leave-one-model-out MAPE "
                 f"{pair_entry['cv_mape_pct']} % (docs/calibration.md). DERIVED from those fits, "
                 "not measured on this model.",
             ]
-            meta["calibrated_on"] = pair_key(hardware, engine)
+            meta["calibrated_on"] = fitted_key
             meta["calibration"] = {k: pair_entry[k] for k in (
                 "rows", "models", "train_mape_pct", "cv_mape_pct") if k in pair_entry}
         else:
@@ -408,6 +416,17 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
 def pair_key(hardware: str, engine: str) -> str:
     """How a (hardware, engine) pair is keyed in ``engine_calibration.json``."""
     return f"{hardware}/{engine}"
+
+
+def engine_pair(hardware: str, engine: str,
+                engine_calibration: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The key and entry of the fit that (hardware, engine) runs on: its own, else that of the
+    same die (``SAME_DIE``); the entry is None when neither was fitted."""
+    pairs = engine_calibration.get("pairs", {})
+    for hw in (hardware, SAME_DIE.get(hardware)):
+        if hw is not None and pair_key(hw, engine) in pairs:
+            return pair_key(hw, engine), pairs[pair_key(hw, engine)]
+    return pair_key(hardware, engine), None
 
 
 @functools.lru_cache(maxsize=4)
@@ -435,7 +454,7 @@ def uncalibrated_reason(hardware: str, engine: str,
     own stack on a Groq device (its kernel constants are fitted on Groq's published numbers), or
     ``analytical`` (no engine claimed). Otherwise why not, in a few words."""
     engine_calibration = load_engine_calibration() if engine_calibration is None else engine_calibration
-    if pair_key(hardware, engine) in engine_calibration.get("pairs", {}) or engine == "analytical":
+    if engine_pair(hardware, engine, engine_calibration)[1] is not None or engine == "analytical":
         return None
     if engine == "groq" and get_hardware(hardware).kind is DeviceKind.LPU:
         return None

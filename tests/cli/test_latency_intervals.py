@@ -37,7 +37,7 @@ def _calibration(tmp_path: Path, *, with_intervals: bool = True) -> Path:
                             "models": ["mistral-7b", "qwen2-72b"]}
     path = tmp_path / "cal.json"
     path.write_text(json.dumps({"pairs": {
-        PAIR: entry, "a100-sxm-80gb/vllm": {"constants": shipped["a100-sxm-80gb/vllm"]["constants"]}}}))
+        PAIR: entry, "a100-sxm-80gb/vllm": {"constants": shipped["a100-sxm-40gb/vllm"]["constants"]}}}))
     return path
 
 

@@ -19,5 +19,5 @@ def test_catalog_shares_are_the_device_scope_fit() -> None:
     assert not rows["model"].isin(["llama2-7b"]).any()
     assert set(rows.loc[rows["scope"] == "device", "power_source"].str[:6]) == {"Fig_16"}
     errors = report["device_errors"].set_index("hardware")
-    assert set(errors.index) == {"a100-sxm-80gb", "h100-sxm", "gh200"}
+    assert set(errors.index) == {"a100-sxm-40gb", "h100-sxm", "gh200"}
     assert (errors["train_mape"] < 0.25).all()

@@ -103,3 +103,19 @@ def test_rows_below_the_weight_read_floor_are_excluded_and_counted():
     usable, excluded = usable_rows(rows)
     assert len(usable) == 1 and usable["input_len"].tolist() == [128]
     assert excluded == {("h100-sxm", "trt-llm"): {"below-weight-read-floor": 1}}
+
+
+def test_a_run_whose_kv_does_not_fit_stays_out_of_the_loss():
+    """Its plan prices no preemption (engine_fit._kv_fits): the fit is the same with any latency
+    on such a row, while the rows that fit still move it."""
+    shapes = [("llama3-8b", 1, 128, 1), ("llama3-8b", 1, 512, 16), ("llama3-8b", 1, 1024, 32),
+              ("mistral-7b", 1, 256, 16), ("llama2-70b", 4, 2048, 16)]  # the last: 4 x 40 GB
+    rows = _rows("a100-sxm-40gb", "vllm", shapes)
+    prep = prepare(rows)
+    assert prep.priced.tolist() == [True, True, True, True, False]
+    truth = replace(prior_constants("a100-sxm-40gb"), pass_overhead_s=3e-3)
+    rows["latency_s"] = predict(prep, truth)[0]
+    prior = prior_constants("a100-sxm-40gb")
+    base = fit_constants(prepare(rows), prior)
+    slow = rows.assign(latency_s=np.where(prep.priced, rows["latency_s"], 10 * rows["latency_s"]))
+    assert fit_constants(prepare(slow), prior) == base

@@ -13,7 +13,8 @@ NUMERIC = ("peak_flops_fp16", "memory_bytes", "memory_bandwidth_bytes_per_s", "i
            "pcie_bytes_per_s", "nic_bytes_per_s", "max_batch_size")
 
 
-CALIBRATION_SET = ("gh200", "mi250", "gaudi2", "max1550", "sn40l")  # LLM-Inference-Bench devices
+CALIBRATION_SET = ("a100-sxm-40gb", "gh200", "mi250", "gaudi2", "max1550",
+                   "sn40l")  # LLM-Inference-Bench devices
 
 
 def test_catalog_names():
@@ -98,3 +99,12 @@ def test_gpus_batch():
 def test_unknown_hardware():
     with pytest.raises(InputError, match=r"unknown hardware 'tpu-v5'.*groqrack"):
         get_hardware("tpu-v5")
+
+
+def test_the_benchmark_a100_is_the_40gb_sxm_part():
+    """LLM-Inference-Bench's A100s (Polaris): the 80 GB part's die with 40 GB of HBM2."""
+    small, big = get_hardware("a100-sxm-40gb"), get_hardware("a100-sxm-80gb")
+    assert small.memory_bytes == 40e9 and small.memory_bandwidth_bytes_per_s == 1.555e12
+    assert small.peak_flops_fp16 == big.peak_flops_fp16
+    assert small.interconnect_bytes_per_s == big.interconnect_bytes_per_s
+    assert "Llama-2-70B" in small.source("memory_bytes")

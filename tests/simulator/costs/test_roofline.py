@@ -18,7 +18,13 @@ from phasesim.profiler.calibrate.kernel_fit import (
 from phasesim.simulator import table_schema as ts
 from phasesim.simulator.catalog import HARDWARE, MODELS, get_hardware, get_model
 from phasesim.simulator.costs import write_table
-from phasesim.simulator.costs.roofline import CONSTANTS_PATH, build_analytical_table, token_grid
+from phasesim.simulator.costs.roofline import (
+    CONSTANTS_PATH,
+    build_analytical_table,
+    engine_pair,
+    token_grid,
+    uncalibrated_reason,
+)
 from phasesim.simulator.costs.shipped import TABLES_DIR
 
 REPO = Path(__file__).resolve().parents[3]
@@ -150,3 +156,22 @@ def test_moe_decode_reads_the_experts_its_batch_touches():
     pre = phase(df, "prefill").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
     dense_flops = 2 * (mix.param_count - mix.vocab * mix.hidden)  # if every expert ran on every token
     assert pre[(8, 2048)] < 8 * 2048 * dense_flops / (2 * hw.peak_flops_fp16)
+
+
+def test_the_80gb_a100_runs_on_the_40gb_parts_engine_fit():
+    """Same die, memory aside (roofline.SAME_DIE): a pair fitted only on the 40 GB A100 builds
+    the 80 GB entry's table, against the 80 GB datasheet, and says whose fit it is."""
+    shipped = json.loads((TABLES_DIR / "engine_calibration.json").read_text())
+    doc = {"pairs": {"a100-sxm-40gb/vllm": shipped["pairs"]["a100-sxm-40gb/vllm"]}}
+    assert engine_pair("a100-sxm-80gb", "vllm", doc)[0] == "a100-sxm-40gb/vllm"
+    assert engine_pair("h100-sxm", "vllm", doc) == ("h100-sxm/vllm", None)
+    assert uncalibrated_reason("a100-sxm-80gb", "vllm", doc) is None
+    big, meta = build_analytical_table(hardware="a100-sxm-80gb", model="llama3-8b", engine="vllm",
+                                       engine_calibration=doc)
+    small, _ = build_analytical_table(hardware="a100-sxm-40gb", model="llama3-8b", engine="vllm",
+                                      engine_calibration=doc)
+    assert meta["calibrated_on"] == "a100-sxm-40gb/vllm"
+    decode = (big[ts.PHASE] == "decode") & (big[ts.BATCH_SIZE] == 1)
+    # batch-1 decode streams the weights: faster on the 2.039 TB/s part than on the 1.555 TB/s one
+    fast = big.loc[decode, ts.LATENCY_S].to_numpy()
+    assert (fast < small.loc[decode, ts.LATENCY_S].to_numpy()).all()

@@ -220,7 +220,8 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
                                    engine=spec.engine).cost_model
     scheduling = pool_scheduling(spec)  # the pool's settings, else its engine's
     max_num_seqs, budget = pool_limits(spec)
-    limits = InstanceLimits(max_num_seqs=max_num_seqs, max_num_batched_tokens=budget)
+    limits = InstanceLimits(max_num_seqs=max_num_seqs, max_num_batched_tokens=budget,
+                            kv_admission=scheduling.kv_admission)
     emits = spec.role != Role.PREFILL or topology.first_token == FirstToken.PREFILL
     if spec.prefix_cache and prefix_block_tokens % spec.block_tokens:
         raise InputError(f"pool '{spec.name}': the trace's prefix blocks ({prefix_block_tokens} "

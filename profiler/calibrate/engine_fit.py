@@ -235,7 +235,8 @@ def _kv_fits(*, hardware: str, model: str, tp: int, tokens: int) -> bool:
     on ``tp`` devices (``kv_capacity_tokens``). A run that does not is NOT priced by its plan: the
     engine then preempts and recomputes (vLLM) or holds requests back (TensorRT-LLM), which the
     parameter-free plan does not model, so such a row stays out of the fit's loss; the simulator,
-    which models KV blocks and preemption, still predicts it in every validation. (The A100 rows
+    which models KV blocks and what each engine does when they run out (the engine catalog's
+    ``kv_admission``), still predicts it in every validation. (The A100 rows
     of the data are 40 GB parts: their Llama-2-70B runs at TP 4 are the clearest case.)"""
     try:
         return tokens <= kv_capacity_tokens(hardware=hardware, model=model, tensor_parallel=tp)

@@ -30,6 +30,9 @@ __all__ = ["EngineSpec", "ENGINES", "ENGINE_SPELLINGS", "get_engine", "default_e
 # policy names of phasesim.simulator.topology.Batching (kept as strings: the catalog sits below
 # the topology layer; tests/simulator/catalog/test_engines.py checks each is a Batching value)
 _CONTINUOUS, _CHUNKED, _STATIC, _NONE = "continuous", "chunked", "static", "none"
+# what an engine does when KV runs short: values of phasesim.simulator.topology.KVAdmission (the
+# same test checks them); the policies in phasesim.simulator.batching say what each one does
+_PREEMPT, _RESERVE, _STALL = "preempt", "reserve", "stall"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +55,10 @@ class EngineSpec:
     # but a token still crosses every layer on one device at a time, so a step costs what it
     # costs on one device (the hand-off between devices, microseconds, is neglected)
     layer_split: bool = False
+    # KV exhaustion: "preempt" (evict the newest, recompute: vLLM), "reserve" (admit only when the
+    # KV of prompt + requested output can be reserved; never evict) or "stall" (a decode that
+    # finds no free block skips the step, keeping its KV); the source of each value is in notes
+    kv_admission: str = _PREEMPT
 
 
 ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
@@ -60,7 +67,11 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
         max_num_batched_tokens=None, version="0.5-0.6",
         notes=("Default scheduler of vLLM 0.5/0.6: iteration-level (continuous) batching, "
                "prefills first, no chunked prefill, max_num_seqs 256, max_num_batched_tokens "
-               "max(max_model_len, 2048) (vllm/config.py SchedulerConfig).",)),
+               "max(max_model_len, 2048) (vllm/config.py SchedulerConfig).",
+               "KV exhaustion: preempt. Admission needs the prompt's blocks (plus the watermark); "
+               "when a decode step needs blocks the cache lacks, the newest running sequences "
+               "are preempted and recomputed (vllm/core/scheduler.py _schedule_running / "
+               "_preempt, PreemptionMode.RECOMPUTE by default).",)),
     EngineSpec(
         name="trt-llm", title="TensorRT-LLM", batching=_CONTINUOUS, max_num_seqs=256,
         max_num_batched_tokens=8192, version="0.10-0.11",

@@ -78,13 +78,30 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
         notes=("In-flight batching with trtllm-build's defaults of those releases: max_batch_size "
                "256, max_num_tokens 8192, context chunking off. TensorRT-LLM mixes generation "
                "into context iterations; the prefill-first continuous policy differs only in the "
-               "first ceil(B*N/8192) iterations of a closed batch.",)),
+               "first ceil(B*N/8192) iterations of a closed batch.",
+               "KV exhaustion: reserve. The batch manager's capacity scheduler defaults to "
+               "GUARANTEED_NO_EVICT (executor::SchedulerConfig's default in "
+               "cpp/include/tensorrt_llm/executor/executor.h; the performance-tuning guide's "
+               "'Useful Runtime Options': GUARANTEED_NO_EVICT (default) 'guarantee[s] that a "
+               "started request is never paused', MAX_UTILIZATION is the opt-in that may pause "
+               "requests): a request is scheduled only when the KV blocks it needs to completion "
+               "(prompt + max new tokens) are free, and nothing is evicted.",),
+        kv_admission=_RESERVE),
     EngineSpec(
         name="deepspeed-mii", title="DeepSpeed-MII (FastGen)", batching=_CHUNKED, max_num_seqs=256,
         max_num_batched_tokens=768, version="0.2",
         notes=("Dynamic SplitFuse: every forward pass carries up to max_ragged_batch_size = 768 "
                "tokens, decodes first then prompt chunks (MII's RaggedInferenceEngineConfig "
-               "defaults); max_ragged_sequence_count 512, capped at 256 like the others.",)),
+               "defaults); max_ragged_sequence_count 512, capped at 256 like the others.",
+               "KV exhaustion: stall, not reserve (mii/batching/ragged_batching.py, "
+               "RaggedBatchBase.schedule_requests / _do_schedule_requests): next-token requests "
+               "are scheduled first, each only if the engine's free KV blocks can take its token "
+               "(inference_engine.query against free_blocks), the others skip the iteration and "
+               "keep their KV; a prompt is scheduled only if all of it fits what is left; no "
+               "output is reserved up front and nothing is evicted, except when nothing at all "
+               "can be scheduled ('Deadlock detected': the KV cache is reset and the requests "
+               "recomputed; the simulator preempts the newest there, as vLLM does).",),
+        kv_admission=_STALL),
     EngineSpec(
         name="deepspeed", title="DeepSpeed inference on Gaudi (optimum-habana)", batching=_STATIC,
         max_num_seqs=256, max_num_batched_tokens=1 << 30, version="Habana DeepSpeed 1.15-1.16",

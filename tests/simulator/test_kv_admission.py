@@ -4,15 +4,21 @@ DeepSpeed-MII FastGen lets a decode without a free block wait, holding its KV.""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from phasesim.simulator.batching import InstanceView, admission_tokens, chunked, continuous
 from phasesim.simulator.catalog.engines import ENGINES, get_engine
 from phasesim.simulator.catalog.user import KV_ADMISSIONS
+from phasesim.simulator.kv import blocks_for
 from phasesim.simulator.request import Request
-from phasesim.simulator.topology import KVAdmission
+from phasesim.simulator.run import simulate
+from phasesim.simulator.scheduling import pool_scheduling
+from phasesim.simulator.topology import KVAdmission, PoolSpec, Role, TopologySpec
 
 _BLOCK = 16
+_CAPACITY_TOKENS = 4096  # 256 blocks
 
 
 def _req(i: int, prompt: int = 100, output: int = 10, *, cached: int = 0, generated: int = 0,
@@ -34,10 +40,15 @@ def _decoding(i: int, cached: int) -> Request:
     return _req(i, cached=cached, generated=1, blocks=-(-cached // _BLOCK))
 
 
-def test_every_catalog_value_is_a_mode() -> None:
+def test_every_catalog_value_is_a_mode_and_the_cited_engines_do_not_preempt() -> None:
     for engine in ENGINES.values():
         KVAdmission(engine.kv_admission)
+        assert "KV exhaustion" in " ".join(engine.notes) or engine.kv_admission == "preempt"
     assert get_engine("vllm").kv_admission == KVAdmission.PREEMPT
+    assert get_engine("trt-llm").kv_admission == KVAdmission.RESERVE
+    assert get_engine("deepspeed-mii").kv_admission == KVAdmission.STALL
+    pool = PoolSpec(name="p", role=Role.COLOCATED, hardware="h100-sxm", engine="trt-llm")
+    assert pool_scheduling(pool).kv_admission is KVAdmission.RESERVE
 
 
 def test_reserve_admits_only_what_prompt_plus_output_fits() -> None:
@@ -64,6 +75,46 @@ def test_stall_gives_the_free_blocks_to_the_oldest_and_preempts_only_in_a_deadlo
         stalled = policy(_view(KVAdmission.STALL, running=edge, free=0))
         preempted = policy(_view(KVAdmission.PREEMPT, running=edge, free=0))
         assert stalled == preempted and stalled.preempt
+
+
+def _trace(n: int = 48) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({"request_id": np.arange(n), "arrival_s": np.zeros(n),
+                         "prompt_tokens": rng.integers(100, 600, n),
+                         "output_tokens": rng.integers(50, 400, n)})
+
+
+def _run(engine: str, cost_model, trace: pd.DataFrame):
+    pool = PoolSpec(name="p", role=Role.COLOCATED, hardware="h100-sxm", engine=engine,
+                    batching="continuous", max_num_batched_tokens=4096,
+                    kv_capacity_tokens=_CAPACITY_TOKENS, block_tokens=_BLOCK)
+    return simulate(trace, TopologySpec(pools=(pool,)), seed=0,
+                    cost_models={"p": cost_model}, timeseries=True)
+
+
+def test_a_reserve_run_never_preempts_and_holds_only_what_it_reserved(constant_cost_model) -> None:
+    trace = _trace()
+    vllm = _run("vllm", constant_cost_model, trace).requests
+    assert vllm["preemptions"].sum() > 0  # the same load makes vLLM preempt
+    result = _run("trt-llm", constant_cost_model, trace)
+    records = result.requests
+    assert (records["status"] == "completed").all() and records["preemptions"].sum() == 0
+    # at every admission the running sequences' whole reservations fit the cache
+    reserved = [blocks_for(p + o, _BLOCK) for p, o in
+                zip(records["prompt_tokens"], records["output_tokens"])]
+    starts, ends = records["prefill_start_s"].to_numpy(), records["finish_s"].to_numpy()
+    for t in starts:
+        live = (starts <= t) & (ends > t)
+        assert sum(np.asarray(reserved)[live]) <= _CAPACITY_TOKENS // _BLOCK
+    assert result.timeseries["kv_used_tokens"].max() <= _CAPACITY_TOKENS
+
+
+def test_a_stall_run_never_recomputes_where_a_decode_can_wait(constant_cost_model) -> None:
+    trace = _trace()
+    records = _run("deepspeed-mii", constant_cost_model, trace).requests
+    assert (records["status"] == "completed").all()
+    vllm = _run("vllm", constant_cost_model, trace).requests
+    assert records["preemptions"].sum() < vllm["preemptions"].sum()
 
 
 @pytest.mark.parametrize("engine", ["vllm", "torch", "analytical"])

@@ -167,6 +167,8 @@ class Instance:
     def reserve(self, request: Request, blocks: int, on_granted: Callable[[], object]) -> None:
         """Ask for ``blocks`` of KV for an incoming transfer; ``on_granted()`` once granted (first
         come first served), after the decision or reservation that granted it."""
+        if self.limits.kv_admission is KVAdmission.RESERVE:  # the whole sequence's, up front
+            blocks = max(blocks, self.kv.blocks_for(admission_tokens(request, KVAdmission.RESERVE)))
         reservations = self.reservations
         reservations.ask(request, blocks, on_granted)
         self.outstanding += 1

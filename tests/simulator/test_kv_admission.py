@@ -15,7 +15,8 @@ from phasesim.simulator.kv import blocks_for
 from phasesim.simulator.request import Request
 from phasesim.simulator.run import simulate
 from phasesim.simulator.scheduling import pool_scheduling
-from phasesim.simulator.topology import KVAdmission, PoolSpec, Role, TopologySpec
+from phasesim.simulator.topology import (KVAdmission, PoolSpec, Role, TopologySpec,
+                                         builtin_topology)
 
 _BLOCK = 16
 _CAPACITY_TOKENS = 4096  # 256 blocks
@@ -128,3 +129,20 @@ def test_preempt_engines_schedule_as_before(engine: str, constant_cost_model) ->
 
 def test_user_catalogs_take_the_same_modes() -> None:
     assert KV_ADMISSIONS == tuple(KVAdmission)
+
+
+def test_a_reserve_decode_pool_reserves_the_whole_sequence_for_a_transfer(
+        constant_cost_model) -> None:
+    """Disaggregated: the decode side's reservation covers prompt + output, so a reserve engine
+    never preempts there either (the vLLM pool under the same load does)."""
+    trace = _trace()
+    runs = {}
+    for engine in ("vllm", "trt-llm"):
+        topology = builtin_topology("gpu-prefill-gpu-decode", kv_capacity_tokens=_CAPACITY_TOKENS,
+                                    engine=engine, batching="continuous")
+        runs[engine] = simulate(trace, topology, seed=0, timeseries=False,
+                                cost_models={p.name: constant_cost_model
+                                             for p in topology.pools}).requests
+    assert runs["vllm"]["preemptions"].sum() > 0
+    assert (runs["trt-llm"]["status"] == "completed").all()
+    assert runs["trt-llm"]["preemptions"].sum() == 0

@@ -59,6 +59,11 @@ class EngineSpec:
     # KV of prompt + requested output can be reserved; never evict) or "stall" (a decode that
     # finds no free block skips the step, keeping its KV); the source of each value is in notes
     kv_admission: str = _PREEMPT
+    # KV pool size: None keeps the hardware's fraction of each device's memory from the KV cache
+    # (GPUs: 10 %, vLLM's gpu_memory_utilization 0.9, so KV = 0.9 x memory - weights); bytes:
+    # the engine keeps that much per device and gives the KV cache the rest (memory - bytes -
+    # weights per device); the source of each value is in notes
+    kv_reserve_bytes_per_device: float | None = None
 
 
 ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
@@ -71,7 +76,11 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
                "KV exhaustion: preempt. Admission needs the prompt's blocks (plus the watermark); "
                "when a decode step needs blocks the cache lacks, the newest running sequences "
                "are preempted and recomputed (vllm/core/scheduler.py _schedule_running / "
-               "_preempt, PreemptionMode.RECOMPUTE by default).",)),
+               "_preempt, PreemptionMode.RECOMPUTE by default).",
+               "KV memory: 0.9 x memory - weights (gpu_memory_utilization 0.9, vllm/config.py "
+               "CacheConfig / EngineArgs default; the hardware catalog's default_reserve_fraction "
+               "0.10). vLLM also takes its profiled activation peak out of the 0.9; the simulator "
+               "does not.",)),
     EngineSpec(
         name="trt-llm", title="TensorRT-LLM", batching=_CONTINUOUS, max_num_seqs=256,
         max_num_batched_tokens=8192, version="0.10-0.11",
@@ -85,7 +94,12 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
                "'Useful Runtime Options': GUARANTEED_NO_EVICT (default) 'guarantee[s] that a "
                "started request is never paused', MAX_UTILIZATION is the opt-in that may pause "
                "requests): a request is scheduled only when the KV blocks it needs to completion "
-               "(prompt + max new tokens) are free, and nothing is evicted.",),
+               "(prompt + max new tokens) are free, and nothing is evicted.",
+               "KV memory: vLLM's rule, 0.9 x memory - weights. TensorRT-LLM's KvCacheConfig "
+               "free_gpu_memory_fraction (default 0.9) takes 90 % of the memory still free after "
+               "the engine's weights AND activation/runtime buffers are allocated; with no cited "
+               "size for those buffers the simulator keeps vLLM's rule (which may overstate the "
+               "pool by up to 0.9 x the buffers).",),
         kv_admission=_RESERVE),
     EngineSpec(
         name="deepspeed-mii", title="DeepSpeed-MII (FastGen)", batching=_CHUNKED, max_num_seqs=256,
@@ -100,8 +114,14 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
                "keep their KV; a prompt is scheduled only if all of it fits what is left; no "
                "output is reserved up front and nothing is evicted, except when nothing at all "
                "can be scheduled ('Deadlock detected': the KV cache is reset and the requests "
-               "recomputed; the simulator preempts the newest there, as vLLM does).",),
-        kv_admission=_STALL),
+               "recomputed; the simulator preempts the newest there, as vLLM does).",
+               "KV memory: memory - 1 GB - weights per device. MII's ragged engine builds its KV "
+               "cache with DeepSpeed inference v2's DSStateManagerConfig.memory_config, whose "
+               "MemoryConfig defaults to mode AllocationMode.RESERVE, size 1_000_000_000 bytes: "
+               "'the amount of memory in bytes to reserve after allocating the KV-cache', "
+               "reserved on every device under tensor parallelism "
+               "(deepspeed/inference/v2/ragged/manager_configs.py); the KV cache takes the rest.",),
+        kv_admission=_STALL, kv_reserve_bytes_per_device=1e9),
     EngineSpec(
         name="deepspeed", title="DeepSpeed inference on Gaudi (optimum-habana)", batching=_STATIC,
         max_num_seqs=256, max_num_batched_tokens=1 << 30, version="Habana DeepSpeed 1.15-1.16",

@@ -186,6 +186,13 @@ class _EngineEntry(_Strict):
     single_sequence: bool = False
     layer_split: bool = False
     kv_admission: str = "preempt"
+    # bytes each device keeps from the KV cache (None: the hardware's reserve fraction)
+    kv_reserve_bytes_per_device: float | None = Field(default=None, gt=0)
+
+    @field_validator("kv_reserve_bytes_per_device", mode="before")
+    @classmethod
+    def _reserve_bytes(cls, value: Any) -> Any:
+        return _yaml_number(value)
 
     @field_validator("batching")
     @classmethod

@@ -65,7 +65,8 @@ def kv_capacity_tokens(*, hardware: str, model: str, dtype: str = "fp16",
 
 def _reserve(hw: HardwareSpec, reserve_fraction: float | None, engine: str | None) -> _Reserve:
     if reserve_fraction is None:
-        bytes_per_device = None if engine is None else get_engine(engine).kv_reserve_bytes_per_device
+        bytes_per_device = (None if engine is None
+                            else get_engine(engine).kv_reserve_bytes_per_device)
         if bytes_per_device is not None:
             return _Reserve(fraction=0.0, bytes_per_device=bytes_per_device)
         reserve_fraction = hw.default_reserve_fraction
@@ -77,7 +78,8 @@ def _reserve(hw: HardwareSpec, reserve_fraction: float | None, engine: str | Non
 def _usable_bytes(hw: HardwareSpec, spec: ModelSpec, dtype: str, reserve: _Reserve,
                   tensor_parallel: int) -> float:
     if reserve.bytes_per_device is None:
-        return hw.memory_bytes * tensor_parallel * (1.0 - reserve.fraction) - spec.param_bytes(dtype)
+        return (hw.memory_bytes * tensor_parallel * (1.0 - reserve.fraction)
+                - spec.param_bytes(dtype))
     return ((hw.memory_bytes - reserve.bytes_per_device) * tensor_parallel
             - spec.param_bytes(dtype))
 

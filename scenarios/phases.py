@@ -68,7 +68,8 @@ def phases_curves(spec: ScenarioSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
     assert phases is not None
     hardware = get_hardware(phases.hardware)
     cost = _table(spec)
-    kv_tokens = kv_capacity_tokens(hardware=phases.hardware, model=spec.model, dtype=spec.dtype)
+    kv_tokens = kv_capacity_tokens(hardware=phases.hardware, model=spec.model, dtype=spec.dtype,
+                                   engine=phases.engine)
     batch_by_kv = kv_tokens // phases.context_tokens
     max_batch = min(hardware.max_batch_size, batch_by_kv)
     max_prompt = hardware.max_context_tokens

@@ -153,7 +153,8 @@ class PlanSpace:
                 raise InputError(f"--max-num-seqs/--max-batch must be <= {MAX_NUM_SEQS:,}, "
                                  f"got {mb}")
         if not any(degrees(hw, self) for hw in self.hardware):
-            least = {hw: min_tensor_parallel(hardware=hw, model=self.model)
+            least = {hw: min_tensor_parallel(hardware=hw, model=self.model,
+                                             engine=None if _lpu(hw) else self.engine)
                      for hw in self.hardware}
             raise InputError("--tp: no tensor-parallel degree searched fits any hardware within "
                              f"--max-devices {self.max_devices} (least degree holding "
@@ -196,7 +197,7 @@ def degrees(hardware: str, space: PlanSpace) -> tuple[int, ...]:
     (or every divisor of the model's heads) that hold the weights and fit ``max_devices``."""
     if _lpu(hardware):
         return (1,)
-    least = min_tensor_parallel(hardware=hardware, model=space.model)
+    least = min_tensor_parallel(hardware=hardware, model=space.model, engine=space.engine)
     if least is None:
         return ()
     heads = get_model(space.model).heads

@@ -11,6 +11,14 @@ Shared rules:
 - before a decode step every decoding sequence may need one more block; if the cache cannot
   supply them, the newest running sequences are preempted (their blocks freed, they go back to
   the waiting queue) until it can;
+- the engine's ``KVAdmission`` changes the last two rules (``kv_admission`` of the engine
+  catalog, with each engine's source): ``PREEMPT`` is the rules as written (vLLM); ``RESERVE``
+  admits only when the blocks of the prompt plus the requested output can be reserved up front
+  (no watermark: a reserved sequence never grows past its blocks), so nothing is ever preempted
+  (TensorRT-LLM's GUARANTEED_NO_EVICT); ``STALL`` admits on the prompt's blocks, gives the free
+  blocks to the oldest decoding sequences and lets the others skip the step holding their KV
+  (DeepSpeed-MII FastGen); only when no sequence at all could advance does it preempt as
+  ``PREEMPT`` does (FastGen resets its cache and recomputes there);
 - ``ready`` requests arrived over a KV-transfer link with their blocks already reserved.
 """
 
@@ -22,10 +30,10 @@ from typing import NamedTuple
 
 from phasesim.simulator.kv import blocks_for
 from phasesim.simulator.request import Request
-from phasesim.simulator.topology import Batching
+from phasesim.simulator.topology import Batching, KVAdmission
 
 __all__ = ["StepDecision", "InstanceView", "POLICIES", "continuous", "chunked", "static",
-           "no_batching", "prefill_tokens"]
+           "no_batching", "prefill_tokens", "admission_tokens"]
 
 
 class StepDecision(NamedTuple):
@@ -63,10 +71,19 @@ class InstanceView:
     block_tokens: int
     max_num_seqs: int
     max_num_batched_tokens: int
+    kv_admission: KVAdmission = KVAdmission.PREEMPT
 
 
 def prefill_tokens(request: Request) -> int:
     """Tokens a (re)prefill of this request must cover."""
+    return request.prompt_tokens + request.generated_tokens
+
+
+def admission_tokens(request: Request, kv_admission: KVAdmission) -> int:
+    """Tokens of KV an admission allocates: the (re)prefill's, or under ``RESERVE`` the whole
+    sequence's (prompt + requested output), so that its decode steps need no further block."""
+    if kv_admission is KVAdmission.RESERVE:
+        return request.prompt_tokens + request.output_tokens
     return request.prompt_tokens + request.generated_tokens
 
 
@@ -76,14 +93,16 @@ def _admit(view: InstanceView, *, busy: int, free_blocks: int, budget: int,
     blocking, like vLLM). The first admission may exceed the token budget alone."""
     admitted: list[Request] = []
     used_tokens = 0
+    kv_admission = view.kv_admission
+    watermark = 0 if kv_admission is KVAdmission.RESERVE else view.watermark_blocks
     for request in view.waiting:
         if busy + len(admitted) >= max_num_seqs:
             break
         tokens = prefill_tokens(request)
         if admitted and used_tokens + tokens > budget:
             break
-        need = blocks_for(tokens, view.block_tokens)
-        headroom = view.watermark_blocks if busy or admitted else 0
+        need = blocks_for(admission_tokens(request, kv_admission), view.block_tokens)
+        headroom = watermark if busy or admitted else 0
         if need + headroom > free_blocks:
             break
         admitted.append(request)
@@ -92,9 +111,10 @@ def _admit(view: InstanceView, *, busy: int, free_blocks: int, budget: int,
     return admitted, free_blocks
 
 
-def _fit_decode(batch: Sequence[Request], free_blocks: int,
-                block_tokens: int) -> tuple[tuple[Request, ...], tuple[Request, ...], int]:
-    """Decoding sequences that get their next block, the preempted (newest first), free left."""
+def _fit_decode(batch: Sequence[Request], free_blocks: int, block_tokens: int,
+                kv_admission: KVAdmission) -> tuple[tuple[Request, ...], tuple[Request, ...], int]:
+    """Decoding sequences that get their next block, the preempted (newest first), free left
+    (under ``STALL`` the sequences left out wait, holding their KV: module docstring)."""
     need = 0
     for r in batch:
         if -(-(r.cached_tokens + 1) // block_tokens) > r.kv_blocks:  # blocks_for(next token)
@@ -103,6 +123,16 @@ def _fit_decode(batch: Sequence[Request], free_blocks: int,
         return tuple(batch), (), free_blocks - need
     keep = list(batch)
     grows = [-(-(r.cached_tokens + 1) // block_tokens) > r.kv_blocks for r in keep]
+    if kv_admission is KVAdmission.STALL:
+        advance = []
+        for r, grow in zip(keep, grows):  # the oldest first take the free blocks
+            if not grow:
+                advance.append(r)
+            elif free_blocks:
+                advance.append(r)
+                free_blocks -= 1
+        if advance:
+            return tuple(advance), (), free_blocks
     preempt: list[Request] = []
     while need > free_blocks and keep:
         victim = keep.pop()
@@ -122,7 +152,8 @@ def continuous(view: InstanceView) -> StepDecision:
     if admitted:
         return StepDecision(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))
-    decode, preempt, _ = _fit_decode((*view.running, *join), view.free_blocks, view.block_tokens)
+    decode, preempt, _ = _fit_decode((*view.running, *join), view.free_blocks,
+                                      view.block_tokens, view.kv_admission)
     return StepDecision(join=join, decode=decode, preempt=preempt)
 
 
@@ -134,7 +165,8 @@ def chunked(view: InstanceView) -> StepDecision:
     running = (*view.running, *join)
     # a decode takes one token of the budget: past it, the rest wait a step (as in vLLM)
     decoding = [r for r in running if r.prefilled][:view.max_num_batched_tokens]
-    decode, preempt, free = _fit_decode(decoding, view.free_blocks, view.block_tokens)
+    decode, preempt, free = _fit_decode(decoding, view.free_blocks, view.block_tokens,
+                                       view.kv_admission)
     budget = view.max_num_batched_tokens - len(decode)
     chunks: list[tuple[Request, int]] = []
     for request in running:
@@ -161,7 +193,8 @@ def chunked(view: InstanceView) -> StepDecision:
 
 def _static(view: InstanceView, max_num_seqs: int) -> StepDecision:
     if view.running:  # run the formed batch to completion
-        decode, preempt, _ = _fit_decode(view.running, view.free_blocks, view.block_tokens)
+        decode, preempt, _ = _fit_decode(view.running, view.free_blocks, view.block_tokens,
+                                         view.kv_admission)
         return StepDecision(decode=decode, preempt=preempt)
     join = tuple(view.ready[:max_num_seqs])
     admitted, _ = _admit(view, busy=len(join), free_blocks=view.free_blocks,
@@ -169,7 +202,8 @@ def _static(view: InstanceView, max_num_seqs: int) -> StepDecision:
     if admitted:
         return StepDecision(join=join, admit=tuple(admitted),
                         chunks=tuple((r, prefill_tokens(r)) for r in admitted))
-    decode, preempt, _ = _fit_decode(join, view.free_blocks, view.block_tokens)
+    decode, preempt, _ = _fit_decode(join, view.free_blocks, view.block_tokens,
+                                     view.kv_admission)
     return StepDecision(join=join, decode=decode, preempt=preempt)
 
 

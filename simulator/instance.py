@@ -32,14 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phasesim.simulator.batching import InstanceView, StepDecision, prefill_tokens
+from phasesim.simulator.batching import (InstanceView, StepDecision, admission_tokens,
+                                         prefill_tokens)
 from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
 from phasesim.simulator.decode_runs import DecodeRun, start_run
 from phasesim.simulator.kv import KVCache, KVReservations, PrefixKVCache
 from phasesim.simulator.recorder import InstanceSeries, InstanceStats
 from phasesim.simulator.request import Request
-from phasesim.simulator.topology import Role
+from phasesim.simulator.topology import KVAdmission, Role
 
 __all__ = ["Instance", "InstanceLimits"]
 
@@ -48,6 +49,9 @@ __all__ = ["Instance", "InstanceLimits"]
 class InstanceLimits:
     max_num_seqs: int
     max_num_batched_tokens: int
+    # what the engine does when KV runs short (phasesim.simulator.batching): the KV an admission
+    # allocates follows it (``admission_tokens``)
+    kv_admission: KVAdmission = KVAdmission.PREEMPT
 
 
 class Instance:
@@ -93,7 +97,8 @@ class Instance:
             waiting=self.waiting, running=self.running, ready=self.ready,
             free_blocks=kv.free_blocks, watermark_blocks=kv.watermark_blocks,
             block_tokens=kv.block_tokens, max_num_seqs=limits.max_num_seqs,
-            max_num_batched_tokens=limits.max_num_batched_tokens)
+            max_num_batched_tokens=limits.max_num_batched_tokens,
+            kv_admission=limits.kv_admission)
         self.series = InstanceSeries(recorder=ctx.recorder, pool=pool, index=index,
                                      waiting=self.waiting, running=self.running, kv=kv,
                                      prefix=self.prefix)
@@ -162,6 +167,8 @@ class Instance:
     def reserve(self, request: Request, blocks: int, on_granted: Callable[[], object]) -> None:
         """Ask for ``blocks`` of KV for an incoming transfer; ``on_granted()`` once granted (first
         come first served), after the decision or reservation that granted it."""
+        if self.limits.kv_admission is KVAdmission.RESERVE:  # the whole sequence's, up front
+            blocks = max(blocks, self.kv.blocks_for(admission_tokens(request, KVAdmission.RESERVE)))
         reservations = self.reservations
         reservations.ask(request, blocks, on_granted)
         self.outstanding += 1
@@ -257,13 +264,14 @@ class Instance:
                 admitted = set(map(id, decision.admit))
                 self.waiting[:] = [r for r in self.waiting if id(r) not in admitted]
             prefix = self.prefix
+            kv_admission = self.limits.kv_admission
             hits = False
             for request in decision.admit:
                 request.prefill_target_tokens = prefill_tokens(request)
                 self.waiting_tokens -= request.prefill_target_tokens
                 request.prefill_done_tokens = 0
                 request.cached_tokens = 0
-                request.kv_blocks = kv.blocks_for(request.prefill_target_tokens)
+                request.kv_blocks = kv.blocks_for(admission_tokens(request, kv_admission))
                 if prefix is not None and request.prefix_hash_ids:
                     hits |= self._reuse_prefix(request, prefix)
                 else:

@@ -41,6 +41,7 @@ from phasesim.simulator.scheduling import (
     CHUNKED_TOKEN_BUDGET,
     DEFAULT_MAX_NUM_SEQS,
     context_limit_tokens,
+    pool_engine,
     pool_limits,
     pool_scheduling,
 )
@@ -205,7 +206,8 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
         capacity = spec.kv_capacity_tokens
     else:
         capacity = _pool_error(spec, costs.kv_capacity_tokens, hardware=spec.hardware,
-                               model=spec.model, dtype=spec.dtype, tensor_parallel=tp)
+                               model=spec.model, dtype=spec.dtype, tensor_parallel=tp,
+                               engine=pool_engine(spec).name)
     if spec.name in cost_models:
         cost_model = cost_models[spec.name]
         table_tp = getattr(cost_model, "tensor_parallel", tp)
@@ -220,7 +222,8 @@ def _build_pool(ctx: SimContext, spec: PoolSpec, topology: TopologySpec,
                                    engine=spec.engine).cost_model
     scheduling = pool_scheduling(spec)  # the pool's settings, else its engine's
     max_num_seqs, budget = pool_limits(spec)
-    limits = InstanceLimits(max_num_seqs=max_num_seqs, max_num_batched_tokens=budget)
+    limits = InstanceLimits(max_num_seqs=max_num_seqs, max_num_batched_tokens=budget,
+                            kv_admission=scheduling.kv_admission)
     emits = spec.role != Role.PREFILL or topology.first_token == FirstToken.PREFILL
     if spec.prefix_cache and prefix_block_tokens % spec.block_tokens:
         raise InputError(f"pool '{spec.name}': the trace's prefix blocks ({prefix_block_tokens} "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from phasesim.simulator.catalog.engines import EngineSpec, engine_for_hardware
 from phasesim.simulator.catalog.hardware import HARDWARE
 from phasesim.simulator.catalog.models import get_model
-from phasesim.simulator.topology import Batching, PoolSpec
+from phasesim.simulator.topology import Batching, KVAdmission, PoolSpec
 
 __all__ = ["Scheduling", "pool_engine", "pool_scheduling", "engine_for_hardware", "pool_limits",
            "context_limit_tokens", "DEFAULT_MAX_NUM_SEQS", "CHUNKED_TOKEN_BUDGET"]
@@ -35,6 +35,7 @@ class Scheduling:
     batching: Batching
     max_num_seqs: int | None
     max_num_batched_tokens: int | None
+    kv_admission: KVAdmission = KVAdmission.PREEMPT  # the engine's (no pool setting overrides it)
 
 
 def pool_engine(pool: PoolSpec) -> EngineSpec:
@@ -51,7 +52,8 @@ def pool_scheduling(pool: PoolSpec) -> Scheduling:
         max_num_seqs=pool.max_num_seqs if pool.max_num_seqs is not None else engine.max_num_seqs,
         max_num_batched_tokens=(pool.max_num_batched_tokens
                                 if pool.max_num_batched_tokens is not None
-                                else engine.max_num_batched_tokens))
+                                else engine.max_num_batched_tokens),
+        kv_admission=KVAdmission(engine.kv_admission))
 
 
 def pool_limits(pool: PoolSpec) -> tuple[int, int]:

@@ -55,6 +55,7 @@ __all__ = [
     "MAX_TENSOR_PARALLEL",
     "Batching",
     "FirstToken",
+    "KVAdmission",
     "LinkSharing",
     "LinkSpec",
     "PoolSpec",
@@ -81,6 +82,15 @@ class Batching(enum.StrEnum):
     CHUNKED = "chunked"
     STATIC = "static"
     NONE = "none"
+
+
+class KVAdmission(enum.StrEnum):
+    """What an engine does when its KV cache cannot hold every running sequence's next token
+    (``phasesim.simulator.batching``; each engine's value and its source in the engine catalog)."""
+
+    PREEMPT = "preempt"  # admit on the prompt's KV; evict the newest and recompute (vLLM)
+    RESERVE = "reserve"  # admit only when prompt + output KV can be reserved; never evict
+    STALL = "stall"  # admit on the prompt's KV; a decode without a free block waits, holding its KV
 
 
 class QueueOrder(enum.StrEnum):

@@ -47,7 +47,7 @@ def _fits(row: pd.Series) -> str:
     try:
         check_tensor_parallel(get_hardware(str(row["hardware"])), model, int(row["tp"]))
         kv_capacity_tokens(hardware=str(row["hardware"]), model=str(row["model"]),
-                           tensor_parallel=int(row["tp"]))
+                           tensor_parallel=int(row["tp"]), engine=str(row["engine"]))
     except InputError:
         return "does not fit / TP not valid on the catalog device"
     if int(row["input_len"]) + int(row["output_len"]) > model.max_context_tokens:

@@ -181,7 +181,7 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
             raise _withheld(path, i, "model", shape.model)
         try:  # the instance exists: TP divides the heads, its devices hold the weights
             kv_capacity_tokens(hardware=shape.hardware, model=shape.model,
-                               tensor_parallel=shape.tensor_parallel)
+                               tensor_parallel=shape.tensor_parallel, engine=shape.engine)
         except InputError as exc:
             raise InputError(exc.message, path=path, row=i, column="tp") from None
         shapes.append(shape)

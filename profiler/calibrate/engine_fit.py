@@ -217,7 +217,7 @@ def prepare(rows: pd.DataFrame) -> Prepared:
         check_tensor_parallel(hw, get_model(r.model), tp)
         batching, requests, seqs, budget = run_limits(
             engine=r.engine, hardware=hw_name, model=r.model, batch_size=int(r.batch_size))
-        kv_ok[i] = _kv_fits(hardware=hw_name, model=r.model, tp=tp,
+        kv_ok[i] = _kv_fits(hardware=hw_name, model=r.model, tp=tp, engine=r.engine,
                             tokens=requests * (int(r.input_len) + int(r.output_len)))
         run = unfold_run(batching=batching, requests=requests, input_len=int(r.input_len),
                          output_len=int(r.output_len), max_num_seqs=seqs, token_budget=budget)
@@ -230,15 +230,17 @@ def prepare(rows: pd.DataFrame) -> Prepared:
     return Prepared(hardware=hw_name, rows=rows, groups=groups, priced=kv_ok)
 
 
-def _kv_fits(*, hardware: str, model: str, tp: int, tokens: int) -> bool:
+def _kv_fits(*, hardware: str, model: str, tp: int, engine: str, tokens: int) -> bool:
     """Whether ``tokens`` of KV (every request's prompt and output at once) fit beside the weights
-    on ``tp`` devices (``kv_capacity_tokens``). A run that does not is NOT priced by its plan: the
+    on ``tp`` devices as ``engine`` sizes its KV pool (``kv_capacity_tokens``). A run that does not is NOT priced by its plan: the
     engine then preempts and recomputes (vLLM) or holds requests back (TensorRT-LLM), which the
     parameter-free plan does not model, so such a row stays out of the fit's loss; the simulator,
-    which models KV blocks and preemption, still predicts it in every validation. (The A100 rows
+    which models KV blocks and what each engine does when they run out (the engine catalog's
+    ``kv_admission``), still predicts it in every validation. (The A100 rows
     of the data are 40 GB parts: their Llama-2-70B runs at TP 4 are the clearest case.)"""
     try:
-        return tokens <= kv_capacity_tokens(hardware=hardware, model=model, tensor_parallel=tp)
+        return tokens <= kv_capacity_tokens(hardware=hardware, model=model, tensor_parallel=tp,
+                                            engine=engine)
     except InputError:  # the weights alone do not fit
         return False
 

@@ -30,6 +30,9 @@ __all__ = ["EngineSpec", "ENGINES", "ENGINE_SPELLINGS", "get_engine", "default_e
 # policy names of phasesim.simulator.topology.Batching (kept as strings: the catalog sits below
 # the topology layer; tests/simulator/catalog/test_engines.py checks each is a Batching value)
 _CONTINUOUS, _CHUNKED, _STATIC, _NONE = "continuous", "chunked", "static", "none"
+# what an engine does when KV runs short: values of phasesim.simulator.topology.KVAdmission (the
+# same test checks them); the policies in phasesim.simulator.batching say what each one does
+_PREEMPT, _RESERVE, _STALL = "preempt", "reserve", "stall"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +55,15 @@ class EngineSpec:
     # but a token still crosses every layer on one device at a time, so a step costs what it
     # costs on one device (the hand-off between devices, microseconds, is neglected)
     layer_split: bool = False
+    # KV exhaustion: "preempt" (evict the newest, recompute: vLLM), "reserve" (admit only when the
+    # KV of prompt + requested output can be reserved; never evict) or "stall" (a decode that
+    # finds no free block skips the step, keeping its KV); the source of each value is in notes
+    kv_admission: str = _PREEMPT
+    # KV pool size: None keeps the hardware's fraction of each device's memory from the KV cache
+    # (GPUs: 10 %, vLLM's gpu_memory_utilization 0.9, so KV = 0.9 x memory - weights); bytes:
+    # the engine keeps that much per device and gives the KV cache the rest (memory - bytes -
+    # weights per device); the source of each value is in notes
+    kv_reserve_bytes_per_device: float | None = None
 
 
 ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
@@ -60,20 +72,56 @@ ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
         max_num_batched_tokens=None, version="0.5-0.6",
         notes=("Default scheduler of vLLM 0.5/0.6: iteration-level (continuous) batching, "
                "prefills first, no chunked prefill, max_num_seqs 256, max_num_batched_tokens "
-               "max(max_model_len, 2048) (vllm/config.py SchedulerConfig).",)),
+               "max(max_model_len, 2048) (vllm/config.py SchedulerConfig).",
+               "KV exhaustion: preempt. Admission needs the prompt's blocks (plus the watermark); "
+               "when a decode step needs blocks the cache lacks, the newest running sequences "
+               "are preempted and recomputed (vllm/core/scheduler.py _schedule_running / "
+               "_preempt, PreemptionMode.RECOMPUTE by default).",
+               "KV memory: 0.9 x memory - weights (gpu_memory_utilization 0.9, vllm/config.py "
+               "CacheConfig / EngineArgs default; the hardware catalog's default_reserve_fraction "
+               "0.10). vLLM also takes its profiled activation peak out of the 0.9; the simulator "
+               "does not.",)),
     EngineSpec(
         name="trt-llm", title="TensorRT-LLM", batching=_CONTINUOUS, max_num_seqs=256,
         max_num_batched_tokens=8192, version="0.10-0.11",
         notes=("In-flight batching with trtllm-build's defaults of those releases: max_batch_size "
                "256, max_num_tokens 8192, context chunking off. TensorRT-LLM mixes generation "
                "into context iterations; the prefill-first continuous policy differs only in the "
-               "first ceil(B*N/8192) iterations of a closed batch.",)),
+               "first ceil(B*N/8192) iterations of a closed batch.",
+               "KV exhaustion: reserve. The batch manager's capacity scheduler defaults to "
+               "GUARANTEED_NO_EVICT (executor::SchedulerConfig's default in "
+               "cpp/include/tensorrt_llm/executor/executor.h; the performance-tuning guide's "
+               "'Useful Runtime Options': GUARANTEED_NO_EVICT (default) 'guarantee[s] that a "
+               "started request is never paused', MAX_UTILIZATION is the opt-in that may pause "
+               "requests): a request is scheduled only when the KV blocks it needs to completion "
+               "(prompt + max new tokens) are free, and nothing is evicted.",
+               "KV memory: vLLM's rule, 0.9 x memory - weights. TensorRT-LLM's KvCacheConfig "
+               "free_gpu_memory_fraction (default 0.9) takes 90 % of the memory still free after "
+               "the engine's weights AND activation/runtime buffers are allocated; with no cited "
+               "size for those buffers the simulator keeps vLLM's rule (which may overstate the "
+               "pool by up to 0.9 x the buffers).",),
+        kv_admission=_RESERVE),
     EngineSpec(
         name="deepspeed-mii", title="DeepSpeed-MII (FastGen)", batching=_CHUNKED, max_num_seqs=256,
         max_num_batched_tokens=768, version="0.2",
         notes=("Dynamic SplitFuse: every forward pass carries up to max_ragged_batch_size = 768 "
                "tokens, decodes first then prompt chunks (MII's RaggedInferenceEngineConfig "
-               "defaults); max_ragged_sequence_count 512, capped at 256 like the others.",)),
+               "defaults); max_ragged_sequence_count 512, capped at 256 like the others.",
+               "KV exhaustion: stall, not reserve (mii/batching/ragged_batching.py, "
+               "RaggedBatchBase.schedule_requests / _do_schedule_requests): next-token requests "
+               "are scheduled first, each only if the engine's free KV blocks can take its token "
+               "(inference_engine.query against free_blocks), the others skip the iteration and "
+               "keep their KV; a prompt is scheduled only if all of it fits what is left; no "
+               "output is reserved up front and nothing is evicted, except when nothing at all "
+               "can be scheduled ('Deadlock detected': the KV cache is reset and the requests "
+               "recomputed; the simulator preempts the newest there, as vLLM does).",
+               "KV memory: memory - 1 GB - weights per device. MII's ragged engine builds its KV "
+               "cache with DeepSpeed inference v2's DSStateManagerConfig.memory_config, whose "
+               "MemoryConfig defaults to mode AllocationMode.RESERVE, size 1_000_000_000 bytes: "
+               "'the amount of memory in bytes to reserve after allocating the KV-cache', "
+               "reserved on every device under tensor parallelism "
+               "(deepspeed/inference/v2/ragged/manager_configs.py); the KV cache takes the rest.",),
+        kv_admission=_STALL, kv_reserve_bytes_per_device=1e9),
     EngineSpec(
         name="deepspeed", title="DeepSpeed inference on Gaudi (optimum-habana)", batching=_STATIC,
         max_num_seqs=256, max_num_batched_tokens=1 << 30, version="Habana DeepSpeed 1.15-1.16",

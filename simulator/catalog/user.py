@@ -51,6 +51,7 @@ from phasesim.yaml_lines import line_of
 
 __all__ = [
     "BATCHING_POLICIES",
+    "KV_ADMISSIONS",
     "CATALOG_ENV",
     "FILES_ENV",
     "isolated_catalog",
@@ -70,6 +71,7 @@ __all__ = [
 CATALOG_ENV = "PHASESIM_CATALOG"
 FILES_ENV = "PHASESIM_HARDWARE_FILES"
 BATCHING_POLICIES = ("continuous", "chunked", "static", "none")  # simulator.topology.Batching
+KV_ADMISSIONS = ("preempt", "reserve", "stall")  # simulator.topology.KVAdmission
 
 _BUILTIN_HARDWARE = frozenset(hardware.HARDWARE)
 _BUILTIN_MODELS = frozenset(models.MODELS)
@@ -183,12 +185,27 @@ class _EngineEntry(_Strict):
     notes: tuple[str, ...] = ()
     single_sequence: bool = False
     layer_split: bool = False
+    kv_admission: str = "preempt"
+    # bytes each device keeps from the KV cache (None: the hardware's reserve fraction)
+    kv_reserve_bytes_per_device: float | None = Field(default=None, gt=0)
+
+    @field_validator("kv_reserve_bytes_per_device", mode="before")
+    @classmethod
+    def _reserve_bytes(cls, value: Any) -> Any:
+        return _yaml_number(value)
 
     @field_validator("batching")
     @classmethod
     def _batching(cls, value: str) -> str:
         if value not in BATCHING_POLICIES:
             raise ValueError(f"unknown batching '{value}' (one of: {', '.join(BATCHING_POLICIES)})")
+        return value
+
+    @field_validator("kv_admission")
+    @classmethod
+    def _kv_admission(cls, value: str) -> str:
+        if value not in KV_ADMISSIONS:
+            raise ValueError(f"unknown kv_admission '{value}' (one of: {', '.join(KV_ADMISSIONS)})")
         return value
 
 

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phasesim.simulator.batching import (InstanceView, StepDecision, admission_tokens,
-                                         prefill_tokens)
+from phasesim.simulator.batching import InstanceView, StepDecision, admission_tokens, prefill_tokens
 from phasesim.simulator.context import DECIDE, NORMAL, SimContext, Timer, now_ns, ns
 from phasesim.simulator.costs.interface import CostModel, decode_run_of, prefill_step_s_of
 from phasesim.simulator.decode_runs import DecodeRun, start_run

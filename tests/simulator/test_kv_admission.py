@@ -15,8 +15,7 @@ from phasesim.simulator.kv import blocks_for
 from phasesim.simulator.request import Request
 from phasesim.simulator.run import simulate
 from phasesim.simulator.scheduling import pool_scheduling
-from phasesim.simulator.topology import (KVAdmission, PoolSpec, Role, TopologySpec,
-                                         builtin_topology)
+from phasesim.simulator.topology import KVAdmission, PoolSpec, Role, TopologySpec, builtin_topology
 
 _BLOCK = 16
 _CAPACITY_TOKENS = 4096  # 256 blocks

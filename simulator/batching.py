@@ -84,7 +84,7 @@ def admission_tokens(request: Request, kv_admission: KVAdmission) -> int:
     sequence's (prompt + requested output), so that its decode steps need no further block."""
     if kv_admission is KVAdmission.RESERVE:
         return request.prompt_tokens + request.output_tokens
-    return request.prompt_tokens + request.generated_tokens
+    return prefill_tokens(request)
 
 
 def _admit(view: InstanceView, *, busy: int, free_blocks: int, budget: int,

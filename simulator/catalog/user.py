@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from phasesim.errors import InputError
 from phasesim.safe_yaml import load_yaml
@@ -72,6 +72,8 @@ CATALOG_ENV = "PHASESIM_CATALOG"
 FILES_ENV = "PHASESIM_HARDWARE_FILES"
 BATCHING_POLICIES = ("continuous", "chunked", "static", "none")  # simulator.topology.Batching
 KV_ADMISSIONS = ("preempt", "reserve", "stall")  # simulator.topology.KVAdmission
+# the catalog fields restricted to a list of names
+_CHOICES = {"batching": BATCHING_POLICIES, "kv_admission": KV_ADMISSIONS}
 
 _BUILTIN_HARDWARE = frozenset(hardware.HARDWARE)
 _BUILTIN_MODELS = frozenset(models.MODELS)
@@ -194,18 +196,12 @@ class _EngineEntry(_Strict):
     def _reserve_bytes(cls, value: Any) -> Any:
         return _yaml_number(value)
 
-    @field_validator("batching")
+    @field_validator("batching", "kv_admission")
     @classmethod
-    def _batching(cls, value: str) -> str:
-        if value not in BATCHING_POLICIES:
-            raise ValueError(f"unknown batching '{value}' (one of: {', '.join(BATCHING_POLICIES)})")
-        return value
-
-    @field_validator("kv_admission")
-    @classmethod
-    def _kv_admission(cls, value: str) -> str:
-        if value not in KV_ADMISSIONS:
-            raise ValueError(f"unknown kv_admission '{value}' (one of: {', '.join(KV_ADMISSIONS)})")
+    def _one_of(cls, value: str, info: ValidationInfo) -> str:
+        allowed = _CHOICES[info.field_name]
+        if value not in allowed:
+            raise ValueError(f"unknown {info.field_name} '{value}' (one of: {', '.join(allowed)})")
         return value
 
 

@@ -7,18 +7,10 @@ import pandas as pd
 
 from phasesim.simulator.batching import InstanceView, chunked, continuous, no_batching, static
 from phasesim.simulator.costs.closed_form import ConstantCostModel
-from phasesim.simulator.request import Request
 from phasesim.simulator.run import simulate
 from phasesim.simulator.topology import builtin_topology
-
-
-def _req(i: int, prompt: int = 100, output: int = 10, *, cached: int = 0, generated: int = 0,
-         blocks: int = 0) -> Request:
-    r = Request(index=i, request_id=i, prompt_tokens=prompt, output_tokens=output, priority=0,
-                arrival_ns=i)
-    r.cached_tokens, r.generated_tokens, r.kv_blocks = cached, generated, blocks
-    r.prefill_target_tokens = r.prefill_done_tokens = cached
-    return r
+from tests.simulator.policy_requests import decoding_request as _decoding
+from tests.simulator.policy_requests import policy_request as _req
 
 
 def _view(waiting=(), running=(), ready=(), free=1000, seqs=8, budget=4096, watermark=0):
@@ -26,9 +18,6 @@ def _view(waiting=(), running=(), ready=(), free=1000, seqs=8, budget=4096, wate
                         free_blocks=free, watermark_blocks=watermark, block_tokens=16,
                         max_num_seqs=seqs, max_num_batched_tokens=budget)
 
-
-def _decoding(i: int, cached: int) -> Request:
-    return _req(i, cached=cached, generated=1, blocks=-(-cached // 16))
 
 
 def test_continuous_prefills_first_within_seats_budget_and_kv() -> None:

@@ -12,22 +12,15 @@ from phasesim.simulator.batching import InstanceView, admission_tokens, chunked,
 from phasesim.simulator.catalog.engines import ENGINES, get_engine
 from phasesim.simulator.catalog.user import KV_ADMISSIONS
 from phasesim.simulator.kv import blocks_for
-from phasesim.simulator.request import Request
 from phasesim.simulator.run import simulate
 from phasesim.simulator.scheduling import pool_scheduling
 from phasesim.simulator.topology import KVAdmission, PoolSpec, Role, TopologySpec, builtin_topology
+from tests.simulator.policy_requests import decoding_request as _decoding
+from tests.simulator.policy_requests import policy_request as _req
 
 _BLOCK = 16
 _CAPACITY_TOKENS = 4096  # 256 blocks
 
-
-def _req(i: int, prompt: int = 100, output: int = 10, *, cached: int = 0, generated: int = 0,
-         blocks: int = 0) -> Request:
-    r = Request(index=i, request_id=i, prompt_tokens=prompt, output_tokens=output, priority=0,
-                arrival_ns=i)
-    r.cached_tokens, r.generated_tokens, r.kv_blocks = cached, generated, blocks
-    r.prefill_target_tokens = r.prefill_done_tokens = cached
-    return r
 
 
 def _view(mode: KVAdmission, waiting=(), running=(), free=1000, watermark=0) -> InstanceView:
@@ -35,9 +28,6 @@ def _view(mode: KVAdmission, waiting=(), running=(), free=1000, watermark=0) -> 
                         watermark_blocks=watermark, block_tokens=_BLOCK, max_num_seqs=8,
                         max_num_batched_tokens=4096, kv_admission=mode)
 
-
-def _decoding(i: int, cached: int) -> Request:
-    return _req(i, cached=cached, generated=1, blocks=-(-cached // _BLOCK))
 
 
 def test_every_catalog_value_is_a_mode_and_the_cited_engines_do_not_preempt() -> None:

@@ -13,7 +13,9 @@ import pandas as pd
 
 from phasesim.errors import InputError
 
-__all__ = ["read_csv_cells"]
+__all__ = ["read_csv_cells", "flag_cell"]
+
+_FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
 
 
 def read_csv_cells(path: str | Path) -> pd.DataFrame:
@@ -38,3 +40,12 @@ def read_csv_cells(path: str | Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV: {' '.join(str(exc).split())}", path=path) from None
+
+
+def flag_cell(raw: object, *, path: Path, row: int, column: str) -> bool:
+    """A true/false cell as written (``true``/``false``, ``1``/``0``, any case; blank: false);
+    an :class:`InputError` naming ``path``, ``row`` and ``column`` for anything else."""
+    text = "" if raw is None else str(raw).strip().lower()
+    if text not in _FLAGS:
+        raise InputError(f"must be true or false, got '{raw}'", path=path, row=row, column=column)
+    return _FLAGS[text]

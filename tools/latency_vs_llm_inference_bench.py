@@ -74,8 +74,10 @@ def main() -> None:
         rows["data_engine"] = rows["engine"]
         rows["engine"] = "analytical"
     # else sim latency applies each engine's scheduling (llama.cpp: batch_size is -b)
+    # the benchmark's TensorRT-LLM/DeepSpeed batches are copies of one prompt (bench_data)
+    rows["identical_prompts"] = rows["identical_prompts"].map({True: "true", False: "false"})
     shape = rows[["hardware", "engine", "model", "tp", "input_len", "output_len", "batch_size",
-                  "batch_size_measured", "below_weight_read_bound", "latency_s"]
+                  "identical_prompts", "batch_size_measured", "below_weight_read_bound", "latency_s"]
                  + (["data_engine"] if args.baseline else [])].rename(columns={"latency_s": "measured_s"})
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.csv", Path(tmp) / "out.csv"

@@ -4,7 +4,9 @@ One shape: ``--hardware H --model M [--tp N] [--engine E] --input-len N --output
 --batch-size B``; prints latency_s, ttft_s, tpot_s and throughput (``--json``: one JSON object).
 A CSV (``--from-csv IN.csv -o OUT.csv``): IN has columns ``hardware, model, tp, input_len,
 output_len, batch_size`` and any others; an ``engine`` column, where a row has one, is that row's
-engine (else ``--engine``, else the hardware's default: vLLM on GPUs, Groq on GroqRack). OUT is
+engine (else ``--engine``, else the hardware's default: vLLM on GPUs, Groq on GroqRack); an
+``identical_prompts`` column (true/false, blank false), where a row says true, prices that row as
+``--identical-prompts`` does. OUT is
 IN, every cell as read, plus ``latency_s, ttft_s, tpot_s, throughput_tokens_per_s, energy_j,
 avg_power_w, cost_table`` and the 80 % prediction intervals ``latency_p10_s, latency_p90_s,
 ttft_p10_s, ttft_p90_s, tpot_p10_s, tpot_p90_s`` per row, in order (``phasesim.simulator.
@@ -36,7 +38,7 @@ from phasesim.atomic import atomic_path
 from phasesim.cli.cost_tables import UncalibratedWarnings
 from phasesim.cli.errors import cli_errors
 from phasesim.cli.options import known
-from phasesim.csv_cells import read_csv_cells
+from phasesim.csv_cells import flag_cell, read_csv_cells
 from phasesim.errors import InputError
 from phasesim.output_check import check_writable
 from phasesim.simulator.apps.latency import LatencyResult, RunShape, latency_benchmark
@@ -157,6 +159,10 @@ def latency(
                                     help="Output CSV (with --from-csv)."),
     json_output: bool = typer.Option(False, "--json/--no-json",
                                      help="Print one JSON object (one shape)."),
+    identical_prompts: bool = typer.Option(False, "--identical-prompts", help=(
+        "The batch is B copies of one prompt decoded alike (as LLM-Inference-Bench's TensorRT-LLM "
+        "and DeepSpeed scripts send): a mixture of experts then routes every copy to the same "
+        "experts (a dense model is unchanged). With --from-csv: every row.")),
 ) -> None:
     """Predict a latency benchmark: B prompts at once on one instance, the engine's batching."""
     if calibration is not None:
@@ -176,7 +182,7 @@ def latency(
         if out is None:
             raise InputError("--from-csv needs -o/--out")
         check_writable(out, option="-o/--out")
-        _from_csv(from_csv, out, dtype, engine, warnings, notes, cal)
+        _from_csv(from_csv, out, dtype, engine, warnings, notes, cal, identical_prompts)
         warnings.flush()
         for line in notes.lines():
             typer.echo(line, err=True)
@@ -192,7 +198,8 @@ def latency(
               "output_len": output_len, "batch_size": batch_size, "engine": engine}
     shape = _shape(values, dtype, where=lambda column: {"column": None}, option=True)
     result, table, resolved_engine, pair, intervals = _run(
-        shape, where=lambda column: {}, warnings=warnings, notes=notes, calibration=cal)
+        shape, where=lambda column: {}, warnings=warnings, notes=notes, calibration=cal,
+        identical_prompts=identical_prompts)
     notes.record(pair, intervals)
     warnings.flush()
     for line in notes.lines():
@@ -243,15 +250,16 @@ def _shape(values: dict[str, Any], dtype: str, *, where: Any, option: bool = Fal
 
 
 def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings, notes: IntervalNotes,
-         calibration: str | None = None) -> tuple[LatencyResult, str, str, str, ShapeIntervals]:
+         calibration: str | None = None,
+         identical_prompts: bool = False) -> tuple[LatencyResult, str, str, str, ShapeIntervals]:
     """The shape's result, its table's name, its engine, its pair and its intervals
-    (:class:`IntervalNotes`); an InputError located by
+    (:class:`IntervalNotes`; ``identical_prompts``: ``resolve_table``'s); an InputError located by
     ``where(column)``: the instance shape's faults ('tp': does not fit, TP not applicable) or the
     lengths'."""
     try:
         resolved = resolve_table(hardware=shape.hardware, model=shape.model, dtype=shape.dtype,
                                  tensor_parallel=shape.tensor_parallel, engine=shape.engine,
-                                 calibration=calibration)
+                                 calibration=calibration, identical_prompts=identical_prompts)
         warnings.note(resolved)
         result = latency_benchmark(resolved.cost_model, shape)
     except InputError as exc:
@@ -263,7 +271,7 @@ def _run(shape: RunShape, *, where: Any, warnings: UncalibratedWarnings, notes: 
 
 def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
               warnings: UncalibratedWarnings, notes: IntervalNotes,
-              calibration: str | None = None) -> None:
+              calibration: str | None = None, identical_prompts: bool = False) -> None:
     frame = read_csv_cells(path)
     missing = [c for c in CSV_INPUTS if c not in frame.columns]
     if missing:
@@ -273,18 +281,21 @@ def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
         raise InputError("already has an output column", path=path, column=clash[0])
     done: dict[tuple[Any, ...], tuple[dict[str, Any], str, ShapeIntervals]] = {}
     rows = []
-    inputs = list(CSV_INPUTS) + (["engine"] if "engine" in frame.columns else [])
+    inputs = list(CSV_INPUTS) + [c for c in ("engine", "identical_prompts") if c in frame.columns]
     for index, record in enumerate(frame[inputs].to_dict("records"), start=1):
         def where(column: str, row: int = index) -> dict[str, Any]:
             return {"path": path, "row": row, "column": column}
         if not str(record.get("engine") or "").strip():
             record["engine"] = engine  # a row without an engine of its own: --engine's
+        same = identical_prompts or flag_cell(record.pop("identical_prompts", ""), path=path,
+                                              row=index, column="identical_prompts")
         shape = _shape(record, dtype, where=where)
         key = (shape.hardware, shape.model, shape.engine, shape.tensor_parallel, shape.input_len,
-               shape.output_len, shape.batch_size)
+               shape.output_len, shape.batch_size, same)
         if key not in done:  # a benchmark sweep repeats shapes; the result is a pure function
             result, table, _, pair, intervals = _run(shape, where=where, warnings=warnings,
-                                                     notes=notes, calibration=calibration)
+                                                     notes=notes, calibration=calibration,
+                                                     identical_prompts=same)
             done[key] = (_outputs(result, table, intervals), pair, intervals)
         outputs, pair, intervals = done[key]
         notes.record(pair, intervals)

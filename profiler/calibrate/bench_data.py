@@ -52,6 +52,18 @@ Mapping decisions (the evidence is in ``docs/calibration.md``):
   concurrent prompts (their latency falls as B grows). :func:`load_bench_data` therefore adds
   ``requests``: the concurrent prompts of the run, ``batch_size`` for every engine but llama.cpp,
   1 for llama.cpp.
+- The TensorRT-LLM, DeepSpeed-MII and Gaudi2 DeepSpeed scripts send B COPIES OF ONE PROMPT:
+  ``generate_input`` repeats "France" N times and appends that text ``batch_size`` times
+  (LLM-Inference-Bench ``TensorRT-LLM/H100/run_power.py`` and ``run_precision_bench.py``,
+  ``Deepspeed-MII/A100/pipeline.py``, ``Deepspeed-MII/Gaudi2/run_generation.py``); TensorRT-LLM
+  and Gaudi2 decode greedily (``--top_k`` 1, ``do_sample`` off), so the copies stay identical,
+  and a mixture of experts routes every sequence of the batch to the same experts. The data
+  agrees: TensorRT-LLM's Mixtral at batch 32-64 runs faster than reading all eight experts per
+  step at the datasheet bandwidth, and DeepSpeed-MII's barely slows with the batch. vLLM's scripts
+  draw distinct random token ids per prompt and sample at temperature 1.0; llama.cpp runs one
+  sequence. :func:`load_bench_data` records this as ``identical_prompts`` (True for the three
+  frameworks in ``IDENTICAL_PROMPT_FRAMEWORKS``); the fit prices such a run's MoE passes with
+  ``roofline.routed_tokens``.
 """
 
 from __future__ import annotations
@@ -73,7 +85,8 @@ __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", 
            "WITHHELD_CATALOG_MODELS",
            "CONDENSED_PATH", "COLUMNS", "CondenseReport", "condense", "write_condensed",
            "read_power_file", "load_bench_data", "unmapped_counts", "calibration_rows",
-           "weight_read_bound_s", "kv_read_bound_s", "render_bench_rows_table"]
+           "weight_read_bound_s", "kv_read_bound_s", "render_bench_rows_table",
+           "IDENTICAL_PROMPT_FRAMEWORKS", "add_catalog_names"]
 
 REPO = Path(__file__).resolve().parents[2]
 CONDENSED_PATH = REPO / "simulator" / "tables" / "reference" / "llm_inference_bench.csv"
@@ -116,6 +129,8 @@ MODEL_NAMES: dict[str, str] = {
     "facebook/opt-6.7b": "opt-6.7b",
     "bigscience/bloom-7b1": "bloom-7b1",
 }
+# Frameworks whose LLM-Inference-Bench scripts submit B copies of one prompt (module docstring).
+IDENTICAL_PROMPT_FRAMEWORKS: frozenset[str] = frozenset({"TensorRT-LLM", "Deepspeed-MII", "Deepspeed"})
 # Withheld on purpose (the paper's model and its twin): predictions are checked against them.
 WITHHELD_MODELS: frozenset[str] = frozenset({"meta-llama/Llama-2-7b-hf", "huggyllama/llama-7b"})
 # ... and their catalog name: `profiler fit` refuses it in our own CSV format too (one rule)
@@ -305,12 +320,20 @@ def load_bench_data(path: Path = CONDENSED_PATH) -> pd.DataFrame:
     df = _typed(df)
     if df["model_label"].isin(WITHHELD_MODELS).any():
         raise InputError("holds withheld Llama-2-7B rows; calibration must not see them", path=path)
+    return add_catalog_names(df)
+
+
+def add_catalog_names(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (the data's labels) with ``hardware``, ``engine``, ``model`` (catalog names, empty
+    where the mapping dicts have none), ``requests`` (concurrent prompts: 1 for llama.cpp, whose
+    ``batch_size`` is ``llama-bench -b``) and ``identical_prompts`` (module docstring)."""
     engines = [ENGINE_OVERRIDES.get((h, e), ENGINE_NAMES.get(e, ""))
                for h, e in zip(df["hardware_label"], df["engine_label"], strict=True)]
     requests = np.where(df["engine_label"] == _LLAMA_BENCH, 1, df["batch_size"]).astype(np.int64)
     return df.assign(hardware=df["hardware_label"].map(HARDWARE_NAMES).fillna(""),
                      engine=engines, model=df["model_label"].map(MODEL_NAMES).fillna(""),
-                     requests=requests)
+                     requests=requests,
+                     identical_prompts=df["engine_label"].isin(IDENTICAL_PROMPT_FRAMEWORKS).to_numpy())
 
 
 def unmapped_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -330,13 +353,15 @@ def calibration_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def weight_read_bound_s(frame: pd.DataFrame) -> pd.Series:
     """A floor under each catalog row's latency: its decode steps each read the weights the
-    step's sequences touch (MoE: uniform routing) at the catalog's peak bandwidth of ``tp``
-    devices, ``output_len * weight_bytes_touched(requests) / (tp * bandwidth)``; NaN for rows
-    without catalog names. FP16 weights assumed (the data's runs are FP16/BF16)."""
+    step's sequences touch (MoE: uniform routing over the distinct sequences, one where
+    ``identical_prompts``) at the catalog's peak bandwidth of ``tp`` devices, ``output_len *
+    weight_bytes_touched(sequences) / (tp * bandwidth)``; NaN for rows without catalog names.
+    FP16 weights assumed (the data's runs are FP16/BF16)."""
     out = pd.Series(np.nan, index=frame.index, dtype=float)
     for idx, r in calibration_rows(frame).iterrows():
         hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
-        read = model.weight_bytes_touched(int(r["requests"]), "fp16")
+        distinct = 1 if bool(r.get("identical_prompts", False)) else int(r["requests"])
+        read = model.weight_bytes_touched(distinct, "fp16")
         out[idx] = int(r["output_len"]) * read / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s)
     return out
 

@@ -3,14 +3,16 @@
 **Our format** (one row per measured run; catalog names, ``sim profiles hardware/models``,
 ``phasesim.simulator.catalog.engines``)::
 
-    hardware,engine,model,tp,input_len,output_len,batch_size,latency_s[,ttft_s]
+    hardware,engine,model,tp,input_len,output_len,batch_size,latency_s[,ttft_s][,identical_prompts]
     h100-sxm,vllm,llama3-8b,1,1024,1024,32,13.43,
 
 ``batch_size`` prompts of ``input_len`` tokens submitted at once, each generating ``output_len``
 tokens, on one instance of ``tp`` devices; ``latency_s`` until the whole batch is done; optional
 ``ttft_s`` until every request had its first token (blank where not measured). For a
 single-sequence engine (llama.cpp) ``batch_size`` is llama-bench's ``-b`` (prompt chunk), not
-concurrency. Other columns are kept.
+concurrency. Optional ``identical_prompts`` (``true``/``false``, ``1``/``0``; blank or absent:
+false): the batch was ``batch_size`` copies of one prompt decoded greedily, so a mixture of
+experts routed every copy alike (``roofline.routed_tokens``). Other columns are kept.
 
 **LLM-Inference-Bench**: its ``All_results.csv`` (``Hardware, Num of Hardware, Framework, Model,
 Input Output Length, Batch Size, Latency, ...``) or the condensed copy shipped in
@@ -41,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasesim.csv_cells import read_csv_cells
+from phasesim.csv_cells import flag_cell, read_csv_cells
 from phasesim.errors import InputError
 from phasesim.profiler.calibrate import bench_data
 from phasesim.simulator.apps.latency import MAX_BENCHMARK_REQUESTS, RunShape, check_benchmark_size
@@ -170,6 +172,7 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
     shapes = []
     lat = np.zeros(len(frame))
     ttft = np.full(len(frame), np.nan)
+    same = np.zeros(len(frame), dtype=bool)
     for i, r in enumerate(frame.to_dict("records"), start=1):
         try:  # names in the catalog, counts whole numbers, the run's size bounded
             shape = RunShape.from_cells(r)
@@ -186,6 +189,8 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
             raise InputError(exc.message, path=path, row=i, column="tp") from None
         shapes.append(shape)
         lat[i - 1] = _checked(path, i, "latency_s", r["latency_s"], "latency_s")
+        same[i - 1] = flag_cell(r.get("identical_prompts", ""), path=path, row=i,
+                                column="identical_prompts")
         if "ttft_s" in frame.columns:
             ttft[i - 1] = _checked(path, i, "ttft_s", r["ttft_s"], "ttft_s")
     out = frame.copy()
@@ -195,6 +200,7 @@ def _ours(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
         out[column] = [getattr(shape, field) for shape in shapes]
     out["latency_s"] = lat
     out["ttft_s"] = ttft
+    out["identical_prompts"] = same
     single = np.array([get_engine(e).single_sequence for e in out["engine"]])
     out["requests"] = np.where(single, 1, out["batch_size"]).astype(np.int64)
     out["source"] = [f"{path.name}:{i + 2}" for i in range(len(out))]
@@ -221,12 +227,7 @@ def _from_raw(frame: pd.DataFrame, path: Path) -> BenchmarkRows:
             "latency_s": _number(path, i, "Latency", r["Latency"], whole=False),
             "ttft_s": np.nan, "avg_power_w": np.nan, "power_unit": "",
             "source": f"{path.name}:{i + 1}", "ttft_source": "", "power_source": ""})
-    tmp = pd.DataFrame(rows, columns=list(bench_data.COLUMNS))
-    engines = [bench_data.ENGINE_OVERRIDES.get((h, e), bench_data.ENGINE_NAMES.get(e, ""))
-               for h, e in zip(tmp["hardware_label"], tmp["engine_label"], strict=True)]
-    mapped = tmp.assign(hardware=tmp["hardware_label"].map(bench_data.HARDWARE_NAMES).fillna(""),
-                        engine=engines, model=tmp["model_label"].map(bench_data.MODEL_NAMES).fillna(""))
-    mapped["requests"] = np.where(mapped["engine"] == "llama.cpp", 1, mapped["batch_size"]).astype(np.int64)
+    mapped = bench_data.add_catalog_names(pd.DataFrame(rows, columns=list(bench_data.COLUMNS)))
     return _from_bench(mapped, path, "llm-inference-bench (All_results.csv)")
 
 

@@ -142,11 +142,13 @@ def usable_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str]
     return frame[reason == ""].reset_index(drop=True), excluded
 
 
-def _cost_model(hardware: str, engine: str, model: str, tp: int, c: RooflineConstants) -> TableCostModel:
+def _cost_model(hardware: str, engine: str, model: str, tp: int, c: RooflineConstants,
+                identical_prompts: bool = False) -> TableCostModel:
     entry = {"constants": {k: getattr(c, k) for k in c.__dataclass_fields__}, "rows": 0, "models": [],
              "train_mape_pct": None, "cv_mape_pct": None}
     df, meta = build_analytical_table(hardware=hardware, model=model, tensor_parallel=tp, engine=engine,
-                                      engine_calibration={"pairs": {pair_key(hardware, engine): entry}})
+                                      engine_calibration={"pairs": {pair_key(hardware, engine): entry}},
+                                      identical_prompts=identical_prompts)
     return TableCostModel.from_table(df, meta, model=get_model(model), warn_beyond_grid=False)
 
 
@@ -173,9 +175,10 @@ def simulate_rows(rows: pd.DataFrame, constants: RooflineConstants | dict[str, R
         c = constants[r.model] if isinstance(constants, dict) else constants
         if c is None:
             continue
-        key = (r.model, int(r.tp), r.model if isinstance(constants, dict) else "")
+        same = bool(getattr(r, "identical_prompts", False))
+        key = (r.model, int(r.tp), r.model if isinstance(constants, dict) else "", same)
         if key not in models:
-            models[key] = _cost_model(r.hardware, r.engine, r.model, int(r.tp), c)
+            models[key] = _cost_model(r.hardware, r.engine, r.model, int(r.tp), c, same)
         out[i], first[i] = simulate_row(r, models[key])
     return (out, first) if ttft else out
 
@@ -445,7 +448,7 @@ def write_calibration(doc: dict[str, Any], path: Path = ENGINE_CALIBRATION_PATH)
 # every usable row with its fitted and left-out predictions (the validations' raw material: the
 # prediction intervals' residuals, the docs' regime tables), written beside the calibration
 _ROW_COLUMNS = ("source", "hardware", "engine", "model", "layout", "tp", "input_len", "output_len",
-                "batch_size", "latency_s", "ttft_s", "predicted_s", "cv_predicted_s",
+                "batch_size", "identical_prompts", "latency_s", "ttft_s", "predicted_s", "cv_predicted_s",
                 "lolo_predicted_s", "loho_predicted_s", "ttft_predicted_s", "cv_ttft_predicted_s",
                 "lolo_ttft_predicted_s", "loho_ttft_predicted_s")
 

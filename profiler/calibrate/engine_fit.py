@@ -163,11 +163,12 @@ def run_limits(*, engine: str, hardware: str, model: str, batch_size: int
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """The terms of every row on one (model, tp): arrays ready to price."""
+    """The terms of every row on one (model, tp, identical prompts or not): arrays ready to price."""
 
     model: str
     tp: int
     priced_tp: int  # tp, or 1 for a layer-split engine (llama.cpp)
+    identical_prompts: bool  # the rows' batches are copies of one prompt (roofline.routed_tokens)
     p_row: np.ndarray
     p_n: np.ndarray
     p_x: np.ndarray
@@ -186,13 +187,14 @@ class _Group:
 
 
 # the term arrays of a group (every field after its key: model, tp, priced_tp)
-_TERMS = tuple(f.name for f in fields(_Group) if f.name not in ("model", "tp", "priced_tp"))
+_TERMS = tuple(f.name for f in fields(_Group)
+               if f.name not in ("model", "tp", "priced_tp", "identical_prompts"))
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """Rows of one hardware (any engines' runs) ready to price: ``rows`` is the input frame (index
-    reset), ``groups`` its terms per (model, tp), ``priced`` per row whether its run prices it
+    reset), ``groups`` its terms per (model, tp, identical prompts), ``priced`` per row whether its run prices it
     (:func:`_kv_fits`)."""
 
     hardware: str
@@ -202,15 +204,18 @@ class Prepared:
 
 
 def prepare(rows: pd.DataFrame) -> Prepared:
-    """Passes for ``rows`` (columns hardware, engine, model, tp, input_len, output_len, batch_size;
-    a row's concurrency follows from its engine, :func:`run_limits`); one hardware only."""
+    """Passes for ``rows`` (columns hardware, engine, model, tp, input_len, output_len, batch_size,
+    optional identical_prompts; a row's concurrency follows from its engine, :func:`run_limits`);
+    one hardware only."""
     rows = rows.reset_index(drop=True)
     hardware = set(rows["hardware"])
     if len(hardware) != 1:
         raise InputError(f"prepare() takes one hardware at a time, got {sorted(hardware)}")
     hw_name = hardware.pop()
     hw = get_hardware(hw_name)
-    acc: dict[tuple[str, int, int], dict[str, list]] = {}
+    acc: dict[tuple[str, int, int, bool], dict[str, list]] = {}
+    same = (rows["identical_prompts"].astype(bool).to_numpy() if "identical_prompts" in rows
+            else np.zeros(len(rows), dtype=bool))
     kv_ok = np.ones(len(rows), dtype=bool)
     for i, r in enumerate(rows.itertuples(index=False)):
         tp = int(r.tp)
@@ -222,11 +227,12 @@ def prepare(rows: pd.DataFrame) -> Prepared:
         run = unfold_run(batching=batching, requests=requests, input_len=int(r.input_len),
                          output_len=int(r.output_len), max_num_seqs=seqs, token_budget=budget)
         priced = 1 if get_engine(r.engine).layer_split else tp
-        lists = acc.setdefault((r.model, tp, priced), {k: [] for k in _TERMS})
+        lists = acc.setdefault((r.model, tp, priced, bool(same[i])), {k: [] for k in _TERMS})
         _add(lists, i, run)
         lists["passes"].append((i, run.passes))
-    groups = tuple(_Group(model=m, tp=tp, priced_tp=priced, **{k: _array(k, v) for k, v in lists.items()})
-                   for (m, tp, priced), lists in sorted(acc.items()))
+    groups = tuple(_Group(model=m, tp=tp, priced_tp=priced, identical_prompts=same_g,
+                          **{k: _array(k, v) for k, v in lists.items()})
+                   for (m, tp, priced, same_g), lists in sorted(acc.items()))
     return Prepared(hardware=hw_name, rows=rows, groups=groups, priced=kv_ok)
 
 
@@ -273,20 +279,23 @@ def predict(prep: Prepared, c: RooflineConstants) -> tuple[np.ndarray, np.ndarra
     for g in prep.groups:
         model = get_model(g.model)
         tp = g.priced_tp
+        same = g.identical_prompts
         if g.p_row.size:
-            t = prefill_time_s(hw, model, "fp16", g.p_n, g.p_x, c, tp) * g.p_w
+            t = prefill_time_s(hw, model, "fp16", g.p_n, g.p_x, c, tp, identical_prompts=same) * g.p_w
             lat += np.bincount(g.p_row, t, n_rows)
             ttft += np.bincount(g.p_row[g.p_ttft], t[g.p_ttft], n_rows)
         if g.d_row.size:
             zero = np.zeros_like(g.d_b)
-            d0 = decode_step_time_s(hw, model, "fp16", g.d_b, zero, c, tp)
+            d0 = decode_step_time_s(hw, model, "fp16", g.d_b, zero, c, tp, identical_prompts=same)
             slope = decode_context_slope_s(hw, model, "fp16", c, tp)
             t = g.d_steps * d0 + slope * g.d_b * g.d_ctx
             lat += np.bincount(g.d_row, t, n_rows)
             ttft += np.bincount(g.d_row[g.d_ttft], t[g.d_ttft], n_rows)
         if g.m_row.size:
-            p0 = prefill_time_s(hw, model, "fp16", g.m_n, np.zeros_like(g.m_n), c, tp)
-            d0 = decode_step_time_s(hw, model, "fp16", g.m_b, np.zeros_like(g.m_b), c, tp)
+            p0 = prefill_time_s(hw, model, "fp16", g.m_n, np.zeros_like(g.m_n), c, tp,
+                                identical_prompts=same)
+            d0 = decode_step_time_s(hw, model, "fp16", g.m_b, np.zeros_like(g.m_b), c, tp,
+                                    identical_prompts=same)
             t = -np.minimum(p0, d0)
             lat += np.bincount(g.m_row, t, n_rows)
             ttft += np.bincount(g.m_row[g.m_ttft], t[g.m_ttft], n_rows)

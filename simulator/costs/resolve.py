@@ -61,7 +61,8 @@ class TableChoice:
     """The decision for one instance shape: a table file (``path``) or the roofline built for
     ``engine`` (``path`` None, from the user's fit ``calibration`` when it holds the pair, else
     the shipped fit). ``engine``: the engine chosen for (the one named, else the hardware's
-    default); ``file_engine``: the engine a file must be of (None: any)."""
+    default); ``file_engine``: the engine a file must be of (None: any); ``identical_prompts``:
+    a built table priced for batches of copies of one prompt (``roofline.routed_tokens``)."""
 
     hardware: str
     model: str
@@ -71,6 +72,7 @@ class TableChoice:
     path: Path | None
     file_engine: str | None = None
     calibration: str | None = None
+    identical_prompts: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,17 +92,27 @@ class ResolvedTable:
 def choose_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
                  profile: str | Path | None = None, engine: str | None = None,
                  calibration: str | Path | None = None,
-                 directory: Path | None = None) -> TableChoice:
+                 directory: Path | None = None, identical_prompts: bool = False) -> TableChoice:
     """The table an instance shape runs on (module docstring for the order). ``directory``: the
-    shipped tables' folder (default ``TABLES_DIR``)."""
+    shipped tables' folder (default ``TABLES_DIR``). ``identical_prompts`` (batches of copies of
+    one prompt) changes only a mixture of experts, whose copies route alike: its table is then
+    always the roofline built for that (a file's step times were taken on its own prompts, so
+    a profile is refused); for a dense model copies cost what distinct prompts cost."""
     resolved = engine_for_hardware(hardware, engine).name
     shape = dict(hardware=hardware, model=model, dtype=dtype, tensor_parallel=tensor_parallel,
                  engine=resolved)
+    same = identical_prompts and get_model(model).is_moe
     if profile is not None:
+        if same:
+            raise InputError(f"identical prompts on {model}: a mixture of experts routes copies "
+                             "alike, which a profile's measured step times do not say; drop the "
+                             "profile to run on the roofline built for identical prompts")
         return TableChoice(**shape, path=table_path(profile, directory), file_engine=engine)
     if calibration is not None and roofline.engine_pair(
             hardware, resolved, roofline.read_engine_calibration(Path(calibration)))[1] is not None:
-        return TableChoice(**shape, path=None, calibration=str(calibration))
+        return TableChoice(**shape, path=None, calibration=str(calibration), identical_prompts=same)
+    if same:
+        return TableChoice(**shape, path=None, file_engine=resolved, identical_prompts=True)
     path = None
     if tensor_parallel == 1:
         path = shipped_table(hardware=hardware, model=model, dtype=dtype, engine=resolved,
@@ -122,7 +134,7 @@ def load_choice(choice: TableChoice) -> ResolvedTable:
     cost_model = roofline.analytical_cost_model(
         hardware=choice.hardware, model=choice.model, dtype=choice.dtype,
         tensor_parallel=choice.tensor_parallel, engine=choice.engine,
-        calibration_path=choice.calibration)
+        calibration_path=choice.calibration, identical_prompts=choice.identical_prompts)
     return ResolvedTable(cost_model=cost_model, built=True, hardware=choice.hardware,
                          engine=choice.engine, uncalibrated=cost_model.meta.get("uncalibrated"))
 
@@ -130,11 +142,12 @@ def load_choice(choice: TableChoice) -> ResolvedTable:
 def resolve_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
                   profile: str | Path | None = None, engine: str | None = None,
                   calibration: str | Path | None = None,
-                  directory: Path | None = None) -> ResolvedTable:
+                  directory: Path | None = None, identical_prompts: bool = False) -> ResolvedTable:
     """The cost model for one instance shape: :func:`load_choice` of :func:`choose_table`."""
     return load_choice(choose_table(hardware=hardware, model=model, dtype=dtype,
                                     tensor_parallel=tensor_parallel, profile=profile,
-                                    engine=engine, calibration=calibration, directory=directory))
+                                    engine=engine, calibration=calibration, directory=directory,
+                                    identical_prompts=identical_prompts))
 
 
 def load_table(path: str | Path, *, hardware: str | None = None, model: str | None = None,

@@ -52,7 +52,7 @@ __all__ = ["RooflineConstants", "load_constants", "constants_for", "prefill_time
            "ALLREDUCE_HOP_LATENCY_S", "ALLREDUCES_PER_LAYER", "analytical_cost_model",
            "ENGINE_CALIBRATION_PATH", "load_engine_calibration",
            "pair_key", "engine_pair", "SAME_DIE", "uncalibrated_reason", "read_engine_calibration", "kv_read_bytes_per_token",
-           "decode_attention_flops_per_token", "decode_context_slope_s"]
+           "decode_attention_flops_per_token", "decode_context_slope_s", "routed_tokens"]
 
 # the calibrations are data shipped beside the tables (simulator/tables/)
 _TABLES = Path(__file__).resolve().parents[1] / "tables"
@@ -190,27 +190,45 @@ def _moe_weight_bytes(model: ModelSpec, dtype: str, tokens: np.ndarray) -> np.nd
 
 
 def linear_layer_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: np.ndarray,
-                        c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
-    """Decoder layers outside attention for ``tokens`` new tokens (what Vidur's mlp.csv times)."""
+                        c: RooflineConstants, tensor_parallel: int = 1, *,
+                        routed: np.ndarray | None = None) -> np.ndarray:
+    """Decoder layers outside attention for ``tokens`` new tokens (what Vidur's mlp.csv times).
+
+    ``routed``: how many of them a mixture of experts routes independently (default all; fewer
+    when sequences are copies of one another: :func:`routed_tokens`)."""
     n = np.asarray(tokens, dtype=np.float64)
     flops, weights, elementwise = _layer_shape(model, dtype)
     if model.is_moe:
-        weights = _moe_weight_bytes(model, dtype, n)
+        weights = _moe_weight_bytes(model, dtype, n if routed is None else routed)
     peak = _peak_flops(hw, dtype) * tensor_parallel
     bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
     core = np.hypot(flops * n / (peak * c.gemm_efficiency), weights / (bw * c.memory_efficiency))
     return model.layers * c.layer_overhead_s + core + n * elementwise / (bw * c.memory_efficiency)
 
 
+def routed_tokens(batch: np.ndarray, new_tokens: np.ndarray, identical_prompts: bool) -> np.ndarray:
+    """Tokens of a pass that a mixture of experts routes independently: all of them, or with
+    ``identical_prompts`` (every sequence of the batch a copy of one prompt, decoded alike, as
+    LLM-Inference-Bench's TensorRT-LLM and DeepSpeed scripts run: docs/calibration.md) one
+    sequence's share, ``new_tokens / batch``: copies pick the same experts, so a decode step of
+    any batch reads the experts of ONE token (``experts_per_token`` of them)."""
+    n = np.asarray(new_tokens, dtype=np.float64)
+    if not identical_prompts:
+        return n
+    return n / np.maximum(np.asarray(batch, dtype=np.float64), 1.0)
+
+
 def _common_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray, new_tokens: np.ndarray,
-              c: RooflineConstants, tensor_parallel: int) -> np.ndarray:
+              c: RooflineConstants, tensor_parallel: int, identical_prompts: bool = False) -> np.ndarray:
     peak = _peak_flops(hw, dtype) * tensor_parallel
     bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
     head_params = model.vocab * model.hidden
     lm_head = np.hypot(2.0 * head_params * batch / (peak * c.gemm_efficiency),
                        head_params * DTYPE_BYTES[dtype] / (bw * c.memory_efficiency))
     out = (c.pass_overhead_s + c.sequence_overhead_s * batch
-           + linear_layer_time_s(hw, model, dtype, new_tokens, c, tensor_parallel) + lm_head)
+           + linear_layer_time_s(hw, model, dtype, new_tokens, c, tensor_parallel,
+                                 routed=routed_tokens(batch, new_tokens, identical_prompts))
+           + lm_head)
     if tensor_parallel > 1:
         out = out + model.layers * ALLREDUCES_PER_LAYER * allreduce_time_s(
             hw, model, dtype, new_tokens, tensor_parallel, c)
@@ -234,15 +252,18 @@ def allreduce_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, tokens: np.
 
 
 def prefill_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray, tokens: np.ndarray,
-                   c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
-    """One prefill pass of ``batch`` prompts of ``tokens`` tokens each (vectorised)."""
+                   c: RooflineConstants, tensor_parallel: int = 1, *,
+                   identical_prompts: bool = False) -> np.ndarray:
+    """One prefill pass of ``batch`` prompts of ``tokens`` tokens each (vectorised;
+    ``identical_prompts``: :func:`routed_tokens`)."""
     b = np.asarray(batch, dtype=np.float64)
     t = np.asarray(tokens, dtype=np.float64)
     # Attention runs in 16-bit even with FP8 weights (FP8 attention was not the default then).
     peak16 = hw.peak_flops_fp16 * tensor_parallel
     attn_flops = b * model.layers * 2.0 * t * t * model.heads * model.head_dim
     attention = attn_flops / (peak16 * c.attention_efficiency)
-    return _common_s(hw, model, dtype, b, b * t, c, tensor_parallel) + attention + c.prefill_overhead_s
+    return (_common_s(hw, model, dtype, b, b * t, c, tensor_parallel, identical_prompts)
+            + attention + c.prefill_overhead_s)
 
 
 def kv_read_bytes_per_token(model: ModelSpec, dtype: str, c: RooflineConstants) -> float:
@@ -274,8 +295,10 @@ def decode_context_slope_s(hw: HardwareSpec, model: ModelSpec, dtype: str, c: Ro
 
 
 def decode_step_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np.ndarray,
-                       context: np.ndarray, c: RooflineConstants, tensor_parallel: int = 1) -> np.ndarray:
-    """One decode step of ``batch`` sequences with ``context`` tokens each in the KV cache."""
+                       context: np.ndarray, c: RooflineConstants, tensor_parallel: int = 1, *,
+                       identical_prompts: bool = False) -> np.ndarray:
+    """One decode step of ``batch`` sequences with ``context`` tokens each in the KV cache
+    (``identical_prompts``: :func:`routed_tokens`)."""
     b = np.asarray(batch, dtype=np.float64)
     ctx = np.asarray(context, dtype=np.float64)
     bw = hw.memory_bandwidth_bytes_per_s * tensor_parallel
@@ -286,7 +309,7 @@ def decode_step_time_s(hw: HardwareSpec, model: ModelSpec, dtype: str, batch: np
         peak16 = hw.peak_flops_fp16 * tensor_parallel
         attention = attention + b * ctx * decode_attention_flops_per_token(model) / (
             peak16 * c.decode_attention_efficiency)
-    return _common_s(hw, model, dtype, b, b, c, tensor_parallel) + attention
+    return _common_s(hw, model, dtype, b, b, c, tensor_parallel, identical_prompts) + attention
 
 
 def token_grid(max_tokens: int, *, min_tokens: int = 16) -> list[int]:
@@ -311,6 +334,7 @@ def _batch_grid(max_batch: int, *, midpoints: bool) -> list[int]:
 def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", tensor_parallel: int = 1,
                            calibration: dict[str, Any] | None = None, engine: str | None = None,
                            engine_calibration: dict[str, Any] | None = None,
+                           identical_prompts: bool = False,
                            ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A cost table (schema of ``phasesim.simulator.table_schema``) and its metadata, from the roofline.
 
@@ -322,6 +346,9 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     Grid: prefill batch {1, 2, 4, ..., 256} (GPU) or {1} (Groq) x prompt tokens {16, 24, 32, 48,
     ..., max context}; decode batch {1, 2, 3, 4, 6, ..., max batch} (GPU: 512) or {1} x context
     {16, ..., max context}. Max context: the model's, capped by the hardware's deployment limit.
+
+    ``identical_prompts``: the table of a workload whose batches are copies of one prompt
+    (:func:`routed_tokens`; it changes a mixture of experts only, and the metadata says so).
     """
     hw = get_hardware(hardware)
     spec = get_model(model)
@@ -352,7 +379,8 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
     for phase, batches, fn in ((ts.Phase.PREFILL, pre_b, prefill_time_s),
                                (ts.Phase.DECODE, dec_b, decode_step_time_s)):
         bb, tt = np.meshgrid(np.array(batches), np.array(tokens), indexing="ij")
-        lat = fn(hw, spec, dtype, bb.ravel(), tt.ravel(), consts, priced_tp)
+        lat = fn(hw, spec, dtype, bb.ravel(), tt.ravel(), consts, priced_tp,
+                 identical_prompts=identical_prompts)
         if priced_tp != tensor_parallel:  # a hand-off per device boundary per pass
             lat = lat + (tensor_parallel - 1) * consts.allreduce_hop_latency_s
         frames.append(pd.DataFrame({
@@ -388,6 +416,10 @@ def build_analytical_table(*, hardware: str, model: str, dtype: str = "fp16", te
         "max_context_tokens": max_ctx,
         "max_batch_size": hw.max_batch_size,
     }
+    if identical_prompts:
+        meta["identical_prompts"] = True
+        meta["provenance"].append("Priced for batches of identical prompts: a mixture of experts "
+                                  "routes every copy alike (roofline.routed_tokens).")
     if engine is not None:
         meta["capture"]["command"] = command + f" --engine {engine}"
         if pair_entry is not None:
@@ -466,15 +498,18 @@ def uncalibrated_reason(hardware: str, engine: str,
 @functools.lru_cache(maxsize=64)
 def analytical_cost_model(*, hardware: str, model: str, dtype: str = "fp16",
                           tensor_parallel: int = 1, engine: str | None = None,
-                          calibration_path: str | None = None) -> TableCostModel:
+                          calibration_path: str | None = None,
+                          identical_prompts: bool = False) -> TableCostModel:
     """The analytical table of :func:`build_analytical_table` as a cost model, built once per
     process for each (hardware, model, dtype, tensor_parallel) and labelled as a shipped table
     is, plus ``__tpN`` (``TableName``; its ``source`` is analytical; the table's
     ``tensor_parallel`` column holds the degree). A few milliseconds to build; the models are
-    read-only apart from their lookup memos, so sharing one changes no result."""
+    read-only apart from their lookup memos, so sharing one changes no result.
+    ``identical_prompts``: priced for batches of copies of one prompt (:func:`routed_tokens`)."""
     df, meta = build_analytical_table(
         hardware=hardware, model=model, dtype=dtype, tensor_parallel=tensor_parallel, engine=engine,
-        engine_calibration=None if calibration_path is None else read_engine_calibration(Path(calibration_path)))
+        engine_calibration=None if calibration_path is None else read_engine_calibration(Path(calibration_path)),
+        identical_prompts=identical_prompts)
     name = TableName(hardware=hardware, model=model, dtype=dtype, engine=engine,
                      source=ts.Source.ANALYTICAL.value, tensor_parallel=tensor_parallel).stem
     return TableCostModel.from_table(df, meta, model=get_model(model), name=name,

@@ -145,3 +145,41 @@ def test_single_sequence_engine_says_it_runs_one_sequence():
                                       "--output-len", "16", "--batch-size", "64"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("1 sequence, prompt in chunks of <= 64 tokens (256 in, 16 out)")
+
+
+def _latency(*args: str) -> dict:
+    result = CliRunner().invoke(app, ["latency", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_identical_prompts_route_a_mixtral_batch_alike_and_leave_dense_models_alone():
+    """LLM-Inference-Bench's TensorRT-LLM runs send B copies of one prompt: a Mixtral batch then
+    reads one token's experts per step, so it runs faster than B distinct prompts; a dense
+    model costs the same either way."""
+    shape = ["--hardware", "h100-sxm", "--engine", "trt-llm", "--tp", "4", "--input-len", "128",
+             "--output-len", "128", "--batch-size", "32"]
+    apart = _latency("--model", "mixtral-8x7b", *shape)
+    alike = _latency("--model", "mixtral-8x7b", *shape, "--identical-prompts")
+    assert alike["latency_s"] < 0.8 * apart["latency_s"]
+    one = _latency("--model", "mixtral-8x7b", *shape[:-1], "1", "--identical-prompts")
+    assert one["latency_s"] == _latency("--model", "mixtral-8x7b", *shape[:-1], "1")["latency_s"]
+    dense = _latency("--model", "llama3-8b", *shape[:5], "1", *shape[6:], "--identical-prompts")
+    assert dense == _latency("--model", "llama3-8b", *shape[:5], "1", *shape[6:])
+
+
+def test_csv_identical_prompts_column_per_row(tmp_path: Path):
+    src = tmp_path / "in.csv"
+    src.write_text("hardware,engine,model,tp,input_len,output_len,batch_size,identical_prompts\n"
+                   "h100-sxm,trt-llm,mixtral-8x7b,4,128,128,32,true\n"
+                   "h100-sxm,trt-llm,mixtral-8x7b,4,128,128,32,\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert df.loc[0, "latency_s"] < 0.8 * df.loc[1, "latency_s"]
+    src.write_text(src.read_text().replace(",true\n", ",yes\n"))
+    out.unlink()
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out)])
+    exits_with_one_error_line(result, "row 1, column 'identical_prompts'", "true or false")
+    assert not out.exists()

@@ -37,8 +37,25 @@ def test_llm_inference_bench_raw_format_is_mapped_and_unmapped_rows_counted(tmp_
     assert data.unmapped == {"model: google/gemma-7b": 1}
 
 
+def test_identical_prompts_is_an_optional_flag(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text(OURS.replace(",note\n", ",note,identical_prompts\n").replace(",a\n", ",a,true\n")
+                    .replace(",b\n", ",b,\n"))
+    assert read_benchmark_csv(path).rows["identical_prompts"].tolist() == [True, False]
+    path.write_text(OURS)
+    assert read_benchmark_csv(path).rows["identical_prompts"].tolist() == [False, False]
+    raw = tmp_path / "All_results.csv"
+    raw.write_text(RAW.replace("128,16,1.0,4096", "128,16,1.0,4096\n"
+                               "Nvidia H100 GPU,1,TensorRT-LLM,meta-llama/Meta-Llama-3-8B,128,16,0.9,4551"))
+    rows = read_benchmark_csv(raw).rows  # the data's TensorRT-LLM scripts send copies of one prompt
+    assert dict(zip(rows["engine"], rows["identical_prompts"], strict=True)) == {
+        "vllm": False, "trt-llm": True, "llama.cpp": False}
+
+
 @pytest.mark.parametrize(("text", "where"), [
     (OURS.replace("llama3-8b,1,1024", "llama9,1,1024"), "row 1, column 'model'"),
+    (OURS.replace(",note\n", ",note,identical_prompts\n").replace(",a\n", ",a,yes\n"),
+     "row 1, column 'identical_prompts'"),
     (OURS.replace(",vllm,", ",vllm2,"), "row 1, column 'engine'"),
     (OURS.replace("13.43", "-1"), "row 1, column 'latency_s'"),
     (OURS.replace(",2,128,128,64", ",2,128,12.5,64"), "row 2, column 'output_len'"),

@@ -121,6 +121,24 @@ def test_a_profile_is_taken_as_given_and_checked_against_the_shape() -> None:
         resolve_table(hardware="h100-sxm", model="llama3-8b", profile=H100_ANALYTICAL)
 
 
+def test_identical_prompts_build_a_moe_table_and_leave_dense_choices_alone() -> None:
+    """Copies of one prompt change a mixture of experts only: its table is the roofline built
+    for them (never a file, whose step times were taken on its own prompts); a dense model's
+    choice is the same either way."""
+    dense = choose_table(hardware="h100-sxm", model="llama2-7b", identical_prompts=True)
+    assert dense == choose_table(hardware="h100-sxm", model="llama2-7b")
+    moe = choose_table(hardware="h100-sxm", model="mixtral-8x7b", tensor_parallel=2,
+                       identical_prompts=True)
+    assert moe.path is None and moe.identical_prompts
+    built = load_choice(moe)
+    assert built.built and built.cost_model.meta["identical_prompts"] is True
+    plain = resolve_table(hardware="h100-sxm", model="mixtral-8x7b", tensor_parallel=2)
+    assert "identical_prompts" not in plain.cost_model.meta
+    with pytest.raises(InputError, match="identical prompts on mixtral-8x7b"):
+        choose_table(hardware="h100-sxm", model="mixtral-8x7b", profile=MEASURED,
+                     identical_prompts=True)
+
+
 def test_an_unknown_table_name_is_one_clear_error_naming_it() -> None:
     with pytest.raises(InputError) as caught:
         resolve_table(hardware="h100-sxm", model="llama2-7b", profile="nope")

@@ -158,6 +158,31 @@ def test_moe_decode_reads_the_experts_its_batch_touches():
     assert pre[(8, 2048)] < 8 * 2048 * dense_flops / (2 * hw.peak_flops_fp16)
 
 
+def test_identical_prompts_route_every_copy_to_the_same_experts():
+    """A batch of copies of one prompt (LLM-Inference-Bench's TensorRT-LLM/DeepSpeed runs): a
+    Mixtral decode step reads one token's experts at any batch, so the batch adds only its
+    per-sequence work; a prefill routes each prompt's own tokens; a dense model is unchanged."""
+    hw, mix = get_hardware("h100-sxm"), get_model("mixtral-8x7b")
+    alike, meta = build_analytical_table(hardware="h100-sxm", model="mixtral-8x7b", tensor_parallel=2,
+                                         identical_prompts=True)
+    apart, other = build_analytical_table(hardware="h100-sxm", model="mixtral-8x7b", tensor_parallel=2)
+    assert meta["identical_prompts"] is True and "identical_prompts" not in other
+    dec_a = phase(alike, "decode").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    dec_i = phase(apart, "decode").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    assert dec_a[(1, 16)] == dec_i[(1, 16)]  # one sequence: nothing to share
+    bw = 2 * hw.memory_bandwidth_bytes_per_s
+    six_experts = (mix.weight_bytes_touched(64, "fp16") - mix.weight_bytes_touched(1, "fp16")) / bw
+    assert dec_i[(64, 16)] - dec_a[(64, 16)] > six_experts  # the experts copies never read
+    assert dec_a[(64, 16)] - dec_a[(1, 16)] < 0.2 * (dec_i[(64, 16)] - dec_i[(1, 16)])
+    pre_a = phase(alike, "prefill").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    pre_i = phase(apart, "prefill").set_index([ts.BATCH_SIZE, ts.TOKENS])[ts.LATENCY_S]
+    assert pre_a[(8, 2048)] == pytest.approx(pre_i[(8, 2048)], rel=1e-9)  # 2,048 tokens touch all 8
+    assert pre_a[(8, 16)] < pre_i[(8, 16)]  # 16 tokens a prompt: fewer experts than 128 would
+    dense_a, _ = build_analytical_table(hardware="h100-sxm", model="llama3-8b", identical_prompts=True)
+    dense_i, _ = build_analytical_table(hardware="h100-sxm", model="llama3-8b")
+    assert dense_a[ts.LATENCY_S].tolist() == dense_i[ts.LATENCY_S].tolist()
+
+
 def test_the_80gb_a100_runs_on_the_40gb_parts_engine_fit():
     """Same die, memory aside (roofline.SAME_DIE): a pair fitted only on the 40 GB A100 builds
     the 80 GB entry's table, against the 80 GB datasheet, and says whose fit it is."""

@@ -97,9 +97,13 @@ def _check_busy_times(topo: TopologySpec, res) -> None:
     (preempted, it waits for KV only while others run), a prefill pool's from prefill start to
     end. So such a pool's busy time is the sum over instances of the union of those intervals,
     to the ns. A decode instance steps while a request it has never preempted is between its
-    first decode step and its finish, and only while some request is (a preempted request may
-    wait for KV held by transfers still in flight). A link is busy exactly while a transfer is
-    in flight. Nothing is busy for longer than the run."""
+    first decode step and its finish, and only while some request is between its first decode
+    step and its finish or, if preempted there, between its KV's arrival and its finish (a
+    request preempted before its first decode step is recomputed there before that step, and a
+    one-token request so recomputed finishes with no decode step at all; a preempted request
+    may also wait for KV held by transfers still in flight, so it bounds from above only). A
+    link is busy exactly while a transfer is in flight. Nothing is busy for longer than the
+    run."""
     done = res.requests[res.requests.status == "completed"]
     for spec, pool in zip(topo.pools, res.pool_stats):
         if spec.role == Role.PREFILL:
@@ -108,13 +112,19 @@ def _check_busy_times(topo: TopologySpec, res) -> None:
             on, start, end = "decode_instance", "decode_start_s", "finish_s"
         else:
             on, start, end = "decode_instance", "prefill_start_s", "finish_s"
-        served = done[done[start].notna()]
-        upper = sum(_union_ns(group[start], group[end]) for _, group in served.groupby(on))
         if spec.role == Role.DECODE:
+            # preempted: the instance may recompute it from its KV's arrival on (and a
+            # one-token request recomputed so never takes a decode step)
+            held = done[start].where(done.preemptions == 0, done["transfer_end_s"])
+            served = done[held.notna()]
+            held = held[served.index]
+            upper = sum(_union_ns(held[g.index], g[end]) for _, g in served.groupby(on))
             steady = served[served.preemptions == 0]
             lower = sum(_union_ns(group[start], group[end]) for _, group in steady.groupby(on))
         else:
-            lower = upper
+            served = done[done[start].notna()]
+            upper = lower = sum(_union_ns(group[start], group[end])
+                                for _, group in served.groupby(on))
         busy_ns = round(pool["busy_s"] * 1e9)
         assert lower - 1 <= busy_ns <= upper + 1, (spec.name, lower, busy_ns, upper)
         assert (busy_ns > 0) == (pool["iterations"] > 0) == (len(served) > 0)
@@ -261,3 +271,50 @@ def test_groqrack_deployment_context_limit_rejects_long_requests() -> None:
     topo = builtin_topology("gpu-prefill-groq-decode", kv_capacity_tokens=100_000)
     req = simulate(trace, topo, cost_models={"prefill": _cost(1.0), "decode": _cost(1.0)}).requests
     assert req.reason[0] == "exceeds_context"  # GroqRack Llama-2-7B deployment: 2,048 tokens
+
+
+@pytest.mark.parametrize("mode", ["fast", "reference"])
+def test_a_request_preempted_before_its_first_decode_step_is_recomputed_first(mode) -> None:
+    """The case the busy-time bound once missed (a rare hypothesis failure): request 2's KV
+    arrives while request 1 still decodes on the one 1,024-token decode instance; the next step's
+    KV growth does not fit, so request 2 is preempted before it ever decodes, waits, and is
+    recomputed there after request 1 finishes. The instance is busy for that recompute before
+    request 2's first decode step: busy time is the union from its KV's arrival, not from its
+    first decode step."""
+    trace = pd.DataFrame({"request_id": [1, 2], "arrival_s": [0.0, 0.32],
+                          "prompt_tokens": [434, 496], "output_tokens": [81, 95]})
+    topo = builtin_topology("gpu-prefill-gpu-decode", kv_capacity_tokens=1024,
+                            prefill_instances=1, decode_instances=1, link_bandwidth=5e10)
+    res = simulate(trace, topo, cost_models={p.name: _cost(1.0) for p in topo.pools}, seed=0,
+                   mode=mode)
+    q = res.requests.set_index("request_id")
+    assert (q.status == "completed").all() and q.preemptions.tolist() == [0, 1]
+    assert q.transfer_end_s[2] < q.finish_s[1] < q.decode_start_s[2]  # recomputed, then decoded
+    busy_ns = round(res.pool_stats[1]["busy_s"] * 1e9)
+    from_first_decode = _union_ns(q.decode_start_s, q.finish_s)
+    from_kv = _union_ns(pd.Series([q.decode_start_s[1], q.transfer_end_s[2]]), q.finish_s)
+    assert busy_ns > from_first_decode + 1_000_000  # the recompute, ~3.6 ms
+    assert abs(busy_ns - from_kv) <= 1
+    _check_invariants(trace, topo, res)
+
+
+@pytest.mark.parametrize("mode", ["fast", "reference"])
+def test_a_one_token_request_recomputed_on_the_decode_instance_takes_no_decode_step(mode) -> None:
+    """The same preemption with one output token made on the decode side (first_token=decode):
+    the recompute's last chunk yields the token, so the request finishes with no decode step
+    (decode_start_s blank) and the instance was busy for it from its KV's arrival."""
+    trace = pd.DataFrame({"request_id": [1, 2], "arrival_s": [0.0, 0.235],
+                          "prompt_tokens": [434, 528], "output_tokens": [60, 1]})
+    topo = builtin_topology("gpu-prefill-gpu-decode", kv_capacity_tokens=1024, prefill_instances=1,
+                            decode_instances=1, link_bandwidth=5e10, first_token="decode")
+    res = simulate(trace, topo, cost_models={p.name: _cost(1.0) for p in topo.pools}, seed=0,
+                   mode=mode)
+    q = res.requests.set_index("request_id")
+    assert (q.status == "completed").all() and q.preemptions.tolist() == [0, 1]
+    assert np.isnan(q.decode_start_s[2]) and q.transfer_end_s[2] < q.first_token_s[2] == q.finish_s[2]
+    assert q.finish_s[1] < q.finish_s[2]  # recomputed after request 1 left
+    busy_ns = round(res.pool_stats[1]["busy_s"] * 1e9)
+    assert busy_ns > _union_ns(q.decode_start_s[[1]], q.finish_s[[1]]) + 1_000_000
+    assert abs(busy_ns - _union_ns(pd.Series([q.decode_start_s[1], q.transfer_end_s[2]]),
+                                   q.finish_s)) <= 1
+    _check_invariants(trace, topo, res)

@@ -59,6 +59,7 @@ __all__ = [
     "RESIDUALS_PATH",
     "RESIDUAL_COLUMNS",
     "coverage_table",
+    "render_coverage_table",
     "cross_conformal_coverage",
     "engine_family",
     "interval_entries",
@@ -234,6 +235,20 @@ def coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
              coverage.groupby(["hardware", "engine"], sort=True)]
     table.append({"pair": "all", **stats(coverage)})
     return pd.DataFrame(table)
+
+
+def render_coverage_table(table: pd.DataFrame) -> str:
+    """:func:`coverage_table` as the markdown table of docs/profiler.md (percent, whole)."""
+    def pct(x: float) -> str:
+        return "—" if pd.isna(x) else f"{round(x * 100):.0f} %"
+
+    lines = ["| pair | left-out rows | covered | inside support: rows, covered | outside: rows, covered |",
+             "|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        name = "**all**" if r.pair == "all" else r.pair
+        lines.append(f"| {name} | {r.rows} | {pct(r.coverage)} | {r.rows_inside}, "
+                     f"{pct(r.coverage_inside)} | {r.rows_outside}, {pct(r.coverage_outside)} |")
+    return "\n".join(lines) + "\n"
 
 
 def read_residuals(path: Path = RESIDUALS_PATH) -> pd.DataFrame:

@@ -80,6 +80,7 @@ class Instance:
         self.ready: list[Request] = []  # transferred in, KV reserved, not yet joined
         # decode-side KV for incoming transfers: queued, granted (``incoming``), told
         self.reservations = KVReservations(kv=kv, running=self.running, ready=self.ready,
+                                           waiting=self.waiting,
                                            max_num_seqs=limits.max_num_seqs)
         # what routers see: requests waiting, running, or on their way in (= waiting + running +
         # ready + incoming + reservations; kept as a count: +1 at enqueue/reserve, -1 on leaving)

@@ -171,21 +171,26 @@ class KVReservations:
 
     ``ask`` queues one; ``grant`` grants them first come first served while a seat (running +
     ready + ``incoming`` < ``max_num_seqs``) and the blocks are free (above the watermark unless
-    the instance is empty), allocating the blocks and setting the request's ``kv_blocks``;
+    the instance is empty) and no request waits on the instance to be recomputed (preempted:
+    vLLM puts it back at the head of its waiting queue, ahead of every request not yet
+    allocated KV, so new transfers wait for it rather than starve it), allocating the blocks
+    and setting the request's ``kv_blocks``;
     ``tell_granted`` then calls the granted requests back, once the caller's step is complete.
     A granted request is ``incoming`` until its owner lowers the count as it joins.
     """
 
-    __slots__ = ("pending", "incoming", "granted", "_kv", "_running", "_ready", "_max_num_seqs")
+    __slots__ = ("pending", "incoming", "granted", "_kv", "_running", "_ready", "_waiting",
+                 "_max_num_seqs")
 
     def __init__(self, *, kv: KVCache, running: list[Request], ready: list[Request],
-                 max_num_seqs: int) -> None:
+                 waiting: list[Request], max_num_seqs: int) -> None:
         self.pending: deque[tuple[Request, int, Callable[[], object]]] = deque()
         self.incoming = 0  # granted, transfer in flight
         self.granted: list[Callable[[], object]] = []  # granted, not yet called back
         self._kv = kv
         self._running = running  # the instance's own lists, read here
         self._ready = ready
+        self._waiting = waiting
         self._max_num_seqs = max_num_seqs
 
     def ask(self, request: Request, blocks: int, on_granted: Callable[[], object]) -> None:
@@ -193,8 +198,11 @@ class KVReservations:
         self.pending.append((request, blocks, on_granted))
 
     def grant(self) -> None:
-        """Grant decode-side KV first come first served while a seat and the blocks are free."""
+        """Grant decode-side KV first come first served while a seat and the blocks are free and
+        no preempted request waits here."""
         kv, pending = self._kv, self.pending
+        if self._waiting:
+            return
         while pending:
             request, blocks, granted = pending[0]  # granted: the on_granted callback
             seated = len(self._running) + len(self._ready) + self.incoming

@@ -318,3 +318,22 @@ def test_a_one_token_request_recomputed_on_the_decode_instance_takes_no_decode_s
     assert abs(busy_ns - _union_ns(pd.Series([q.decode_start_s[1], q.transfer_end_s[2]]),
                                    q.finish_s)) <= 1
     _check_invariants(trace, topo, res)
+
+
+@pytest.mark.parametrize("mode", ["fast", "reference"])
+def test_a_preempted_request_goes_ahead_of_transfers_not_yet_granted_kv(mode) -> None:
+    """Request 2 is preempted on the decode instance before its first decode step (above) while
+    request 3's prefill finishes: request 3's KV is granted only once request 2 is back (vLLM
+    puts a preempted request at the head of its waiting queue), so new transfers cannot starve
+    a preempted request (kv.KVReservations)."""
+    trace = pd.DataFrame({"request_id": [1, 2, 3], "arrival_s": [0.0, 0.32, 0.325],
+                          "prompt_tokens": [434, 496, 100], "output_tokens": [81, 95, 40]})
+    topo = builtin_topology("gpu-prefill-gpu-decode", kv_capacity_tokens=1024,
+                            prefill_instances=1, decode_instances=1, link_bandwidth=5e10)
+    res = simulate(trace, topo, cost_models={p.name: _cost(1.0) for p in topo.pools}, seed=0,
+                   mode=mode)
+    q = res.requests.set_index("request_id")
+    assert q.preemptions.tolist() == [0, 1, 0] and (q.status == "completed").all()
+    assert q.prefill_end_s[3] < q.finish_s[1]  # request 3 asked while request 2 waited
+    assert q.transfer_start_s[3] >= q.decode_start_s[2]
+    _check_invariants(trace, topo, res)

@@ -35,8 +35,9 @@ class _Seats:
         self.kv.watermark_blocks = watermark_blocks
         self.running: list[Request] = []
         self.ready: list[Request] = []
+        self.waiting: list[Request] = []
         self.reservations = KVReservations(kv=self.kv, running=self.running, ready=self.ready,
-                                           max_num_seqs=max_num_seqs)
+                                           waiting=self.waiting, max_num_seqs=max_num_seqs)
         self.told: list[int] = []
 
     def ask(self, i: int, blocks: int) -> Request:
@@ -61,6 +62,20 @@ def test_reservations_are_granted_in_order_while_the_blocks_are_free() -> None:
     seats.reservations.tell_granted()
     assert seats.told == [0, 1, 2] and seats.kv.used_blocks == 50 + 10
     assert seats.reservations.incoming == 3 and not seats.reservations.pending
+
+
+def test_no_reservation_is_granted_while_a_preempted_request_waits() -> None:
+    """vLLM puts a preempted request back at the head of its waiting queue: the transfers not
+    yet allocated KV wait behind it, however many blocks are free."""
+    seats = _Seats(capacity_blocks=100, watermark_blocks=0, max_num_seqs=10)
+    seats.waiting.append(_request(9))  # preempted, to be recomputed here
+    seats.ask(0, 10)
+    seats.reservations.grant()
+    assert seats.reservations.incoming == 0 and len(seats.reservations.pending) == 1
+    assert seats.kv.used_blocks == 0
+    seats.waiting.clear()  # admitted again
+    seats.reservations.grant()
+    assert seats.reservations.incoming == 1 and not seats.reservations.pending
 
 
 def test_reservations_wait_for_a_seat() -> None:

@@ -287,8 +287,9 @@ def _from_csv(path: Path, out: Path, dtype: str, engine: str | None,
             return {"path": path, "row": row, "column": column}
         if not str(record.get("engine") or "").strip():
             record["engine"] = engine  # a row without an engine of its own: --engine's
-        same = identical_prompts or flag_cell(record.pop("identical_prompts", ""), path=path,
-                                              row=index, column="identical_prompts")
+        cell = flag_cell(record.pop("identical_prompts", ""), path=path, row=index,
+                         column="identical_prompts")  # checked even under --identical-prompts
+        same = identical_prompts or cell
         shape = _shape(record, dtype, where=where)
         key = (shape.hardware, shape.model, shape.engine, shape.tensor_parallel, shape.input_len,
                shape.output_len, shape.batch_size, same)

@@ -183,3 +183,6 @@ def test_csv_identical_prompts_column_per_row(tmp_path: Path):
     result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out)])
     exits_with_one_error_line(result, "row 1, column 'identical_prompts'", "true or false")
     assert not out.exists()
+    result = CliRunner().invoke(app, ["latency", "--from-csv", str(src), "-o", str(out),
+                                      "--identical-prompts"])  # the option does not hide a bad cell
+    exits_with_one_error_line(result, "row 1, column 'identical_prompts'", "true or false")

@@ -105,10 +105,12 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
         return
     if spec.backend is Backend.PROCESS:
         context = _process_context()
+        _start_fork_server(context)
         lifeline, keep_alive = context.Pipe(duplex=False)
         pool = ProcessPoolExecutor(max_workers=spec.workers, mp_context=context,
                                    initializer=_worker_init, initargs=(lifeline,))
         try:
+            _start_workers(pool, spec.workers)
             yield pool
         except BaseException:
             keep_alive.close()  # every worker exits at once, its point unfinished
@@ -148,6 +150,51 @@ def _exit_when_closed(lifeline: Connection) -> None:
     except (EOFError, OSError):
         pass
     os._exit(1)  # the point in progress is left unpublished (its staging is removed later)
+
+
+def _start_fork_server(context: multiprocessing.context.BaseContext) -> None:
+    """Start the fork server (if it is the start method and not yet running) with Ctrl-C
+    ignored: it inherits that across exec, and its preload (the simulator's imports, about a
+    second) then cannot be interrupted into a KeyboardInterrupt traceback on the terminal.
+    CPython's fork server ignores SIGINT itself only once its preload is done; the main process
+    still gets Ctrl-C and stops the sweep. Only from the main thread (signals are set there)."""
+    if (context.get_start_method() != "forkserver"
+            or threading.current_thread() is not threading.main_thread()):
+        return
+    from multiprocessing import forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start every worker of ``pool`` (a no-op task each: the pool starts one process per task
+    while none is idle) and wait until they run, with Ctrl-C deferred to the end: interrupted
+    while a process is being started, the pool would not know that process, the main process
+    would exit, and the child, still reading its queues, would print a SemLock traceback."""
+    with _sigint_deferred():
+        for future in [pool.submit(int) for _ in range(workers)]:
+            future.result()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Ctrl-C inside the block is acted on (KeyboardInterrupt) when the block ends; a no-op off
+    the main thread, where signals cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def process_start_method() -> str:

@@ -108,3 +108,51 @@ def test_kill_9_of_the_main_process_takes_the_workers_with_it(tmp_path: Path) ->
     time.sleep(1.5)
     assert _whole_points(out) == settled  # nothing writes points any more
     _check_points(out)
+
+
+@pytest.mark.parametrize("delay_s", [0.3, 0.7, 0.9, 1.1, 1.4])
+def test_ctrl_c_while_the_workers_start_is_one_line_and_no_traceback(tmp_path: Path,
+                                                                     delay_s: float) -> None:
+    """Ctrl-C from a terminal reaches the whole process group, the fork server and the workers
+    being started included. Interrupted during their start-up (the fork server's preload, about a
+    second) the sweep once printed a KeyboardInterrupt traceback from the fork server, or a
+    SemLock one from a worker whose start the pool had not registered; now it prints its one
+    line at any moment of start-up."""
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    proc = subprocess.Popen([str(SIM), "sweep", str(scenario), "-o", str(tmp_path / "out"),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    time.sleep(delay_s)
+    family = _family(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert proc.returncode == 130, stderr
+    lines = stderr.strip().splitlines()  # none: interrupted before the sweep began
+    assert not lines or lines[-1].startswith("error: interrupted: "), stderr
+    assert _gone_within(family, 3) == []
+
+
+def test_ctrl_c_inside_a_deferred_block_is_raised_when_it_ends() -> None:
+    from phasesim.scenarios.executors import _sigint_deferred
+
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with _sigint_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler has run by now; the block goes on
+            reached = True
+    assert reached
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_process_pool_is_handed_out_with_every_worker_running() -> None:
+    from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
+
+    with open_executor(ExecutorSpec(backend=Backend.PROCESS, workers=2)) as pool:
+        processes = list(pool._processes.values())  # noqa: SLF001 - the contract under test
+        assert len(processes) == 2 and all(p.is_alive() for p in processes)

@@ -141,13 +141,14 @@ def test_ctrl_c_inside_a_deferred_block_is_raised_when_it_ends() -> None:
     from phasesim.scenarios.executors import _sigint_deferred
 
     reached = False
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with _sigint_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)  # the handler has run by now; the block goes on
             reached = True
     assert reached
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler in place before is back
 
 
 def test_the_process_pool_is_handed_out_with_every_worker_running() -> None:

@@ -105,12 +105,10 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
         return
     if spec.backend is Backend.PROCESS:
         context = _process_context()
-        _start_fork_server(context)
         lifeline, keep_alive = context.Pipe(duplex=False)
-        pool = ProcessPoolExecutor(max_workers=spec.workers, mp_context=context,
-                                   initializer=_worker_init, initargs=(lifeline,))
+        pool = _ProcessPool(max_workers=spec.workers, mp_context=context,
+                            initializer=_worker_init, initargs=(lifeline,))
         try:
-            _start_workers(pool, spec.workers)
             yield pool
         except BaseException:
             keep_alive.close()  # every worker exits at once, its point unfinished
@@ -152,6 +150,20 @@ def _exit_when_closed(lifeline: Connection) -> None:
     os._exit(1)  # the point in progress is left unpublished (its staging is removed later)
 
 
+class _ProcessPool(ProcessPoolExecutor):
+    """A process pool whose ``submit`` (which starts a worker while none is idle) cannot be cut
+    short by Ctrl-C: interrupted inside a worker's start, the pool would not know that process,
+    the main process would exit, and the child, still reading its queues, would print a SemLock
+    traceback. Ctrl-C during ``submit`` is acted on when it returns, the worker registered
+    (:func:`_sigint_deferred`); the fork server is started with Ctrl-C ignored
+    (:func:`_start_fork_server`). Nothing starts before the first point is submitted."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        _start_fork_server(self._mp_context)
+        with _sigint_deferred():
+            return super().submit(fn, *args, **kwargs)
+
+
 def _start_fork_server(context: multiprocessing.context.BaseContext) -> None:
     """Start the fork server (if it is the start method and not yet running) with Ctrl-C
     ignored: it inherits that across exec, and its preload (the simulator's imports, about a
@@ -168,16 +180,6 @@ def _start_fork_server(context: multiprocessing.context.BaseContext) -> None:
         forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
-    """Start every worker of ``pool`` (a no-op task each: the pool starts one process per task
-    while none is idle) and wait until they run, with Ctrl-C deferred to the end: interrupted
-    while a process is being started, the pool would not know that process, the main process
-    would exit, and the child, still reading its queues, would print a SemLock traceback."""
-    with _sigint_deferred():
-        for future in [pool.submit(int) for _ in range(workers)]:
-            future.result()
 
 
 @contextlib.contextmanager

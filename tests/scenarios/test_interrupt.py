@@ -151,9 +151,26 @@ def test_ctrl_c_inside_a_deferred_block_is_raised_when_it_ends() -> None:
     assert signal.getsignal(signal.SIGINT) is before  # the handler in place before is back
 
 
-def test_the_process_pool_is_handed_out_with_every_worker_running() -> None:
+def test_ctrl_c_while_a_worker_starts_is_raised_once_submit_returns(monkeypatch) -> None:
+    """Ctrl-C inside a worker's start (the fork server's preload can hold it for a second) is
+    acted on when ``submit`` returns: the worker is registered and the pool's manager runs, so
+    shutting down waits for it instead of leaving it to fail on the main process's queues."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from phasesim.scenarios.executors import Backend, ExecutorSpec, open_executor
 
-    with open_executor(ExecutorSpec(backend=Backend.PROCESS, workers=2)) as pool:
-        processes = list(pool._processes.values())  # noqa: SLF001 - the contract under test
-        assert len(processes) == 2 and all(p.is_alive() for p in processes)
+    spawn = ProcessPoolExecutor._spawn_process
+    started = []
+
+    def interrupted_spawn(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler has run by now; the start goes on
+        spawn(self)
+        started.extend(self._processes.values())  # noqa: SLF001 - the contract under test
+
+    monkeypatch.setattr(ProcessPoolExecutor, "_spawn_process", interrupted_spawn)
+    with pytest.raises(KeyboardInterrupt):
+        with open_executor(ExecutorSpec(backend=Backend.PROCESS, workers=2)) as pool:
+            pool.submit(int)
+    assert len(started) == 1  # the worker started, then the interrupt came through
+    assert started[0].exitcode is not None  # and the shutdown waited for it

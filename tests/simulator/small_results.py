@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,8 @@ import pandas as pd
 class SmallResult:
     requests: pd.DataFrame
     timeseries: pd.DataFrame
-    summary: dict[str, int]
-    meta: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def small_result(n: int) -> SmallResult:

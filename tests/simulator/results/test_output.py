@@ -7,9 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,19 +22,12 @@ from phasesim.simulator.results.output import (
     TIMESERIES_FILE,
     write_results,
 )
+from tests.simulator.small_results import SmallResult
 
 FILES = {META_FILE, REQUESTS_FILE, SUMMARY_FILE, TIMESERIES_FILE}
 
 
-@dataclass
-class _Result:
-    requests: pd.DataFrame
-    timeseries: pd.DataFrame
-    summary: dict[str, Any]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _result(n: int = 50) -> _Result:
+def _result(n: int = 50) -> SmallResult:
     rng = np.random.default_rng(7)
     requests = pd.DataFrame({
         "request_id": np.arange(n, dtype=np.int64),
@@ -51,7 +42,7 @@ def _result(n: int = 50) -> _Result:
                "duration_s": 1.25}
     meta = {"seed": 3, "topology": {"name": "gpu", "pools": [{"instances": np.int64(2)}]},
             "nan_becomes": float("nan")}
-    return _Result(requests, timeseries, summary, meta)
+    return SmallResult(requests, timeseries, summary, meta)
 
 
 def _digests(directory: Path) -> dict[str, str]:

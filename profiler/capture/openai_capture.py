@@ -51,6 +51,7 @@ from phasesim.profiler.capture.endpoint import (
 )
 from phasesim.profiler.capture.grid import Checkpoint, checkpoint_path
 from phasesim.profiler.capture.table import host_provenance
+from phasesim.seeds import check_seed
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
 
@@ -99,6 +100,9 @@ class OpenAICaptureConfig:
     backoff_s: float = 0.5  # first backoff; doubles per retry, capped at 30 s
     seed: int = 0
     command: str = ""
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def __repr__(self) -> str:  # keep the key out of any accidental log line
         return (f"OpenAICaptureConfig(base_url={endpoint_host(self.base_url)!r}, "

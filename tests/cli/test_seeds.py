@@ -90,6 +90,12 @@ def test_profiler_configs_check_their_seed(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="seed"):
         ValidateConfig(table=TABLE, trace=tmp_path / "t.parquet", model="m", device="cpu",
                        seed=-2)
+    openai_capture = pytest.importorskip("phasesim.profiler.capture.openai_capture")
+    with pytest.raises(InputError, match="seed"):
+        openai_capture.OpenAICaptureConfig(
+            base_url="http://x", served_model="m", model="llama3-8b", hardware="h100-sxm",
+            engine="vllm", api_key="", prompt_lens=(8,), concurrency=(1,), output_tokens=1,
+            repeats=1, output=tmp_path / "o.parquet", seed=-2)
 
 
 def test_seed_zero_and_large_seeds_still_work(trace: Path) -> None:

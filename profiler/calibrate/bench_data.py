@@ -80,6 +80,7 @@ from phasesim.errors import InputError
 from phasesim.plain import plain
 from phasesim.simulator.catalog.hardware import get_hardware
 from phasesim.simulator.catalog.models import get_model
+from phasesim.simulator.costs.roofline import routed_tokens
 
 __all__ = ["HARDWARE_NAMES", "ENGINE_NAMES", "ENGINE_OVERRIDES", "MODEL_NAMES", "WITHHELD_MODELS",
            "WITHHELD_CATALOG_MODELS",
@@ -360,8 +361,9 @@ def weight_read_bound_s(frame: pd.DataFrame) -> pd.Series:
     out = pd.Series(np.nan, index=frame.index, dtype=float)
     for idx, r in calibration_rows(frame).iterrows():
         hw, model = get_hardware(str(r["hardware"])), get_model(str(r["model"]))
-        distinct = 1 if bool(r.get("identical_prompts", False)) else int(r["requests"])
-        read = model.weight_bytes_touched(distinct, "fp16")
+        requests = int(r["requests"])  # one decode step's tokens, as many routed as differ
+        routed = float(routed_tokens(requests, requests, bool(r.get("identical_prompts", False))))
+        read = model.weight_bytes_touched(routed, "fp16")
         out[idx] = int(r["output_len"]) * read / (int(r["tp"]) * hw.memory_bandwidth_bytes_per_s)
     return out
 
